@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Path resolution below BACKING (see backing.h).  One openat2() per
+ * operation that does not already hold an fd: the kernel's dcache walk is
+ * cheap next to the FUSE round trip it serves, and it lets the daemon hold
+ * no fd for an idle inode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "backing.h"
+
+#define RESOLVE_SAFE \
+	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+
+/* Open directory path (relative to the root) as an O_PATH fd. */
+static int open_dir_path(struct sc_fs *fs, const char *path, int *ret_fd,
+			 bool *ret_own)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_SAFE,
+	};
+	long fd;
+
+	if (strcmp(path, ".") == 0) {
+		*ret_fd = fs->root_fd;
+		*ret_own = false;
+		return 0;
+	}
+	do {
+		fd = syscall(SYS_openat2, fs->root_fd, path, &how, sizeof(how));
+	} while (fd < 0 && errno == EAGAIN);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = (int)fd;
+	*ret_own = true;
+	return 0;
+}
+
+int sc_loc_of_inode(struct sc_fs *fs, struct sc_inode *inode,
+		    struct sc_loc *ret_loc)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	ret = sc_itable_dir_and_name(&fs->itable, inode, dir, sizeof(dir),
+				     ret_loc->name, sizeof(ret_loc->name));
+	if (ret < 0)
+		return ret == -ESTALE ? -ENOENT : ret;
+	return open_dir_path(fs, dir, &ret_loc->dir_fd, &ret_loc->own_dir_fd);
+}
+
+int sc_loc_in_dir(struct sc_fs *fs, struct sc_inode *dir, const char *name,
+		  struct sc_loc *ret_loc)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(name);
+	int ret;
+
+	if (n == 0 || strchr(name, '/') || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return -EINVAL;
+	if (n >= sizeof(ret_loc->name))
+		return -ENAMETOOLONG;
+	ret = sc_itable_path(&fs->itable, dir, path, sizeof(path));
+	if (ret < 0)
+		return ret == -ESTALE ? -ENOENT : ret;
+	memcpy(ret_loc->name, name, n + 1);
+	return open_dir_path(fs, path, &ret_loc->dir_fd, &ret_loc->own_dir_fd);
+}
+
+void sc_loc_done(struct sc_loc *loc)
+{
+	if (loc->own_dir_fd)
+		close(loc->dir_fd);
+	loc->own_dir_fd = false;
+	loc->dir_fd = -1;
+}
+
+int sc_loc_proc_path(const struct sc_loc *loc, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "/proc/self/fd/%d/%s", loc->dir_fd,
+			 loc->name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int sc_loc_open(const struct sc_loc *loc, int flags, mode_t mode, int *ret_fd)
+{
+	int fd = openat(loc->dir_fd, loc->name, flags | O_NOFOLLOW | O_CLOEXEC,
+			mode);
+
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+int sc_loc_stat(const struct sc_loc *loc, struct stat *ret_st)
+{
+	if (fstatat(loc->dir_fd, loc->name, ret_st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}

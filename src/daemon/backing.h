@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Reaching the backing file behind an inode, safely.
+ *
+ * Every operation resolves its target to a location: an O_PATH fd of the
+ * parent directory and the last name, used with the *at() calls and
+ * AT_SYMLINK_NOFOLLOW.  The parent is opened with openat2() and
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS from the backing root, so nothing
+ * outside BACKING is reachable whatever symlinks or renames the backing
+ * tree holds: a component that was swapped for a symlink behind our back
+ * fails with ELOOP instead of being followed.
+ */
+#ifndef SC_BACKING_H
+#define SC_BACKING_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "fs.h"
+
+struct sc_loc {
+	int dir_fd;		 /* O_PATH directory holding name */
+	bool own_dir_fd;	 /* close dir_fd in sc_loc_done */
+	char name[NAME_MAX + 1]; /* "." for the backing root itself */
+};
+
+/* The location of inode itself (its parent directory and its name). */
+int sc_loc_of_inode(struct sc_fs *fs, struct sc_inode *inode,
+		    struct sc_loc *ret_loc);
+
+/*
+ * The location of the entry name inside the directory inode dir.  name
+ * must be one component: "", ".", ".." and names with '/' get -EINVAL.
+ */
+int sc_loc_in_dir(struct sc_fs *fs, struct sc_inode *dir, const char *name,
+		  struct sc_loc *ret_loc);
+
+void sc_loc_done(struct sc_loc *loc);
+
+/*
+ * "/proc/self/fd/N/name" for the calls that only take a path (the xattr
+ * family); resolving through the magic link keeps them below BACKING.
+ */
+int sc_loc_proc_path(const struct sc_loc *loc, char *buf, size_t len);
+
+/* Open the file at loc with open(2) flags, never following a symlink. */
+int sc_loc_open(const struct sc_loc *loc, int flags, mode_t mode, int *ret_fd);
+
+/* lstat of the file at loc. */
+int sc_loc_stat(const struct sc_loc *loc, struct stat *ret_st);
+
+#endif

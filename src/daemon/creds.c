@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Per-thread caller credentials (see creds.h).
+ *
+ * The identity a thread holds is remembered in thread-local state.  A new
+ * thread starts "unknown" rather than "root": libfuse creates workers from
+ * other workers, and a new thread inherits whatever fsuid its creator had.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/fsuid.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "creds.h"
+
+#define MAX_GROUPS 256
+#define GROUPS_TTL_NS 1000000000ULL
+
+struct thread_identity {
+	bool known;
+	struct sc_creds who;
+	uint64_t since_ns;
+};
+
+static __thread struct thread_identity current;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Set fsgid, fsuid and groups for this thread only. */
+static int apply(uid_t uid, gid_t gid, int ngroups, const gid_t *groups)
+{
+	/* Back to full privilege first: setgroups needs CAP_SETGID. */
+	setfsuid(0);
+	if (syscall(SYS_setgroups, (size_t)ngroups, groups) < 0)
+		return -errno;
+	setfsgid(gid);
+	setfsuid(uid);
+	/* setfsuid() reports no error; read back what took effect. */
+	if ((uid_t)setfsuid((uid_t)-1) != uid ||
+	    (gid_t)setfsgid((gid_t)-1) != gid)
+		return -EPERM;
+	return 0;
+}
+
+int sc_creds_become(const struct sc_creds *caller, sc_creds_groups_fn groups,
+		    void *groups_arg)
+{
+	gid_t list[MAX_GROUPS];
+	uint64_t now = now_ns();
+	int n, ret;
+
+	if (current.known && current.who.uid == caller->uid &&
+	    current.who.gid == caller->gid && current.who.pid == caller->pid &&
+	    now - current.since_ns < GROUPS_TTL_NS)
+		return 0;
+	n = groups ? groups(groups_arg, MAX_GROUPS, list) : 0;
+	/* The caller may have exited; act with its primary group alone. */
+	if (n < 0 || n > MAX_GROUPS)
+		n = 0;
+	current.known = false;
+	ret = apply(caller->uid, caller->gid, n, list);
+	if (ret < 0)
+		return ret;
+	current.who = *caller;
+	current.since_ns = now;
+	current.known = true;
+	return 0;
+}
+
+int sc_creds_restore(void)
+{
+	if (current.known && current.who.uid == geteuid() &&
+	    current.who.gid == getegid() && current.who.pid == 0)
+		return 0;
+	current.known = false;
+	setfsuid(geteuid());
+	setfsgid(getegid());
+	if (syscall(SYS_setgroups, (size_t)0, NULL) < 0)
+		return -errno;
+	current.who = (struct sc_creds){ geteuid(), getegid(), 0 };
+	current.since_ns = now_ns();
+	current.known = true;
+	return 0;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The state of one mount, shared by every FUSE operation: the backing
+ * directory, the inode table and the settings taken from the options.
+ */
+#ifndef SC_FS_H
+#define SC_FS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "inode.h"
+#include "options.h"
+
+struct fuse_session;
+
+struct sc_fs {
+	int root_fd;		 /* O_PATH fd of BACKING; immutable */
+	char backing_path[4096]; /* realpath of BACKING; immutable */
+	struct sc_itable itable;
+	const struct sc_options *opts;
+	bool switch_creds;     /* act with each caller's fsuid/fsgid */
+	double attr_timeout_s; /* from opts, in the unit libfuse takes */
+	double entry_timeout_s;
+	double negative_timeout_s;
+	struct fuse_session *session;
+};
+
+#endif

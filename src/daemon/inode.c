@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The inode table (see inode.h for why it holds no file descriptors).
+ *
+ * Lifetime: an inode lives while the kernel holds a lookup reference to it
+ * (nlookup) or something inside the daemon does (refs: each child that
+ * names it as parent, each open handle).  When both reach zero it is
+ * unhashed and freed, which drops its reference on its parent in turn.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "inode.h"
+
+#define INITIAL_BUCKETS 4096
+
+static size_t hash_key(const struct sc_itable *t, dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ULL;
+
+	h ^= (uint64_t)dev * 0xc2b2ae3d27d4eb4fULL;
+	return (size_t)(h >> 32 ^ h) & (t->nbuckets - 1);
+}
+
+int sc_itable_init(struct sc_itable *t, dev_t root_dev, ino_t root_ino)
+{
+	memset(t, 0, sizeof(*t));
+	t->buckets = calloc(INITIAL_BUCKETS, sizeof(*t->buckets));
+	if (!t->buckets)
+		return -ENOMEM;
+	t->nbuckets = INITIAL_BUCKETS;
+	pthread_rwlock_init(&t->lock, NULL);
+	t->root.dev = root_dev;
+	t->root.ino = root_ino;
+	t->root.type = S_IFDIR;
+	t->root.nlookup = 1;
+	t->root.refs = 1; /* never freed */
+	return 0;
+}
+
+void sc_itable_destroy(struct sc_itable *t)
+{
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct sc_inode *inode;
+
+		while ((inode = LIST_FIRST(&t->buckets[i]))) {
+			LIST_REMOVE(inode, hash_entry);
+			free(inode->name);
+			free(inode);
+		}
+	}
+	free(t->buckets);
+	t->buckets = NULL;
+	pthread_rwlock_destroy(&t->lock);
+}
+
+static struct sc_inode *find_locked(struct sc_itable *t, dev_t dev, ino_t ino)
+{
+	struct sc_inode *inode;
+
+	if (dev == t->root.dev && ino == t->root.ino)
+		return &t->root;
+	LIST_FOREACH(inode, &t->buckets[hash_key(t, dev, ino)], hash_entry)
+		if (inode->ino == ino && inode->dev == dev)
+			return inode;
+	return NULL;
+}
+
+/* Double the bucket array when the table is full; failure is harmless. */
+static void maybe_grow_locked(struct sc_itable *t)
+{
+	struct sc_inode_list *old = t->buckets;
+	size_t old_n = t->nbuckets;
+	struct sc_inode_list *grown;
+
+	if (t->count < t->nbuckets)
+		return;
+	grown = calloc(old_n * 2, sizeof(*grown));
+	if (!grown)
+		return;
+	t->buckets = grown;
+	t->nbuckets = old_n * 2;
+	for (size_t i = 0; i < old_n; i++) {
+		struct sc_inode *inode;
+
+		while ((inode = LIST_FIRST(&old[i]))) {
+			LIST_REMOVE(inode, hash_entry);
+			LIST_INSERT_HEAD(
+				&t->buckets[hash_key(t, inode->dev, inode->ino)],
+				inode, hash_entry);
+		}
+	}
+	free(old);
+}
+
+static void unref_locked(struct sc_itable *t, struct sc_inode *inode);
+
+/* Forget the name of inode, dropping its reference on the parent. */
+static void clear_name_locked(struct sc_itable *t, struct sc_inode *inode)
+{
+	struct sc_inode *parent = inode->parent;
+
+	free(inode->name);
+	inode->name = NULL;
+	inode->parent = NULL;
+	if (parent)
+		unref_locked(t, parent);
+}
+
+/* Free inode if nothing refers to it any more, and then its parents. */
+static void maybe_free_locked(struct sc_itable *t, struct sc_inode *inode)
+{
+	while (inode && inode != &t->root && inode->nlookup == 0 &&
+	       inode->refs == 0) {
+		struct sc_inode *parent = inode->parent;
+
+		LIST_REMOVE(inode, hash_entry);
+		t->count--;
+		free(inode->name);
+		free(inode);
+		if (!parent)
+			break;
+		parent->refs--;
+		inode = parent;
+	}
+}
+
+static void unref_locked(struct sc_itable *t, struct sc_inode *inode)
+{
+	inode->refs--;
+	maybe_free_locked(t, inode);
+}
+
+/*
+ * Give inode the name (parent, name).  A stale tree (the backing store was
+ * rearranged behind our back) could make inode its own ancestor; the link
+ * that would close the loop is cut first.
+ */
+static int set_name_locked(struct sc_itable *t, struct sc_inode *inode,
+			   struct sc_inode *parent, const char *name)
+{
+	char *copy;
+
+	if (inode == &t->root)
+		return 0;
+	if (inode->parent == parent && inode->name &&
+	    strcmp(inode->name, name) == 0)
+		return 0;
+	copy = strdup(name);
+	if (!copy)
+		return -ENOMEM;
+	for (struct sc_inode *p = parent; p; p = p->parent) {
+		if (p->parent == inode) {
+			clear_name_locked(t, p);
+			break;
+		}
+	}
+	parent->refs++;
+	clear_name_locked(t, inode);
+	inode->parent = parent;
+	inode->name = copy;
+	return 0;
+}
+
+int sc_itable_lookup_ref(struct sc_itable *t, struct sc_inode *parent,
+			 const char *name, dev_t dev, ino_t ino, mode_t type,
+			 struct sc_inode **ret_inode)
+{
+	struct sc_inode *inode;
+	int ret;
+
+	pthread_rwlock_wrlock(&t->lock);
+	inode = find_locked(t, dev, ino);
+	if (!inode) {
+		inode = calloc(1, sizeof(*inode));
+		if (!inode) {
+			pthread_rwlock_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		inode->dev = dev;
+		inode->ino = ino;
+		inode->type = type & S_IFMT;
+		maybe_grow_locked(t);
+		LIST_INSERT_HEAD(&t->buckets[hash_key(t, dev, ino)], inode,
+				 hash_entry);
+		t->count++;
+	}
+	ret = set_name_locked(t, inode, parent, name);
+	if (ret < 0) {
+		maybe_free_locked(t, inode);
+		pthread_rwlock_unlock(&t->lock);
+		return ret;
+	}
+	inode->nlookup++;
+	pthread_rwlock_unlock(&t->lock);
+	*ret_inode = inode;
+	return 0;
+}
+
+void sc_itable_forget(struct sc_itable *t, struct sc_inode *inode,
+		      uint64_t nlookup)
+{
+	pthread_rwlock_wrlock(&t->lock);
+	inode->nlookup = nlookup < inode->nlookup ? inode->nlookup - nlookup
+						  : 0;
+	maybe_free_locked(t, inode);
+	pthread_rwlock_unlock(&t->lock);
+}
+
+void sc_itable_pin(struct sc_itable *t, struct sc_inode *inode,
+		   struct sc_open_fd *ofd)
+{
+	pthread_rwlock_wrlock(&t->lock);
+	inode->refs++;
+	if (ofd)
+		LIST_INSERT_HEAD(&inode->open_fds, ofd, link);
+	pthread_rwlock_unlock(&t->lock);
+}
+
+void sc_itable_unpin(struct sc_itable *t, struct sc_inode *inode,
+		     struct sc_open_fd *ofd)
+{
+	pthread_rwlock_wrlock(&t->lock);
+	if (ofd)
+		LIST_REMOVE(ofd, link);
+	unref_locked(t, inode);
+	pthread_rwlock_unlock(&t->lock);
+}
+
+int sc_itable_dup_open_fd(struct sc_itable *t, struct sc_inode *inode)
+{
+	struct sc_open_fd *ofd;
+	int fd = -EBADF;
+
+	/* Under the lock: the owning handle cannot close the fd meanwhile. */
+	pthread_rwlock_rdlock(&t->lock);
+	ofd = LIST_FIRST(&inode->open_fds);
+	if (ofd) {
+		fd = fcntl(ofd->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return fd;
+}
+
+static bool named_locked(const struct sc_inode *inode,
+			 const struct sc_inode *parent, const char *name)
+{
+	return inode->parent == parent && inode->name &&
+	       strcmp(inode->name, name) == 0;
+}
+
+void sc_itable_unname(struct sc_itable *t, struct sc_inode *parent,
+		      const char *name, dev_t dev, ino_t ino)
+{
+	struct sc_inode *inode;
+
+	pthread_rwlock_wrlock(&t->lock);
+	inode = find_locked(t, dev, ino);
+	if (inode && named_locked(inode, parent, name)) {
+		/* Keep inode alive across dropping its parent reference. */
+		inode->refs++;
+		clear_name_locked(t, inode);
+		unref_locked(t, inode);
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+void sc_itable_rename(struct sc_itable *t, struct sc_inode *old_parent,
+		      const char *old_name, dev_t dev, ino_t ino,
+		      struct sc_inode *new_parent, const char *new_name,
+		      dev_t xdev, ino_t xino, bool exchange)
+{
+	struct sc_inode *moved, *other = NULL;
+
+	pthread_rwlock_wrlock(&t->lock);
+	moved = find_locked(t, dev, ino);
+	if (xino)
+		other = find_locked(t, xdev, xino);
+	/* Pin both: renaming one may drop the last reference to the other. */
+	if (moved)
+		moved->refs++;
+	if (other)
+		other->refs++;
+	if (other && named_locked(other, new_parent, new_name)) {
+		if (exchange)
+			set_name_locked(t, other, old_parent, old_name);
+		else
+			clear_name_locked(t, other);
+	}
+	if (moved &&
+	    (named_locked(moved, old_parent, old_name) || !moved->name)) {
+		if (set_name_locked(t, moved, new_parent, new_name) < 0)
+			clear_name_locked(t, moved);
+	}
+	if (other)
+		unref_locked(t, other);
+	if (moved)
+		unref_locked(t, moved);
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/*
+ * Write the path of inode into the tail of buf (buf[len - 1] = '\0') and
+ * return where it starts.  Caller holds t->lock.
+ */
+static int path_tail_locked(struct sc_itable *t, struct sc_inode *inode,
+			    char *buf, size_t len, char **ret_start)
+{
+	char *p = buf + len - 1;
+
+	*p = '\0';
+	if (inode == &t->root) {
+		*--p = '.';
+		*ret_start = p;
+		return 0;
+	}
+	for (struct sc_inode *i = inode; i != &t->root; i = i->parent) {
+		size_t n;
+
+		if (!i->name)
+			return -ESTALE;
+		n = strlen(i->name);
+		if ((size_t)(p - buf) < n + 1)
+			return -ENAMETOOLONG;
+		if (i != inode)
+			*--p = '/';
+		p -= n;
+		memcpy(p, i->name, n);
+	}
+	*ret_start = p;
+	return 0;
+}
+
+int sc_itable_path(struct sc_itable *t, struct sc_inode *inode, char *buf,
+		   size_t len)
+{
+	char *start;
+	int ret;
+
+	pthread_rwlock_rdlock(&t->lock);
+	ret = path_tail_locked(t, inode, buf, len, &start);
+	pthread_rwlock_unlock(&t->lock);
+	if (ret < 0)
+		return ret;
+	ret = (int)(buf + len - 1 - start);
+	memmove(buf, start, (size_t)ret + 1);
+	return ret;
+}
+
+int sc_itable_dir_and_name(struct sc_itable *t, struct sc_inode *inode,
+			   char *dir_buf, size_t dir_len, char *name_buf,
+			   size_t name_len)
+{
+	char *start;
+	size_t n;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (inode == &t->root) {
+		strcpy(dir_buf, ".");
+		strcpy(name_buf, ".");
+		goto out;
+	}
+	if (!inode->name) {
+		ret = -ESTALE;
+		goto out;
+	}
+	n = strlen(inode->name);
+	if (n >= name_len) {
+		ret = -ENAMETOOLONG;
+		goto out;
+	}
+	memcpy(name_buf, inode->name, n + 1);
+	ret = path_tail_locked(t, inode->parent, dir_buf, dir_len, &start);
+	if (ret == 0)
+		memmove(dir_buf, start, strlen(start) + 1);
+out:
+	pthread_rwlock_unlock(&t->lock);
+	return ret;
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The inode table: what the kernel knows of the backing tree.
+ *
+ * libfuse's passthrough_ll keeps an O_PATH fd per known inode, which runs
+ * into RLIMIT_NOFILE (20000 here) on any real tree.  We keep no fd at all:
+ * an inode records its parent and its name, like a dentry, so it can be
+ * turned back into a path below BACKING whenever an operation needs it.
+ * Inodes are keyed by the backing (st_dev, st_ino) so that hard links
+ * share one kernel inode, and carry one name: the last one they were seen
+ * under.
+ */
+#ifndef SC_INODE_H
+#define SC_INODE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+/*
+ * An open backing fd of an inode, linked into the inode while the handle
+ * that owns it lives: operations that arrive without a handle on a file
+ * that lost its name (unlinked but open) are served through it.
+ */
+struct sc_open_fd {
+	int fd;
+	LIST_ENTRY(sc_open_fd) link; /* protected by itable->lock */
+};
+
+LIST_HEAD(sc_open_fd_list, sc_open_fd);
+
+struct sc_inode {
+	/* Immutable after creation. */
+	dev_t dev;
+	ino_t ino;
+	mode_t type; /* S_IFMT bits of the backing file */
+
+	/* Protected by itable->lock. */
+	uint64_t nlookup;	 /* references held by the kernel */
+	uint32_t refs;		 /* children naming us, open handles */
+	struct sc_inode *parent; /* NULL: root, or no name known */
+	char *name;		 /* NULL when no name is known */
+	struct sc_open_fd_list open_fds;
+	LIST_ENTRY(sc_inode) hash_entry;
+};
+
+LIST_HEAD(sc_inode_list, sc_inode);
+
+struct sc_itable {
+	pthread_rwlock_t lock;
+	struct sc_inode root;
+	struct sc_inode_list *buckets; /* protected by lock */
+	size_t nbuckets;	       /* a power of two */
+	size_t count;		       /* inodes in buckets, root excluded */
+};
+
+int sc_itable_init(struct sc_itable *t, dev_t root_dev, ino_t root_ino);
+/* Free every inode.  Only after the session has ended. */
+void sc_itable_destroy(struct sc_itable *t);
+
+/*
+ * Record that (parent, name) holds the backing file described by (dev, ino,
+ * type) and give the kernel one more reference to it.  Finds or creates the
+ * inode; the name it is reached by is updated.  Returns 0 or -ENOMEM.
+ */
+int sc_itable_lookup_ref(struct sc_itable *t, struct sc_inode *parent,
+			 const char *name, dev_t dev, ino_t ino, mode_t type,
+			 struct sc_inode **ret_inode);
+
+/* The kernel dropped nlookup references (FUSE forget). */
+void sc_itable_forget(struct sc_itable *t, struct sc_inode *inode,
+		      uint64_t nlookup);
+
+/*
+ * Pin an inode for an open handle; sc_itable_unpin releases it.  A handle
+ * with a backing fd passes it (else NULL) so that sc_itable_dup_open_fd
+ * can find it.
+ */
+void sc_itable_pin(struct sc_itable *t, struct sc_inode *inode,
+		   struct sc_open_fd *ofd);
+void sc_itable_unpin(struct sc_itable *t, struct sc_inode *inode,
+		     struct sc_open_fd *ofd);
+
+/*
+ * A duplicate of one of the inode's open backing fds, for the caller to
+ * close: -EBADF when the inode has none.
+ */
+int sc_itable_dup_open_fd(struct sc_itable *t, struct sc_inode *inode);
+
+/*
+ * (parent, name), which held (dev, ino), was removed: an inode still known
+ * under that name loses it, so it can never resolve to a newcomer.
+ */
+void sc_itable_unname(struct sc_itable *t, struct sc_inode *parent,
+		      const char *name, dev_t dev, ino_t ino);
+
+/*
+ * (old_parent, old_name) holding (dev, ino) now lives at (new_parent,
+ * new_name).  With exchange the file that was at the new name, (xdev,
+ * xino), moves to the old name; without it, that file (if xino != 0) lost
+ * its name.
+ */
+void sc_itable_rename(struct sc_itable *t, struct sc_inode *old_parent,
+		      const char *old_name, dev_t dev, ino_t ino,
+		      struct sc_inode *new_parent, const char *new_name,
+		      dev_t xdev, ino_t xino, bool exchange);
+
+/*
+ * The path of inode relative to BACKING ("." for the root), into buf.
+ * Returns the length, -ESTALE when the inode has no known name (it was
+ * removed), or -ENAMETOOLONG.
+ */
+int sc_itable_path(struct sc_itable *t, struct sc_inode *inode, char *buf,
+		   size_t len);
+
+/*
+ * Split form of sc_itable_path: the path of the parent directory into
+ * dir_buf and the last component into name_buf ("." and "." for the root).
+ */
+int sc_itable_dir_and_name(struct sc_itable *t, struct sc_inode *inode,
+			   char *dir_buf, size_t dir_len, char *name_buf,
+			   size_t name_len);
+
+#endif

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * swapcachefs: the process.  Parse the command line, check BACKING and
+ * MOUNTPOINT, mount, daemonize and run the FUSE session until unmounted.
+ *
+ * Exit status: 0 after a clean unmount (or --help/--version), 1 when the
+ * command line or the paths are wrong or the mount fails; the message on
+ * stderr says which.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fs.h"
+#include "log.h"
+#include "mountcheck.h"
+#include "ops.h"
+#include "options.h"
+
+#define NS_PER_S 1e9
+
+/* Append "fsname=" with commas and backslashes escaped for fuse_opt. */
+static void append_fsname(char *buf, size_t len, const char *name)
+{
+	size_t used = strlen(buf);
+
+	used += (size_t)snprintf(buf + used, len - used, "fsname=");
+	for (; *name && used + 3 < len; name++) {
+		if (*name == ',' || *name == '\\')
+			buf[used++] = '\\';
+		buf[used++] = *name;
+	}
+	buf[used] = '\0';
+}
+
+/* Raise the soft fd limit to the hard one: open files each hold an fd. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int run_session(struct sc_fs *fs, const struct sc_options *opts,
+		       const char *mountpoint)
+{
+	char mount_opts[SC_OPTIONS_KERNEL_MAX + PATH_MAX + 64] = "";
+	char *argv[4] = { "swapcachefs", "-o", mount_opts, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	struct fuse_loop_config *loop_cfg = NULL;
+	struct fuse_session *se;
+	int ret = 1;
+
+	append_fsname(mount_opts, sizeof(mount_opts),
+		      opts->fsname[0] ? opts->fsname : fs->backing_path);
+	strcat(mount_opts, ",subtype=swapcachefs");
+	if (opts->kernel_opts[0]) {
+		strcat(mount_opts, ",");
+		strcat(mount_opts, opts->kernel_opts);
+	}
+	/*
+	 * Without root we cannot act as each caller; other users would act
+	 * with our rights unless the kernel checks permissions for us.
+	 */
+	if (!fs->switch_creds && opts->allow_other &&
+	    !opts->default_permissions) {
+		strcat(mount_opts, ",default_permissions");
+		sc_notice(
+			"not running as root: default_permissions enabled for allow_other");
+	}
+	if (opts->debug) {
+		argv[3] = "-d";
+		args.argc = 4;
+	}
+
+	se = fuse_session_new(&args, &sc_ops, sizeof(sc_ops), fs);
+	if (!se) {
+		sc_err("cannot create the FUSE session (see the message above)");
+		return 1;
+	}
+	fs->session = se;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, mountpoint) != 0) {
+		sc_err("cannot mount on '%s' (see the message above)",
+		       mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(opts->foreground) != 0)
+		goto out_unmount;
+	if (!opts->foreground)
+		sc_log_setup(opts->debug ? SC_LOG_DEBUG : SC_LOG_NOTICE, true);
+	sc_notice("mounted %s on %s", fs->backing_path, mountpoint);
+
+	if (opts->single_thread) {
+		ret = fuse_session_loop(se);
+	} else {
+		loop_cfg = fuse_loop_cfg_create();
+		if (!loop_cfg)
+			goto out_unmount;
+		fuse_loop_cfg_set_clone_fd(loop_cfg, opts->clone_fd);
+		fuse_loop_cfg_set_max_threads(loop_cfg, opts->max_threads);
+		fuse_loop_cfg_set_idle_threads(loop_cfg, opts->max_threads);
+		ret = fuse_session_loop_mt(se, loop_cfg);
+		fuse_loop_cfg_destroy(loop_cfg);
+	}
+	ret = ret == 0 ? 0 : 1;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	static struct sc_options opts;
+	static struct sc_fs fs;
+	char mountpoint[PATH_MAX];
+	char err[PATH_MAX * 2 + 256];
+	struct stat st;
+	int ret;
+
+	sc_log_setup(SC_LOG_NOTICE, false);
+	sc_options_init(&opts);
+	if (sc_options_parse_argv(&opts, argc, argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "swapcachefs: %s\n", err);
+		return 1;
+	}
+	if (opts.action == SC_OPTIONS_HELP) {
+		fputs(sc_options_usage, stdout);
+		fputs(sc_options_help, stdout);
+		return 0;
+	}
+	if (opts.action == SC_OPTIONS_VERSION) {
+		printf("swapcachefs %s (libfuse %s)\n", SC_VERSION,
+		       fuse_pkgversion());
+		return 0;
+	}
+	if (opts.debug)
+		sc_log_setup(SC_LOG_DEBUG, false);
+
+	if (sc_mountcheck(opts.backing, opts.mountpoint, fs.backing_path,
+			  mountpoint, err, sizeof(err)) < 0) {
+		fprintf(stderr, "swapcachefs: %s\n", err);
+		return 1;
+	}
+	fs.root_fd = open(fs.backing_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs.root_fd < 0 || fstat(fs.root_fd, &st) < 0) {
+		fprintf(stderr, "swapcachefs: BACKING '%s': %s\n",
+			fs.backing_path, strerror(errno));
+		return 1;
+	}
+	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino);
+	if (ret < 0) {
+		fprintf(stderr, "swapcachefs: %s\n", strerror(-ret));
+		return 1;
+	}
+	fs.opts = &opts;
+	fs.switch_creds = geteuid() == 0;
+	fs.attr_timeout_s = (double)opts.attr_timeout_ns / NS_PER_S;
+	fs.entry_timeout_s = (double)opts.entry_timeout_ns / NS_PER_S;
+	fs.negative_timeout_s = (double)opts.negative_timeout_ns / NS_PER_S;
+
+	/* The kernel applied the caller's umask already. */
+	umask(0);
+	raise_fd_limit();
+
+	ret = run_session(&fs, &opts, mountpoint);
+
+	sc_itable_destroy(&fs.itable);
+	close(fs.root_fd);
+	return ret;
+}

@@ -1,0 +1,1166 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The FUSE low-level operations: each one resolves its inode to a
+ * location below BACKING (backing.c), acts as the caller (creds.c), makes
+ * the one backing call that does the work and replies exactly once.
+ * Operations on open files use the handle's fd and need no path at all.
+ * Data reads and writes are handed to rw.c, where the cache lives.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backing.h"
+#include "creds.h"
+#include "fs.h"
+#include "handle.h"
+#include "ops.h"
+#include "rw.h"
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
+/* How often a blocked flock() retries while watching for interrupts. */
+#define FLOCK_RETRY_NS 2000000L
+
+static struct sc_fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct sc_inode *inode_of(struct sc_fs *fs, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &fs->itable.root;
+	return (struct sc_inode *)(uintptr_t)ino;
+}
+
+static fuse_ino_t nodeid_of(struct sc_fs *fs, struct sc_inode *inode)
+{
+	if (inode == &fs->itable.root)
+		return FUSE_ROOT_ID;
+	return (fuse_ino_t)(uintptr_t)inode;
+}
+
+static struct sc_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct sc_file *)(uintptr_t)fi->fh;
+}
+
+static int file_fd(struct fuse_file_info *fi)
+{
+	return file_of(fi)->backing.fd;
+}
+
+static struct sc_dir *dir_of(struct fuse_file_info *fi)
+{
+	return (struct sc_dir *)(uintptr_t)fi->fh;
+}
+
+static int groups_of_req(void *arg, int size, gid_t *list)
+{
+	return fuse_req_getgroups(arg, size, list);
+}
+
+/* Make this thread act as the request's caller (when running as root). */
+static int as_caller(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx;
+	struct sc_creds who;
+
+	if (!fs_of(req)->switch_creds)
+		return 0;
+	ctx = fuse_req_ctx(req);
+	who = (struct sc_creds){ ctx->uid, ctx->gid, ctx->pid };
+	return sc_creds_become(&who, groups_of_req, req);
+}
+
+static void reply_status(fuse_req_t req, int ret)
+{
+	fuse_reply_err(req, ret < 0 ? -ret : 0);
+}
+
+/* Record st as (parent, name) in the inode table and fill e for the kernel. */
+static int make_entry(struct sc_fs *fs, struct sc_inode *parent,
+		      const char *name, const struct stat *st,
+		      struct fuse_entry_param *e)
+{
+	struct sc_inode *inode;
+	int ret;
+
+	ret = sc_itable_lookup_ref(&fs->itable, parent, name, st->st_dev,
+				   st->st_ino, st->st_mode, &inode);
+	if (ret < 0)
+		return ret;
+	memset(e, 0, sizeof(*e));
+	e->ino = nodeid_of(fs, inode);
+	e->attr = *st;
+	e->attr_timeout = fs->attr_timeout_s;
+	e->entry_timeout = fs->entry_timeout_s;
+	return 0;
+}
+
+/* Stat the entry at loc and turn it into a kernel entry under parent. */
+static int entry_at(struct sc_fs *fs, struct sc_inode *parent,
+		    const struct sc_loc *loc, struct fuse_entry_param *e)
+{
+	struct stat st;
+	int ret = sc_loc_stat(loc, &st);
+
+	if (ret < 0)
+		return ret;
+	return make_entry(fs, parent, loc->name, &st, e);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* flock() locks go to the backing file; POSIX locks stay local. */
+	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
+		conn->want |= FUSE_CAP_FLOCK_LOCKS;
+	conn->want &= ~(unsigned)FUSE_CAP_POSIX_LOCKS;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *dir = inode_of(fs, parent);
+	struct fuse_entry_param e;
+	struct sc_loc loc;
+	int ret;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_in_dir(fs, dir, name, &loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	ret = entry_at(fs, dir, &loc, &e);
+	sc_loc_done(&loc);
+	if (ret == -ENOENT && fs->negative_timeout_s > 0) {
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->negative_timeout_s;
+		fuse_reply_entry(req, &e);
+	} else if (ret < 0) {
+		reply_status(req, ret);
+	} else {
+		fuse_reply_entry(req, &e);
+	}
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct sc_fs *fs = fs_of(req);
+
+	sc_itable_forget(&fs->itable, inode_of(fs, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	struct sc_fs *fs = fs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		sc_itable_forget(&fs->itable, inode_of(fs, forgets[i].ino),
+				 forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+/*
+ * Where an attribute operation on inode acts.  With an open file handle
+ * its fd; else the inode's location; and for a file that has no name any
+ * more (unlinked while open: the kernel sends fchmod and fstat without a
+ * handle) a duplicate of one of its open fds.  On success either
+ * t->fd >= 0 or t->loc is valid; release with target_done().
+ */
+struct target {
+	int fd;
+	bool own_fd;
+	struct sc_loc loc;
+};
+
+static int target_of(struct sc_fs *fs, struct sc_inode *inode,
+		     struct fuse_file_info *fi, struct target *t)
+{
+	int ret;
+
+	t->fd = -1;
+	t->own_fd = false;
+	t->loc = (struct sc_loc){ .dir_fd = -1 };
+	if (fi && inode->type != S_IFDIR) {
+		t->fd = file_fd(fi);
+		return 0;
+	}
+	ret = sc_loc_of_inode(fs, inode, &t->loc);
+	if (ret != -ENOENT)
+		return ret;
+	t->fd = sc_itable_dup_open_fd(&fs->itable, inode);
+	if (t->fd < 0) {
+		t->fd = -1;
+		return ret;
+	}
+	t->own_fd = true;
+	return 0;
+}
+
+static void target_done(struct target *t)
+{
+	if (t->own_fd)
+		close(t->fd);
+	sc_loc_done(&t->loc);
+}
+
+static int target_stat(const struct target *t, struct stat *st)
+{
+	if (t->fd >= 0)
+		return fstat(t->fd, st) < 0 ? -errno : 0;
+	return sc_loc_stat(&t->loc, st);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct target t;
+	struct stat st;
+	int ret;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = target_of(fs, inode_of(fs, ino), fi, &t);
+	if (ret == 0) {
+		ret = target_stat(&t, &st);
+		target_done(&t);
+	}
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_attr(req, &st, fs->attr_timeout_s);
+}
+
+/* chmod without following a symlink that may have replaced the file. */
+static int chmod_at(const struct sc_loc *loc, mode_t mode)
+{
+	if (syscall(SYS_fchmodat2, loc->dir_fd, loc->name, mode,
+		    AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -errno;
+	return fchmodat(loc->dir_fd, loc->name, mode, 0) < 0 ? -errno : 0;
+}
+
+static struct timespec time_arg(int valid, int set_now, int set_given,
+				const struct timespec *given)
+{
+	if (valid & set_now)
+		return (struct timespec){ .tv_nsec = UTIME_NOW };
+	if (valid & set_given)
+		return *given;
+	return (struct timespec){ .tv_nsec = UTIME_OMIT };
+}
+
+/*
+ * Apply the setattr changes in the order chmod, chown, truncate, utimens,
+ * on fd when the kernel gave us an open file, else at loc.
+ */
+static int apply_setattr(int fd, const struct sc_loc *loc,
+			 const struct stat *attr, int valid)
+{
+	int ret;
+
+	if (valid & FUSE_SET_ATTR_MODE) {
+		ret = fd >= 0 ? (fchmod(fd, attr->st_mode) < 0 ? -errno : 0)
+			      : chmod_at(loc, attr->st_mode);
+		if (ret < 0)
+			return ret;
+	}
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid
+						      : (uid_t)-1;
+		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid
+						      : (gid_t)-1;
+
+		ret = fd >= 0 ? fchown(fd, uid, gid)
+			      : fchownat(loc->dir_fd, loc->name, uid, gid,
+					 AT_SYMLINK_NOFOLLOW);
+		if (ret < 0)
+			return -errno;
+	}
+	if (valid & FUSE_SET_ATTR_SIZE) {
+		int tfd = fd;
+
+		if (tfd < 0) {
+			ret = sc_loc_open(loc, O_WRONLY | O_NONBLOCK, 0, &tfd);
+			if (ret < 0)
+				return ret;
+		}
+		ret = ftruncate(tfd, attr->st_size) < 0 ? -errno : 0;
+		if (tfd != fd)
+			close(tfd);
+		if (ret < 0)
+			return ret;
+	}
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		     FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) {
+		struct timespec ts[2] = {
+			time_arg(valid, FUSE_SET_ATTR_ATIME_NOW,
+				 FUSE_SET_ATTR_ATIME, &attr->st_atim),
+			time_arg(valid, FUSE_SET_ATTR_MTIME_NOW,
+				 FUSE_SET_ATTR_MTIME, &attr->st_mtim),
+		};
+
+		ret = fd >= 0 ? futimens(fd, ts)
+			      : utimensat(loc->dir_fd, loc->name, ts,
+					  AT_SYMLINK_NOFOLLOW);
+		if (ret < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Before a write by a user other than the owner, the kernel clears the
+ * file's set-id bits with a chmod sent as that user, which the backing
+ * store refuses (only the owner may chmod).  libfuse 3.14 cannot ask the
+ * kernel to leave this to us (it drops FUSE_HANDLE_KILLPRIV from INIT),
+ * so we apply the kernel's own rule: a caller with write access may have
+ * the set-id bits dropped, and nothing else, with the daemon's rights.
+ */
+static bool is_killpriv_chmod(const struct target *t, const struct stat *attr,
+			      int valid)
+{
+	const mode_t setid = S_ISUID | S_ISGID;
+	struct stat st;
+	bool writable;
+
+	if (valid != FUSE_SET_ATTR_MODE || target_stat(t, &st) < 0)
+		return false;
+	if ((attr->st_mode & ~setid & 07777) != (st.st_mode & ~setid & 07777) ||
+	    (attr->st_mode & setid & ~st.st_mode))
+		return false;
+	if (t->fd >= 0)
+		writable = (fcntl(t->fd, F_GETFL) & O_ACCMODE) != O_RDONLY;
+	else
+		writable = faccessat(t->loc.dir_fd, t->loc.name, W_OK,
+				     AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0;
+	return writable;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int valid, struct fuse_file_info *fi)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct target t;
+	struct stat st;
+	int ret;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = target_of(fs, inode_of(fs, ino), fi, &t);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	ret = apply_setattr(t.fd, &t.loc, attr, valid);
+	if (ret == -EPERM && fs->switch_creds &&
+	    is_killpriv_chmod(&t, attr, valid)) {
+		ret = sc_creds_restore();
+		if (ret == 0)
+			ret = apply_setattr(t.fd, &t.loc, attr, valid);
+	}
+	if (ret == 0)
+		ret = target_stat(&t, &st);
+	target_done(&t);
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_attr(req, &st, fs->attr_timeout_s);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct sc_fs *fs = fs_of(req);
+	char target[PATH_MAX + 1];
+	struct sc_loc loc;
+	ssize_t n;
+	int ret;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_of_inode(fs, inode_of(fs, ino), &loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	n = readlinkat(loc.dir_fd, loc.name, target, sizeof(target));
+	ret = n < 0 ? -errno : 0;
+	sc_loc_done(&loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+	} else if ((size_t)n >= sizeof(target)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+	} else {
+		target[n] = '\0';
+		fuse_reply_readlink(req, target);
+	}
+}
+
+enum make_kind { MAKE_NODE, MAKE_DIR, MAKE_SYMLINK };
+
+/* mknod, mkdir and symlink: create name in parent, then reply its entry. */
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      enum make_kind kind, mode_t mode, dev_t rdev,
+		      const char *link_target)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *dir = inode_of(fs, parent);
+	struct fuse_entry_param e;
+	struct sc_loc loc;
+	int ret;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_in_dir(fs, dir, name, &loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	switch (kind) {
+	case MAKE_NODE:
+		ret = mknodat(loc.dir_fd, loc.name, mode, rdev);
+		break;
+	case MAKE_DIR:
+		ret = mkdirat(loc.dir_fd, loc.name, mode);
+		break;
+	case MAKE_SYMLINK:
+		ret = symlinkat(link_target, loc.dir_fd, loc.name);
+		break;
+	}
+	ret = ret < 0 ? -errno : entry_at(fs, dir, &loc, &e);
+	sc_loc_done(&loc);
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	make_node(req, parent, name, MAKE_NODE, mode, rdev, NULL);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	make_node(req, parent, name, MAKE_DIR, mode, 0, NULL);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	make_node(req, parent, name, MAKE_SYMLINK, 0, 0, link);
+}
+
+/* unlink and rmdir: remove name and let its inode forget the name. */
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 int flags)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *dir = inode_of(fs, parent);
+	struct sc_loc loc;
+	struct stat st;
+	int ret;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_in_dir(fs, dir, name, &loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	ret = sc_loc_stat(&loc, &st);
+	if (ret == 0 && unlinkat(loc.dir_fd, loc.name, flags) < 0)
+		ret = -errno;
+	if (ret == 0)
+		sc_itable_unname(&fs->itable, dir, name, st.st_dev, st.st_ino);
+	sc_loc_done(&loc);
+	reply_status(req, ret);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, 0);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, AT_REMOVEDIR);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *from = inode_of(fs, parent),
+			*to = inode_of(fs, newparent);
+	struct sc_loc src, dst = { .dir_fd = -1 };
+	struct stat src_st, dst_st = { 0 };
+	int ret;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_in_dir(fs, from, name, &src);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	ret = sc_loc_in_dir(fs, to, newname, &dst);
+	if (ret == 0)
+		ret = sc_loc_stat(&src, &src_st);
+	if (ret == 0 && sc_loc_stat(&dst, &dst_st) < 0)
+		dst_st.st_ino = 0;
+	if (ret == 0 &&
+	    renameat2(src.dir_fd, src.name, dst.dir_fd, dst.name, flags) < 0)
+		ret = -errno;
+	if (ret == 0)
+		sc_itable_rename(&fs->itable, from, name, src_st.st_dev,
+				 src_st.st_ino, to, newname, dst_st.st_dev,
+				 dst_st.st_ino, flags & RENAME_EXCHANGE);
+	sc_loc_done(&dst);
+	sc_loc_done(&src);
+	reply_status(req, ret);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *dir = inode_of(fs, newparent);
+	struct sc_loc src, dst = { .dir_fd = -1 };
+	struct fuse_entry_param e;
+	int ret;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_of_inode(fs, inode_of(fs, ino), &src);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	ret = sc_loc_in_dir(fs, dir, newname, &dst);
+	if (ret == 0 &&
+	    linkat(src.dir_fd, src.name, dst.dir_fd, dst.name, 0) < 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = entry_at(fs, dir, &dst, &e);
+	sc_loc_done(&dst);
+	sc_loc_done(&src);
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+/*
+ * Flags for the backing open.  O_DIRECT is dropped there: the kernel
+ * already bypasses its page cache for such a file, and the backing fd
+ * would otherwise demand aligned buffers the daemon does not use.
+ */
+static int backing_open_flags(int flags)
+{
+	return flags & ~(O_DIRECT | O_CREAT | O_EXCL | O_NOCTTY);
+}
+
+static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
+		    struct fuse_file_info *fi)
+{
+	struct sc_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	f->backing.fd = fd;
+	f->inode = inode;
+	f->direct = flags & O_DIRECT;
+	sc_itable_pin(&fs->itable, inode, &f->backing);
+	fi->fh = (uint64_t)(uintptr_t)f;
+	return 0;
+}
+
+static void free_file(struct sc_fs *fs, struct sc_file *f)
+{
+	sc_itable_unpin(&fs->itable, f->inode, &f->backing);
+	close(f->backing.fd);
+	free(f);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *dir = inode_of(fs, parent);
+	struct fuse_entry_param e;
+	struct sc_loc loc;
+	struct stat st;
+	int ret, fd = -1;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_in_dir(fs, dir, name, &loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	ret = sc_loc_open(&loc,
+			  backing_open_flags(fi->flags) | O_CREAT |
+				  (fi->flags & O_EXCL),
+			  mode, &fd);
+	if (ret == 0 && fstat(fd, &st) < 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = make_entry(fs, dir, name, &st, &e);
+	sc_loc_done(&loc);
+	if (ret == 0) {
+		ret = new_file(fs, inode_of(fs, e.ino), fd, fi->flags, fi);
+		if (ret < 0)
+			sc_itable_forget(&fs->itable, inode_of(fs, e.ino), 1);
+	}
+	if (ret < 0) {
+		if (fd >= 0)
+			close(fd);
+		reply_status(req, ret);
+		return;
+	}
+	if (fuse_reply_create(req, &e, fi) != 0)
+		free_file(fs, file_of(fi));
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *inode = inode_of(fs, ino);
+	struct sc_loc loc;
+	int ret, fd = -1;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_of_inode(fs, inode, &loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	ret = sc_loc_open(&loc, backing_open_flags(fi->flags), 0, &fd);
+	sc_loc_done(&loc);
+	if (ret == 0) {
+		ret = new_file(fs, inode, fd, fi->flags, fi);
+		if (ret < 0)
+			close(fd);
+	}
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	if (fuse_reply_open(req, fi) != 0)
+		free_file(fs, file_of(fi));
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)ino;
+	sc_rw_read(fs_of(req), req, file_of(fi), size, off);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_bufvec *in_buf, off_t off,
+			 struct fuse_file_info *fi)
+{
+	/* As the caller, so the backing store clears set-id bits for us. */
+	int ret = as_caller(req);
+
+	(void)ino;
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		sc_rw_write(fs_of(req), req, file_of(fi), in_buf, off);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* A close of a dup makes NFS and friends flush, as close(2) would. */
+	int fd = dup(file_fd(fi));
+
+	(void)ino;
+	if (fd < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, close(fd) < 0 ? errno : 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	free_file(fs_of(req), file_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	int fd = file_fd(fi);
+
+	(void)ino;
+	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *inode = inode_of(fs, ino);
+	struct sc_dir *d = NULL;
+	struct sc_loc loc;
+	int ret, fd = -1;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_of_inode(fs, inode, &loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	ret = sc_loc_open(&loc, O_RDONLY | O_DIRECTORY, 0, &fd);
+	sc_loc_done(&loc);
+	if (ret == 0) {
+		d = calloc(1, sizeof(*d));
+		if (!d)
+			ret = -ENOMEM;
+	}
+	if (ret == 0) {
+		d->stream = fdopendir(fd);
+		if (!d->stream)
+			ret = -errno;
+	}
+	if (ret < 0) {
+		free(d);
+		if (fd >= 0)
+			close(fd);
+		reply_status(req, ret);
+		return;
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	d->inode = inode;
+	sc_itable_pin(&fs->itable, inode, NULL);
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi) != 0) {
+		closedir(d->stream);
+		sc_itable_unpin(&fs->itable, inode, NULL);
+		free(d);
+	}
+}
+
+static bool is_dot_or_dotdot(const char *name)
+{
+	return name[0] == '.' &&
+	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/*
+ * Add the entry d->entry to buf.  For readdirplus the entry is looked up
+ * too, which gives the kernel a reference; a plus entry that does not fit
+ * must give it back.  Returns the bytes used, 0 when it did not fit (or
+ * vanished meanwhile: -ENOENT), or a negative errno.
+ */
+static ssize_t add_dir_entry(fuse_req_t req, struct sc_fs *fs, struct sc_dir *d,
+			     bool plus, char *buf, size_t rem)
+{
+	const char *name = d->entry->d_name;
+	off_t next = d->entry->d_off;
+	struct fuse_entry_param e;
+	size_t used;
+
+	if (!plus) {
+		struct stat st = {
+			.st_ino = d->entry->d_ino,
+			.st_mode = (mode_t)d->entry->d_type << 12,
+		};
+
+		used = fuse_add_direntry(req, buf, rem, name, &st, next);
+		return used > rem ? 0 : (ssize_t)used;
+	}
+	if (is_dot_or_dotdot(name)) {
+		memset(&e, 0, sizeof(e));
+		e.attr.st_ino = d->entry->d_ino;
+		e.attr.st_mode = (mode_t)d->entry->d_type << 12;
+	} else {
+		struct stat st;
+		int ret;
+
+		if (fstatat(dirfd(d->stream), name, &st, AT_SYMLINK_NOFOLLOW) <
+		    0)
+			return -errno;
+		ret = make_entry(fs, d->inode, name, &st, &e);
+		if (ret < 0)
+			return ret;
+	}
+	used = fuse_add_direntry_plus(req, buf, rem, name, &e, next);
+	if (used > rem) {
+		if (e.ino)
+			sc_itable_forget(&fs->itable, inode_of(fs, e.ino), 1);
+		return 0;
+	}
+	return (ssize_t)used;
+}
+
+static void read_dir(fuse_req_t req, size_t size, off_t offset,
+		     struct fuse_file_info *fi, bool plus)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_dir *d = dir_of(fi);
+	size_t rem = size;
+	char *buf;
+	int err = 0;
+
+	if (as_caller(req) < 0 || !(buf = calloc(1, size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	if (offset != d->offset) {
+		seekdir(d->stream, offset);
+		d->entry = NULL;
+		d->offset = offset;
+	}
+	for (;;) {
+		ssize_t used;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->stream);
+			if (!d->entry) {
+				err = errno;
+				break;
+			}
+		}
+		used = add_dir_entry(req, fs, d, plus, buf + (size - rem), rem);
+		if (used == 0)
+			break;
+		if (used < 0 && used != -ENOENT) {
+			err = (int)-used;
+			break;
+		}
+		if (used > 0)
+			rem -= (size_t)used;
+		d->offset = d->entry->d_off;
+		d->entry = NULL;
+	}
+	pthread_mutex_unlock(&d->lock);
+	/*
+	 * Entries already in the buffer carry lookup references: an error
+	 * can only be reported when there are none.
+	 */
+	if (err && rem == size)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t offset, struct fuse_file_info *fi)
+{
+	(void)ino;
+	read_dir(req, size, offset, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t offset, struct fuse_file_info *fi)
+{
+	(void)ino;
+	read_dir(req, size, offset, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct sc_dir *d = dir_of(fi);
+
+	(void)ino;
+	closedir(d->stream);
+	sc_itable_unpin(&fs_of(req)->itable, d->inode, NULL);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	int fd = dirfd(dir_of(fi)->stream);
+
+	(void)ino;
+	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	if (fstatvfs(fs_of(req)->root_fd, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+/* Resolve ino for one of the xattr calls, which take only paths. */
+static int xattr_path(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc,
+		      char *path, size_t len)
+{
+	struct sc_fs *fs = fs_of(req);
+	int ret;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_of_inode(fs, inode_of(fs, ino), loc);
+	if (ret < 0)
+		return ret;
+	ret = sc_loc_proc_path(loc, path, len);
+	if (ret < 0)
+		sc_loc_done(loc);
+	return ret;
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	char path[PATH_MAX + 64];
+	struct sc_loc loc;
+	int ret;
+
+	ret = xattr_path(req, ino, &loc, path, sizeof(path));
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	ret = lsetxattr(path, name, value, size, flags) < 0 ? -errno : 0;
+	sc_loc_done(&loc);
+	reply_status(req, ret);
+}
+
+/*
+ * getxattr and listxattr share their reply protocol: size 0 asks for the
+ * length, otherwise the value itself (or ERANGE).
+ */
+static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
+			     size_t size)
+{
+	char path[PATH_MAX + 64];
+	struct sc_loc loc;
+	char *buf = NULL;
+	ssize_t n;
+	int ret;
+
+	ret = xattr_path(req, ino, &loc, path, sizeof(path));
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	if (size && !(buf = malloc(size))) {
+		sc_loc_done(&loc);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = name ? lgetxattr(path, name, buf, size)
+		 : llistxattr(path, buf, size);
+	ret = n < 0 ? -errno : 0;
+	sc_loc_done(&loc);
+	if (ret < 0)
+		reply_status(req, ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	reply_xattr_call(req, ino, name, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	reply_xattr_call(req, ino, NULL, size);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	char path[PATH_MAX + 64];
+	struct sc_loc loc;
+	int ret;
+
+	ret = xattr_path(req, ino, &loc, path, sizeof(path));
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	ret = lremovexattr(path, name) < 0 ? -errno : 0;
+	sc_loc_done(&loc);
+	reply_status(req, ret);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_loc loc;
+	int ret;
+
+	ret = as_caller(req);
+	if (ret == 0)
+		ret = sc_loc_of_inode(fs, inode_of(fs, ino), &loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	/* AT_EACCESS: check with the fsuid we now hold, i.e. the caller's. */
+	ret = faccessat(loc.dir_fd, loc.name, mask,
+			AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0
+		      ? -errno
+		      : 0;
+	sc_loc_done(&loc);
+	reply_status(req, ret);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+			 off_t length, struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (fallocate(file_fd(fi), mode, offset, length) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	off_t res = lseek(file_fd(fi), off, whence);
+
+	(void)ino;
+	if (res < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, res);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			       off_t off_out, struct fuse_file_info *fi_out,
+			       size_t len, int flags)
+{
+	ssize_t n;
+
+	(void)ino_in;
+	(void)ino_out;
+	n = copy_file_range(file_fd(fi_in), &off_in, file_fd(fi_out), &off_out,
+			    len, (unsigned)flags);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+/*
+ * flock() on the backing fd.  A blocking request is retried without
+ * blocking the worker, so that a signal to the waiting process (which
+ * the kernel forwards as an interrupt) ends the wait with EINTR.
+ */
+static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     int op)
+{
+	const struct timespec pause = { .tv_nsec = FLOCK_RETRY_NS };
+	int fd = file_fd(fi);
+
+	(void)ino;
+	for (;;) {
+		if (flock(fd, op | LOCK_NB) == 0) {
+			fuse_reply_err(req, 0);
+			return;
+		}
+		if (errno != EWOULDBLOCK || (op & LOCK_NB)) {
+			fuse_reply_err(req, errno);
+			return;
+		}
+		if (fuse_req_interrupted(req)) {
+			fuse_reply_err(req, EINTR);
+			return;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
+const struct fuse_lowlevel_ops sc_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.link = op_link,
+	.create = op_create,
+	.open = op_open,
+	.read = op_read,
+	.write_buf = op_write_buf,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.access = op_access,
+	.fallocate = op_fallocate,
+	.lseek = op_lseek,
+	.copy_file_range = op_copy_file_range,
+	.flock = op_flock,
+};

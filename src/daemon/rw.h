@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The data path of open files.  sc_rw_read() is the one function through
+ * which every FUSE read is served; the cache tiers (RAM pool, SSD copy)
+ * slot in front of its backing-store read, so there is never a copy of
+ * the read logic per case.
+ */
+#ifndef SC_RW_H
+#define SC_RW_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+#include "handle.h"
+
+/* Serve read(ino, off, size) on the open file f; replies to req. */
+void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
+		size_t size, off_t off);
+
+/* Write the request's data at off through to the backing file. */
+void sc_rw_write(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
+		 struct fuse_bufvec *in, off_t off);
+
+#endif

@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Helpers shared by the integration tests: mounting swapcachefs for real,
+running a function as another user, and comparing outcomes between the
+mount and a plain reference directory (differential testing)."""
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import pickle
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+
+BINARY = os.environ.get("SWAPCACHEFS") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "src", "daemon", "swapcachefs")
+
+NOBODY = 65534
+libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def can_mount():
+    return os.geteuid() == 0 and os.path.exists("/dev/fuse")
+
+
+def make_tempdir(prefix):
+    """A directory every user can traverse (pytest's tmp_path is 0700)."""
+    path = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("SCFS_TMP", "/tmp"))
+    os.chmod(path, 0o755)
+    return path
+
+
+def wait_for(cond, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+class Mount:
+    """swapcachefs running in the foreground over backing at mountpoint."""
+
+    def __init__(self, backing, mountpoint, options=("allow_other",), extra_args=()):
+        self.backing = backing
+        self.mountpoint = mountpoint
+        args = [BINARY, "-f"]
+        if options:
+            args += ["-o", ",".join(options)]
+        args += list(extra_args) + [backing, mountpoint]
+        self.stderr_path = mountpoint.rstrip("/") + ".stderr"
+        self._stderr = open(self.stderr_path, "w+")
+        self.proc = subprocess.Popen(args, stderr=self._stderr, stdout=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: os.path.ismount(mountpoint) or self.proc.poll() is not None,
+                     what="the mount")
+        except TimeoutError:
+            self.proc.kill()
+            raise
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"swapcachefs exited {self.proc.returncode}: {self.log()}")
+
+    def log(self):
+        self._stderr.flush()
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def unmount(self, check=True):
+        """Unmount, wait for the daemon and check it ended cleanly."""
+        if self.proc.poll() is None:
+            for _ in range(50):
+                r = subprocess.run(["fusermount3", "-u", self.mountpoint],
+                                   capture_output=True)
+                if r.returncode == 0 or not os.path.ismount(self.mountpoint):
+                    break
+                time.sleep(0.1)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                subprocess.run(["fusermount3", "-uz", self.mountpoint], capture_output=True)
+                raise AssertionError("daemon did not exit after unmount")
+        log = self.log()
+        self._stderr.close()
+        if check:
+            assert self.proc.returncode == 0, f"daemon exit {self.proc.returncode}: {log}"
+            for bad in ("runtime error", "AddressSanitizer", "LeakSanitizer"):
+                assert bad not in log, log
+        return log
+
+    def pid(self):
+        return self.proc.pid
+
+
+def outcome(fn, *args):
+    """('ok', value) or ('err', errno name) of fn(*args)."""
+    try:
+        return ("ok", fn(*args))
+    except OSError as e:
+        return ("err", errno.errorcode.get(e.errno, e.errno))
+
+
+def as_user(uid, gid, fn, *args, groups=()):
+    """Run fn(*args) in a child process with the given identity and return
+    outcome(fn, *args) from there."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            os.setgroups(list(groups))
+            os.setgid(gid)
+            os.setuid(uid)
+            result = outcome(fn, *args)
+            data = pickle.dumps(result)
+        except BaseException as e:  # report, never return into pytest
+            data = pickle.dumps(("crash", repr(e)))
+            code = 1
+        os.write(w, data)
+        os._exit(code)
+    os.close(w)
+    chunks = []
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    result = pickle.loads(b"".join(chunks))
+    assert result[0] != "crash", result
+    return result
+
+
+def renameat2(olddir, oldname, newdir, newname, flags):
+    fn = libc.renameat2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    dfd = os.open(olddir, os.O_PATH)
+    nfd = os.open(newdir, os.O_PATH)
+    try:
+        if fn(dfd, oldname.encode(), nfd, newname.encode(), flags) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+    finally:
+        os.close(dfd)
+        os.close(nfd)
+
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+FALLOC_FL_KEEP_SIZE = 1
+FALLOC_FL_PUNCH_HOLE = 2
+FALLOC_FL_ZERO_RANGE = 0x10
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+
+
+def fallocate(fd, mode, offset, length):
+    fn = libc.fallocate
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+    if fn(fd, mode, offset, length) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+class Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def utimensat(path, atime, mtime, follow=True):
+    """atime/mtime: (sec, nsec) or UTIME_NOW / UTIME_OMIT."""
+    def ts(v):
+        return Timespec(0, v) if isinstance(v, int) else Timespec(*v)
+    times = (Timespec * 2)(ts(atime), ts(mtime))
+    fn = libc.utimensat
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
+    flags = 0 if follow else 0x100  # AT_SYMLINK_NOFOLLOW
+    if fn(-100, path.encode(), times, flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def tree_state(root):
+    """Everything a user can observe of a tree, minus inode numbers and
+    times (the two trees are written moments apart; the tests that set
+    times check them directly): compared between backing and reference."""
+    state = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            entry = {"mode": st.st_mode, "uid": st.st_uid, "gid": st.st_gid,
+                     "nlink": st.st_nlink if not stat.S_ISDIR(st.st_mode) else None}
+            if stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    entry["data"] = f.read()
+            elif stat.S_ISLNK(st.st_mode):
+                entry["target"] = os.readlink(p)
+            if not stat.S_ISLNK(st.st_mode):
+                entry["xattrs"] = {k: os.getxattr(p, k, follow_symlinks=False)
+                                   for k in sorted(os.listxattr(p, follow_symlinks=False))
+                                   if k.startswith("user.")}
+            state[rel] = entry
+    return state
+
+
+def rmtree(path):
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Bad input is refused before anything is mounted, with a one-line
+message that names the problem, and a non-zero exit."""
+import os
+import re
+import subprocess
+
+import pytest
+
+import scfs
+
+
+def run(*args):
+    return subprocess.run([scfs.BINARY, *args], capture_output=True, text=True, timeout=20)
+
+
+def refused(r, pattern):
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_help_shows_the_synopsis_of_the_man_page():
+    r = run("--help")
+    assert r.returncode == 0
+    usage = r.stdout.splitlines()[0]
+    assert usage == "usage: swapcachefs [-f] [-d] [-s] [-o OPT[,OPT...]] BACKING MOUNTPOINT"
+    man = open(os.path.join(os.path.dirname(__file__), "../../man/swapcachefs.8")).read()
+    # The man page SYNOPSIS lists the same flags and operands.
+    synopsis = man.split(".Sh SYNOPSIS")[1].split(".Sh")[0]
+    for word in ("Fl f", "Fl d", "Fl s", "Fl o", "Ar BACKING", "Ar MOUNTPOINT",
+                 "Fl -help", "Fl -version"):
+        assert word in synopsis, word
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("swapcachefs ")
+
+
+def test_unknown_option(dirs):
+    _, backing, mnt, _ = dirs
+    refused(run("-o", "frobnicate", backing, mnt), r"unknown mount option 'frobnicate'")
+    refused(run("--frobnicate", backing, mnt), r"unknown option '--frobnicate'")
+    assert not os.path.ismount(mnt)
+
+
+def test_malformed_values(dirs):
+    _, backing, mnt, _ = dirs
+    refused(run("-o", "max_read=12Q", backing, mnt), r"bad value '12Q' for max_read")
+    refused(run("-o", "attr_timeout=-1", backing, mnt), r"bad value '-1' for attr_timeout")
+    refused(run("-o", "max_threads=0", backing, mnt), r"max_threads")
+    assert not os.path.ismount(mnt)
+
+
+def test_missing_backing(dirs):
+    base, _, mnt, _ = dirs
+    refused(run(os.path.join(base, "nope"), mnt), r"BACKING .*nope.*No such file")
+
+
+def test_backing_not_a_directory(dirs):
+    base, _, mnt, _ = dirs
+    f = os.path.join(base, "file")
+    open(f, "w").close()
+    refused(run(f, mnt), r"BACKING .* is not a directory")
+
+
+def test_missing_mountpoint_operand(dirs):
+    _, backing, _, _ = dirs
+    refused(run(backing), r"missing MOUNTPOINT")
+
+
+def test_mountpoint_inside_backing(dirs):
+    _, backing, _, _ = dirs
+    inner = os.path.join(backing, "sub")
+    os.mkdir(inner)
+    refused(run(backing, inner), r"MOUNTPOINT .* lies inside BACKING")
+    assert not os.path.ismount(inner)
+
+
+def test_backing_inside_mountpoint(dirs):
+    base, _, _, _ = dirs
+    inner = os.path.join(base, "inner")
+    os.mkdir(inner)
+    refused(run(inner, base), r"BACKING .* lies inside MOUNTPOINT")
+
+
+def test_mountpoint_in_use(mount, dirs):
+    base, _, mnt, _ = dirs
+    other = os.path.join(base, "other")
+    os.mkdir(other)
+    refused(run(other, mnt), r"MOUNTPOINT .* is already a mount point")
+    # The existing mount still works.
+    with open(os.path.join(mnt, "still-there"), "w") as f:
+        f.write("x")
+
+
+def test_mount_through_mount_fuse3(dirs):
+    """mount -t fuse.swapcachefs, as fstab does, goes through mount.fuse3."""
+    _, backing, mnt, _ = dirs
+    with open(os.path.join(backing, "hello"), "w") as f:
+        f.write("from fstab\n")
+    # mount(8) runs helpers with a fixed PATH: the program must be
+    # installed.  Put this build there for the test unless one already is.
+    installed = "/usr/local/sbin/swapcachefs"
+    ours = not os.path.lexists(installed)
+    if ours:
+        os.makedirs(os.path.dirname(installed), exist_ok=True)
+        os.symlink(os.path.abspath(scfs.BINARY), installed)
+    elif os.path.realpath(installed) != os.path.realpath(scfs.BINARY):
+        pytest.skip(f"{installed} is another build; not replacing it")
+    try:
+        r = subprocess.run(["mount", "-t", "fuse.swapcachefs", backing, mnt,
+                            "-o", "allow_other,nosuid,nodev,_netdev"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        scfs.wait_for(lambda: os.path.ismount(mnt), what="mount")
+        assert open(os.path.join(mnt, "hello")).read() == "from fstab\n"
+        line = [l for l in open("/proc/mounts") if f" {mnt} " in l][0]
+        assert line.split()[2] == "fuse.swapcachefs"
+        assert "nosuid" in line.split()[3]
+        subprocess.run(["umount", mnt], check=True)
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run(["umount", "-l", mnt])
+        if ours:
+            os.unlink(installed)

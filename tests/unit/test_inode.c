@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests of the inode table: names, paths, renames and lifetimes. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "inode.h"
+
+#define DEV 7
+
+static struct sc_inode *add(struct sc_itable *t, struct sc_inode *parent,
+			    const char *name, ino_t ino, mode_t type)
+{
+	struct sc_inode *inode = NULL;
+
+	assert_int_equal(sc_itable_lookup_ref(t, parent, name, DEV, ino, type,
+					      &inode),
+			 0);
+	return inode;
+}
+
+static void assert_path(struct sc_itable *t, struct sc_inode *inode,
+			const char *want)
+{
+	char buf[256];
+
+	assert_true(sc_itable_path(t, inode, buf, sizeof(buf)) >= 0);
+	assert_string_equal(buf, want);
+}
+
+static void test_paths_follow_parents(void **state)
+{
+	struct sc_itable t;
+	struct sc_inode *a, *b, *f;
+	char dir[64], name[64];
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_path(&t, &t.root, ".");
+	a = add(&t, &t.root, "a", 10, S_IFDIR);
+	b = add(&t, a, "b", 11, S_IFDIR);
+	f = add(&t, b, "file", 12, S_IFREG);
+	assert_path(&t, f, "a/b/file");
+	assert_int_equal(sc_itable_dir_and_name(&t, f, dir, sizeof(dir), name,
+						sizeof(name)),
+			 0);
+	assert_string_equal(dir, "a/b");
+	assert_string_equal(name, "file");
+	assert_int_equal(sc_itable_dir_and_name(&t, a, dir, sizeof(dir), name,
+						sizeof(name)),
+			 0);
+	assert_string_equal(dir, ".");
+	assert_string_equal(name, "a");
+	sc_itable_destroy(&t);
+}
+
+static void test_same_backing_inode_is_one_inode(void **state)
+{
+	struct sc_itable t;
+	struct sc_inode *x, *y;
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	x = add(&t, &t.root, "one", 20, S_IFREG);
+	y = add(&t, &t.root, "two", 20, S_IFREG); /* a hard link */
+	assert_ptr_equal(x, y);
+	assert_int_equal(x->nlookup, 2);
+	assert_path(&t, x, "two"); /* the last name seen */
+	sc_itable_destroy(&t);
+}
+
+static void test_directory_rename_moves_descendants(void **state)
+{
+	struct sc_itable t;
+	struct sc_inode *a, *b, *f;
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	a = add(&t, &t.root, "a", 10, S_IFDIR);
+	b = add(&t, &t.root, "b", 11, S_IFDIR);
+	f = add(&t, a, "f", 12, S_IFREG);
+	sc_itable_rename(&t, &t.root, "a", DEV, 10, b, "moved", 0, 0, false);
+	assert_path(&t, f, "b/moved/f");
+	assert_path(&t, a, "b/moved");
+	sc_itable_destroy(&t);
+}
+
+static void test_rename_over_target_unnames_it(void **state)
+{
+	struct sc_itable t;
+	struct sc_inode *src, *dst;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	src = add(&t, &t.root, "src", 30, S_IFREG);
+	dst = add(&t, &t.root, "dst", 31, S_IFREG);
+	sc_itable_rename(&t, &t.root, "src", DEV, 30, &t.root, "dst", DEV, 31,
+			 false);
+	assert_path(&t, src, "dst");
+	/* The replaced file must never resolve to the newcomer's name. */
+	assert_int_equal(sc_itable_path(&t, dst, buf, sizeof(buf)), -ESTALE);
+	sc_itable_destroy(&t);
+}
+
+static void test_exchange_swaps_names(void **state)
+{
+	struct sc_itable t;
+	struct sc_inode *x, *y;
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	x = add(&t, &t.root, "x", 40, S_IFREG);
+	y = add(&t, &t.root, "y", 41, S_IFDIR);
+	sc_itable_rename(&t, &t.root, "x", DEV, 40, &t.root, "y", DEV, 41,
+			 true);
+	assert_path(&t, x, "y");
+	assert_path(&t, y, "x");
+	sc_itable_destroy(&t);
+}
+
+static void test_unlink_unnames_and_forget_frees(void **state)
+{
+	struct sc_open_fd ofd = { .fd = 0 }; /* stdin stands in for a file */
+	struct sc_itable t;
+	struct sc_inode *d, *f;
+	char buf[64];
+	int dup_fd;
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	d = add(&t, &t.root, "d", 50, S_IFDIR);
+	f = add(&t, d, "f", 51, S_IFREG);
+	assert_int_equal(t.count, 2);
+	sc_itable_pin(&t, f, &ofd); /* an open handle */
+	sc_itable_unname(&t, d, "f", DEV, 51);
+	assert_int_equal(sc_itable_path(&t, f, buf, sizeof(buf)), -ESTALE);
+	/* Still reachable through its open fd. */
+	dup_fd = sc_itable_dup_open_fd(&t, f);
+	assert_true(dup_fd > 2);
+	close(dup_fd);
+	assert_int_equal(sc_itable_dup_open_fd(&t, d), -EBADF);
+	sc_itable_forget(&t, f, 1);
+	assert_int_equal(t.count, 2); /* still pinned by the handle */
+	sc_itable_unpin(&t, f, &ofd);
+	assert_int_equal(t.count, 1);
+	/* The directory is freed only when the kernel forgets it too. */
+	sc_itable_forget(&t, d, 1);
+	assert_int_equal(t.count, 0);
+	sc_itable_destroy(&t);
+}
+
+static void test_parent_outlives_forget_while_child_known(void **state)
+{
+	struct sc_itable t;
+	struct sc_inode *d, *f;
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	d = add(&t, &t.root, "d", 60, S_IFDIR);
+	f = add(&t, d, "f", 61, S_IFREG);
+	sc_itable_forget(&t, d, 1);
+	assert_int_equal(t.count, 2);
+	assert_path(&t, f, "d/f");
+	sc_itable_forget(&t, f, 1);
+	assert_int_equal(t.count, 0); /* child freed, then its parent */
+	sc_itable_destroy(&t);
+}
+
+static void test_stale_cycle_is_cut(void **state)
+{
+	struct sc_itable t;
+	struct sc_inode *a, *b;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	a = add(&t, &t.root, "a", 70, S_IFDIR);
+	b = add(&t, a, "b", 71, S_IFDIR);
+	/* Behind our back: a moved below b.  Seen as "b/a" before "b". */
+	add(&t, b, "a", 70, S_IFDIR);
+	assert_int_equal(sc_itable_path(&t, a, buf, sizeof(buf)), -ESTALE);
+	add(&t, &t.root, "b", 71, S_IFDIR);
+	assert_path(&t, a, "b/a");
+	sc_itable_destroy(&t);
+}
+
+static void test_many_inodes_grow_the_table(void **state)
+{
+	struct sc_itable t;
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	for (ino_t i = 0; i < 20000; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "f%lu", (unsigned long)i);
+		add(&t, &t.root, name, 1000 + i, S_IFREG);
+	}
+	assert_int_equal(t.count, 20000);
+	assert_true(t.nbuckets >= 16384);
+	for (ino_t i = 0; i < 20000; i += 997) {
+		struct sc_inode *again =
+			add(&t, &t.root, "x", 1000 + i, S_IFREG);
+
+		assert_int_equal(again->ino, 1000 + i);
+	}
+	assert_int_equal(t.count, 20000);
+	sc_itable_destroy(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_paths_follow_parents),
+		cmocka_unit_test(test_same_backing_inode_is_one_inode),
+		cmocka_unit_test(test_directory_rename_moves_descendants),
+		cmocka_unit_test(test_rename_over_target_unnames_it),
+		cmocka_unit_test(test_exchange_swaps_names),
+		cmocka_unit_test(test_unlink_unnames_and_forget_frees),
+		cmocka_unit_test(test_parent_outlives_forget_while_child_known),
+		cmocka_unit_test(test_stale_cycle_is_cut),
+		cmocka_unit_test(test_many_inodes_grow_the_table),
+	};
+
+	return cmocka_run_group_tests_name("inode", tests, NULL, NULL);
+}

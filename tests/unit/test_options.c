@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests of the command line and mount option parser. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "options.h"
+
+#define ARGV(...) ((char *const[]){ "swapcachefs", __VA_ARGS__, NULL })
+#define ARGC(...)                                                 \
+	((int)(sizeof((char *[]){ "swapcachefs", __VA_ARGS__ }) / \
+	       sizeof(char *)))
+#define PARSE(o, err, ...)                                                  \
+	sc_options_parse_argv(o, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), err, \
+			      sizeof(err))
+
+static void test_defaults_are_documented_values(void **state)
+{
+	struct sc_options o;
+
+	(void)state;
+	sc_options_init(&o);
+	assert_int_equal(o.attr_timeout_ns, 1000000000ULL);
+	assert_int_equal(o.entry_timeout_ns, 1000000000ULL);
+	assert_int_equal(o.negative_timeout_ns, 0);
+	assert_int_equal(o.max_threads, 16);
+	assert_false(o.allow_other);
+	assert_string_equal(o.kernel_opts, "");
+}
+
+static void test_positional_and_flags(void **state)
+{
+	struct sc_options o;
+	char err[256];
+
+	(void)state;
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "-f", "/b", "/m"), 0);
+	assert_string_equal(o.backing, "/b");
+	assert_string_equal(o.mountpoint, "/m");
+	assert_true(o.foreground);
+	assert_false(o.debug);
+
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "-ds", "/b", "/m"), 0);
+	assert_true(o.debug);
+	assert_true(o.foreground); /* -d implies -f */
+	assert_true(o.single_thread);
+}
+
+static void test_mount_fuse3_order_options_last(void **state)
+{
+	struct sc_options o;
+	char err[256];
+
+	(void)state;
+	sc_options_init(&o);
+	/* mount.fuse3 runs "prog BACKING MOUNTPOINT -o opts". */
+	assert_int_equal(PARSE(&o, err, "/b", "/m", "-o",
+			       "rw,nosuid,nodev,allow_other,attr_timeout=2.5"),
+			 0);
+	assert_true(o.allow_other);
+	assert_int_equal(o.attr_timeout_ns, 2500000000ULL);
+	assert_string_equal(o.kernel_opts, "rw,nosuid,nodev,allow_other");
+}
+
+static void test_fstab_bookkeeping_is_ignored(void **state)
+{
+	struct sc_options o;
+	char err[256];
+
+	(void)state;
+	sc_options_init(&o);
+	assert_int_equal(
+		sc_options_parse_mount(
+			&o,
+			"defaults,_netdev,nofail,noauto,x-systemd.automount,comment=x",
+			err, sizeof(err)),
+		0);
+	assert_string_equal(o.kernel_opts, "");
+}
+
+static void test_unknown_option_names_the_word(void **state)
+{
+	struct sc_options o;
+	char err[256];
+
+	(void)state;
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "-o", "allow_other,bogus=3", "/b",
+			       "/m"),
+			 -EINVAL);
+	assert_non_null(strstr(err, "unknown mount option 'bogus'"));
+
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "-x", "/b", "/m"), -EINVAL);
+	assert_non_null(strstr(err, "'-x'"));
+
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "--frobnicate", "/b", "/m"), -EINVAL);
+	assert_non_null(strstr(err, "--frobnicate"));
+}
+
+static void test_bad_values_are_refused(void **state)
+{
+	static const char *const bad[] = {
+		"attr_timeout=-1", "attr_timeout=abc",	   "entry_timeout=",
+		"max_threads=0",   "max_threads=5000",	   "allow_other=1",
+		"attr_timeout",	   "negative_timeout=1e3",
+	};
+	struct sc_options o;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sc_options_init(&o);
+		err[0] = '\0';
+		assert_int_equal(sc_options_parse_mount(&o, bad[i], err,
+							sizeof(err)),
+				 -EINVAL);
+		assert_true(strlen(err) > 0);
+	}
+}
+
+static void test_missing_paths_and_extra_argument(void **state)
+{
+	struct sc_options o;
+	char err[256];
+
+	(void)state;
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "/b"), -EINVAL);
+	assert_non_null(strstr(err, "MOUNTPOINT"));
+
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "/b", "/m", "/extra"), -EINVAL);
+	assert_non_null(strstr(err, "/extra"));
+
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "/b", "-o"), -EINVAL);
+}
+
+static void test_help_and_version_need_no_paths(void **state)
+{
+	struct sc_options o;
+	char err[256];
+
+	(void)state;
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "--help"), 0);
+	assert_int_equal(o.action, SC_OPTIONS_HELP);
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "-V"), 0);
+	assert_int_equal(o.action, SC_OPTIONS_VERSION);
+}
+
+static void test_usage_matches_issue_synopsis(void **state)
+{
+	(void)state;
+	assert_non_null(strstr(
+		sc_options_usage,
+		"swapcachefs [-f] [-d] [-s] [-o OPT[,OPT...]] BACKING MOUNTPOINT"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_are_documented_values),
+		cmocka_unit_test(test_positional_and_flags),
+		cmocka_unit_test(test_mount_fuse3_order_options_last),
+		cmocka_unit_test(test_fstab_bookkeeping_is_ignored),
+		cmocka_unit_test(test_unknown_option_names_the_word),
+		cmocka_unit_test(test_bad_values_are_refused),
+		cmocka_unit_test(test_missing_paths_and_extra_argument),
+		cmocka_unit_test(test_help_and_version_need_no_paths),
+		cmocka_unit_test(test_usage_matches_issue_synopsis),
+	};
+
+	return cmocka_run_group_tests_name("options", tests, NULL, NULL);
+}
