@@ -91,6 +91,38 @@ static void reply_status(fuse_req_t req, int ret)
 	fuse_reply_err(req, ret < 0 ? -ret : 0);
 }
 
+/*
+ * The prologue of most operations: act as the caller and resolve the
+ * target.  On failure the error has been replied and false is returned.
+ */
+static bool enter_dir_entry(fuse_req_t req, struct sc_inode *dir,
+			    const char *name, struct sc_loc *loc)
+{
+	int ret = as_caller(req);
+
+	if (ret == 0)
+		ret = sc_loc_in_dir(fs_of(req), dir, name, loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return false;
+	}
+	return true;
+}
+
+static bool enter_inode(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc)
+{
+	struct sc_fs *fs = fs_of(req);
+	int ret = as_caller(req);
+
+	if (ret == 0)
+		ret = sc_loc_of_inode(fs, inode_of(fs, ino), loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return false;
+	}
+	return true;
+}
+
 /* Record st as (parent, name) in the inode table and fill e for the kernel. */
 static int make_entry(struct sc_fs *fs, struct sc_inode *parent,
 		      const char *name, const struct stat *st,
@@ -144,13 +176,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct sc_loc loc;
 	int ret;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_in_dir(fs, dir, name, &loc);
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_dir_entry(req, dir, name, &loc))
 		return;
-	}
 	ret = entry_at(fs, dir, &loc, &e);
 	sc_loc_done(&loc);
 	if (ret == -ENOENT && fs->negative_timeout_s > 0) {
@@ -396,19 +423,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct sc_fs *fs = fs_of(req);
 	char target[PATH_MAX + 1];
 	struct sc_loc loc;
 	ssize_t n;
 	int ret;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_of_inode(fs, inode_of(fs, ino), &loc);
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_inode(req, ino, &loc))
 		return;
-	}
 	n = readlinkat(loc.dir_fd, loc.name, target, sizeof(target));
 	ret = n < 0 ? -errno : 0;
 	sc_loc_done(&loc);
@@ -435,13 +456,8 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct sc_loc loc;
 	int ret;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_in_dir(fs, dir, name, &loc);
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_dir_entry(req, dir, name, &loc))
 		return;
-	}
 	switch (kind) {
 	case MAKE_NODE:
 		ret = mknodat(loc.dir_fd, loc.name, mode, rdev);
@@ -489,13 +505,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct stat st;
 	int ret;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_in_dir(fs, dir, name, &loc);
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_dir_entry(req, dir, name, &loc))
 		return;
-	}
 	ret = sc_loc_stat(&loc, &st);
 	if (ret == 0 && unlinkat(loc.dir_fd, loc.name, flags) < 0)
 		ret = -errno;
@@ -526,13 +537,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct stat src_st, dst_st = { 0 };
 	int ret;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_in_dir(fs, from, name, &src);
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_dir_entry(req, from, name, &src))
 		return;
-	}
 	ret = sc_loc_in_dir(fs, to, newname, &dst);
 	if (ret == 0)
 		ret = sc_loc_stat(&src, &src_st);
@@ -559,13 +565,8 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct fuse_entry_param e;
 	int ret;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_of_inode(fs, inode_of(fs, ino), &src);
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_inode(req, ino, &src))
 		return;
-	}
 	ret = sc_loc_in_dir(fs, dir, newname, &dst);
 	if (ret == 0 &&
 	    linkat(src.dir_fd, src.name, dst.dir_fd, dst.name, 0) < 0)
@@ -622,13 +623,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct stat st;
 	int ret, fd = -1;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_in_dir(fs, dir, name, &loc);
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_dir_entry(req, dir, name, &loc))
 		return;
-	}
 	ret = sc_loc_open(&loc,
 			  backing_open_flags(fi->flags) | O_CREAT |
 				  (fi->flags & O_EXCL),
@@ -660,13 +656,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sc_loc loc;
 	int ret, fd = -1;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_of_inode(fs, inode, &loc);
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_inode(req, ino, &loc))
 		return;
-	}
 	ret = sc_loc_open(&loc, backing_open_flags(fi->flags), 0, &fd);
 	sc_loc_done(&loc);
 	if (ret == 0) {
@@ -744,13 +735,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct sc_loc loc;
 	int ret, fd = -1;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_of_inode(fs, inode, &loc);
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_inode(req, ino, &loc))
 		return;
-	}
 	ret = sc_loc_open(&loc, O_RDONLY | O_DIRECTORY, 0, &fd);
 	sc_loc_done(&loc);
 	if (ret == 0) {
@@ -938,22 +924,24 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
-/* Resolve ino for one of the xattr calls, which take only paths. */
-static int xattr_path(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc,
-		      char *path, size_t len)
+/*
+ * Resolve ino for one of the xattr calls, which take only paths.  On
+ * failure the error has been replied and false is returned.
+ */
+static bool enter_xattr_path(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc,
+			     char *path, size_t len)
 {
-	struct sc_fs *fs = fs_of(req);
 	int ret;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_of_inode(fs, inode_of(fs, ino), loc);
-	if (ret < 0)
-		return ret;
+	if (!enter_inode(req, ino, loc))
+		return false;
 	ret = sc_loc_proc_path(loc, path, len);
-	if (ret < 0)
+	if (ret < 0) {
 		sc_loc_done(loc);
-	return ret;
+		reply_status(req, ret);
+		return false;
+	}
+	return true;
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -963,11 +951,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct sc_loc loc;
 	int ret;
 
-	ret = xattr_path(req, ino, &loc, path, sizeof(path));
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
-	}
 	ret = lsetxattr(path, name, value, size, flags) < 0 ? -errno : 0;
 	sc_loc_done(&loc);
 	reply_status(req, ret);
@@ -986,11 +971,8 @@ static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 	ssize_t n;
 	int ret;
 
-	ret = xattr_path(req, ino, &loc, path, sizeof(path));
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
-	}
 	if (size && !(buf = malloc(size))) {
 		sc_loc_done(&loc);
 		fuse_reply_err(req, ENOMEM);
@@ -1026,11 +1008,8 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct sc_loc loc;
 	int ret;
 
-	ret = xattr_path(req, ino, &loc, path, sizeof(path));
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
-	}
 	ret = lremovexattr(path, name) < 0 ? -errno : 0;
 	sc_loc_done(&loc);
 	reply_status(req, ret);
@@ -1038,17 +1017,11 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	struct sc_fs *fs = fs_of(req);
 	struct sc_loc loc;
 	int ret;
 
-	ret = as_caller(req);
-	if (ret == 0)
-		ret = sc_loc_of_inode(fs, inode_of(fs, ino), &loc);
-	if (ret < 0) {
-		reply_status(req, ret);
+	if (!enter_inode(req, ino, &loc))
 		return;
-	}
 	/* AT_EACCESS: check with the fsuid we now hold, i.e. the caller's. */
 	ret = faccessat(loc.dir_fd, loc.name, mask,
 			AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0
