@@ -84,6 +84,8 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 	}
 
 	se = fuse_session_new(&args, &sc_ops, sizeof(sc_ops), fs);
+	/* libfuse may have copied argv into memory of its own. */
+	fuse_opt_free_args(&args);
 	if (!se) {
 		sc_err("cannot create the FUSE session (see the message above)");
 		return 1;
