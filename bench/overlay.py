@@ -38,10 +38,14 @@ def build_passthrough_ll(outdir):
     return exe
 
 
-def drop_caches():
+def settle():
+    """Flush and drop every cache, then let writeback of the previous
+    measurement finish: otherwise a 1 GiB write is throttled by the dirty
+    pages the other system left, and the ratio measures the disk."""
     os.sync()
     with open("/proc/sys/vm/drop_caches", "w") as f:
         f.write("3")
+    time.sleep(1.5)
 
 
 class System:
@@ -117,7 +121,7 @@ def find_all(tree):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--files", type=int, default=18000)
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-overlay.txt"))
@@ -145,7 +149,7 @@ def main():
         ("swapcachefs", lambda m: [binary, "-f", backing, m]),
         ("passthrough_ll", lambda m: [pll, "-f", "-o", f"source={backing}", m]),
     ):
-        mnt = os.path.join(work, name)
+        mnt = os.path.join(work, "mnt-" + name)
         os.mkdir(mnt)
         systems.append(System(name, argv, mnt))
 
@@ -165,7 +169,7 @@ def main():
             for wname, fn in workloads:
                 order = systems if rep % 2 == 0 else systems[::-1]
                 for s in order:
-                    drop_caches()
+                    settle()
                     results[(wname, s.name)].append(fn(s, args.size_mib))
     finally:
         for s in systems:

@@ -191,3 +191,30 @@ def test_fsx_as_unprivileged_user(mount):
     for name in NAMES:
         st = os.stat(os.path.join(mount.backing, work, name))
         assert (st.st_uid, st.st_gid) == (scfs.NOBODY, scfs.NOBODY)
+
+
+def test_fsx_concurrent_processes(mount):
+    """Four fsx runs at once through one mount: the multithreaded daemon
+    serves interleaved requests of different files and callers."""
+    pids = []
+    for n in range(4):
+        work = os.path.join(mount.mountpoint, f"par{n}")
+        os.mkdir(work)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                uid = scfs.NOBODY if n % 2 else 0
+                if uid:
+                    os.chown(work, uid, uid)
+                    os.setgroups([])
+                    os.setgid(uid)
+                    os.setuid(uid)
+                run_fsx(work, os.path.join(mount.backing, f"par{n}"), 100 + n, OPS // 4)
+                code = 0
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
