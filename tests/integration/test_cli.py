@@ -126,3 +126,27 @@ def test_mount_through_mount_fuse3(dirs):
             subprocess.run(["umount", "-l", mnt])
         if ours:
             os.unlink(installed)
+
+
+def test_daemonizes_without_f_and_serves_single_threaded(dirs):
+    """Without -f the command returns once the mount is up; -s serves every
+    request from one thread."""
+    _, backing, mnt, _ = dirs
+    with open(os.path.join(backing, "f"), "w") as f:
+        f.write("served\n")
+    r = run("-s", "-o", "allow_other", backing, mnt)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert os.path.ismount(mnt)
+        assert open(os.path.join(mnt, "f")).read() == "served\n"
+        os.mkdir(os.path.join(mnt, "d"))
+        assert os.path.isdir(os.path.join(backing, "d"))
+        daemons = subprocess.run(["pgrep", "-f", f"swapcachefs -s -o allow_other {backing}"],
+                                 capture_output=True, text=True).stdout.split()
+        assert len(daemons) == 1
+        assert len(os.listdir(f"/proc/{daemons[0]}/task")) == 1
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt])
+    scfs.wait_for(lambda: subprocess.run(
+        ["pgrep", "-f", f"swapcachefs -s -o allow_other {backing}"],
+        capture_output=True).returncode != 0, what="daemon exit")
