@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The on-device format of a swapcachefs cache, version 1.
+ *
+ * This header is the contract: a cache written by one build is read by
+ * another through it.  Every integer is little-endian.  The codec that
+ * turns these structs into bytes and back is src/cache/codec.c.
+ *
+ * Device layout
+ *
+ * | offset          | size                  | meaning                                  |
+ * |-----------------|-----------------------|------------------------------------------|
+ * | 0               | 4 KiB                 | superblock, copy A                       |
+ * | 4 KiB           | 4 KiB                 | superblock, copy B                       |
+ * | 8 KiB           | to 1 MiB              | zero; a new device must be all zero in   |
+ * |                 |                       | its first MiB to be formatted unasked    |
+ * | index_offset    | index_bytes           | slot records, SC_RECORDS_PER_SECTOR to a |
+ * | (1 MiB)         | (nslots * 64, 4 KiB   | 4 KiB sector; record i describes data    |
+ * |                 |  aligned)             | slot i                                   |
+ * | data_offset     | nslots * 64 KiB       | data slots: one cluster each, aligned to |
+ * | (64 KiB aligned)|                       | the cluster size                         |
+ *
+ * The two superblock copies are written alternately, each with a higher
+ * sequence number, so a torn superblock write leaves the other copy: the
+ * valid copy with the highest sequence is the superblock.
+ *
+ * Superblock (4 KiB block; unlisted bytes are zero)
+ *
+ * | offset | size | field           | meaning                                      |
+ * |--------|------|-----------------|----------------------------------------------|
+ * | 0      | 8    | magic           | "SWPCACHE"                                   |
+ * | 8      | 4    | version         | SC_FORMAT_VERSION                            |
+ * | 12     | 4    | header_bytes    | bytes covered by the checksum's meaning (160)|
+ * | 16     | 8    | sb_offset       | the offset of this copy (0 or 4096)          |
+ * | 24     | 8    | sequence        | higher is newer                              |
+ * | 32     | 16   | uuid            | random, chosen at format                     |
+ * | 48     | 16   | hash_key        | SipHash key for object names and validators  |
+ * | 64     | 4    | page_bytes      | 4096                                         |
+ * | 68     | 4    | cluster_pages   | pages per cluster (16)                       |
+ * | 72     | 4    | block_bytes     | device logical block size at format          |
+ * | 76     | 4    | record_bytes    | 64                                           |
+ * | 80     | 8    | device_bytes    | bytes of the device in use                   |
+ * | 88     | 8    | index_offset    |                                              |
+ * | 96     | 8    | index_bytes     |                                              |
+ * | 104    | 8    | data_offset     |                                              |
+ * | 112    | 8    | nslots          | data slots                                   |
+ * | 120    | 4    | clean           | 1: unmounted cleanly; 0: in use or crashed   |
+ * | 124    | 4    | reserved        | 0                                            |
+ * | 128    | 8    | format_ns       | CLOCK_REALTIME at format                     |
+ * | 136    | 8    | mount_count     | mounts since format                          |
+ * | 144    | 8    | write_bytes     | bytes written to the data region, lifetime   |
+ * | 152    | 8    | reserved        | 0                                            |
+ * | 4092   | 4    | checksum        | CRC32C of bytes 0..4091                      |
+ *
+ * Slot record (64 bytes; a record of all zero bytes is a free slot that
+ * was never written)
+ *
+ * | offset | size | field          | meaning                                       |
+ * |--------|------|----------------|-----------------------------------------------|
+ * | 0      | 8    | object         | SipHash of the path below BACKING             |
+ * | 8      | 8    | validator      | SipHash of (size, mtime ns, ctime ns)         |
+ * | 16     | 4    | cluster        | cluster index in the object (offset / 64 KiB) |
+ * | 20     | 4    | slot           | the record's own slot number                  |
+ * | 24     | 4    | data_crc       | CRC32C of the valid pages, in page order      |
+ * | 28     | 2    | valid_mask     | bit p: page p of the cluster holds data       |
+ * | 30     | 2    | flags          | SC_RECORD_USED                                |
+ * | 32     | 8    | sequence       | store-wide commit counter                     |
+ * | 40     | 8    | format_id      | first 8 bytes of the superblock uuid          |
+ * | 48     | 12   | reserved       | 0                                             |
+ * | 60     | 4    | checksum       | CRC32C of bytes 0..59                         |
+ *
+ * A record is trusted only if its checksum, slot number and format_id
+ * match; anything else (a torn sector, a stale record from an earlier
+ * format, a misdirected write) reads as a free slot.  A data cluster is
+ * trusted only if its CRC32C matches the record's data_crc.
+ */
+#ifndef SC_FORMAT_H
+#define SC_FORMAT_H
+
+#include <stdint.h>
+
+#define SC_FORMAT_MAGIC "SWPCACHE"
+#define SC_FORMAT_VERSION 1u
+
+#define SC_PAGE_BYTES 4096u
+#define SC_CLUSTER_PAGES 16u
+#define SC_CLUSTER_BYTES (SC_PAGE_BYTES * SC_CLUSTER_PAGES) /* 64 KiB */
+#define SC_SB_BYTES 4096u
+#define SC_SB_HEADER_BYTES 160u
+#define SC_SB_COPIES 2u
+#define SC_SECTOR_BYTES 4096u
+#define SC_RECORD_BYTES 64u
+#define SC_RECORDS_PER_SECTOR (SC_SECTOR_BYTES / SC_RECORD_BYTES)
+#define SC_ZERO_PROBE_BYTES (1u << 20) /* first MiB: zero means empty */
+#define SC_INDEX_OFFSET (1u << 20)
+
+#define SC_RECORD_USED 0x1u
+
+struct sc_superblock {
+	uint32_t version;
+	uint64_t sb_offset;
+	uint64_t sequence;
+	uint8_t uuid[16];
+	uint64_t hash_k0, hash_k1;
+	uint32_t page_bytes;
+	uint32_t cluster_pages;
+	uint32_t block_bytes;
+	uint32_t record_bytes;
+	uint64_t device_bytes;
+	uint64_t index_offset;
+	uint64_t index_bytes;
+	uint64_t data_offset;
+	uint64_t nslots;
+	uint32_t clean;
+	uint64_t format_ns;
+	uint64_t mount_count;
+	uint64_t write_bytes;
+};
+
+struct sc_record {
+	uint64_t object;
+	uint64_t validator;
+	uint32_t cluster;
+	uint32_t slot;
+	uint32_t data_crc;
+	uint16_t valid_mask;
+	uint16_t flags;
+	uint64_t sequence;
+	uint64_t format_id;
+};
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Encoding and decoding of the on-device structures of include/format.h,
+ * and the geometry that follows from a device size.  Pure: no I/O, so the
+ * unit tests flip every bit of every field and see each flip detected.
+ */
+#ifndef SC_CODEC_H
+#define SC_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+
+enum sc_sb_status {
+	SC_SB_OK,
+	SC_SB_NOT_OURS,	   /* no magic: something else, or nothing */
+	SC_SB_CORRUPT,	   /* our magic, but the checksum fails */
+	SC_SB_UNSUPPORTED, /* valid, but a version or geometry we do not read */
+};
+
+/* Write sb into a SC_SB_BYTES buffer. */
+void sc_sb_encode(const struct sc_superblock *sb, void *buf);
+
+/* Decode and check one superblock copy. */
+enum sc_sb_status sc_sb_decode(const void *buf, struct sc_superblock *ret_sb);
+
+/*
+ * Pick the superblock from the two copies at the start of the device
+ * (buf holds at least SC_SB_COPIES * SC_SB_BYTES).  Returns the status of
+ * the best copy: OK if either copy is valid (the newer one wins).
+ */
+enum sc_sb_status sc_sb_pick(const void *buf, struct sc_superblock *ret_sb);
+
+enum sc_record_status {
+	SC_RECORD_FREE, /* all zero, or flags without SC_RECORD_USED */
+	SC_RECORD_VALID,
+	SC_RECORD_CORRUPT, /* checksum, slot number or contents wrong */
+	SC_RECORD_STALE,   /* from another format of the device */
+};
+
+void sc_record_encode(const struct sc_record *rec, void *buf);
+
+/*
+ * Decode the record at buf, expected to describe slot and to belong to
+ * the format whose id is format_id.
+ */
+enum sc_record_status sc_record_decode(const void *buf, uint64_t slot,
+				       uint64_t format_id,
+				       struct sc_record *ret_rec);
+
+/* The layout for a device of device_bytes; -ENOSPC when it is too small. */
+int sc_geometry(uint64_t device_bytes, uint32_t block_bytes,
+		struct sc_superblock *sb);
+
+/* The smallest device sc_geometry accepts. */
+#define SC_MIN_DEVICE_BYTES (16ull << 20)
+
+/* format_id of a superblock: its uuid's first 8 bytes. */
+uint64_t sc_sb_format_id(const struct sc_superblock *sb);
+
+#endif

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * SipHash-2-4: the keyed 64-bit hash that names cached objects (by their
+ * path below BACKING) and condenses their validators.  Keyed with a
+ * random key kept in the cache's superblock, so names that collide cannot
+ * be chosen by whoever names the files.
+ */
+#ifndef SC_HASH_H
+#define SC_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sc_hash_key {
+	uint64_t k0, k1;
+};
+
+uint64_t sc_siphash(const struct sc_hash_key *key, const void *data,
+		    size_t len);
+
+#endif
