@@ -1,0 +1,1192 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The SSD store (see store.h): opening and formatting the device, the
+ * index in RAM, the slot allocator, and the ordered writes that keep the
+ * device crash-consistent.
+ *
+ * RAM: every table is sized by the slot count at open and never grows,
+ * so the index costs the same bytes per slot whether the cache is empty
+ * or full: 16 (slot) + 24 (object) + 2 x 4 (free stacks) + 2 x 6 (hash
+ * tables at load factor 2/3) = 60 bytes per 64 KiB slot, 0.94 MiB per GiB
+ * of cache device.  sc_store_get_stats() reports the exact figure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checksum.h"
+#include "codec.h"
+#include "hash.h"
+#include "ioring.h"
+#include "probe.h"
+#include "store.h"
+
+#define NONE UINT32_MAX
+#define LOAD_CHUNK_BYTES (4u << 20)
+
+enum slot_state {
+	SLOT_FREE,
+	SLOT_WRITING, /* reserved by a writer, not yet visible */
+	SLOT_USED,
+};
+
+/* One per data slot; protected by store->lock. */
+struct slot {
+	uint32_t obj; /* index into objects; NONE when not used */
+	uint32_t cluster;
+	uint32_t data_crc;
+	uint16_t valid_mask;
+	uint8_t state;
+	uint8_t gen; /* bumped on every reuse: readers detect a race */
+};
+
+/* One per object with clusters stored; protected by store->lock. */
+struct object {
+	uint64_t name;
+	uint64_t validator;
+	uint32_t nslots;   /* clusters stored; 0: entry unused */
+	uint32_t clusters; /* highest cluster index stored + 1 */
+};
+
+struct sc_store {
+	int fd;
+	struct sc_superblock sb; /* protected by lock */
+	uint64_t format_id;	 /* immutable */
+	struct sc_hash_key key;	 /* immutable */
+
+	pthread_mutex_t lock;
+	struct slot *slots;	/* [nslots] */
+	struct object *objects; /* [nslots] */
+	uint32_t *free_slots;	/* stack of free slot numbers */
+	uint32_t nfree_slots;
+	uint32_t *free_objects; /* stack of unused object entries */
+	uint32_t nfree_objects;
+	uint32_t *cluster_map; /* (obj, cluster) -> slot; NONE empty */
+	uint32_t cluster_map_size;
+	uint32_t *object_map; /* name -> object; NONE empty */
+	uint32_t object_map_size;
+	uint64_t *dirty; /* bitmap of index sectors to write */
+	uint64_t nsectors;
+	uint64_t sequence;	     /* commit counter, in the records */
+	struct sc_store_stats stats; /* counters only */
+};
+
+static int fail(struct sc_store_report *r, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct sc_store_report *r, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static uint32_t fastrange(uint64_t hash, uint32_t size)
+{
+	return (uint32_t)(((hash >> 32) * (uint64_t)size) >> 32);
+}
+
+static uint32_t next_pos(uint32_t i, uint32_t size)
+{
+	return i + 1 == size ? 0 : i + 1;
+}
+
+/* ---- the (object, cluster) -> slot table, linear probing ---- */
+
+static uint32_t cluster_home(const struct sc_store *s, uint32_t obj,
+			     uint32_t cluster)
+{
+	uint64_t h = ((uint64_t)obj << 32 | cluster) * 0x9e3779b97f4a7c15ULL;
+
+	return fastrange(h ^ (h >> 29), s->cluster_map_size);
+}
+
+static uint32_t cluster_find(const struct sc_store *s, uint32_t obj,
+			     uint32_t cluster)
+{
+	uint32_t i = cluster_home(s, obj, cluster);
+
+	for (; s->cluster_map[i] != NONE;
+	     i = next_pos(i, s->cluster_map_size)) {
+		const struct slot *sl = &s->slots[s->cluster_map[i]];
+
+		if (sl->obj == obj && sl->cluster == cluster)
+			return i;
+	}
+	return NONE;
+}
+
+static void cluster_insert(struct sc_store *s, uint32_t slot)
+{
+	uint32_t i =
+		cluster_home(s, s->slots[slot].obj, s->slots[slot].cluster);
+
+	while (s->cluster_map[i] != NONE)
+		i = next_pos(i, s->cluster_map_size);
+	s->cluster_map[i] = slot;
+}
+
+/* Remove position hole, shifting back the entries that probed past it. */
+static void cluster_remove_at(struct sc_store *s, uint32_t hole)
+{
+	uint32_t j = hole;
+
+	for (;;) {
+		const struct slot *sl;
+		uint32_t home;
+
+		j = next_pos(j, s->cluster_map_size);
+		if (s->cluster_map[j] == NONE)
+			break;
+		sl = &s->slots[s->cluster_map[j]];
+		home = cluster_home(s, sl->obj, sl->cluster);
+		/* Movable unless its home lies cyclically in (hole, j]. */
+		if (hole <= j ? (home <= hole || home > j)
+			      : (home <= hole && home > j)) {
+			s->cluster_map[hole] = s->cluster_map[j];
+			hole = j;
+		}
+	}
+	s->cluster_map[hole] = NONE;
+}
+
+/* ---- the name -> object table ---- */
+
+static uint32_t object_find(const struct sc_store *s, uint64_t name)
+{
+	uint32_t i = fastrange(name, s->object_map_size);
+
+	for (; s->object_map[i] != NONE; i = next_pos(i, s->object_map_size))
+		if (s->objects[s->object_map[i]].name == name)
+			return i;
+	return NONE;
+}
+
+static void object_remove_at(struct sc_store *s, uint32_t hole)
+{
+	uint32_t j = hole;
+
+	for (;;) {
+		uint32_t home;
+
+		j = next_pos(j, s->object_map_size);
+		if (s->object_map[j] == NONE)
+			break;
+		home = fastrange(s->objects[s->object_map[j]].name,
+				 s->object_map_size);
+		if (hole <= j ? (home <= hole || home > j)
+			      : (home <= hole && home > j)) {
+			s->object_map[hole] = s->object_map[j];
+			hole = j;
+		}
+	}
+	s->object_map[hole] = NONE;
+}
+
+/* The object named name, created with validator if absent; NONE if full. */
+static uint32_t object_get(struct sc_store *s, uint64_t name,
+			   uint64_t validator)
+{
+	uint32_t pos = object_find(s, name), obj, i;
+
+	if (pos != NONE)
+		return s->object_map[pos];
+	if (s->nfree_objects == 0)
+		return NONE;
+	obj = s->free_objects[--s->nfree_objects];
+	s->objects[obj] =
+		(struct object){ .name = name, .validator = validator };
+	i = fastrange(name, s->object_map_size);
+	while (s->object_map[i] != NONE)
+		i = next_pos(i, s->object_map_size);
+	s->object_map[i] = obj;
+	s->stats.objects++;
+	return obj;
+}
+
+static void mark_dirty(struct sc_store *s, uint32_t slot)
+{
+	uint64_t sector = slot / SC_RECORDS_PER_SECTOR;
+
+	s->dirty[sector / 64] |= 1ULL << (sector % 64);
+}
+
+/* Return a used slot to the free stack; its record goes at the next commit. */
+static void free_slot(struct sc_store *s, uint32_t slot)
+{
+	struct slot *sl = &s->slots[slot];
+
+	if (sl->state == SLOT_USED) {
+		struct object *o = &s->objects[sl->obj];
+		uint32_t pos = cluster_find(s, sl->obj, sl->cluster);
+
+		if (pos != NONE && s->cluster_map[pos] == slot)
+			cluster_remove_at(s, pos);
+		if (--o->nslots == 0) {
+			object_remove_at(s, object_find(s, o->name));
+			s->free_objects[s->nfree_objects++] = sl->obj;
+			s->stats.objects--;
+		}
+		s->stats.used_slots--;
+		mark_dirty(s, slot);
+	}
+	sl->state = SLOT_FREE;
+	sl->obj = NONE;
+	sl->gen++;
+	s->free_slots[s->nfree_slots++] = slot;
+}
+
+static void drop_object(struct sc_store *s, uint32_t obj)
+{
+	uint32_t clusters = s->objects[obj].clusters;
+
+	for (uint32_t c = 0; c < clusters && s->objects[obj].nslots; c++) {
+		uint32_t pos = cluster_find(s, obj, c);
+
+		if (pos != NONE)
+			free_slot(s, s->cluster_map[pos]);
+	}
+}
+
+/*
+ * Make slot hold (obj, cluster), replacing a slot that held it before.
+ * The caller marks the record dirty when the device must learn of it.
+ */
+static void install_slot(struct sc_store *s, uint32_t slot, uint32_t obj,
+			 uint32_t cluster, uint32_t crc, uint16_t mask)
+{
+	uint32_t pos = cluster_find(s, obj, cluster);
+	struct slot *sl = &s->slots[slot];
+
+	/* Count the new slot first: freeing the old one must not free obj. */
+	s->objects[obj].nslots++;
+	if (pos != NONE)
+		free_slot(s, s->cluster_map[pos]);
+	sl->obj = obj;
+	sl->cluster = cluster;
+	sl->data_crc = crc;
+	sl->valid_mask = mask;
+	sl->state = SLOT_USED;
+	cluster_insert(s, slot);
+	if (cluster >= s->objects[obj].clusters)
+		s->objects[obj].clusters = cluster + 1;
+	s->stats.used_slots++;
+}
+
+static uint32_t data_crc(const void *buf, uint16_t mask)
+{
+	const unsigned char *p = buf;
+	uint32_t crc = 0;
+
+	for (unsigned page = 0; page < SC_CLUSTER_PAGES; page++)
+		if (mask & (1u << page))
+			crc = sc_crc32c(crc, p + page * SC_PAGE_BYTES,
+					SC_PAGE_BYTES);
+	return crc;
+}
+
+static uint64_t slot_offset(const struct sc_store *s, uint32_t slot)
+{
+	return s->sb.data_offset + (uint64_t)slot * SC_CLUSTER_BYTES;
+}
+
+static void *aligned_alloc_zero(size_t bytes)
+{
+	void *p = NULL;
+
+	if (posix_memalign(&p, SC_PAGE_BYTES, bytes) != 0)
+		return NULL;
+	memset(p, 0, bytes);
+	return p;
+}
+
+/* ---- index records ---- */
+
+static void encode_sector(struct sc_store *s, uint64_t sector, void *buf)
+{
+	unsigned char *b = buf;
+
+	memset(b, 0, SC_SECTOR_BYTES);
+	for (uint32_t i = 0; i < SC_RECORDS_PER_SECTOR; i++) {
+		uint64_t slot = sector * SC_RECORDS_PER_SECTOR + i;
+		const struct slot *sl;
+		struct sc_record rec;
+
+		if (slot >= s->sb.nslots)
+			break;
+		sl = &s->slots[slot];
+		if (sl->state != SLOT_USED)
+			continue; /* zero: free */
+		rec = (struct sc_record){
+			.object = s->objects[sl->obj].name,
+			.validator = s->objects[sl->obj].validator,
+			.cluster = sl->cluster,
+			.slot = (uint32_t)slot,
+			.data_crc = sl->data_crc,
+			.valid_mask = sl->valid_mask,
+			.flags = SC_RECORD_USED,
+			.sequence = s->sequence,
+			.format_id = s->format_id,
+		};
+		sc_record_encode(&rec, b + i * SC_RECORD_BYTES);
+	}
+}
+
+int sc_store_commit(struct sc_store *s)
+{
+	struct sc_io *io = NULL;
+	unsigned char *bufs = NULL;
+	size_t n = 0, cap = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (uint64_t w = 0; w < (s->nsectors + 63) / 64; w++)
+		cap += (size_t)__builtin_popcountll(s->dirty[w]);
+	if (cap == 0) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	io = calloc(cap, sizeof(*io));
+	bufs = aligned_alloc_zero(cap * SC_SECTOR_BYTES);
+	if (!io || !bufs) {
+		pthread_mutex_unlock(&s->lock);
+		free(io);
+		free(bufs);
+		return -ENOMEM;
+	}
+	s->sequence++;
+	for (uint64_t w = 0; w < (s->nsectors + 63) / 64; w++) {
+		while (s->dirty[w]) {
+			uint64_t sector =
+				w * 64 + (uint64_t)__builtin_ctzll(s->dirty[w]);
+
+			s->dirty[w] &= s->dirty[w] - 1;
+			encode_sector(s, sector, bufs + n * SC_SECTOR_BYTES);
+			io[n] = (struct sc_io){
+				.buf = bufs + n * SC_SECTOR_BYTES,
+				.len = SC_SECTOR_BYTES,
+				.off = s->sb.index_offset +
+				       sector * SC_SECTOR_BYTES,
+				.write = true,
+			};
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	ret = sc_io_batch(s->fd, io, n);
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (ret == 0 && io[i].res == SC_SECTOR_BYTES)
+			continue;
+		/* Not written: try again at the next commit. */
+		s->stats.io_errors++;
+		uint64_t sector =
+			(io[i].off - s->sb.index_offset) / SC_SECTOR_BYTES;
+
+		s->dirty[sector / 64] |= 1ULL << (sector % 64);
+		if (ret == 0)
+			ret = io[i].res < 0 ? io[i].res : -EIO;
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(io);
+	free(bufs);
+	return ret;
+}
+
+/* ---- reads and writes ---- */
+
+static int drop_durably(struct sc_store *s)
+{
+	int ret = sc_store_commit(s);
+
+	if (ret == 0)
+		ret = sc_io_datasync(s->fd);
+	return ret;
+}
+
+int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,
+		  uint32_t cluster, void *buf, uint16_t *ret_mask)
+{
+	struct sc_io io;
+	struct slot seen;
+	uint32_t obj, pos, slot;
+	bool intact;
+
+	pthread_mutex_lock(&s->lock);
+	pos = object_find(s, object);
+	if (pos == NONE) {
+		s->stats.misses++;
+		pthread_mutex_unlock(&s->lock);
+		return -ENOENT;
+	}
+	obj = s->object_map[pos];
+	if (s->objects[obj].validator != validator) {
+		drop_object(s, obj);
+		s->stats.misses++;
+		pthread_mutex_unlock(&s->lock);
+		drop_durably(s);
+		return -ESTALE;
+	}
+	pos = cluster_find(s, obj, cluster);
+	if (pos == NONE) {
+		s->stats.misses++;
+		pthread_mutex_unlock(&s->lock);
+		return -ENOENT;
+	}
+	slot = s->cluster_map[pos];
+	seen = s->slots[slot];
+	pthread_mutex_unlock(&s->lock);
+
+	io = (struct sc_io){ .buf = buf,
+			     .len = SC_CLUSTER_BYTES,
+			     .off = slot_offset(s, slot) };
+	if (sc_io_batch(s->fd, &io, 1) < 0)
+		io.res = -EIO;
+	intact = io.res == (int)SC_CLUSTER_BYTES &&
+		 data_crc(buf, seen.valid_mask) == seen.data_crc;
+
+	pthread_mutex_lock(&s->lock);
+	/* The slot may have been freed and reused while we read it. */
+	if (s->slots[slot].state != SLOT_USED ||
+	    s->slots[slot].gen != seen.gen || s->slots[slot].obj != obj ||
+	    s->slots[slot].cluster != cluster) {
+		s->stats.misses++;
+		pthread_mutex_unlock(&s->lock);
+		return -ENOENT;
+	}
+	if (!intact) {
+		if (io.res == (int)SC_CLUSTER_BYTES)
+			s->stats.checksum_errors++;
+		else
+			s->stats.io_errors++;
+		s->stats.misses++;
+		free_slot(s, slot);
+		pthread_mutex_unlock(&s->lock);
+		drop_durably(s);
+		return io.res == (int)SC_CLUSTER_BYTES ? -EBADMSG : -EIO;
+	}
+	s->stats.hits++;
+	s->stats.read_bytes +=
+		(uint64_t)__builtin_popcount(seen.valid_mask) * SC_PAGE_BYTES;
+	pthread_mutex_unlock(&s->lock);
+	*ret_mask = seen.valid_mask;
+	return 0;
+}
+
+size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
+{
+	struct sc_io *io = calloc(n ? n : 1, sizeof(*io));
+	uint32_t *slot = calloc(n ? n : 1, sizeof(*slot));
+	uint32_t *crc = calloc(n ? n : 1, sizeof(*crc));
+	size_t nio = 0, stored = 0;
+	int sync_ret = 0;
+
+	if (!io || !slot || !crc) {
+		for (size_t i = 0; i < n; i++)
+			w[i].result = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		crc[i] = data_crc(w[i].buf, w[i].valid_mask);
+
+	/* Reserve slots: invisible to readers until installed. */
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < n; i++) {
+		slot[i] = NONE;
+		w[i].result = 0;
+		if (w[i].valid_mask == 0) {
+			w[i].result = -EINVAL;
+		} else if (s->nfree_slots == 0) {
+			w[i].result = -ENOSPC;
+		} else {
+			slot[i] = s->free_slots[--s->nfree_slots];
+			s->slots[slot[i]].state = SLOT_WRITING;
+			s->slots[slot[i]].gen++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	for (size_t i = 0; i < n; i++) {
+		if (slot[i] == NONE)
+			continue;
+		io[nio++] = (struct sc_io){ .buf = (void *)w[i].buf,
+					    .len = SC_CLUSTER_BYTES,
+					    .off = slot_offset(s, slot[i]),
+					    .write = true };
+	}
+	/* The data must be durable before any record points to it. */
+	if (nio) {
+		sync_ret = sc_io_batch(s->fd, io, nio);
+		if (sync_ret == 0)
+			sync_ret = sc_io_datasync(s->fd);
+	}
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0, k = 0; i < n; i++) {
+		uint32_t obj;
+		bool written;
+
+		if (slot[i] == NONE)
+			continue;
+		written = sync_ret == 0 && io[k].res == (int)SC_CLUSTER_BYTES;
+		k++;
+		if (!written) {
+			w[i].result = -EIO;
+			s->stats.io_errors++;
+			free_slot(s, slot[i]);
+			continue;
+		}
+		obj = object_get(s, w[i].object, w[i].validator);
+		if (obj != NONE &&
+		    s->objects[obj].validator != w[i].validator) {
+			/* New contents: what was stored is stale. */
+			drop_object(s, obj);
+			obj = object_get(s, w[i].object, w[i].validator);
+		}
+		if (obj == NONE) {
+			w[i].result = -ENOSPC;
+			free_slot(s, slot[i]);
+			continue;
+		}
+		install_slot(s, slot[i], obj, w[i].cluster, crc[i],
+			     w[i].valid_mask);
+		mark_dirty(s, slot[i]);
+		s->sb.write_bytes += SC_CLUSTER_BYTES;
+		stored++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (stored)
+		sc_store_commit(s);
+out:
+	free(io);
+	free(slot);
+	free(crc);
+	return stored;
+}
+
+int sc_store_drop_object(struct sc_store *s, uint64_t object)
+{
+	uint32_t pos;
+
+	pthread_mutex_lock(&s->lock);
+	pos = object_find(s, object);
+	if (pos != NONE)
+		drop_object(s, s->object_map[pos]);
+	pthread_mutex_unlock(&s->lock);
+	return pos == NONE ? 0 : drop_durably(s);
+}
+
+int sc_store_drop_cluster(struct sc_store *s, uint64_t object, uint32_t cluster)
+{
+	uint32_t pos;
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&s->lock);
+	pos = object_find(s, object);
+	if (pos != NONE) {
+		pos = cluster_find(s, s->object_map[pos], cluster);
+		if (pos != NONE) {
+			free_slot(s, s->cluster_map[pos]);
+			ret = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+uint64_t sc_store_object_name(const struct sc_store *s, const char *path,
+			      size_t len)
+{
+	return sc_siphash(&s->key, path, len);
+}
+
+uint64_t sc_store_validator(const struct sc_store *s, uint64_t size,
+			    uint64_t mtime_ns, uint64_t ctime_ns)
+{
+	uint64_t v[3] = { size, mtime_ns, ctime_ns };
+
+	return sc_siphash(&s->key, v, sizeof(v));
+}
+
+void sc_store_get_stats(struct sc_store *s, struct sc_store_stats *ret)
+{
+	pthread_mutex_lock(&s->lock);
+	*ret = s->stats;
+	ret->write_bytes = s->sb.write_bytes;
+	pthread_mutex_unlock(&s->lock);
+	ret->used_bytes = ret->used_slots * SC_CLUSTER_BYTES;
+}
+
+/* ---- opening, formatting, loading ---- */
+
+static int alloc_index(struct sc_store *s)
+{
+	uint64_t n = s->sb.nslots;
+
+	s->cluster_map_size = (uint32_t)(n + n / 2 + 1);
+	s->object_map_size = (uint32_t)(n + n / 2 + 1);
+	s->nsectors = (n + SC_RECORDS_PER_SECTOR - 1) / SC_RECORDS_PER_SECTOR;
+	s->slots = calloc(n, sizeof(*s->slots));
+	s->objects = calloc(n, sizeof(*s->objects));
+	s->free_slots = calloc(n, sizeof(*s->free_slots));
+	s->free_objects = calloc(n, sizeof(*s->free_objects));
+	s->cluster_map = malloc(s->cluster_map_size * sizeof(uint32_t));
+	s->object_map = malloc(s->object_map_size * sizeof(uint32_t));
+	s->dirty = calloc((s->nsectors + 63) / 64, sizeof(uint64_t));
+	if (!s->slots || !s->objects || !s->free_slots || !s->free_objects ||
+	    !s->cluster_map || !s->object_map || !s->dirty)
+		return -ENOMEM;
+	memset(s->cluster_map, 0xff, s->cluster_map_size * sizeof(uint32_t));
+	memset(s->object_map, 0xff, s->object_map_size * sizeof(uint32_t));
+	for (uint64_t i = 0; i < n; i++) {
+		s->slots[i].obj = NONE;
+		s->free_objects[i] = (uint32_t)(n - 1 - i);
+	}
+	s->nfree_objects = (uint32_t)n;
+	s->stats.nslots = n;
+	s->stats.data_bytes = n * SC_CLUSTER_BYTES;
+	s->stats.device_bytes = s->sb.device_bytes;
+	s->stats.block_bytes = s->sb.block_bytes;
+	s->stats.index_ram_bytes =
+		n * (sizeof(*s->slots) + sizeof(*s->objects) +
+		     sizeof(*s->free_slots) + sizeof(*s->free_objects)) +
+		((uint64_t)s->cluster_map_size + s->object_map_size) *
+			sizeof(uint32_t) +
+		(s->nsectors + 63) / 64 * sizeof(uint64_t) + sizeof(*s);
+	return 0;
+}
+
+static void free_index(struct sc_store *s)
+{
+	free(s->slots);
+	free(s->objects);
+	free(s->free_slots);
+	free(s->free_objects);
+	free(s->cluster_map);
+	free(s->object_map);
+	free(s->dirty);
+}
+
+/* Free slots go on the stack so that low slot numbers come out first. */
+static void build_free_stack(struct sc_store *s)
+{
+	s->nfree_slots = 0;
+	for (uint64_t i = s->sb.nslots; i-- > 0;)
+		if (s->slots[i].state == SLOT_FREE)
+			s->free_slots[s->nfree_slots++] = (uint32_t)i;
+}
+
+/*
+ * Take one record found at load.  seqs (per slot and per object, load
+ * time only) settle conflicts: of two records for one cluster, or of two
+ * validators for one object, the newer wins and the other is dropped.
+ */
+static void load_record(struct sc_store *s, const struct sc_record *rec,
+			uint64_t *slot_seq, uint64_t *obj_seq,
+			struct sc_store_report *report)
+{
+	uint32_t obj = object_get(s, rec->object, rec->validator);
+	uint32_t pos;
+
+	if (obj == NONE)
+		goto drop;
+	if (s->objects[obj].nslots == 0)
+		obj_seq[obj] = 0; /* a new entry, maybe one dropped before */
+	if (s->objects[obj].validator != rec->validator) {
+		if (rec->sequence < obj_seq[obj])
+			goto drop;
+		report->records_dropped += s->objects[obj].nslots;
+		report->records_loaded -= s->objects[obj].nslots;
+		drop_object(s, obj);
+		obj = object_get(s, rec->object, rec->validator);
+		obj_seq[obj] = 0;
+	}
+	pos = cluster_find(s, obj, rec->cluster);
+	if (pos != NONE) {
+		if (rec->sequence < slot_seq[s->cluster_map[pos]])
+			goto drop;
+		/* install_slot frees the older record's slot. */
+		report->records_dropped++;
+		report->records_loaded--;
+	}
+	install_slot(s, rec->slot, obj, rec->cluster, rec->data_crc,
+		     rec->valid_mask);
+	slot_seq[rec->slot] = rec->sequence;
+	if (rec->sequence > obj_seq[obj])
+		obj_seq[obj] = rec->sequence;
+	if (rec->sequence > s->sequence)
+		s->sequence = rec->sequence;
+	report->records_loaded++;
+	return;
+drop:
+	mark_dirty(s, rec->slot);
+	report->records_dropped++;
+}
+
+/* Read the whole index in large sequential reads and rebuild the RAM index. */
+static int load_index(struct sc_store *s, struct sc_store_report *report)
+{
+	uint64_t *slot_seq = calloc(s->sb.nslots, sizeof(uint64_t));
+	uint64_t *obj_seq = calloc(s->sb.nslots, sizeof(uint64_t));
+	unsigned char *buf = aligned_alloc_zero(LOAD_CHUNK_BYTES);
+	int ret = 0;
+
+	if (!slot_seq || !obj_seq || !buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t done = 0; done < s->sb.index_bytes;) {
+		uint64_t want = s->sb.index_bytes - done;
+		struct sc_io io = {
+			.buf = buf,
+			.len = (uint32_t)(want < LOAD_CHUNK_BYTES
+						  ? want
+						  : LOAD_CHUNK_BYTES),
+			.off = s->sb.index_offset + done
+		};
+
+		ret = sc_io_batch(s->fd, &io, 1);
+		if (ret == 0 && io.res != (int)io.len)
+			ret = io.res < 0 ? io.res : -EIO;
+		if (ret < 0)
+			goto out;
+		for (uint32_t i = 0; i < io.len / SC_RECORD_BYTES; i++) {
+			uint64_t slot = done / SC_RECORD_BYTES + i;
+			struct sc_record rec;
+
+			if (slot >= s->sb.nslots)
+				break;
+			switch (sc_record_decode(buf + i * SC_RECORD_BYTES,
+						 slot, s->format_id, &rec)) {
+			case SC_RECORD_VALID:
+				load_record(s, &rec, slot_seq, obj_seq, report);
+				break;
+			case SC_RECORD_FREE:
+				break;
+			case SC_RECORD_CORRUPT:
+			case SC_RECORD_STALE:
+				mark_dirty(s, (uint32_t)slot);
+				report->records_dropped++;
+				break;
+			}
+		}
+		done += io.len;
+	}
+	build_free_stack(s);
+out:
+	free(slot_seq);
+	free(obj_seq);
+	free(buf);
+	return ret;
+}
+
+static int write_superblock(struct sc_store *s)
+{
+	unsigned char *buf = aligned_alloc_zero(SC_SB_BYTES);
+	struct sc_io io;
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	s->sb.sequence++;
+	s->sb.sb_offset = (s->sb.sequence % SC_SB_COPIES) * SC_SB_BYTES;
+	sc_sb_encode(&s->sb, buf);
+	io = (struct sc_io){ .buf = buf,
+			     .len = SC_SB_BYTES,
+			     .off = s->sb.sb_offset,
+			     .write = true };
+	ret = sc_io_batch(s->fd, &io, 1);
+	if (ret == 0 && io.res != SC_SB_BYTES)
+		ret = io.res < 0 ? io.res : -EIO;
+	if (ret == 0)
+		ret = sc_io_datasync(s->fd);
+	free(buf);
+	return ret;
+}
+
+/* Write zeros over [off, off + len). */
+static int zero_range(int fd, uint64_t off, uint64_t len)
+{
+	const uint32_t chunk = 1u << 20;
+	unsigned char *zeros = aligned_alloc_zero(chunk);
+	int ret = 0;
+
+	if (!zeros)
+		return -ENOMEM;
+	while (len && ret == 0) {
+		struct sc_io io = { .buf = zeros,
+				    .len = len < chunk ? (uint32_t)len : chunk,
+				    .off = off,
+				    .write = true };
+
+		ret = sc_io_batch(fd, &io, 1);
+		if (ret == 0 && io.res != (int)io.len)
+			ret = io.res < 0 ? io.res : -EIO;
+		off += io.len;
+		len -= io.len;
+	}
+	free(zeros);
+	return ret;
+}
+
+static int format_device(struct sc_store *s, uint64_t device_bytes,
+			 uint32_t block_bytes, struct sc_store_report *report)
+{
+	struct timespec now;
+	int ret;
+
+	memset(&s->sb, 0, sizeof(s->sb));
+	ret = sc_geometry(device_bytes, block_bytes, &s->sb);
+	if (ret < 0)
+		return fail(
+			report, -ENOSPC,
+			"the cache device is too small: %llu bytes, at least %llu needed",
+			(unsigned long long)device_bytes,
+			(unsigned long long)SC_MIN_DEVICE_BYTES);
+	s->sb.version = SC_FORMAT_VERSION;
+	if (getrandom(s->sb.uuid, sizeof(s->sb.uuid), 0) !=
+		    sizeof(s->sb.uuid) ||
+	    getrandom(&s->sb.hash_k0, 8, 0) != 8 ||
+	    getrandom(&s->sb.hash_k1, 8, 0) != 8)
+		return fail(report, -EIO,
+			    "cannot read random bytes for the uuid");
+	clock_gettime(CLOCK_REALTIME, &now);
+	s->sb.format_ns =
+		(uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+	/* Wipe old signatures and every record of an earlier format. */
+	ret = zero_range(s->fd, 0, SC_INDEX_OFFSET + s->sb.index_bytes);
+	if (ret == 0)
+		ret = sc_io_datasync(s->fd);
+	s->sb.clean = 1;
+	if (ret == 0)
+		ret = write_superblock(s);
+	if (ret < 0)
+		return fail(report, ret,
+			    "formatting the cache device failed: %s",
+			    strerror(-ret));
+	return 0;
+}
+
+/* The device's size and logical block size. */
+static int device_geometry(int fd, const struct stat *st, uint64_t *ret_bytes,
+			   uint32_t *ret_block)
+{
+	if (S_ISBLK(st->st_mode)) {
+		uint64_t bytes;
+		int block;
+
+		if (ioctl(fd, BLKGETSIZE64, &bytes) < 0 ||
+		    ioctl(fd, BLKSSZGET, &block) < 0)
+			return -errno;
+		*ret_bytes = bytes;
+		*ret_block = (uint32_t)block;
+		return 0;
+	}
+	*ret_bytes = (uint64_t)st->st_size;
+	*ret_block = SC_PAGE_BYTES;
+#ifdef STATX_DIOALIGN
+	{
+		struct statx stx;
+
+		if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+		    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align)
+			*ret_block = stx.stx_dio_offset_align;
+	}
+#endif
+	return 0;
+}
+
+/* Open path for direct I/O, creating a cache file of size when allowed. */
+static int open_device(const struct sc_store_open_args *args, int *ret_fd,
+		       struct stat *ret_st, bool *ret_created,
+		       struct sc_store_report *report)
+{
+	int fd, flags = O_RDWR | O_DIRECT | O_CLOEXEC;
+	struct stat st;
+
+	*ret_created = false;
+	if (stat(args->path, &st) < 0) {
+		if (errno != ENOENT)
+			return fail(report, -errno, "cache '%s': %s",
+				    args->path, strerror(errno));
+		if (!args->size_bytes)
+			return fail(
+				report, -EINVAL,
+				"cache file '%s' does not exist; give its size with cache_size=",
+				args->path);
+		fd = open(args->path, flags | O_CREAT | O_EXCL, 0600);
+		if (fd < 0)
+			return fail(report, -errno,
+				    "cannot create cache file '%s': %s",
+				    args->path, strerror(errno));
+		*ret_created = true;
+	} else if (S_ISDIR(st.st_mode)) {
+		return fail(
+			report, -EISDIR,
+			"cache '%s' is a directory; name a file or a block device",
+			args->path);
+	} else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		return fail(
+			report, -EINVAL,
+			"cache '%s' is neither a regular file nor a block device",
+			args->path);
+	} else {
+		/* O_EXCL on a block device: refused while mounted or held. */
+		fd = open(args->path,
+			  flags | (S_ISBLK(st.st_mode) ? O_EXCL : 0));
+		if (fd < 0) {
+			int e = errno;
+
+			if (e == EBUSY)
+				return fail(
+					report, -EBUSY,
+					"cache device '%s' is in use (mounted, or held by another program)",
+					args->path);
+			if (e == EINVAL)
+				return fail(
+					report, -EINVAL,
+					"cache '%s' does not support direct I/O (O_DIRECT)",
+					args->path);
+			return fail(report, -e,
+				    "cannot open cache '%s' for writing: %s",
+				    args->path, strerror(e));
+		}
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return fail(report, -EBUSY,
+			    "cache '%s' is in use by another swapcachefs mount",
+			    args->path);
+	}
+	if (*ret_created || S_ISREG(st.st_mode)) {
+		bool grow = *ret_created ||
+			    (args->size_bytes && st.st_size == 0);
+
+		if (grow && fallocate(fd, 0, 0, (off_t)args->size_bytes) < 0 &&
+		    ftruncate(fd, (off_t)args->size_bytes) < 0) {
+			int e = errno;
+
+			close(fd);
+			if (*ret_created)
+				unlink(args->path);
+			return fail(report, -e,
+				    "cannot size cache file '%s': %s",
+				    args->path, strerror(e));
+		}
+	}
+	if (fstat(fd, ret_st) < 0) {
+		close(fd);
+		return fail(report, -errno, "cache '%s': %s", args->path,
+			    strerror(errno));
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/*
+ * Decide from the first MiB what to do: load our cache, format, or refuse.
+ * Returns 1 to load, 0 to format, or a negative errno.
+ */
+static int examine(struct sc_store *s, const struct sc_store_open_args *args,
+		   uint64_t device_bytes, bool sized_file, const void *head,
+		   struct sc_store_report *report)
+{
+	struct sc_superblock sb;
+	const char *found;
+
+	switch (sc_sb_pick(head, &sb)) {
+	case SC_SB_OK:
+		if (args->format)
+			return 0;
+		if (sb.device_bytes > device_bytes)
+			return fail(
+				report, -EINVAL,
+				"cache '%s' was formatted for %llu bytes but is now %llu; use -o format to recreate it",
+				args->path, (unsigned long long)sb.device_bytes,
+				(unsigned long long)device_bytes);
+		if (sized_file && args->size_bytes != sb.device_bytes)
+			return fail(
+				report, -EINVAL,
+				"cache file '%s' holds a %llu-byte cache, not cache_size=%llu; use -o format to recreate it at the new size",
+				args->path, (unsigned long long)sb.device_bytes,
+				(unsigned long long)args->size_bytes);
+		s->sb = sb;
+		return 1;
+	case SC_SB_UNSUPPORTED:
+		if (args->format)
+			return 0;
+		return fail(
+			report, -EPROTO,
+			"cache '%s' was made with another format (version %u, %u pages of %u bytes per cluster); use -o format to reformat it",
+			args->path, sb.version, sb.cluster_pages,
+			sb.page_bytes);
+	case SC_SB_CORRUPT:
+		if (args->format)
+			return 0;
+		return fail(
+			report, -EUCLEAN,
+			"cache '%s' has a damaged swapcachefs superblock; use -o format to reformat it",
+			args->path);
+	case SC_SB_NOT_OURS:
+		break;
+	}
+	found = sc_probe_contents(head, SC_ZERO_PROBE_BYTES);
+	if (!found || args->format)
+		return 0;
+	return fail(
+		report, -EEXIST,
+		"cache '%s' holds %s; refusing to overwrite it (use -o format to erase it and make a cache)",
+		args->path, found);
+}
+
+int sc_store_open(const struct sc_store_open_args *args,
+		  struct sc_store **ret_store, struct sc_store_report *report)
+{
+	struct sc_store *s;
+	unsigned char *head = NULL;
+	uint64_t device_bytes = 0;
+	uint32_t block_bytes = 0;
+	struct stat st;
+	bool created;
+	int ret, load;
+	struct sc_io io;
+
+	memset(report, 0, sizeof(*report));
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return fail(report, -ENOMEM, "out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	ret = open_device(args, &s->fd, &st, &created, report);
+	if (ret < 0) {
+		free(s);
+		return ret;
+	}
+	ret = device_geometry(s->fd, &st, &device_bytes, &block_bytes);
+	if (ret < 0) {
+		fail(report, ret, "cache '%s': cannot read its size: %s",
+		     args->path, strerror(-ret));
+		goto out_close;
+	}
+	if (block_bytes > SC_PAGE_BYTES || (block_bytes & (block_bytes - 1))) {
+		ret = fail(
+			report, -EINVAL,
+			"cache '%s' has %u-byte blocks; at most 4096 are supported",
+			args->path, block_bytes);
+		goto out_close;
+	}
+	if (device_bytes < SC_MIN_DEVICE_BYTES) {
+		ret = fail(
+			report, -ENOSPC,
+			"cache '%s' is too small: %llu bytes, at least %llu (16M) needed",
+			args->path, (unsigned long long)device_bytes,
+			(unsigned long long)SC_MIN_DEVICE_BYTES);
+		goto out_close;
+	}
+	head = aligned_alloc_zero(SC_ZERO_PROBE_BYTES);
+	if (!head) {
+		ret = fail(report, -ENOMEM, "out of memory");
+		goto out_close;
+	}
+	io = (struct sc_io){ .buf = head,
+			     .len = SC_ZERO_PROBE_BYTES,
+			     .off = 0 };
+	ret = sc_io_batch(s->fd, &io, 1);
+	if (ret == 0 && io.res != (int)SC_ZERO_PROBE_BYTES)
+		ret = io.res < 0 ? io.res : -EIO;
+	if (ret < 0) {
+		fail(report, ret, "cannot read cache '%s': %s", args->path,
+		     strerror(-ret));
+		goto out_close;
+	}
+	load = examine(s, args, device_bytes,
+		       S_ISREG(st.st_mode) && args->size_bytes && !created,
+		       head, report);
+	if (load < 0) {
+		ret = load;
+		goto out_close;
+	}
+	if (!load) {
+		bool was_empty = created ||
+				 !sc_probe_contents(head, SC_ZERO_PROBE_BYTES);
+
+		ret = format_device(s, device_bytes, block_bytes, report);
+		if (ret < 0)
+			goto out_close;
+		report->action = was_empty && !args->format
+					 ? SC_STORE_CREATED
+					 : SC_STORE_REFORMATTED;
+	} else {
+		report->action = SC_STORE_LOADED;
+		report->was_clean = s->sb.clean;
+	}
+	s->format_id = sc_sb_format_id(&s->sb);
+	s->key = (struct sc_hash_key){ s->sb.hash_k0, s->sb.hash_k1 };
+	ret = alloc_index(s);
+	if (ret == 0 && load)
+		ret = load_index(s, report);
+	else if (ret == 0)
+		build_free_stack(s);
+	if (ret < 0) {
+		fail(report, ret, "cannot load the index of cache '%s': %s",
+		     args->path, strerror(-ret));
+		goto out_index;
+	}
+	/* Records dropped at load are rewritten as free now. */
+	ret = drop_durably(s);
+	s->sb.clean = 0;
+	s->sb.mount_count++;
+	if (ret == 0)
+		ret = write_superblock(s);
+	if (ret < 0) {
+		fail(report, ret, "cannot write to cache '%s': %s", args->path,
+		     strerror(-ret));
+		goto out_index;
+	}
+	free(head);
+	*ret_store = s;
+	return 0;
+
+out_index:
+	free_index(s);
+out_close:
+	free(head);
+	close(s->fd);
+	if (created)
+		unlink(args->path);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return ret;
+}
+
+int sc_store_close(struct sc_store *s)
+{
+	int ret;
+
+	if (!s)
+		return 0;
+	ret = drop_durably(s);
+	if (ret == 0) {
+		s->sb.clean = 1;
+		ret = write_superblock(s);
+	}
+	free_index(s);
+	close(s->fd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return ret;
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The SSD store: a cache device (a file or a block device) holding 64 KiB
+ * clusters of backing files, found by (object, cluster), each checked
+ * against its CRC32C on every read.
+ *
+ * Objects are named by the SipHash of their path below BACKING, so they
+ * survive a remount of a backing store whose inode numbers are not stable,
+ * and carry a validator (the hash of size, mtime and ctime): a cluster
+ * stored under another validator is stale and is never returned.
+ *
+ * Crash consistency: data is written and made durable (fdatasync) before
+ * the records that point to it are written; a record is trusted at load
+ * only if it is intact, and a cluster only if its CRC matches, so after
+ * any crash every read is the right bytes or a miss.  Two records for one
+ * cluster (a replacement interrupted by a crash) resolve to the newer.
+ *
+ * Thread safety: every function may be called from any thread.  The index
+ * is under one mutex; device I/O is done outside it, on the caller's own
+ * io_uring ring.
+ */
+#ifndef SC_STORE_H
+#define SC_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+
+struct sc_store;
+
+struct sc_store_open_args {
+	const char *path;
+	/*
+	 * For a cache file: its size.  0 keeps an existing file's size;
+	 * a new or empty file needs a size.
+	 */
+	uint64_t size_bytes;
+	bool format; /* format whatever the device holds */
+};
+
+enum sc_store_action {
+	SC_STORE_LOADED,  /* an existing cache was loaded */
+	SC_STORE_CREATED, /* a new file or an all-zero device was formatted */
+	SC_STORE_REFORMATTED, /* -o format replaced what was there */
+};
+
+/* What sc_store_open found and did, for the daemon to tell the user. */
+struct sc_store_report {
+	enum sc_store_action action;
+	bool was_clean;		  /* loaded: the last unmount was clean */
+	uint64_t records_loaded;  /* valid records at load */
+	uint64_t records_dropped; /* torn, corrupt, stale or superseded */
+	char message[512];	  /* on failure: what was found, what to do */
+};
+
+struct sc_store_stats {
+	uint64_t device_bytes; /* the cache device's size in use */
+	uint64_t data_bytes;   /* nslots * cluster size */
+	uint64_t used_bytes;   /* slots holding clusters * cluster size */
+	uint64_t nslots;
+	uint64_t used_slots;
+	uint64_t objects;
+	uint64_t write_bytes; /* data written, lifetime of the device */
+	uint64_t read_bytes;  /* data read since open */
+	uint64_t hits, misses;
+	uint64_t checksum_errors; /* clusters dropped for a CRC mismatch */
+	uint64_t io_errors;	  /* device reads or writes that failed */
+	uint64_t index_ram_bytes; /* RAM held by the index */
+	uint32_t block_bytes;
+};
+
+/*
+ * Open (formatting when allowed) the cache device.  Returns 0, or a
+ * negative errno with report->message saying what was found and how to
+ * proceed.  The device is locked against other swapcachefs processes.
+ */
+int sc_store_open(const struct sc_store_open_args *args,
+		  struct sc_store **ret_store, struct sc_store_report *report);
+
+/* Commit, mark the device clean and free everything.  NULL is fine. */
+int sc_store_close(struct sc_store *s);
+
+/* The object name of a path below BACKING (relative, no leading '/'). */
+uint64_t sc_store_object_name(const struct sc_store *s, const char *path,
+			      size_t len);
+
+/* The validator of a backing file: ctime_ns 0 where it has no real one. */
+uint64_t sc_store_validator(const struct sc_store *s, uint64_t size,
+			    uint64_t mtime_ns, uint64_t ctime_ns);
+
+/*
+ * Read cluster of object into buf (SC_CLUSTER_BYTES, aligned to 4096).
+ * Returns 0 with the pages that hold data in *ret_mask; -ENOENT when not
+ * stored; -ESTALE when the object was stored under another validator (its
+ * clusters are dropped); -EBADMSG on a checksum mismatch and -EIO on a
+ * device error (the cluster is dropped and counted).  Every error is a
+ * miss: the caller reads the backing store.
+ */
+int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,
+		  uint32_t cluster, void *buf, uint16_t *ret_mask);
+
+struct sc_store_write {
+	uint64_t object;
+	uint64_t validator;
+	uint32_t cluster;
+	uint16_t valid_mask; /* pages of buf that hold data */
+	const void *buf;     /* SC_CLUSTER_BYTES, aligned to 4096 */
+	int result;	     /* out: 0 or a negative errno */
+};
+
+/*
+ * Store n clusters: data written in one batch, made durable, then the
+ * records.  A cluster already stored is replaced.  Returns the number
+ * stored; each item's result says why one was not (-ENOSPC: no free
+ * slot; -EIO).
+ */
+size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n);
+
+/* Drop every cluster of object, durably, before returning. */
+int sc_store_drop_object(struct sc_store *s, uint64_t object);
+
+/* Drop one cluster (cleaning); durable at the next commit. */
+int sc_store_drop_cluster(struct sc_store *s, uint64_t object,
+			  uint32_t cluster);
+
+/* Write out the index records changed since the last commit. */
+int sc_store_commit(struct sc_store *s);
+
+void sc_store_get_stats(struct sc_store *s, struct sc_store_stats *ret);
+
+#endif

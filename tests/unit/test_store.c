@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of the SSD store on real cache files through real io_uring:
+ * round trips and reloads, stale validators, allocator exhaustion and
+ * reuse, corruption, crashes simulated at every step of a write, and the
+ * refusal of devices that hold something else.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "codec.h"
+#include "probe.h"
+#include "store.h"
+
+#define SMALL (16ull << 20)
+
+static char path[256];
+
+static int setup(void **state)
+{
+	const char *dir = getenv("SCFS_TEST_DIR");
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/store-test-%d.swc",
+		 dir ? dir : "/var/tmp", getpid());
+	unlink(path);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	return 0;
+}
+
+static struct sc_store *open_store(uint64_t size, bool format,
+				   struct sc_store_report *report)
+{
+	struct sc_store_open_args args = { .path = path,
+					   .size_bytes = size,
+					   .format = format };
+	struct sc_store *s = NULL;
+	int ret = sc_store_open(&args, &s, report);
+
+	if (ret < 0)
+		print_message("sc_store_open: %s\n", report->message);
+	assert_int_equal(ret, 0);
+	return s;
+}
+
+static void *cluster_buf(uint64_t object, uint32_t cluster, uint32_t version)
+{
+	uint32_t *p = NULL;
+
+	assert_int_equal(posix_memalign((void **)&p, 4096, SC_CLUSTER_BYTES),
+			 0);
+	for (size_t i = 0; i < SC_CLUSTER_BYTES / 4; i++)
+		p[i] = (uint32_t)(object * 2654435761u) ^ cluster * 40503u ^
+		       version * 977u ^ (uint32_t)i;
+	return p;
+}
+
+static int put(struct sc_store *s, uint64_t object, uint64_t validator,
+	       uint32_t cluster, uint32_t version)
+{
+	void *buf = cluster_buf(object, cluster, version);
+	struct sc_store_write w = { .object = object,
+				    .validator = validator,
+				    .cluster = cluster,
+				    .valid_mask = 0xffff,
+				    .buf = buf };
+
+	sc_store_write(s, &w, 1);
+	free(buf);
+	return w.result;
+}
+
+/* 0 if the store returns exactly the expected bytes, else the error. */
+static int get(struct sc_store *s, uint64_t object, uint64_t validator,
+	       uint32_t cluster, uint32_t version)
+{
+	void *want = cluster_buf(object, cluster, version);
+	void *got = cluster_buf(0, 0, 0);
+	uint16_t mask = 0;
+	int ret = sc_store_read(s, object, validator, cluster, got, &mask);
+
+	if (ret == 0) {
+		assert_int_equal(mask, 0xffff);
+		assert_memory_equal(got, want, SC_CLUSTER_BYTES);
+	}
+	free(want);
+	free(got);
+	return ret;
+}
+
+static void file_write(uint64_t off, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+static void file_read(uint64_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+static struct sc_superblock file_superblock(void)
+{
+	unsigned char buf[2 * SC_SB_BYTES];
+	struct sc_superblock sb;
+
+	file_read(0, buf, sizeof(buf));
+	assert_int_equal(sc_sb_pick(buf, &sb), SC_SB_OK);
+	return sb;
+}
+
+/* How many valid records on the device name object. */
+static int records_of(uint64_t object)
+{
+	struct sc_superblock sb = file_superblock();
+	unsigned char *index = malloc(sb.index_bytes);
+	int n = 0;
+
+	file_read(sb.index_offset, index, sb.index_bytes);
+	for (uint64_t slot = 0; slot < sb.nslots; slot++) {
+		struct sc_record rec;
+
+		if (sc_record_decode(index + slot * SC_RECORD_BYTES, slot,
+				     sc_sb_format_id(&sb),
+				     &rec) == SC_RECORD_VALID &&
+		    rec.object == object)
+			n++;
+	}
+	free(index);
+	return n;
+}
+
+static void test_new_file_round_trip_and_reload(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store_stats st;
+	struct sc_store *s;
+
+	(void)state;
+	s = open_store(SMALL, false, &r);
+	assert_int_equal(r.action, SC_STORE_CREATED);
+	for (uint32_t c = 0; c < 20; c++)
+		assert_int_equal(put(s, 1, 100, c, 1), 0);
+	assert_int_equal(put(s, 2, 200, 5, 1), 0);
+	assert_int_equal(get(s, 1, 100, 7, 1), 0);
+	assert_int_equal(get(s, 1, 100, 20, 1), -ENOENT);
+	assert_int_equal(get(s, 3, 100, 0, 1), -ENOENT);
+	sc_store_get_stats(s, &st);
+	assert_int_equal(st.used_slots, 21);
+	assert_int_equal(st.objects, 2);
+	assert_int_equal(st.hits, 1);
+	assert_int_equal(sc_store_close(s), 0);
+	assert_int_equal(file_superblock().clean, 1);
+
+	s = open_store(0, false, &r);
+	assert_int_equal(r.action, SC_STORE_LOADED);
+	assert_true(r.was_clean);
+	assert_int_equal(r.records_loaded, 21);
+	assert_int_equal(r.records_dropped, 0);
+	assert_int_equal(file_superblock().clean, 0); /* in use */
+	for (uint32_t c = 0; c < 20; c++)
+		assert_int_equal(get(s, 1, 100, c, 1), 0);
+	assert_int_equal(get(s, 2, 200, 5, 1), 0);
+	assert_int_equal(sc_store_close(s), 0);
+}
+
+static void test_names_and_validators_are_keyed_per_cache(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	uint64_t a = sc_store_object_name(s, "dir/file", 8);
+
+	(void)state;
+	assert_true(a == sc_store_object_name(s, "dir/file", 8));
+	assert_true(a != sc_store_object_name(s, "dir/filf", 8));
+	assert_true(sc_store_validator(s, 10, 20, 30) !=
+		    sc_store_validator(s, 10, 21, 30));
+	assert_true(sc_store_validator(s, 10, 20, 30) !=
+		    sc_store_validator(s, 11, 20, 30));
+	sc_store_close(s);
+	unlink(path);
+	s = open_store(SMALL, false, &r); /* a new format, a new key */
+	assert_true(a != sc_store_object_name(s, "dir/file", 8));
+	sc_store_close(s);
+}
+
+static void test_stale_validator_drops_object_durably(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+
+	(void)state;
+	assert_int_equal(put(s, 1, 100, 0, 1), 0);
+	assert_int_equal(put(s, 1, 100, 1, 1), 0);
+	assert_int_equal(records_of(1), 2);
+	assert_int_equal(get(s, 1, 101, 0, 1), -ESTALE);
+	assert_int_equal(get(s, 1, 100, 1, 1), -ENOENT); /* all of it */
+	/* Before any close: the drop is already on the device. */
+	assert_int_equal(records_of(1), 0);
+	sc_store_close(s);
+	s = open_store(0, false, &r);
+	assert_int_equal(r.records_loaded, 0);
+	assert_int_equal(get(s, 1, 100, 0, 1), -ENOENT);
+	sc_store_close(s);
+}
+
+static void test_new_contents_replace_old_validator(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+
+	(void)state;
+	assert_int_equal(put(s, 1, 100, 0, 1), 0);
+	assert_int_equal(put(s, 1, 100, 3, 1), 0);
+	assert_int_equal(put(s, 1, 101, 0, 2), 0); /* the file changed */
+	assert_int_equal(get(s, 1, 101, 0, 2), 0);
+	assert_int_equal(get(s, 1, 101, 3, 1), -ENOENT);
+	assert_int_equal(put(s, 1, 101, 0, 3), 0); /* rewrite one cluster */
+	assert_int_equal(get(s, 1, 101, 0, 3), 0);
+	sc_store_close(s);
+	s = open_store(0, false, &r);
+	assert_int_equal(r.records_loaded, 1);
+	assert_int_equal(get(s, 1, 101, 0, 3), 0);
+	sc_store_close(s);
+}
+
+static void test_allocator_exhaustion_and_reuse(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store_stats st;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	uint32_t n, of_object_2 = 0, freed;
+
+	(void)state;
+	sc_store_get_stats(s, &st);
+	n = (uint32_t)st.nslots;
+	for (uint32_t c = 0; c < n; c++)
+		of_object_2 += 1 + c % 3 == 2;
+	freed = of_object_2 + 1;
+	assert_true(n > 200);
+	for (uint32_t c = 0; c < n; c++)
+		assert_int_equal(put(s, 1 + c % 3, 7, c, 1), 0);
+	assert_int_equal(put(s, 9, 7, 0, 1), -ENOSPC);
+	sc_store_get_stats(s, &st);
+	assert_int_equal(st.used_slots, n);
+	assert_int_equal(st.used_bytes, (uint64_t)n * SC_CLUSTER_BYTES);
+	assert_int_equal(sc_store_drop_object(s, 2), 0);
+	assert_int_equal(sc_store_drop_cluster(s, 1, 0), 0);
+	assert_int_equal(sc_store_drop_cluster(s, 1, 0), -ENOENT);
+	sc_store_get_stats(s, &st);
+	assert_int_equal(st.used_slots, n - freed);
+	for (uint32_t c = 0; c < freed; c++)
+		assert_int_equal(put(s, 9, 7, c, 2), 0);
+	assert_int_equal(put(s, 9, 7, 999999, 2), -ENOSPC);
+	for (uint32_t c = 0; c < freed; c++)
+		assert_int_equal(get(s, 9, 7, c, 2), 0);
+	assert_int_equal(get(s, 3, 7, 2, 1), 0);
+	sc_store_close(s);
+	s = open_store(0, false, &r);
+	assert_int_equal(r.records_loaded, n);
+	assert_int_equal(get(s, 2, 7, 1, 1), -ENOENT);
+	assert_int_equal(get(s, 9, 7, freed - 1, 2), 0);
+	sc_store_close(s);
+}
+
+/* The file offset of the slot holding (object, cluster), found by reading. */
+static uint64_t slot_of(uint64_t object, uint32_t cluster, uint64_t *ret_slot)
+{
+	struct sc_superblock sb = file_superblock();
+	unsigned char rec_buf[SC_RECORD_BYTES];
+
+	for (uint64_t slot = 0; slot < sb.nslots; slot++) {
+		struct sc_record rec;
+
+		file_read(sb.index_offset + slot * SC_RECORD_BYTES, rec_buf,
+			  sizeof(rec_buf));
+		if (sc_record_decode(rec_buf, slot, sc_sb_format_id(&sb),
+				     &rec) == SC_RECORD_VALID &&
+		    rec.object == object && rec.cluster == cluster) {
+			*ret_slot = slot;
+			return sb.data_offset + slot * SC_CLUSTER_BYTES;
+		}
+	}
+	fail_msg("no record for object %llu cluster %u",
+		 (unsigned long long)object, cluster);
+	return 0;
+}
+
+static void test_corrupt_data_is_a_miss_and_dropped(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store_stats st;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	uint64_t slot, off;
+	unsigned char byte;
+
+	(void)state;
+	assert_int_equal(put(s, 5, 50, 2, 1), 0);
+	off = slot_of(5, 2, &slot);
+	file_read(off + 777, &byte, 1);
+	byte ^= 0x10;
+	file_write(off + 777, &byte, 1);
+	assert_int_equal(get(s, 5, 50, 2, 1), -EBADMSG);
+	sc_store_get_stats(s, &st);
+	assert_int_equal(st.checksum_errors, 1);
+	assert_int_equal(st.used_slots, 0);
+	assert_int_equal(get(s, 5, 50, 2, 1), -ENOENT);
+	sc_store_close(s);
+	s = open_store(0, false, &r);
+	assert_int_equal(r.records_loaded, 0); /* the drop was durable */
+	sc_store_close(s);
+}
+
+static void test_crash_after_data_before_record_is_a_miss(void **state)
+{
+	struct sc_store_report r;
+	struct sc_superblock sb;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	unsigned char *index;
+
+	(void)state;
+	assert_int_equal(put(s, 1, 10, 0, 1), 0);
+	sb = file_superblock();
+	index = malloc(sb.index_bytes);
+	file_read(sb.index_offset, index, sb.index_bytes);
+	assert_int_equal(put(s, 1, 10, 1, 1), 0);
+	assert_int_equal(put(s, 2, 20, 0, 1), 0);
+	/* The crash: the data reached the device, the records did not. */
+	file_write(sb.index_offset, index, sb.index_bytes);
+	free(index);
+	/* Nothing is dirty: closing writes no record, only the superblock. */
+	sc_store_close(s);
+	{
+		/* Mark unclean again, as the crash left it. */
+		struct sc_superblock cur = file_superblock();
+		unsigned char buf[SC_SB_BYTES];
+
+		cur.clean = 0;
+		cur.sequence++;
+		cur.sb_offset = (cur.sequence % 2) * SC_SB_BYTES;
+		sc_sb_encode(&cur, buf);
+		file_write(cur.sb_offset, buf, sizeof(buf));
+	}
+	s = open_store(0, false, &r);
+	assert_false(r.was_clean);
+	assert_int_equal(get(s, 1, 10, 0, 1), 0);
+	assert_int_equal(get(s, 1, 10, 1, 1), -ENOENT);
+	assert_int_equal(get(s, 2, 20, 0, 1), -ENOENT);
+	sc_store_close(s);
+}
+
+static void test_crash_with_torn_data_is_detected(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	uint64_t slot, off;
+	unsigned char zeros[8192] = { 0 };
+
+	(void)state;
+	assert_int_equal(put(s, 3, 30, 4, 1), 0);
+	sc_store_close(s);
+	/* The record made it, the second half of the data did not. */
+	off = slot_of(3, 4, &slot);
+	file_write(off + SC_CLUSTER_BYTES - sizeof(zeros), zeros,
+		   sizeof(zeros));
+	s = open_store(0, false, &r);
+	assert_int_equal(r.records_loaded, 1);
+	assert_int_equal(get(s, 3, 30, 4, 1), -EBADMSG);
+	sc_store_close(s);
+}
+
+static void test_interrupted_replacement_resolves_to_newer(void **state)
+{
+	struct sc_store_report r;
+	struct sc_superblock sb;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	unsigned char old_sector[SC_SECTOR_BYTES];
+	uint64_t old_slot, new_slot;
+
+	(void)state;
+	assert_int_equal(put(s, 4, 40, 0, 1), 0);
+	slot_of(4, 0, &old_slot);
+	sb = file_superblock();
+	/* Fill the rest of the sector so the new slot lies in another one. */
+	for (uint32_t c = 1; c < SC_RECORDS_PER_SECTOR; c++)
+		assert_int_equal(put(s, 6, 60, c, 1), 0);
+	file_read(sb.index_offset +
+			  (old_slot / SC_RECORDS_PER_SECTOR) * SC_SECTOR_BYTES,
+		  old_sector, sizeof(old_sector));
+	assert_int_equal(put(s, 4, 40, 0, 2), 0); /* replace */
+	sc_store_close(s);
+	slot_of(4, 0, &new_slot);
+	assert_true(new_slot / SC_RECORDS_PER_SECTOR !=
+		    old_slot / SC_RECORDS_PER_SECTOR);
+	/* The crash lost the rewrite of the old record's sector. */
+	file_write(sb.index_offset +
+			   (old_slot / SC_RECORDS_PER_SECTOR) * SC_SECTOR_BYTES,
+		   old_sector, sizeof(old_sector));
+	s = open_store(0, false, &r);
+	assert_int_equal(r.records_dropped, 1);
+	assert_int_equal(get(s, 4, 40, 0, 2), 0);
+	sc_store_close(s);
+}
+
+static void test_freed_slot_is_not_resurrected(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	uint64_t slot;
+
+	(void)state;
+	assert_int_equal(put(s, 7, 70, 0, 1), 0);
+	slot_of(7, 0, &slot);
+	assert_int_equal(sc_store_drop_object(s, 7), 0);
+	/* The same slot now holds another object's cluster. */
+	assert_int_equal(put(s, 8, 80, 9, 1), 0);
+	{
+		uint64_t again;
+
+		slot_of(8, 9, &again);
+		assert_int_equal(again, slot);
+	}
+	sc_store_close(s);
+	s = open_store(0, false, &r);
+	assert_int_equal(get(s, 7, 70, 0, 1), -ENOENT);
+	assert_int_equal(get(s, 8, 80, 9, 1), 0);
+	sc_store_close(s);
+}
+
+static void test_foreign_contents_refused_and_untouched(void **state)
+{
+	struct sc_store_open_args args = { .path = path };
+	struct sc_store_report r;
+	struct sc_store *s = NULL;
+	unsigned char before[8192], after[8192];
+	int fd;
+
+	(void)state;
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_int_equal(ftruncate(fd, (off_t)SMALL), 0);
+	close(fd);
+	file_write(1080, "\x53\xef", 2); /* ext4's magic */
+	file_read(0, before, sizeof(before));
+	assert_int_equal(sc_store_open(&args, &s, &r), -EEXIST);
+	assert_non_null(strstr(r.message, "ext2/3/4"));
+	assert_non_null(strstr(r.message, "-o format"));
+	file_read(0, after, sizeof(after));
+	assert_memory_equal(before, after, sizeof(before));
+	args.format = true;
+	assert_int_equal(sc_store_open(&args, &s, &r), 0);
+	assert_int_equal(r.action, SC_STORE_REFORMATTED);
+	sc_store_close(s);
+}
+
+static void test_size_mismatch_and_lock_refused(void **state)
+{
+	struct sc_store_open_args args = { .path = path,
+					   .size_bytes = 2 * SMALL };
+	struct sc_store_report r, r2;
+	struct sc_store *s, *s2 = NULL;
+
+	(void)state;
+	s = open_store(SMALL, false, &r);
+	assert_int_equal(sc_store_open(&args, &s2, &r2), -EBUSY);
+	assert_non_null(
+		strstr(r2.message, "in use by another swapcachefs mount"));
+	sc_store_close(s);
+	assert_int_equal(sc_store_open(&args, &s2, &r2), -EINVAL);
+	assert_non_null(strstr(r2.message, "cache_size="));
+	args.size_bytes = SMALL - 1;
+	unlink(path);
+	assert_int_equal(sc_store_open(&args, &s2, &r2), -ENOSPC);
+	assert_non_null(strstr(r2.message, "too small"));
+	assert_int_equal(access(path, F_OK), -1); /* not left behind */
+	args.path = "/";
+	assert_int_equal(sc_store_open(&args, &s2, &r2), -EISDIR);
+}
+
+static void test_index_ram_within_a_mib_per_gib(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store_stats st;
+	struct sc_store *s = open_store(1ull << 30, false, &r);
+
+	(void)state;
+	sc_store_get_stats(s, &st);
+	print_message("index RAM for a 1 GiB cache: %llu bytes (%llu slots)\n",
+		      (unsigned long long)st.index_ram_bytes,
+		      (unsigned long long)st.nslots);
+	assert_true(st.index_ram_bytes <= 1u << 20);
+	assert_true(st.nslots > 16000);
+	sc_store_close(s);
+}
+
+static void test_probe_names_what_it_finds(void **state)
+{
+	static unsigned char buf[1 << 20];
+
+	(void)state;
+	memset(buf, 0, sizeof(buf));
+	assert_null(sc_probe_contents(buf, sizeof(buf)));
+	memcpy(buf + 4086, "SWAPSPACE2", 10);
+	assert_string_equal(sc_probe_contents(buf, sizeof(buf)), "swap space");
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, "LUKS\xba\xbe", 6);
+	assert_string_equal(sc_probe_contents(buf, sizeof(buf)),
+			    "a LUKS encrypted volume");
+	memset(buf, 0, sizeof(buf));
+	buf[446 + 4] = 0x83;
+	buf[510] = 0x55;
+	buf[511] = 0xaa;
+	assert_string_equal(sc_probe_contents(buf, sizeof(buf)),
+			    "an MBR partition table");
+	memset(buf, 0, sizeof(buf));
+	buf[700000] = 1;
+	assert_string_equal(sc_probe_contents(buf, sizeof(buf)),
+			    "unrecognised data");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_new_file_round_trip_and_reload),
+		T(test_names_and_validators_are_keyed_per_cache),
+		T(test_stale_validator_drops_object_durably),
+		T(test_new_contents_replace_old_validator),
+		T(test_allocator_exhaustion_and_reuse),
+		T(test_corrupt_data_is_a_miss_and_dropped),
+		T(test_crash_after_data_before_record_is_a_miss),
+		T(test_crash_with_torn_data_is_detected),
+		T(test_interrupted_replacement_resolves_to_newer),
+		T(test_freed_slot_is_not_resurrected),
+		T(test_foreign_contents_refused_and_untouched),
+		T(test_size_mismatch_and_lock_refused),
+		T(test_index_ram_within_a_mib_per_gib),
+		T(test_probe_names_what_it_finds),
+#undef T
+	};
+
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
