@@ -146,7 +146,9 @@ def main():
     pll = build_passthrough_ll(work)
     systems = []
     for name, argv in (
-        ("swapcachefs", lambda m: [binary, "-f", backing, m]),
+        ("swapcachefs", lambda m: [binary, "-f", "-o",
+                                   f"cache={work}/cache.swc,cache_size=2G",
+                                   backing, m]),
         ("passthrough_ll", lambda m: [pll, "-f", "-o", f"source={backing}", m]),
     ):
         mnt = os.path.join(work, "mnt-" + name)

@@ -34,6 +34,8 @@
 
 #define NONE UINT32_MAX
 #define LOAD_CHUNK_BYTES (4u << 20)
+#define LOCK_RETRY_NS 20000000L	 /* 20 ms */
+#define LOCK_WAIT_NS 3000000000L /* 3 s */
 
 enum slot_state {
 	SLOT_FREE,
@@ -911,6 +913,42 @@ static int device_geometry(int fd, const struct stat *st, uint64_t *ret_bytes,
 	return 0;
 }
 
+/*
+ * Take the device's lock, the mark of the one process using it.  A
+ * process killed with I/O in flight holds the lock a little longer: the
+ * kernel tears its io_uring down asynchronously, and the ring keeps the
+ * file open until then.  So a restart after a crash waits a while
+ * before calling the device busy.
+ */
+static int lock_device(int fd)
+{
+	const struct timespec pause = { .tv_nsec = LOCK_RETRY_NS };
+
+	for (int i = 0; i < LOCK_WAIT_NS / LOCK_RETRY_NS; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		nanosleep(&pause, NULL);
+	}
+	return flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : -EBUSY;
+}
+
+/* open(2), waiting out EBUSY the same way for a block device's O_EXCL. */
+static int open_waiting(const char *path, int flags)
+{
+	const struct timespec pause = { .tv_nsec = LOCK_RETRY_NS };
+	int fd;
+
+	for (int i = 0; i < LOCK_WAIT_NS / LOCK_RETRY_NS; i++) {
+		fd = open(path, flags);
+		if (fd >= 0 || errno != EBUSY)
+			return fd;
+		nanosleep(&pause, NULL);
+	}
+	return open(path, flags);
+}
+
 /* Open path for direct I/O, creating a cache file of size when allowed. */
 static int open_device(const struct sc_store_open_args *args, int *ret_fd,
 		       struct stat *ret_st, bool *ret_created,
@@ -947,8 +985,8 @@ static int open_device(const struct sc_store_open_args *args, int *ret_fd,
 			args->path);
 	} else {
 		/* O_EXCL on a block device: refused while mounted or held. */
-		fd = open(args->path,
-			  flags | (S_ISBLK(st.st_mode) ? O_EXCL : 0));
+		fd = open_waiting(args->path,
+				  flags | (S_ISBLK(st.st_mode) ? O_EXCL : 0));
 		if (fd < 0) {
 			int e = errno;
 
@@ -967,7 +1005,19 @@ static int open_device(const struct sc_store_open_args *args, int *ret_fd,
 				    args->path, strerror(e));
 		}
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (!*ret_created && S_ISBLK(st.st_mode)) {
+		int ro = 0;
+
+		/* The kernel lets a read-only block device open O_RDWR. */
+		if (ioctl(fd, BLKROGET, &ro) == 0 && ro) {
+			close(fd);
+			return fail(
+				report, -EROFS,
+				"cannot open cache '%s' for writing: the device is read-only",
+				args->path);
+		}
+	}
+	if (lock_device(fd) < 0) {
 		close(fd);
 		return fail(report, -EBUSY,
 			    "cache '%s' is in use by another swapcachefs mount",

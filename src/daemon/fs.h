@@ -13,6 +13,7 @@
 #include "options.h"
 
 struct fuse_session;
+struct sc_store;
 
 struct sc_fs {
 	int root_fd;		 /* O_PATH fd of BACKING; immutable */
@@ -24,6 +25,8 @@ struct sc_fs {
 	double entry_timeout_s;
 	double negative_timeout_s;
 	struct fuse_session *session;
+	struct sc_store *store; /* NULL with cache=none */
+	char cache_path[4096];	/* as opened, for messages */
 };
 
 #endif

@@ -17,12 +17,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cachedev.h"
 #include "config.h"
 #include "fs.h"
 #include "log.h"
 #include "mountcheck.h"
 #include "ops.h"
 #include "options.h"
+#include "store.h"
 
 #define NS_PER_S 1e9
 
@@ -165,6 +167,12 @@ int main(int argc, char *argv[])
 			fs.backing_path, strerror(errno));
 		return 1;
 	}
+	if (sc_cachedev_open(&opts, fs.backing_path, &fs.store, fs.cache_path,
+			     sizeof(fs.cache_path), err, sizeof(err)) < 0) {
+		fprintf(stderr, "swapcachefs: %s\n", err);
+		close(fs.root_fd);
+		return 1;
+	}
 	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino);
 	if (ret < 0) {
 		fprintf(stderr, "swapcachefs: %s\n", strerror(-ret));
@@ -182,6 +190,10 @@ int main(int argc, char *argv[])
 
 	ret = run_session(&fs, &opts, mountpoint);
 
+	if (sc_store_close(fs.store) < 0) {
+		sc_err("cache %s: could not be marked clean; it will be checked at the next mount",
+		       fs.cache_path);
+	}
 	sc_itable_destroy(&fs.itable);
 	close(fs.root_fd);
 	return ret;

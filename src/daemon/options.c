@@ -35,9 +35,13 @@ const char sc_options_help[] =
 	"  -o OPT[,OPT...]        mount options:\n"
 	"     allow_other              let other users use the mount\n"
 	"     attr_timeout=SECONDS     kernel attribute cache time (1)\n"
+	"     cache=PATH|none          cache file or block device\n"
+	"                              (/var/cache/swapcachefs/BACKING.swc)\n"
+	"     cache_size=SIZE          size of a new cache file (1G)\n"
 	"     clone_fd                 one /dev/fuse fd per thread\n"
 	"     default_permissions      kernel checks permissions by mode\n"
 	"     entry_timeout=SECONDS    kernel name cache time (1)\n"
+	"     format                   format the cache device, whatever it holds\n"
 	"     fsname=NAME              source name shown in mount tables\n"
 	"     max_read=SIZE            largest read request (kernel default)\n"
 	"     max_threads=N            worker threads at most (16)\n"
@@ -59,24 +63,30 @@ struct option_desc {
 	const char *name;
 	enum option_kind kind;
 	size_t offset;
-	size_t size; /* for OPT_STRING: the array's size */
-	bool kernel; /* also passed to the kernel mount */
+	size_t size;  /* for OPT_STRING: the array's size */
+	bool kernel;  /* also passed to the kernel mount */
+	uint64_t max; /* for OPT_SIZE: the largest value; 0 none */
 };
 
 #define FIELD(f) \
 	offsetof(struct sc_options, f), sizeof(((struct sc_options *)0)->f)
 
 static const struct option_desc option_table[] = {
-	{ "allow_other", OPT_FLAG, FIELD(allow_other), true },
-	{ "attr_timeout", OPT_SECONDS, FIELD(attr_timeout_ns), false },
-	{ "clone_fd", OPT_FLAG, FIELD(clone_fd), false },
-	{ "default_permissions", OPT_FLAG, FIELD(default_permissions), true },
-	{ "entry_timeout", OPT_SECONDS, FIELD(entry_timeout_ns), false },
-	{ "fsname", OPT_STRING, FIELD(fsname), false },
-	{ "max_read", OPT_SIZE, FIELD(max_read_bytes), true },
-	{ "max_threads", OPT_UINT, FIELD(max_threads), false },
-	{ "negative_timeout", OPT_SECONDS, FIELD(negative_timeout_ns), false },
-	{ "ro", OPT_FLAG, FIELD(read_only), true },
+	{ "allow_other", OPT_FLAG, FIELD(allow_other), true, 0 },
+	{ "cache", OPT_STRING, FIELD(cache_path), false, 0 },
+	{ "cache_size", OPT_SIZE, FIELD(cache_size_bytes), false, 0 },
+	{ "attr_timeout", OPT_SECONDS, FIELD(attr_timeout_ns), false, 0 },
+	{ "clone_fd", OPT_FLAG, FIELD(clone_fd), false, 0 },
+	{ "default_permissions", OPT_FLAG, FIELD(default_permissions), true,
+	  0 },
+	{ "entry_timeout", OPT_SECONDS, FIELD(entry_timeout_ns), false, 0 },
+	{ "format", OPT_FLAG, FIELD(format), false, 0 },
+	{ "fsname", OPT_STRING, FIELD(fsname), false, 0 },
+	{ "max_read", OPT_SIZE, FIELD(max_read_bytes), true, UINT32_MAX },
+	{ "max_threads", OPT_UINT, FIELD(max_threads), false, 0 },
+	{ "negative_timeout", OPT_SECONDS, FIELD(negative_timeout_ns), false,
+	  0 },
+	{ "ro", OPT_FLAG, FIELD(read_only), true, 0 },
 };
 
 /* Kernel mount flags passed through as they are. */
@@ -192,7 +202,7 @@ static int set_option(struct sc_options *opts, const struct option_desc *d,
 		return 0;
 	case OPT_SIZE:
 		ret = sc_parse_size(value, (uint64_t *)(void *)field);
-		if (ret < 0 || *(uint64_t *)(void *)field > UINT32_MAX)
+		if (ret < 0 || (d->max && *(uint64_t *)(void *)field > d->max))
 			return fail(
 				err, err_len,
 				"bad value '%s' for %s: expected a size like 4096, 64K or 1M",

@@ -41,6 +41,11 @@ struct sc_options {
 	uint64_t negative_timeout_ns;
 	char fsname[256];
 
+	/* The cache device. */
+	char cache_path[4096];	   /* "" default location, "none" no cache */
+	uint64_t cache_size_bytes; /* for a cache file; 0 default */
+	bool format;		   /* format whatever the device holds */
+
 	/*
 	 * Options passed to the kernel mount through libfuse unchanged,
 	 * comma separated (allow_other, ro, nosuid, ...).

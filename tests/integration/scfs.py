@@ -45,9 +45,20 @@ def wait_for(cond, timeout=10.0, what="condition"):
 class Mount:
     """swapcachefs running in the foreground over backing at mountpoint."""
 
-    def __init__(self, backing, mountpoint, options=("allow_other",), extra_args=()):
+    def __init__(self, backing, mountpoint, options=("allow_other",), extra_args=(),
+                 default_cache=False):
         self.backing = backing
         self.mountpoint = mountpoint
+        options = list(options)
+        self.cache = None
+        if default_cache:
+            pass
+        elif not any(o.startswith("cache=") for o in options):
+            # A small cache beside the mount point, never the default place.
+            self.cache = mountpoint.rstrip("/") + ".swc"
+            options += [f"cache={self.cache}", "cache_size=32M"]
+        else:
+            self.cache = next(o[6:] for o in options if o.startswith("cache="))
         args = [BINARY, "-f"]
         if options:
             args += ["-o", ",".join(options)]
@@ -65,7 +76,8 @@ class Mount:
             raise RuntimeError(f"swapcachefs exited {self.proc.returncode}: {self.log()}")
 
     def log(self):
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         with open(self.stderr_path) as f:
             return f.read()
 

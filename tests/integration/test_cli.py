@@ -112,7 +112,7 @@ def test_mount_through_mount_fuse3(dirs):
         pytest.skip(f"{installed} is another build; not replacing it")
     try:
         r = subprocess.run(["mount", "-t", "fuse.swapcachefs", backing, mnt,
-                            "-o", "allow_other,nosuid,nodev,_netdev"],
+                            "-o", f"allow_other,nosuid,nodev,_netdev,cache={mnt}.swc,cache_size=16M"],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
         scfs.wait_for(lambda: os.path.ismount(mnt), what="mount")
@@ -134,19 +134,19 @@ def test_daemonizes_without_f_and_serves_single_threaded(dirs):
     _, backing, mnt, _ = dirs
     with open(os.path.join(backing, "f"), "w") as f:
         f.write("served\n")
-    r = run("-s", "-o", "allow_other", backing, mnt)
+    r = run("-s", "-o", f"allow_other,cache={mnt}.swc,cache_size=16M", backing, mnt)
     try:
         assert r.returncode == 0, r.stderr
         assert os.path.ismount(mnt)
         assert open(os.path.join(mnt, "f")).read() == "served\n"
         os.mkdir(os.path.join(mnt, "d"))
         assert os.path.isdir(os.path.join(backing, "d"))
-        daemons = subprocess.run(["pgrep", "-f", f"swapcachefs -s -o allow_other {backing}"],
+        daemons = subprocess.run(["pgrep", "-f", f"swapcachefs -s -o allow_other.* {backing}"],
                                  capture_output=True, text=True).stdout.split()
         assert len(daemons) == 1
         assert len(os.listdir(f"/proc/{daemons[0]}/task")) == 1
     finally:
         subprocess.run(["fusermount3", "-u", mnt])
     scfs.wait_for(lambda: subprocess.run(
-        ["pgrep", "-f", f"swapcachefs -s -o allow_other {backing}"],
+        ["pgrep", "-f", f"swapcachefs -s -o allow_other.* {backing}"],
         capture_output=True).returncode != 0, what="daemon exit")

@@ -105,6 +105,33 @@ static void test_unknown_option_names_the_word(void **state)
 	assert_non_null(strstr(err, "--frobnicate"));
 }
 
+static void test_cache_options(void **state)
+{
+	struct sc_options o;
+	char err[256];
+
+	(void)state;
+	sc_options_init(&o);
+	assert_string_equal(o.cache_path, "");
+	assert_int_equal(o.cache_size_bytes, 0);
+	assert_int_equal(sc_options_parse_mount(
+				 &o,
+				 "cache=/var/cache/p.swc,cache_size=20G,format",
+				 err, sizeof(err)),
+			 0);
+	assert_string_equal(o.cache_path, "/var/cache/p.swc");
+	assert_true(o.cache_size_bytes == 20ull << 30);
+	assert_true(o.format);
+	assert_string_equal(o.kernel_opts, ""); /* ours, not the kernel's */
+	assert_int_equal(sc_options_parse_mount(&o, "cache_size=20X", err,
+						sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "cache_size"));
+	assert_int_equal(sc_options_parse_mount(&o, "max_read=8G", err,
+						sizeof(err)),
+			 -EINVAL);
+}
+
 static void test_bad_values_are_refused(void **state)
 {
 	static const char *const bad[] = {
@@ -174,6 +201,7 @@ int main(void)
 		cmocka_unit_test(test_mount_fuse3_order_options_last),
 		cmocka_unit_test(test_fstab_bookkeeping_is_ignored),
 		cmocka_unit_test(test_unknown_option_names_the_word),
+		cmocka_unit_test(test_cache_options),
 		cmocka_unit_test(test_bad_values_are_refused),
 		cmocka_unit_test(test_missing_paths_and_extra_argument),
 		cmocka_unit_test(test_help_and_version_need_no_paths),

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The cache device of a mount (see cachedev.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cachedev.h"
+#include "log.h"
+#include "store.h"
+
+static int append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, len - *used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len - *used)
+		return -ENAMETOOLONG;
+	*used += (size_t)n;
+	return 0;
+}
+
+static bool plain_char(unsigned char c, bool first)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || (c == '.' && !first);
+}
+
+int sc_cachedev_default_path(const char *backing, int is_root,
+			     const char *xdg_cache_home, const char *home,
+			     char *buf, size_t len)
+{
+	const char *p = backing;
+	size_t used = 0;
+	int ret;
+
+	if (is_root)
+		ret = append(buf, len, &used, "/var/cache/swapcachefs/");
+	else if (xdg_cache_home && xdg_cache_home[0] == '/')
+		ret = append(buf, len, &used, "%s/swapcachefs/",
+			     xdg_cache_home);
+	else if (home && home[0] == '/')
+		ret = append(buf, len, &used, "%s/.cache/swapcachefs/", home);
+	else
+		return -ENOENT;
+	if (ret < 0)
+		return ret;
+	while (*p == '/')
+		p++;
+	if (!*p)
+		return append(buf, len, &used, "root.swc");
+	/* Like systemd-escape --path: '/' becomes '-', the rest \xNN. */
+	for (bool first = true; *p && ret == 0; p++, first = false) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '/') {
+			while (p[1] == '/')
+				p++;
+			if (p[1])
+				ret = append(buf, len, &used, "-");
+		} else if (plain_char(c, first)) {
+			ret = append(buf, len, &used, "%c", c);
+		} else {
+			ret = append(buf, len, &used, "\\x%02x", c);
+		}
+	}
+	return ret < 0 ? ret : append(buf, len, &used, ".swc");
+}
+
+/* mkdir -p of the directory part of path, mode 0700. */
+static int make_parent_dirs(const char *path)
+{
+	char dir[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, path, n + 1);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+static void report(const char *path, const struct sc_store_report *r,
+		   struct sc_store *store)
+{
+	struct sc_store_stats st;
+
+	sc_store_get_stats(store, &st);
+	switch (r->action) {
+	case SC_STORE_CREATED:
+		sc_notice("cache %s: new, %llu MiB in %llu slots of 64 KiB",
+			  path, (unsigned long long)(st.device_bytes >> 20),
+			  (unsigned long long)st.nslots);
+		break;
+	case SC_STORE_REFORMATTED:
+		sc_notice("cache %s: formatted as asked (-o format), %llu MiB",
+			  path, (unsigned long long)(st.device_bytes >> 20));
+		break;
+	case SC_STORE_LOADED:
+		sc_notice("cache %s: %llu clusters loaded%s%s", path,
+			  (unsigned long long)r->records_loaded,
+			  r->was_clean ? "" : " after an unclean shutdown",
+			  r->records_dropped ? ", damaged records dropped"
+					     : "");
+		if (r->records_dropped)
+			sc_notice(
+				"cache %s: %llu records were torn, corrupt or superseded and were dropped",
+				path, (unsigned long long)r->records_dropped);
+		break;
+	}
+}
+
+int sc_cachedev_open(const struct sc_options *opts, const char *backing,
+		     struct sc_store **ret_store, char *ret_path,
+		     size_t path_len, char *err, size_t err_len)
+{
+	struct sc_store_open_args args = { .format = opts->format };
+	struct sc_store_report r;
+	bool is_default = opts->cache_path[0] == '\0';
+	struct stat st;
+	int ret;
+
+	*ret_store = NULL;
+	if (strcmp(opts->cache_path, "none") == 0) {
+		snprintf(ret_path, path_len, "none");
+		return 0;
+	}
+	if (is_default) {
+		ret = sc_cachedev_default_path(backing, geteuid() == 0,
+					       getenv("XDG_CACHE_HOME"),
+					       getenv("HOME"), ret_path,
+					       path_len);
+		if (ret < 0) {
+			snprintf(
+				err, err_len,
+				"no default place for the cache file; give one with -o cache=PATH");
+			return ret;
+		}
+		ret = make_parent_dirs(ret_path);
+		if (ret < 0) {
+			snprintf(err, err_len,
+				 "cannot create the directory of %s: %s",
+				 ret_path, strerror(-ret));
+			return ret;
+		}
+	} else {
+		snprintf(ret_path, path_len, "%s", opts->cache_path);
+	}
+	args.path = ret_path;
+	args.size_bytes = opts->cache_size_bytes;
+	/* A new cache file gets the default size unless one was asked for. */
+	if (!args.size_bytes && stat(ret_path, &st) < 0 && errno == ENOENT)
+		args.size_bytes = SC_DEFAULT_CACHE_BYTES;
+	ret = sc_store_open(&args, ret_store, &r);
+	if (ret < 0) {
+		snprintf(err, err_len, "%s", r.message);
+		return ret;
+	}
+	report(ret_path, &r, *ret_store);
+	return 0;
+}
