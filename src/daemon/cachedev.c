@@ -13,6 +13,7 @@
 
 #include "cachedev.h"
 #include "log.h"
+#include "nvme.h"
 #include "store.h"
 
 static int append(char *buf, size_t len, size_t *used, const char *fmt, ...)
@@ -177,4 +178,27 @@ int sc_cachedev_open(const struct sc_options *opts, const char *backing,
 	}
 	report(ret_path, &r, *ret_store);
 	return 0;
+}
+
+void sc_cachedev_describe_drive(const char *path, struct sc_nvme_info *info)
+{
+	sc_nvme_probe(path, info);
+	if (!info->present) {
+		sc_notice("cache %s: no drive health data (%s)", path,
+			  info->why_not);
+		return;
+	}
+	sc_notice("cache %s: NVMe %s, serial %s, firmware %s, %u-byte blocks",
+		  path, info->model, info->serial, info->firmware,
+		  info->lba_bytes);
+	if (info->health_valid)
+		sc_notice(
+			"cache %s: drive %u%% used, %llu GB written, spare %u%%, %llu media errors%s",
+			path, info->percent_used,
+			(unsigned long long)(info->data_units_written *
+					     SC_NVME_DATA_UNIT_BYTES /
+					     1000000000ull),
+			info->available_spare_pct,
+			(unsigned long long)info->media_errors,
+			info->critical_warning ? ", CRITICAL WARNING set" : "");
 }

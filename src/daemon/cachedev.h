@@ -12,6 +12,7 @@
 
 #include "options.h"
 
+struct sc_nvme_info;
 struct sc_store;
 
 /* Size of a new cache file when cache_size= is not given. */
@@ -36,5 +37,11 @@ int sc_cachedev_default_path(const char *backing, int is_root,
 int sc_cachedev_open(const struct sc_options *opts, const char *backing,
 		     struct sc_store **ret_store, char *ret_path,
 		     size_t path_len, char *err, size_t err_len);
+
+/*
+ * Read the identity and health of the drive under the cache when it is
+ * NVMe, into info, and say in the log what was found (or why nothing).
+ */
+void sc_cachedev_describe_drive(const char *path, struct sc_nvme_info *info);
 
 #endif

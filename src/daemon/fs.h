@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "inode.h"
+#include "nvme.h"
 #include "options.h"
 
 struct fuse_session;
@@ -25,8 +26,9 @@ struct sc_fs {
 	double entry_timeout_s;
 	double negative_timeout_s;
 	struct fuse_session *session;
-	struct sc_store *store; /* NULL with cache=none */
-	char cache_path[4096];	/* as opened, for messages */
+	struct sc_store *store;	   /* NULL with cache=none */
+	char cache_path[4096];	   /* as opened, for messages */
+	struct sc_nvme_info drive; /* the NVMe drive under the cache */
 };
 
 #endif

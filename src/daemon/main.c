@@ -173,6 +173,8 @@ int main(int argc, char *argv[])
 		close(fs.root_fd);
 		return 1;
 	}
+	if (fs.store)
+		sc_cachedev_describe_drive(fs.cache_path, &fs.drive);
 	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino);
 	if (ret < 0) {
 		fprintf(stderr, "swapcachefs: %s\n", strerror(-ret));
