@@ -421,73 +421,125 @@ static int drop_durably(struct sc_store *s)
 	return ret;
 }
 
+/*
+ * Find the slot of one read under the lock: 0 with *ret_slot and a copy of
+ * the slot in *seen, or the miss to report.  A stale object is dropped and
+ * *need_sync set: the drop must be durable before the caller returns.
+ */
+static int resolve_read(struct sc_store *s, const struct sc_store_read *r,
+			uint32_t *ret_slot, struct slot *seen, bool *need_sync)
+{
+	uint32_t pos = object_find(s, r->object), obj;
+
+	if (pos == NONE)
+		return -ENOENT;
+	obj = s->object_map[pos];
+	if (s->objects[obj].validator != r->validator) {
+		drop_object(s, obj);
+		*need_sync = true;
+		return -ESTALE;
+	}
+	pos = cluster_find(s, obj, r->cluster);
+	if (pos == NONE)
+		return -ENOENT;
+	*ret_slot = s->cluster_map[pos];
+	*seen = s->slots[*ret_slot];
+	return 0;
+}
+
+/*
+ * Judge one completed read under the lock.  The slot may have been freed
+ * and reused while it was read: that is a plain miss, not corruption.
+ */
+static int settle_read(struct sc_store *s, uint32_t slot,
+		       const struct slot *seen, const struct sc_io *io,
+		       bool *need_sync)
+{
+	const struct slot *now = &s->slots[slot];
+	bool read_ok = io->res == (int)SC_CLUSTER_BYTES;
+
+	if (now->state != SLOT_USED || now->gen != seen->gen ||
+	    now->obj != seen->obj || now->cluster != seen->cluster)
+		return -ENOENT;
+	if (read_ok && data_crc(io->buf, seen->valid_mask) == seen->data_crc)
+		return 0;
+	if (read_ok)
+		s->stats.checksum_errors++;
+	else
+		s->stats.io_errors++;
+	free_slot(s, slot);
+	*need_sync = true;
+	return read_ok ? -EBADMSG : -EIO;
+}
+
+size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
+{
+	struct sc_io *io = calloc(n ? n : 1, sizeof(*io));
+	struct slot *seen = calloc(n ? n : 1, sizeof(*seen));
+	uint32_t *slot = calloc(n ? n : 1, sizeof(*slot));
+	bool need_sync = false;
+	size_t nio = 0, hits = 0;
+
+	if (!io || !seen || !slot) {
+		for (size_t i = 0; i < n; i++)
+			r[i].result = -ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < n; i++) {
+		r[i].result =
+			resolve_read(s, &r[i], &slot[i], &seen[i], &need_sync);
+		if (r[i].result == 0)
+			io[nio++] = (struct sc_io){
+				.buf = r[i].buf,
+				.len = SC_CLUSTER_BYTES,
+				.off = slot_offset(s, slot[i]),
+			};
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	if (nio && sc_io_batch(s->fd, io, nio) < 0)
+		for (size_t k = 0; k < nio; k++)
+			io[k].res = -EIO;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0, k = 0; i < n; i++) {
+		if (r[i].result == 0)
+			r[i].result = settle_read(s, slot[i], &seen[i],
+						  &io[k++], &need_sync);
+		if (r[i].result < 0) {
+			s->stats.misses++;
+			continue;
+		}
+		r[i].mask = seen[i].valid_mask;
+		s->stats.hits++;
+		s->stats.read_bytes +=
+			(uint64_t)__builtin_popcount(seen[i].valid_mask) *
+			SC_PAGE_BYTES;
+		hits++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (need_sync)
+		drop_durably(s);
+out:
+	free(io);
+	free(seen);
+	free(slot);
+	return hits;
+}
+
 int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,
 		  uint32_t cluster, void *buf, uint16_t *ret_mask)
 {
-	struct sc_io io;
-	struct slot seen;
-	uint32_t obj, pos, slot;
-	bool intact;
+	struct sc_store_read r = { .object = object,
+				   .validator = validator,
+				   .cluster = cluster,
+				   .buf = buf };
 
-	pthread_mutex_lock(&s->lock);
-	pos = object_find(s, object);
-	if (pos == NONE) {
-		s->stats.misses++;
-		pthread_mutex_unlock(&s->lock);
-		return -ENOENT;
-	}
-	obj = s->object_map[pos];
-	if (s->objects[obj].validator != validator) {
-		drop_object(s, obj);
-		s->stats.misses++;
-		pthread_mutex_unlock(&s->lock);
-		drop_durably(s);
-		return -ESTALE;
-	}
-	pos = cluster_find(s, obj, cluster);
-	if (pos == NONE) {
-		s->stats.misses++;
-		pthread_mutex_unlock(&s->lock);
-		return -ENOENT;
-	}
-	slot = s->cluster_map[pos];
-	seen = s->slots[slot];
-	pthread_mutex_unlock(&s->lock);
-
-	io = (struct sc_io){ .buf = buf,
-			     .len = SC_CLUSTER_BYTES,
-			     .off = slot_offset(s, slot) };
-	if (sc_io_batch(s->fd, &io, 1) < 0)
-		io.res = -EIO;
-	intact = io.res == (int)SC_CLUSTER_BYTES &&
-		 data_crc(buf, seen.valid_mask) == seen.data_crc;
-
-	pthread_mutex_lock(&s->lock);
-	/* The slot may have been freed and reused while we read it. */
-	if (s->slots[slot].state != SLOT_USED ||
-	    s->slots[slot].gen != seen.gen || s->slots[slot].obj != obj ||
-	    s->slots[slot].cluster != cluster) {
-		s->stats.misses++;
-		pthread_mutex_unlock(&s->lock);
-		return -ENOENT;
-	}
-	if (!intact) {
-		if (io.res == (int)SC_CLUSTER_BYTES)
-			s->stats.checksum_errors++;
-		else
-			s->stats.io_errors++;
-		s->stats.misses++;
-		free_slot(s, slot);
-		pthread_mutex_unlock(&s->lock);
-		drop_durably(s);
-		return io.res == (int)SC_CLUSTER_BYTES ? -EBADMSG : -EIO;
-	}
-	s->stats.hits++;
-	s->stats.read_bytes +=
-		(uint64_t)__builtin_popcount(seen.valid_mask) * SC_PAGE_BYTES;
-	pthread_mutex_unlock(&s->lock);
-	*ret_mask = seen.valid_mask;
-	return 0;
+	sc_store_read_many(s, &r, 1);
+	if (r.result == 0)
+		*ret_mask = r.mask;
+	return r.result;
 }
 
 size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
@@ -662,6 +714,7 @@ static int alloc_index(struct sc_store *s)
 	s->nfree_objects = (uint32_t)n;
 	s->stats.nslots = n;
 	s->stats.data_bytes = n * SC_CLUSTER_BYTES;
+	s->stats.data_offset = s->sb.data_offset;
 	s->stats.device_bytes = s->sb.device_bytes;
 	s->stats.block_bytes = s->sb.block_bytes;
 	s->stats.index_ram_bytes =

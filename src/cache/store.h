@@ -58,6 +58,7 @@ struct sc_store_report {
 struct sc_store_stats {
 	uint64_t device_bytes; /* the cache device's size in use */
 	uint64_t data_bytes;   /* nslots * cluster size */
+	uint64_t data_offset;  /* where the data slots start */
 	uint64_t used_bytes;   /* slots holding clusters * cluster size */
 	uint64_t nslots;
 	uint64_t used_slots;
@@ -100,6 +101,22 @@ uint64_t sc_store_validator(const struct sc_store *s, uint64_t size,
  */
 int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,
 		  uint32_t cluster, void *buf, uint16_t *ret_mask);
+
+struct sc_store_read {
+	uint64_t object;
+	uint64_t validator;
+	uint32_t cluster;
+	void *buf;     /* SC_CLUSTER_BYTES, aligned to 4096 */
+	uint16_t mask; /* out: pages that hold data */
+	int result;    /* out: 0 or an error as sc_store_read's */
+};
+
+/*
+ * sc_store_read for n clusters at once: the device reads are submitted
+ * together.  Returns the number of hits; each item has its result.
+ */
+size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r,
+			  size_t n);
 
 struct sc_store_write {
 	uint64_t object;

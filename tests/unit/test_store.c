@@ -187,6 +187,42 @@ static void test_new_file_round_trip_and_reload(void **state)
 	assert_int_equal(sc_store_close(s), 0);
 }
 
+static void test_read_many_mixes_hits_misses_and_stale(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	struct sc_store_read rd[5];
+	void *want;
+
+	(void)state;
+	for (uint32_t c = 0; c < 3; c++)
+		assert_int_equal(put(s, 1, 100, c, 1), 0);
+	assert_int_equal(put(s, 2, 200, 0, 1), 0);
+	for (int i = 0; i < 5; i++)
+		rd[i] = (struct sc_store_read){ .object = 1,
+						.validator = 100,
+						.cluster = (uint32_t)i,
+						.buf = cluster_buf(0, 0, 0) };
+	rd[3].cluster = 9; /* not stored */
+	rd[4] = (struct sc_store_read){ .object = 2,
+					.validator = 201,
+					.buf = rd[4].buf }; /* stale */
+	assert_int_equal(sc_store_read_many(s, rd, 5), 3);
+	for (uint32_t c = 0; c < 3; c++) {
+		want = cluster_buf(1, c, 1);
+		assert_int_equal(rd[c].result, 0);
+		assert_int_equal(rd[c].mask, 0xffff);
+		assert_memory_equal(rd[c].buf, want, SC_CLUSTER_BYTES);
+		free(want);
+	}
+	assert_int_equal(rd[3].result, -ENOENT);
+	assert_int_equal(rd[4].result, -ESTALE);
+	assert_int_equal(get(s, 2, 200, 0, 1), -ENOENT); /* dropped */
+	for (int i = 0; i < 5; i++)
+		free(rd[i].buf);
+	sc_store_close(s);
+}
+
 static void test_names_and_validators_are_keyed_per_cache(void **state)
 {
 	struct sc_store_report r;
@@ -545,6 +581,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_new_file_round_trip_and_reload),
+		T(test_read_many_mixes_hits_misses_and_stale),
 		T(test_names_and_validators_are_keyed_per_cache),
 		T(test_stale_validator_drops_object_durably),
 		T(test_new_contents_replace_old_validator),

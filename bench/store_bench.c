@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * store_bench: throughput of the SSD store on a cache device, for
+ * bench/store.py to set beside fio on the same device.
+ *
+ *   store_bench write PATH QD MIB      store MIB of clusters, QD per batch
+ *   store_bench read PATH QD SECONDS   random cluster reads, QD per batch
+ *
+ * Prints one line "MiB/s X IOPS Y".  The data written is laid out as
+ * object 1 + i / 1024, cluster i % 1024, so read knows what exists.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "format.h"
+#include "store.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct sc_store *open_store(const char *path)
+{
+	struct sc_store_open_args args = { .path = path };
+	struct sc_store_report r;
+	struct sc_store *s;
+
+	if (sc_store_open(&args, &s, &r) < 0) {
+		fprintf(stderr, "store_bench: %s\n", r.message);
+		exit(2);
+	}
+	return s;
+}
+
+static void *buffers(size_t n)
+{
+	void *p;
+
+	if (posix_memalign(&p, 4096, n * SC_CLUSTER_BYTES) != 0)
+		exit(2);
+	memset(p, 0x5a, n * SC_CLUSTER_BYTES);
+	return p;
+}
+
+static int bench_write(const char *path, size_t qd, uint64_t mib)
+{
+	struct sc_store *s = open_store(path);
+	struct sc_store_stats st;
+	uint64_t clusters = mib * 16, done = 0;
+	struct sc_store_write *w = calloc(qd, sizeof(*w));
+	unsigned char *bufs = buffers(qd);
+	double t0 = now_s(), dt;
+
+	while (done < clusters) {
+		size_t n = clusters - done < qd ? clusters - done : qd;
+
+		for (size_t i = 0; i < n; i++)
+			w[i] = (struct sc_store_write){
+				.object = 1 + (done + i) / 1024,
+				.validator = 7,
+				.cluster = (uint32_t)((done + i) % 1024),
+				.valid_mask = 0xffff,
+				.buf = bufs + i * SC_CLUSTER_BYTES,
+			};
+		if (sc_store_write(s, w, n) != n) {
+			fprintf(stderr, "store_bench: write failed: %d\n",
+				w[0].result);
+			return 1;
+		}
+		done += n;
+	}
+	dt = now_s() - t0;
+	sc_store_get_stats(s, &st);
+	printf("MiB/s %.1f IOPS %.1f data_offset %" PRIu64 "\n",
+	       (double)mib / dt, (double)done / dt, st.data_offset);
+	sc_store_close(s);
+	return 0;
+}
+
+static int bench_read(const char *path, size_t qd, double seconds)
+{
+	struct sc_store *s = open_store(path);
+	struct sc_store_stats st;
+	struct sc_store_read *r = calloc(qd, sizeof(*r));
+	unsigned char *bufs = buffers(qd);
+	uint64_t reads = 0, stored;
+	double t0 = now_s(), dt;
+
+	sc_store_get_stats(s, &st);
+	stored = st.used_slots;
+	if (!stored) {
+		fprintf(stderr,
+			"store_bench: nothing stored; run write first\n");
+		return 1;
+	}
+	srandom(1);
+	do {
+		for (size_t i = 0; i < qd; i++) {
+			uint64_t k = (uint64_t)random() % stored;
+
+			r[i] = (struct sc_store_read){
+				.object = 1 + k / 1024,
+				.validator = 7,
+				.cluster = (uint32_t)(k % 1024),
+				.buf = bufs + i * SC_CLUSTER_BYTES,
+			};
+		}
+		if (sc_store_read_many(s, r, qd) != qd) {
+			fprintf(stderr, "store_bench: read missed: %d\n",
+				r[0].result);
+			return 1;
+		}
+		reads += qd;
+	} while ((dt = now_s() - t0) < seconds);
+	printf("MiB/s %.1f IOPS %.1f\n",
+	       (double)reads * SC_CLUSTER_BYTES / (1 << 20) / dt,
+	       (double)reads / dt);
+	sc_store_close(s);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 5 && strcmp(argv[1], "write") == 0)
+		return bench_write(argv[2], (size_t)atoi(argv[3]),
+				   (uint64_t)atoll(argv[4]));
+	if (argc == 5 && strcmp(argv[1], "read") == 0)
+		return bench_read(argv[2], (size_t)atoi(argv[3]),
+				  atof(argv[4]));
+	fprintf(stderr,
+		"usage: store_bench write PATH QD MIB | read PATH QD SECONDS\n");
+	return 2;
+}
