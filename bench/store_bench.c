@@ -4,7 +4,9 @@
  * bench/store.py to set beside fio on the same device.
  *
  *   store_bench write PATH QD MIB      store MIB of clusters, QD per batch
- *   store_bench read PATH QD SECONDS   random cluster reads, QD per batch
+ *   store_bench read PATH QD SECONDS [PAGES]
+ *                                      random reads, QD per batch: whole
+ *                                      clusters, or PAGES pages of one
  *
  * Prints one line "MiB/s X IOPS Y".  The data written is laid out as
  * object 1 + i / 1024, cluster i % 1024, so read knows what exists.
@@ -84,7 +86,8 @@ static int bench_write(const char *path, size_t qd, uint64_t mib)
 	return 0;
 }
 
-static int bench_read(const char *path, size_t qd, double seconds)
+static int bench_read(const char *path, size_t qd, double seconds,
+		      unsigned pages)
 {
 	struct sc_store *s = open_store(path);
 	struct sc_store_stats st;
@@ -111,6 +114,12 @@ static int bench_read(const char *path, size_t qd, double seconds)
 				.cluster = (uint32_t)(k % 1024),
 				.buf = bufs + i * SC_CLUSTER_BYTES,
 			};
+			if (pages) {
+				r[i].npages = (uint8_t)pages;
+				r[i].first_page = (uint8_t)((uint64_t)random() %
+							    (SC_CLUSTER_PAGES -
+							     pages + 1));
+			}
 		}
 		if (sc_store_read_many(s, r, qd) != qd) {
 			fprintf(stderr, "store_bench: read missed: %d\n",
@@ -120,7 +129,9 @@ static int bench_read(const char *path, size_t qd, double seconds)
 		reads += qd;
 	} while ((dt = now_s() - t0) < seconds);
 	printf("MiB/s %.1f IOPS %.1f\n",
-	       (double)reads * SC_CLUSTER_BYTES / (1 << 20) / dt,
+	       (double)reads *
+		       (pages ? pages * SC_PAGE_BYTES : SC_CLUSTER_BYTES) /
+		       (1 << 20) / dt,
 	       (double)reads / dt);
 	sc_store_close(s);
 	return 0;
@@ -131,10 +142,10 @@ int main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "write") == 0)
 		return bench_write(argv[2], (size_t)atoi(argv[3]),
 				   (uint64_t)atoll(argv[4]));
-	if (argc == 5 && strcmp(argv[1], "read") == 0)
-		return bench_read(argv[2], (size_t)atoi(argv[3]),
-				  atof(argv[4]));
-	fprintf(stderr,
-		"usage: store_bench write PATH QD MIB | read PATH QD SECONDS\n");
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "read") == 0)
+		return bench_read(argv[2], (size_t)atoi(argv[3]), atof(argv[4]),
+				  argc == 6 ? (unsigned)atoi(argv[5]) : 0);
+	fprintf(stderr, "usage: store_bench write PATH QD MIB | "
+			"read PATH QD SECONDS [PAGES]\n");
 	return 2;
 }

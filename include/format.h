@@ -17,6 +17,8 @@
  * | index_offset    | index_bytes           | slot records, SC_RECORDS_PER_SECTOR to a |
  * | (1 MiB)         | (nslots * 64, 4 KiB   | 4 KiB sector; record i describes data    |
  * |                 |  aligned)             | slot i                                   |
+ * | trailer_offset  | nslots * 4 KiB        | slot trailers: trailer i holds the CRC32C|
+ * | (4 KiB aligned) |                       | of each page of data slot i              |
  * | data_offset     | nslots * 64 KiB       | data slots: one cluster each, aligned to |
  * | (64 KiB aligned)|                       | the cluster size                         |
  *
@@ -49,7 +51,7 @@
  * | 128    | 8    | format_ns       | CLOCK_REALTIME at format                     |
  * | 136    | 8    | mount_count     | mounts since format                          |
  * | 144    | 8    | write_bytes     | bytes written to the data region, lifetime   |
- * | 152    | 8    | reserved        | 0                                            |
+ * | 152    | 8    | trailer_offset  |                                              |
  * | 4092   | 4    | checksum        | CRC32C of bytes 0..4091                      |
  *
  * Slot record (64 bytes; a record of all zero bytes is a free slot that
@@ -61,7 +63,8 @@
  * | 8      | 8    | validator      | SipHash of (size, mtime ns, ctime ns)         |
  * | 16     | 4    | cluster        | cluster index in the object (offset / 64 KiB) |
  * | 20     | 4    | slot           | the record's own slot number                  |
- * | 24     | 4    | data_crc       | CRC32C of the valid pages, in page order      |
+ * | 24     | 4    | data_crc       | CRC32C of the valid pages' CRC32Cs (each 4    |
+ * |        |      |                | bytes little-endian), in page order           |
  * | 28     | 2    | valid_mask     | bit p: page p of the cluster holds data       |
  * | 30     | 2    | flags          | SC_RECORD_USED                                |
  * | 32     | 8    | sequence       | store-wide commit counter                     |
@@ -69,10 +72,28 @@
  * | 48     | 12   | reserved       | 0                                             |
  * | 60     | 4    | checksum       | CRC32C of bytes 0..59                         |
  *
+ * Slot trailer (4 KiB; written with its cluster, before the record)
+ *
+ * | offset | size | field          | meaning                                       |
+ * |--------|------|----------------|-----------------------------------------------|
+ * | 0      | 8    | magic          | "SWPCTRLR"                                    |
+ * | 8      | 8    | format_id      | as in the record                              |
+ * | 16     | 8    | object         | as in the record                              |
+ * | 24     | 4    | cluster        |                                               |
+ * | 28     | 4    | slot           |                                               |
+ * | 32     | 4    | data_crc       | the record's data_crc                         |
+ * | 36     | 2    | valid_mask     |                                               |
+ * | 38     | 2    | reserved       | 0                                             |
+ * | 40     | 64   | page_crc[16]   | CRC32C of each valid page; 0 for the others   |
+ * | 4092   | 4    | checksum       | CRC32C of bytes 0..4091                       |
+ *
  * A record is trusted only if its checksum, slot number and format_id
  * match; anything else (a torn sector, a stale record from an earlier
- * format, a misdirected write) reads as a free slot.  A data cluster is
- * trusted only if its CRC32C matches the record's data_crc.
+ * format, a misdirected write) reads as a free slot.  A whole data
+ * cluster is trusted only if its CRC32C matches the record's data_crc; a
+ * part of one only if the slot's trailer is intact, names the same
+ * object, cluster, slot and data_crc as the record, and each page matches
+ * its page_crc.
  */
 #ifndef SC_FORMAT_H
 #define SC_FORMAT_H
@@ -93,6 +114,9 @@
 #define SC_RECORDS_PER_SECTOR (SC_SECTOR_BYTES / SC_RECORD_BYTES)
 #define SC_ZERO_PROBE_BYTES (1u << 20) /* first MiB: zero means empty */
 #define SC_INDEX_OFFSET (1u << 20)
+
+#define SC_TRAILER_MAGIC "SWPCTRLR"
+#define SC_TRAILER_BYTES 4096u
 
 #define SC_RECORD_USED 0x1u
 
@@ -115,6 +139,7 @@ struct sc_superblock {
 	uint64_t format_ns;
 	uint64_t mount_count;
 	uint64_t write_bytes;
+	uint64_t trailer_offset;
 };
 
 struct sc_record {
@@ -127,6 +152,16 @@ struct sc_record {
 	uint16_t flags;
 	uint64_t sequence;
 	uint64_t format_id;
+};
+
+struct sc_trailer {
+	uint64_t format_id;
+	uint64_t object;
+	uint32_t cluster;
+	uint32_t slot;
+	uint32_t data_crc;
+	uint16_t valid_mask;
+	uint32_t page_crc[16];
 };
 
 #endif

@@ -14,6 +14,14 @@
 /* Continue a CRC32C over len bytes; start with crc = 0. */
 uint32_t sc_crc32c(uint32_t crc, const void *data, size_t len);
 
+/*
+ * The CRC32C of each of n buffers of len bytes (each from 0), into crc[].
+ * Independent buffers let the hardware path run three CRCs interleaved,
+ * about three times the speed of one stream.
+ */
+void sc_crc32c_many(const void *const *bufs, size_t len, size_t n,
+		    uint32_t *crc);
+
 /* The table version, exported so the tests can compare the two paths. */
 uint32_t sc_crc32c_sw(uint32_t crc, const void *data, size_t len);
 

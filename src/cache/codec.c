@@ -50,6 +50,7 @@ void sc_sb_encode(const struct sc_superblock *sb, void *buf)
 	put(b, 128, sb->format_ns, 8);
 	put(b, 136, sb->mount_count, 8);
 	put(b, 144, sb->write_bytes, 8);
+	put(b, 152, sb->trailer_offset, 8);
 	put(b, SB_CRC_AT, sc_crc32c(0, b, SB_CRC_AT), 4);
 }
 
@@ -62,6 +63,7 @@ static bool geometry_consistent(const struct sc_superblock *sb)
 		return false;
 	return want.index_offset == sb->index_offset &&
 	       want.index_bytes == sb->index_bytes &&
+	       want.trailer_offset == sb->trailer_offset &&
 	       want.data_offset == sb->data_offset && want.nslots == sb->nslots;
 }
 
@@ -94,6 +96,7 @@ enum sc_sb_status sc_sb_decode(const void *buf, struct sc_superblock *ret_sb)
 	sb.format_ns = get(b, 128, 8);
 	sb.mount_count = get(b, 136, 8);
 	sb.write_bytes = get(b, 144, 8);
+	sb.trailer_offset = get(b, 152, 8);
 	*ret_sb = sb;
 	if (sb.version != SC_FORMAT_VERSION || sb.page_bytes != SC_PAGE_BYTES ||
 	    sb.cluster_pages != SC_CLUSTER_PAGES ||
@@ -196,6 +199,43 @@ enum sc_record_status sc_record_decode(const void *buf, uint64_t slot,
 	return SC_RECORD_VALID;
 }
 
+#define TRAILER_CRC_AT (SC_TRAILER_BYTES - 4)
+
+void sc_trailer_encode(const struct sc_trailer *t, void *buf)
+{
+	unsigned char *b = buf;
+
+	memset(b, 0, SC_TRAILER_BYTES);
+	memcpy(b, SC_TRAILER_MAGIC, 8);
+	put(b, 8, t->format_id, 8);
+	put(b, 16, t->object, 8);
+	put(b, 24, t->cluster, 4);
+	put(b, 28, t->slot, 4);
+	put(b, 32, t->data_crc, 4);
+	put(b, 36, t->valid_mask, 2);
+	for (int i = 0; i < 16; i++)
+		put(b, 40 + 4 * i, t->page_crc[i], 4);
+	put(b, TRAILER_CRC_AT, sc_crc32c(0, b, TRAILER_CRC_AT), 4);
+}
+
+int sc_trailer_decode(const void *buf, struct sc_trailer *ret)
+{
+	const unsigned char *b = buf;
+
+	if (memcmp(b, SC_TRAILER_MAGIC, 8) != 0 ||
+	    get(b, TRAILER_CRC_AT, 4) != sc_crc32c(0, b, TRAILER_CRC_AT))
+		return -EBADMSG;
+	ret->format_id = get(b, 8, 8);
+	ret->object = get(b, 16, 8);
+	ret->cluster = (uint32_t)get(b, 24, 4);
+	ret->slot = (uint32_t)get(b, 28, 4);
+	ret->data_crc = (uint32_t)get(b, 32, 4);
+	ret->valid_mask = (uint16_t)get(b, 36, 2);
+	for (int i = 0; i < 16; i++)
+		ret->page_crc[i] = (uint32_t)get(b, 40 + 4 * i, 4);
+	return 0;
+}
+
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
@@ -204,20 +244,22 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 int sc_geometry(uint64_t device_bytes, uint32_t block_bytes,
 		struct sc_superblock *sb)
 {
-	uint64_t nslots, index_bytes, data_offset;
+	uint64_t nslots, index_bytes, trailer_offset, data_offset;
 
 	if (block_bytes == 0 || block_bytes > SC_PAGE_BYTES ||
 	    (block_bytes & (block_bytes - 1)) ||
 	    device_bytes < SC_MIN_DEVICE_BYTES)
 		return -ENOSPC;
-	/* Each slot costs its cluster and its record; round down. */
+	/* Each slot costs its cluster, its trailer and its record. */
 	nslots = (device_bytes - SC_INDEX_OFFSET) /
-		 (SC_CLUSTER_BYTES + SC_RECORD_BYTES);
+		 (SC_CLUSTER_BYTES + SC_TRAILER_BYTES + SC_RECORD_BYTES);
 	for (;;) {
 		index_bytes =
 			align_up(nslots * SC_RECORD_BYTES, SC_SECTOR_BYTES);
-		data_offset = align_up(SC_INDEX_OFFSET + index_bytes,
-				       SC_CLUSTER_BYTES);
+		trailer_offset = SC_INDEX_OFFSET + index_bytes;
+		data_offset =
+			align_up(trailer_offset + nslots * SC_TRAILER_BYTES,
+				 SC_CLUSTER_BYTES);
 		if (data_offset + nslots * SC_CLUSTER_BYTES <= device_bytes)
 			break;
 		nslots--;
@@ -231,6 +273,7 @@ int sc_geometry(uint64_t device_bytes, uint32_t block_bytes,
 	sb->device_bytes = device_bytes;
 	sb->index_offset = SC_INDEX_OFFSET;
 	sb->index_bytes = index_bytes;
+	sb->trailer_offset = trailer_offset;
 	sb->data_offset = data_offset;
 	sb->nslots = nslots;
 	return 0;

@@ -50,6 +50,11 @@ enum sc_record_status sc_record_decode(const void *buf, uint64_t slot,
 				       uint64_t format_id,
 				       struct sc_record *ret_rec);
 
+void sc_trailer_encode(const struct sc_trailer *t, void *buf);
+
+/* Decode a slot trailer: 0, or -EBADMSG when it is not an intact one. */
+int sc_trailer_decode(const void *buf, struct sc_trailer *ret);
+
 /* The layout for a device of device_bytes; -ENOSPC when it is too small. */
 int sc_geometry(uint64_t device_bytes, uint32_t block_bytes,
 		struct sc_superblock *sb);

@@ -7,6 +7,7 @@
 #include <liburing.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 
 #include "ioring.h"
 
@@ -51,58 +52,111 @@ static struct io_uring *thread_ring(int *ret_err)
 	return ring;
 }
 
-/* Submit up to SC_IORING_DEPTH requests and reap all their completions. */
-static int run_round(struct io_uring *ring, int fd, struct sc_io *io, size_t n)
+/* At most this many requests are merged into one vectored request. */
+#define MAX_MERGE 64u
+
+/* How many requests from io[0] can go as one: contiguous, one direction. */
+static size_t mergeable(const struct sc_io *io, size_t n)
 {
-	size_t reaped = 0;
+	size_t k = 1;
+
+	while (k < n && k < MAX_MERGE && io[k].write == io[0].write &&
+	       io[k].off == io[k - 1].off + io[k - 1].len)
+		k++;
+	return k;
+}
+
+/* Spread a merged request's result over its members, in order. */
+static void settle_group(struct sc_io *io, size_t k, int res)
+{
+	for (size_t i = 0; i < k; i++) {
+		if (res < 0) {
+			io[i].res = res;
+		} else {
+			int got = res < (int)io[i].len ? res : (int)io[i].len;
+
+			io[i].res = got;
+			res -= got;
+		}
+	}
+}
+
+/*
+ * Submit up to SC_IORING_DEPTH merged requests starting at io and reap
+ * their completions; returns how many of io[] were done, or -errno.
+ */
+static ssize_t run_round(struct io_uring *ring, int fd, struct sc_io *io,
+			 size_t n, struct iovec *iov)
+{
+	size_t first[SC_IORING_DEPTH], count[SC_IORING_DEPTH];
+	unsigned groups = 0, reaped = 0;
+	size_t done = 0;
 	int ret;
 
-	for (size_t i = 0; i < n; i++) {
+	while (done < n && groups < SC_IORING_DEPTH) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+		size_t k = mergeable(io + done, n - done);
 
-		if (io[i].write)
-			io_uring_prep_write(sqe, fd, io[i].buf, io[i].len,
-					    io[i].off);
+		for (size_t i = 0; i < k; i++) {
+			iov[done + i].iov_base = io[done + i].buf;
+			iov[done + i].iov_len = io[done + i].len;
+			io[done + i].res = -EINPROGRESS;
+		}
+		if (io[done].write)
+			io_uring_prep_writev(sqe, fd, iov + done, (unsigned)k,
+					     io[done].off);
 		else
-			io_uring_prep_read(sqe, fd, io[i].buf, io[i].len,
-					   io[i].off);
-		io_uring_sqe_set_data64(sqe, i);
-		io[i].res = -EINPROGRESS;
+			io_uring_prep_readv(sqe, fd, iov + done, (unsigned)k,
+					    io[done].off);
+		io_uring_sqe_set_data64(sqe, groups);
+		first[groups] = done;
+		count[groups] = k;
+		groups++;
+		done += k;
 	}
-	ret = io_uring_submit_and_wait(ring, (unsigned)n);
+	ret = io_uring_submit_and_wait(ring, groups);
 	if (ret < 0)
 		return ret;
-	while (reaped < n) {
+	while (reaped < groups) {
 		struct io_uring_cqe *cqe;
+		uint64_t g;
 
 		ret = io_uring_wait_cqe(ring, &cqe);
 		if (ret == -EINTR)
 			continue;
 		if (ret < 0)
 			return ret;
-		io[io_uring_cqe_get_data64(cqe)].res = cqe->res;
+		g = io_uring_cqe_get_data64(cqe);
+		settle_group(io + first[g], count[g], cqe->res);
 		io_uring_cqe_seen(ring, cqe);
 		reaped++;
 	}
-	return 0;
+	return (ssize_t)done;
 }
 
 int sc_io_batch(int fd, struct sc_io *io, size_t n)
 {
 	struct io_uring *ring;
+	struct iovec *iov;
 	int err = 0;
 
 	ring = thread_ring(&err);
 	if (!ring)
 		return err;
-	for (size_t done = 0; done < n; done += SC_IORING_DEPTH) {
-		size_t round = n - done < SC_IORING_DEPTH ? n - done
-							  : SC_IORING_DEPTH;
-		int ret = run_round(ring, fd, io + done, round);
+	iov = calloc(n ? n : 1, sizeof(*iov));
+	if (!iov)
+		return -ENOMEM;
+	for (size_t done = 0; done < n;) {
+		ssize_t ret =
+			run_round(ring, fd, io + done, n - done, iov + done);
 
-		if (ret < 0)
-			return ret;
+		if (ret < 0) {
+			free(iov);
+			return (int)ret;
+		}
+		done += (size_t)ret;
 	}
+	free(iov);
 	return 0;
 }
 

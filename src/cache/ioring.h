@@ -22,8 +22,12 @@ struct sc_io {
 	int res; /* out: bytes transferred or a negative errno */
 };
 
-/* Entries of a thread's ring; a larger batch is done in rounds. */
-#define SC_IORING_DEPTH 64u
+/*
+ * Entries of a thread's ring; a larger batch is done in rounds.  Requests
+ * next to each other in the array whose device ranges touch (same
+ * direction) are merged into one vectored request first.
+ */
+#define SC_IORING_DEPTH 256u
 
 /*
  * Do the n requests on fd, submitted together, and wait for all of them.

@@ -29,6 +29,7 @@
 #include "codec.h"
 #include "hash.h"
 #include "ioring.h"
+#include "le.h"
 #include "probe.h"
 #include "store.h"
 
@@ -289,16 +290,46 @@ static void install_slot(struct sc_store *s, uint32_t slot, uint32_t obj,
 	s->stats.used_slots++;
 }
 
-static uint32_t data_crc(const void *buf, uint16_t mask)
+/*
+ * The CRC32C of each valid page of a cluster into page_crc (0 for the
+ * others), and the cluster's data_crc: the CRC32C of those page CRCs, as
+ * little-endian words, in page order.  One pass over the data gives both.
+ */
+static uint32_t cluster_crcs(const void *buf, uint16_t mask,
+			     uint32_t page_crc[SC_CLUSTER_PAGES])
 {
 	const unsigned char *p = buf;
-	uint32_t crc = 0;
+	const void *pages[SC_CLUSTER_PAGES];
+	uint32_t crcs[SC_CLUSTER_PAGES];
+	unsigned char words[4 * SC_CLUSTER_PAGES];
+	size_t n = 0;
 
 	for (unsigned page = 0; page < SC_CLUSTER_PAGES; page++)
 		if (mask & (1u << page))
-			crc = sc_crc32c(crc, p + page * SC_PAGE_BYTES,
-					SC_PAGE_BYTES);
-	return crc;
+			pages[n++] = p + page * SC_PAGE_BYTES;
+	sc_crc32c_many(pages, SC_PAGE_BYTES, n, crcs);
+	n = 0;
+	for (unsigned page = 0; page < SC_CLUSTER_PAGES; page++) {
+		page_crc[page] = 0;
+		if (!(mask & (1u << page)))
+			continue;
+		page_crc[page] = crcs[n];
+		sc_put_le(words + 4 * n, crcs[n], 4);
+		n++;
+	}
+	return sc_crc32c(0, words, 4 * n);
+}
+
+static uint32_t data_crc(const void *buf, uint16_t mask)
+{
+	uint32_t page_crc[SC_CLUSTER_PAGES];
+
+	return cluster_crcs(buf, mask, page_crc);
+}
+
+static uint64_t trailer_offset(const struct sc_store *s, uint32_t slot)
+{
+	return s->sb.trailer_offset + (uint64_t)slot * SC_TRAILER_BYTES;
 }
 
 static uint64_t slot_offset(const struct sc_store *s, uint32_t slot)
@@ -348,31 +379,30 @@ static void encode_sector(struct sc_store *s, uint64_t sector, void *buf)
 	}
 }
 
-int sc_store_commit(struct sc_store *s)
+/*
+ * The dirty index sectors, encoded from the RAM index and taken off the
+ * dirty map, as writes for the caller to submit.  Returns how many (0 when
+ * none; -ENOMEM).  Caller holds s->lock and frees *ret_bufs.
+ */
+static ssize_t collect_dirty(struct sc_store *s, struct sc_io *io, size_t max,
+			     unsigned char **ret_bufs)
 {
-	struct sc_io *io = NULL;
-	unsigned char *bufs = NULL;
 	size_t n = 0, cap = 0;
-	int ret = 0;
+	unsigned char *bufs;
 
-	pthread_mutex_lock(&s->lock);
+	*ret_bufs = NULL;
 	for (uint64_t w = 0; w < (s->nsectors + 63) / 64; w++)
 		cap += (size_t)__builtin_popcountll(s->dirty[w]);
-	if (cap == 0) {
-		pthread_mutex_unlock(&s->lock);
+	if (cap > max)
+		cap = max;
+	if (cap == 0)
 		return 0;
-	}
-	io = calloc(cap, sizeof(*io));
 	bufs = aligned_alloc_zero(cap * SC_SECTOR_BYTES);
-	if (!io || !bufs) {
-		pthread_mutex_unlock(&s->lock);
-		free(io);
-		free(bufs);
+	if (!bufs)
 		return -ENOMEM;
-	}
 	s->sequence++;
-	for (uint64_t w = 0; w < (s->nsectors + 63) / 64; w++) {
-		while (s->dirty[w]) {
+	for (uint64_t w = 0; w < (s->nsectors + 63) / 64 && n < cap; w++) {
+		while (s->dirty[w] && n < cap) {
 			uint64_t sector =
 				w * 64 + (uint64_t)__builtin_ctzll(s->dirty[w]);
 
@@ -388,23 +418,50 @@ int sc_store_commit(struct sc_store *s)
 			n++;
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	*ret_bufs = bufs;
+	return (ssize_t)n;
+}
 
-	ret = sc_io_batch(s->fd, io, n);
+/*
+ * After the sector writes of collect_dirty ran (ret: the batch's own
+ * result): sectors not written are dirty again, for the next commit.
+ */
+static int finish_dirty(struct sc_store *s, const struct sc_io *io, size_t n,
+			int ret)
+{
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
+		uint64_t sector;
+
 		if (ret == 0 && io[i].res == SC_SECTOR_BYTES)
 			continue;
-		/* Not written: try again at the next commit. */
 		s->stats.io_errors++;
-		uint64_t sector =
-			(io[i].off - s->sb.index_offset) / SC_SECTOR_BYTES;
-
+		sector = (io[i].off - s->sb.index_offset) / SC_SECTOR_BYTES;
 		s->dirty[sector / 64] |= 1ULL << (sector % 64);
 		if (ret == 0)
 			ret = io[i].res < 0 ? io[i].res : -EIO;
 	}
 	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int sc_store_commit(struct sc_store *s)
+{
+	unsigned char *bufs;
+	struct sc_io *io;
+	ssize_t n;
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	io = calloc(s->nsectors ? s->nsectors : 1, sizeof(*io));
+	n = io ? collect_dirty(s, io, s->nsectors, &bufs) : -ENOMEM;
+	pthread_mutex_unlock(&s->lock);
+	if (n <= 0) {
+		free(io);
+		return (int)n;
+	}
+	ret = sc_io_batch(s->fd, io, (size_t)n);
+	ret = finish_dirty(s, io, (size_t)n, ret);
 	free(io);
 	free(bufs);
 	return ret;
@@ -430,7 +487,10 @@ static int resolve_read(struct sc_store *s, const struct sc_store_read *r,
 			uint32_t *ret_slot, struct slot *seen, bool *need_sync)
 {
 	uint32_t pos = object_find(s, r->object), obj;
+	uint16_t want;
 
+	if (r->first_page + r->npages > SC_CLUSTER_PAGES)
+		return -EINVAL;
 	if (pos == NONE)
 		return -ENOENT;
 	obj = s->object_map[pos];
@@ -444,24 +504,63 @@ static int resolve_read(struct sc_store *s, const struct sc_store_read *r,
 		return -ENOENT;
 	*ret_slot = s->cluster_map[pos];
 	*seen = s->slots[*ret_slot];
+	want = (uint16_t)(((1u << r->npages) - 1) << r->first_page);
+	if (r->npages && (seen->valid_mask & want) != want)
+		return -ENOENT; /* a page asked for was never stored */
 	return 0;
 }
 
+/* Whether the pages read for r match the slot's trailer. */
+static bool pages_intact(const struct sc_store *s,
+			 const struct sc_store_read *r, uint32_t slot,
+			 const struct slot *seen, const void *trailer_buf)
+{
+	const unsigned char *p = r->buf;
+	struct sc_trailer t;
+
+	if (sc_trailer_decode(trailer_buf, &t) < 0 ||
+	    t.format_id != s->format_id || t.slot != slot ||
+	    t.object != s->objects[seen->obj].name ||
+	    t.cluster != seen->cluster || t.data_crc != seen->data_crc ||
+	    t.valid_mask != seen->valid_mask)
+		return false;
+	const void *pages[SC_CLUSTER_PAGES];
+	uint32_t crcs[SC_CLUSTER_PAGES];
+
+	for (unsigned i = 0; i < r->npages; i++)
+		pages[i] = p + i * SC_PAGE_BYTES;
+	sc_crc32c_many(pages, SC_PAGE_BYTES, r->npages, crcs);
+	for (unsigned i = 0; i < r->npages; i++)
+		if (crcs[i] != t.page_crc[r->first_page + i])
+			return false;
+	return true;
+}
+
 /*
- * Judge one completed read under the lock.  The slot may have been freed
- * and reused while it was read: that is a plain miss, not corruption.
+ * Judge one completed read under the lock.  io[0] is the data, io[1] the
+ * trailer of a partial read.  The slot may have been freed and reused
+ * while it was read: that is a plain miss, not corruption.
  */
-static int settle_read(struct sc_store *s, uint32_t slot,
-		       const struct slot *seen, const struct sc_io *io,
-		       bool *need_sync)
+static int settle_read(struct sc_store *s, const struct sc_store_read *r,
+		       uint32_t slot, const struct slot *seen,
+		       const struct sc_io *io, bool *need_sync)
 {
 	const struct slot *now = &s->slots[slot];
-	bool read_ok = io->res == (int)SC_CLUSTER_BYTES;
+	bool read_ok = io[0].res == (int)io[0].len &&
+		       (!r->npages || io[1].res == (int)io[1].len);
+	bool intact;
 
 	if (now->state != SLOT_USED || now->gen != seen->gen ||
 	    now->obj != seen->obj || now->cluster != seen->cluster)
 		return -ENOENT;
-	if (read_ok && data_crc(io->buf, seen->valid_mask) == seen->data_crc)
+	if (!read_ok)
+		intact = false;
+	else if (r->npages)
+		intact = pages_intact(s, r, slot, seen, io[1].buf);
+	else
+		intact = data_crc(io[0].buf, seen->valid_mask) ==
+			 seen->data_crc;
+	if (intact)
 		return 0;
 	if (read_ok)
 		s->stats.checksum_errors++;
@@ -474,13 +573,18 @@ static int settle_read(struct sc_store *s, uint32_t slot,
 
 size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 {
-	struct sc_io *io = calloc(n ? n : 1, sizeof(*io));
-	struct slot *seen = calloc(n ? n : 1, sizeof(*seen));
-	uint32_t *slot = calloc(n ? n : 1, sizeof(*slot));
+	size_t cap = n ? n : 1, nio = 0, hits = 0;
+	struct sc_io *io = calloc(2 * cap, sizeof(*io));
+	struct slot *seen = calloc(cap, sizeof(*seen));
+	uint32_t *slot = calloc(cap, sizeof(*slot));
+	size_t *first_io = calloc(cap, sizeof(*first_io));
+	unsigned char *tbuf = NULL;
 	bool need_sync = false;
-	size_t nio = 0, hits = 0;
 
-	if (!io || !seen || !slot) {
+	for (size_t i = 0; i < n; i++)
+		if (r[i].npages && !tbuf)
+			tbuf = aligned_alloc_zero(cap * SC_TRAILER_BYTES);
+	if (!io || !seen || !slot || !first_io || (!tbuf && n && r[0].npages)) {
 		for (size_t i = 0; i < n; i++)
 			r[i].result = -ENOMEM;
 		goto out;
@@ -489,12 +593,28 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		r[i].result =
 			resolve_read(s, &r[i], &slot[i], &seen[i], &need_sync);
-		if (r[i].result == 0)
+		if (r[i].result < 0)
+			continue;
+		first_io[i] = nio;
+		io[nio++] = (struct sc_io){
+			.buf = r[i].buf,
+			.len = r[i].npages ? r[i].npages * SC_PAGE_BYTES
+					   : SC_CLUSTER_BYTES,
+			.off = slot_offset(s, slot[i]) +
+			       (uint64_t)r[i].first_page * SC_PAGE_BYTES,
+		};
+		if (r[i].npages) {
+			if (!tbuf) {
+				r[i].result = -ENOMEM;
+				nio--;
+				continue;
+			}
 			io[nio++] = (struct sc_io){
-				.buf = r[i].buf,
-				.len = SC_CLUSTER_BYTES,
-				.off = slot_offset(s, slot[i]),
+				.buf = tbuf + i * SC_TRAILER_BYTES,
+				.len = SC_TRAILER_BYTES,
+				.off = trailer_offset(s, slot[i]),
 			};
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 
@@ -503,10 +623,10 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 			io[k].res = -EIO;
 
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0, k = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (r[i].result == 0)
-			r[i].result = settle_read(s, slot[i], &seen[i],
-						  &io[k++], &need_sync);
+			r[i].result = settle_read(s, &r[i], slot[i], &seen[i],
+						  &io[first_io[i]], &need_sync);
 		if (r[i].result < 0) {
 			s->stats.misses++;
 			continue;
@@ -514,8 +634,10 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 		r[i].mask = seen[i].valid_mask;
 		s->stats.hits++;
 		s->stats.read_bytes +=
-			(uint64_t)__builtin_popcount(seen[i].valid_mask) *
-			SC_PAGE_BYTES;
+			r[i].npages ? (uint64_t)r[i].npages * SC_PAGE_BYTES
+				    : (uint64_t)__builtin_popcount(
+					      seen[i].valid_mask) *
+					      SC_PAGE_BYTES;
 		hits++;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -525,6 +647,8 @@ out:
 	free(io);
 	free(seen);
 	free(slot);
+	free(first_io);
+	free(tbuf);
 	return hits;
 }
 
@@ -544,21 +668,32 @@ int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,
 
 size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 {
-	struct sc_io *io = calloc(n ? n : 1, sizeof(*io));
-	uint32_t *slot = calloc(n ? n : 1, sizeof(*slot));
-	uint32_t *crc = calloc(n ? n : 1, sizeof(*crc));
-	size_t nio = 0, stored = 0;
+	size_t cap = n ? n : 1, nio = 0, stored = 0;
+	struct sc_io *io = calloc(3 * cap, sizeof(*io));
+	struct sc_trailer *t = calloc(cap, sizeof(*t));
+	uint32_t *slot = calloc(cap, sizeof(*slot));
+	unsigned char *tbuf = aligned_alloc_zero(cap * SC_TRAILER_BYTES);
+	unsigned char *sector_bufs = NULL;
+	ssize_t nsectors = 0;
+	size_t nreserved = 0;
 	int sync_ret = 0;
 
-	if (!io || !slot || !crc) {
+	if (!io || !t || !slot || !tbuf) {
 		for (size_t i = 0; i < n; i++)
 			w[i].result = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		crc[i] = data_crc(w[i].buf, w[i].valid_mask);
+		t[i].data_crc =
+			cluster_crcs(w[i].buf, w[i].valid_mask, t[i].page_crc);
 
-	/* Reserve slots: invisible to readers until installed. */
+	/*
+	 * Reserve slots: invisible to readers until installed.  The records
+	 * of earlier batches ride along with this batch's data: their data is
+	 * durable already, and this batch's fdatasync makes them durable too,
+	 * so a batch costs two round trips, not three.  This batch's records
+	 * go with the next one, or at sc_store_commit().
+	 */
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
 		slot[i] = NONE;
@@ -573,22 +708,54 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 			s->slots[slot[i]].gen++;
 		}
 	}
+	nsectors = collect_dirty(s, io + 2 * cap, cap, &sector_bufs);
 	pthread_mutex_unlock(&s->lock);
+	if (nsectors < 0)
+		nsectors = 0; /* no memory: they wait for the next commit */
 
+	/*
+	 * Each cluster goes out with its trailer (the page checksums).  All
+	 * data first, then all trailers: slots come off the free stack in
+	 * ascending order, so each run merges into one request.
+	 */
 	for (size_t i = 0; i < n; i++) {
+		unsigned char *tb = tbuf + i * SC_TRAILER_BYTES;
+
 		if (slot[i] == NONE)
 			continue;
+		t[i].format_id = s->format_id;
+		t[i].object = w[i].object;
+		t[i].cluster = w[i].cluster;
+		t[i].slot = slot[i];
+		t[i].valid_mask = w[i].valid_mask;
+		sc_trailer_encode(&t[i], tb);
 		io[nio++] = (struct sc_io){ .buf = (void *)w[i].buf,
 					    .len = SC_CLUSTER_BYTES,
 					    .off = slot_offset(s, slot[i]),
 					    .write = true };
 	}
+	nreserved = nio;
+	for (size_t i = 0; i < n; i++) {
+		if (slot[i] == NONE)
+			continue;
+		io[nio++] = (struct sc_io){ .buf = tbuf + i * SC_TRAILER_BYTES,
+					    .len = SC_TRAILER_BYTES,
+					    .off = trailer_offset(s, slot[i]),
+					    .write = true };
+	}
 	/* The data must be durable before any record points to it. */
+	if (nsectors) {
+		memmove(io + nio, io + 2 * cap, (size_t)nsectors * sizeof(*io));
+		nio += (size_t)nsectors;
+	}
 	if (nio) {
 		sync_ret = sc_io_batch(s->fd, io, nio);
 		if (sync_ret == 0)
 			sync_ret = sc_io_datasync(s->fd);
 	}
+	if (nsectors)
+		finish_dirty(s, io + nio - (size_t)nsectors, (size_t)nsectors,
+			     sync_ret);
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0, k = 0; i < n; i++) {
@@ -597,7 +764,8 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 
 		if (slot[i] == NONE)
 			continue;
-		written = sync_ret == 0 && io[k].res == (int)SC_CLUSTER_BYTES;
+		written = sync_ret == 0 && io[k].res == (int)SC_CLUSTER_BYTES &&
+			  io[nreserved + k].res == (int)SC_TRAILER_BYTES;
 		k++;
 		if (!written) {
 			w[i].result = -EIO;
@@ -617,19 +785,19 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 			free_slot(s, slot[i]);
 			continue;
 		}
-		install_slot(s, slot[i], obj, w[i].cluster, crc[i],
+		install_slot(s, slot[i], obj, w[i].cluster, t[i].data_crc,
 			     w[i].valid_mask);
 		mark_dirty(s, slot[i]);
 		s->sb.write_bytes += SC_CLUSTER_BYTES;
 		stored++;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (stored)
-		sc_store_commit(s);
 out:
 	free(io);
+	free(t);
 	free(slot);
-	free(crc);
+	free(tbuf);
+	free(sector_bufs);
 	return stored;
 }
 

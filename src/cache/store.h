@@ -106,8 +106,16 @@ struct sc_store_read {
 	uint64_t object;
 	uint64_t validator;
 	uint32_t cluster;
-	void *buf;     /* SC_CLUSTER_BYTES, aligned to 4096 */
-	uint16_t mask; /* out: pages that hold data */
+	/*
+	 * The pages wanted: npages 0 for the whole cluster (buf holds
+	 * SC_CLUSTER_BYTES), else pages first_page.. first_page + npages - 1,
+	 * each verified against the slot's trailer (buf holds npages pages).
+	 * A page that was never stored makes the read a miss.
+	 */
+	uint8_t first_page;
+	uint8_t npages;
+	void *buf;     /* aligned to 4096 */
+	uint16_t mask; /* out: pages of the cluster that hold data */
 	int result;    /* out: 0 or an error as sc_store_read's */
 };
 
@@ -128,10 +136,12 @@ struct sc_store_write {
 };
 
 /*
- * Store n clusters: data written in one batch, made durable, then the
- * records.  A cluster already stored is replaced.  Returns the number
- * stored; each item's result says why one was not (-ENOSPC: no free
- * slot; -EIO).
+ * Store n clusters: data (with each slot's trailer) written in one batch
+ * and made durable; readable as soon as this returns.  Their records are
+ * written with the next batch or at sc_store_commit(): a crash before
+ * then makes them misses.  A cluster already stored is replaced.  Returns
+ * the number stored; each item's result says why one was not (-ENOSPC: no
+ * free slot; -EIO).
  */
 size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n);
 

@@ -43,6 +43,27 @@ static void test_crc32c_hw_and_sw_agree_and_chain(void **state)
 	}
 }
 
+static void test_crc32c_many_equals_one_at_a_time(void **state)
+{
+	static unsigned char bufs[7][4096];
+	const void *ptrs[7];
+	uint32_t crc[7];
+
+	(void)state;
+	for (int b = 0; b < 7; b++) {
+		for (int i = 0; i < 4096; i++)
+			bufs[b][i] = (unsigned char)(b * 31 + i * 7);
+		ptrs[b] = bufs[b];
+	}
+	/* 7 = two interleaved triples and one alone; 13 bytes: a tail. */
+	sc_crc32c_many(ptrs, 4096, 7, crc);
+	for (int b = 0; b < 7; b++)
+		assert_int_equal(crc[b], sc_crc32c_sw(0, bufs[b], 4096));
+	sc_crc32c_many(ptrs, 13, 7, crc);
+	for (int b = 0; b < 7; b++)
+		assert_int_equal(crc[b], sc_crc32c_sw(0, bufs[b], 13));
+}
+
 static void test_siphash_reference_vector(void **state)
 {
 	struct sc_hash_key key = { 0x0706050403020100ULL,
@@ -75,6 +96,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c_standard_vectors),
 		cmocka_unit_test(test_crc32c_hw_and_sw_agree_and_chain),
+		cmocka_unit_test(test_crc32c_many_equals_one_at_a_time),
 		cmocka_unit_test(test_siphash_reference_vector),
 		cmocka_unit_test(test_siphash_depends_on_key),
 	};

@@ -214,6 +214,38 @@ static void test_torn_sector_keeps_the_written_half(void **state)
 	}
 }
 
+static void test_trailer_round_trip_and_flips(void **state)
+{
+	unsigned char buf[SC_TRAILER_BYTES];
+	struct sc_trailer t = { .format_id = 9,
+				.object = 77,
+				.cluster = 5,
+				.slot = 12,
+				.data_crc = 0xabcdef01,
+				.valid_mask = 0x0f0f },
+			  out;
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		t.page_crc[i] = 0x1000u + (uint32_t)i;
+	sc_trailer_encode(&t, buf);
+	assert_memory_equal(buf, "SWPCTRLR", 8);
+	assert_int_equal(sc_get_le(buf + 40 + 4 * 15, 4), 0x100f);
+	assert_int_equal(sc_trailer_decode(buf, &out), 0);
+	assert_int_equal(out.format_id, 9);
+	assert_int_equal(out.object, 77);
+	assert_int_equal(out.cluster, 5);
+	assert_int_equal(out.slot, 12);
+	assert_int_equal(out.data_crc, 0xabcdef01);
+	assert_int_equal(out.valid_mask, 0x0f0f);
+	assert_memory_equal(out.page_crc, t.page_crc, sizeof(t.page_crc));
+	for (size_t bit = 0; bit < 104 * 8; bit++) {
+		buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+		assert_int_equal(sc_trailer_decode(buf, &out), -EBADMSG);
+		buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+	}
+}
+
 static void test_geometry_fits_and_aligns(void **state)
 {
 	static const uint64_t sizes[] = { SC_MIN_DEVICE_BYTES, 100ull << 20,
@@ -226,7 +258,11 @@ static void test_geometry_fits_and_aligns(void **state)
 		assert_true(sb.index_bytes >= sb.nslots * SC_RECORD_BYTES);
 		assert_int_equal(sb.index_bytes % SC_SECTOR_BYTES, 0);
 		assert_int_equal(sb.data_offset % SC_CLUSTER_BYTES, 0);
-		assert_true(sb.data_offset >= sb.index_offset + sb.index_bytes);
+		assert_true(sb.trailer_offset >=
+			    sb.index_offset + sb.index_bytes);
+		assert_int_equal(sb.trailer_offset % SC_TRAILER_BYTES, 0);
+		assert_true(sb.data_offset >=
+			    sb.trailer_offset + sb.nslots * SC_TRAILER_BYTES);
 		assert_true(sb.data_offset + sb.nslots * SC_CLUSTER_BYTES <=
 			    sizes[i]);
 		/* No room for one more slot. */
@@ -252,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_record_every_bit_flip_detected),
 		cmocka_unit_test(test_record_misplaced_stale_and_free),
 		cmocka_unit_test(test_torn_sector_keeps_the_written_half),
+		cmocka_unit_test(test_trailer_round_trip_and_flips),
 		cmocka_unit_test(test_geometry_fits_and_aligns),
 	};
 

@@ -71,6 +71,15 @@ static void *cluster_buf(uint64_t object, uint32_t cluster, uint32_t version)
 	return p;
 }
 
+static void fill_cluster_for_test(void *buf, uint64_t object, uint32_t cluster,
+				  uint32_t version)
+{
+	void *src = cluster_buf(object, cluster, version);
+
+	memcpy(buf, src, SC_CLUSTER_BYTES);
+	free(src);
+}
+
 static int put(struct sc_store *s, uint64_t object, uint64_t validator,
 	       uint32_t cluster, uint32_t version)
 {
@@ -83,6 +92,9 @@ static int put(struct sc_store *s, uint64_t object, uint64_t validator,
 
 	sc_store_write(s, &w, 1);
 	free(buf);
+	/* On the device too, for the tests that look there. */
+	if (w.result == 0)
+		assert_int_equal(sc_store_commit(s), 0);
 	return w.result;
 }
 
@@ -220,6 +232,96 @@ static void test_read_many_mixes_hits_misses_and_stale(void **state)
 	assert_int_equal(get(s, 2, 200, 0, 1), -ENOENT); /* dropped */
 	for (int i = 0; i < 5; i++)
 		free(rd[i].buf);
+	sc_store_close(s);
+}
+
+static uint64_t slot_of(uint64_t object, uint32_t cluster, uint64_t *ret_slot);
+
+static void corrupt_byte(uint64_t off)
+{
+	unsigned char byte;
+
+	file_read(off, &byte, 1);
+	byte ^= 0x01;
+	file_write(off, &byte, 1);
+}
+
+static void test_page_reads_verified_by_trailer(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	struct sc_superblock sb;
+	struct sc_store_read rd;
+	unsigned char *want = cluster_buf(3, 1, 1), *got = cluster_buf(0, 0, 0);
+	struct sc_store_write w = { .object = 3,
+				    .validator = 30,
+				    .cluster = 1,
+				    .valid_mask = 0x00ff,
+				    .buf = want };
+	uint64_t slot;
+
+	(void)state;
+	assert_int_equal(sc_store_write(s, &w, 1), 1);
+	assert_int_equal(sc_store_commit(s), 0);
+	rd = (struct sc_store_read){ .object = 3,
+				     .validator = 30,
+				     .cluster = 1,
+				     .first_page = 3,
+				     .npages = 4,
+				     .buf = got };
+	assert_int_equal(sc_store_read_many(s, &rd, 1), 1);
+	assert_int_equal(rd.mask, 0x00ff);
+	assert_memory_equal(got, want + 3 * SC_PAGE_BYTES, 4 * SC_PAGE_BYTES);
+	/* A page that was never stored is a miss, not an error. */
+	rd.first_page = 7;
+	rd.npages = 2;
+	assert_int_equal(sc_store_read_many(s, &rd, 1), 0);
+	assert_int_equal(rd.result, -ENOENT);
+	/* A flipped byte in a page read is caught by its page CRC. */
+	sb = file_superblock();
+	slot_of(3, 1, &slot);
+	corrupt_byte(sb.data_offset + slot * SC_CLUSTER_BYTES +
+		     5 * SC_PAGE_BYTES + 100);
+	rd.first_page = 0;
+	rd.npages = 3; /* pages 0-2 are intact: still served */
+	assert_int_equal(sc_store_read_many(s, &rd, 1), 1);
+	rd.npages = 6;
+	assert_int_equal(sc_store_read_many(s, &rd, 1), 0);
+	assert_int_equal(rd.result, -EBADMSG);
+	assert_int_equal(get(s, 3, 30, 1, 1), -ENOENT); /* dropped */
+	/* A damaged trailer fails every page read of its slot. */
+	assert_int_equal(sc_store_write(s, &w, 1), 1);
+	assert_int_equal(sc_store_commit(s), 0);
+	slot_of(3, 1, &slot);
+	corrupt_byte(sb.trailer_offset + slot * SC_TRAILER_BYTES + 50);
+	rd.npages = 1;
+	assert_int_equal(sc_store_read_many(s, &rd, 1), 0);
+	assert_int_equal(rd.result, -EBADMSG);
+	free(want);
+	free(got);
+	sc_store_close(s);
+}
+
+static void test_records_follow_with_next_batch_or_commit(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	void *buf = cluster_buf(1, 0, 1);
+	struct sc_store_write w = {
+		.object = 1, .validator = 10, .valid_mask = 0xffff, .buf = buf
+	};
+
+	(void)state;
+	assert_int_equal(sc_store_write(s, &w, 1), 1);
+	assert_int_equal(get(s, 1, 10, 0, 1), 0); /* readable at once */
+	assert_int_equal(records_of(1), 0);	  /* record not out yet */
+	w.cluster = 1;
+	fill_cluster_for_test(buf, 1, 1, 1);
+	assert_int_equal(sc_store_write(s, &w, 1), 1);
+	assert_int_equal(records_of(1), 1); /* the first rode along */
+	assert_int_equal(sc_store_commit(s), 0);
+	assert_int_equal(records_of(1), 2);
+	free(buf);
 	sc_store_close(s);
 }
 
@@ -547,7 +649,7 @@ static void test_index_ram_within_a_mib_per_gib(void **state)
 		      (unsigned long long)st.index_ram_bytes,
 		      (unsigned long long)st.nslots);
 	assert_true(st.index_ram_bytes <= 1u << 20);
-	assert_true(st.nslots > 16000);
+	assert_true(st.nslots > 15000); /* 64 KiB + 4 KiB trailer each */
 	sc_store_close(s);
 }
 
@@ -582,6 +684,8 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_new_file_round_trip_and_reload),
 		T(test_read_many_mixes_hits_misses_and_stale),
+		T(test_page_reads_verified_by_trailer),
+		T(test_records_follow_with_next_batch_or_commit),
 		T(test_names_and_validators_are_keyed_per_cache),
 		T(test_stale_validator_drops_object_durably),
 		T(test_new_contents_replace_old_validator),

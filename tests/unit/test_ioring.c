@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of the io_uring engine: batches that merge adjacent requests
+ * into one, results spread back over them, and a short read at the end of
+ * a file.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ioring.h"
+
+static void test_adjacent_requests_merge_and_each_gets_its_result(void **state)
+{
+	char path[] = "/tmp/scfs-ioring-XXXXXX";
+	unsigned char w[5][4096], r[5][4096];
+	struct sc_io io[5];
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	for (int i = 0; i < 5; i++)
+		memset(w[i], 'a' + i, sizeof(w[i]));
+	/* 0,1,2 touch; 3 leaves a gap; 4 touches 3. */
+	static const uint64_t off[5] = { 0, 4096, 8192, 20480, 24576 };
+	for (int i = 0; i < 5; i++)
+		io[i] = (struct sc_io){
+			.buf = w[i], .len = 4096, .off = off[i], .write = true
+		};
+	assert_int_equal(sc_io_batch(fd, io, 5), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(io[i].res, 4096);
+	for (int i = 0; i < 5; i++) {
+		unsigned char got[4096];
+
+		assert_int_equal(pread(fd, got, 4096, (off_t)off[i]), 4096);
+		assert_memory_equal(got, w[i], 4096);
+	}
+	/* Read back, the last request running past the end of the file. */
+	assert_int_equal(ftruncate(fd, 24576 + 1000), 0);
+	for (int i = 0; i < 5; i++)
+		io[i] = (struct sc_io){ .buf = r[i],
+					.len = 4096,
+					.off = off[i] };
+	assert_int_equal(sc_io_batch(fd, io, 5), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(io[i].res, 4096);
+		assert_memory_equal(r[i], w[i], 4096);
+	}
+	assert_int_equal(io[4].res, 1000);
+	assert_int_equal(sc_io_datasync(fd), 0);
+	close(fd);
+	unlink(path);
+}
+
+static void test_batch_larger_than_the_ring(void **state)
+{
+	char path[] = "/tmp/scfs-ioring-XXXXXX";
+	size_t n = 3 * SC_IORING_DEPTH + 7;
+	struct sc_io *io = calloc(n, sizeof(*io));
+	uint32_t *words = calloc(n, sizeof(*words));
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	/* Every other word: nothing merges, so it takes several rounds. */
+	for (size_t i = 0; i < n; i++) {
+		words[i] = (uint32_t)i * 2654435761u;
+		io[i] = (struct sc_io){
+			.buf = &words[i], .len = 4, .off = i * 8, .write = true
+		};
+	}
+	assert_int_equal(sc_io_batch(fd, io, n), 0);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t got;
+
+		assert_int_equal(io[i].res, 4);
+		assert_int_equal(pread(fd, &got, 4, (off_t)(i * 8)), 4);
+		assert_int_equal(got, words[i]);
+	}
+	free(io);
+	free(words);
+	close(fd);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+			test_adjacent_requests_merge_and_each_gets_its_result),
+		cmocka_unit_test(test_batch_larger_than_the_ring),
+	};
+
+	return cmocka_run_group_tests_name("ioring", tests, NULL, NULL);
+}
