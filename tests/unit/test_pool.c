@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of the RAM page pool: hits and misses, validators, LRU
+ * recycling with the active queue's protection, the scanner's marker
+ * (resuming, surviving removals), clustering inside the aligned cluster,
+ * and pages dropped while the scanner holds them.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pool.h"
+
+static unsigned char page_of(uint64_t object, uint64_t pindex)
+{
+	return (unsigned char)(object * 31 + pindex * 7 + 1);
+}
+
+static void put(struct sc_pool *p, uint64_t object, uint64_t validator,
+		uint64_t pindex)
+{
+	unsigned char buf[SC_PAGE_BYTES];
+
+	memset(buf, page_of(object, pindex), sizeof(buf));
+	assert_int_equal(sc_pool_insert(p, object, validator, pindex, buf,
+					SC_PAGE_BYTES, false),
+			 0);
+}
+
+static bool hit(struct sc_pool *p, uint64_t object, uint64_t validator,
+		uint64_t pindex)
+{
+	unsigned char buf[SC_PAGE_BYTES];
+	int n = sc_pool_read(p, object, validator, pindex, buf);
+
+	if (n < 0)
+		return false;
+	assert_int_equal(buf[0], page_of(object, pindex));
+	return true;
+}
+
+/* The n-th page index (from 0) of object that falls in colour. */
+static uint64_t nth_in_colour(uint64_t object, unsigned colour, unsigned n)
+{
+	for (uint64_t pi = 0;; pi += SC_CLUSTER_PAGES)
+		if (sc_pool_colour_of(object, pi) == colour && n-- == 0)
+			return pi;
+}
+
+static bool always(void *arg, uint64_t object, uint64_t validator,
+		   uint64_t pindex)
+{
+	(void)arg;
+	(void)object;
+	(void)validator;
+	(void)pindex;
+	return true;
+}
+
+static void test_insert_read_partial_and_miss(void **state)
+{
+	int err;
+	struct sc_pool *p = sc_pool_create(1 << 20, &err);
+	unsigned char src[100], dst[SC_PAGE_BYTES];
+
+	(void)state;
+	assert_non_null(p);
+	memset(src, 0xab, sizeof(src));
+	assert_int_equal(sc_pool_insert(p, 1, 10, 5, src, 100, false), 0);
+	memset(dst, 0xff, sizeof(dst));
+	assert_int_equal(sc_pool_read(p, 1, 10, 5, dst), 100);
+	assert_int_equal(dst[99], 0xab);
+	assert_int_equal(dst[100], 0); /* the rest of the page reads zero */
+	assert_int_equal(sc_pool_read(p, 1, 10, 6, dst), -ENOENT);
+	assert_int_equal(sc_pool_read(p, 2, 10, 5, dst), -ENOENT);
+	assert_int_equal(sc_pool_insert(p, 1, 10, 5, src, SC_PAGE_BYTES + 1,
+					false),
+			 -EINVAL);
+	sc_pool_destroy(p);
+	assert_null(sc_pool_create(4096, &err));
+	assert_int_equal(err, -EINVAL);
+}
+
+static void test_other_validator_misses_and_frees(void **state)
+{
+	int err;
+	struct sc_pool *p = sc_pool_create(1 << 20, &err);
+	struct sc_pool_stats st;
+
+	(void)state;
+	put(p, 1, 10, 0);
+	assert_false(hit(p, 1, 11, 0)); /* the file changed */
+	assert_false(hit(p, 1, 10, 0)); /* and the old page is gone */
+	sc_pool_get_stats(p, &st);
+	assert_int_equal(st.free_pages, st.pages);
+	sc_pool_destroy(p);
+}
+
+static void test_lru_recycles_oldest_and_spares_active(void **state)
+{
+	int err;
+	/* 16 colours x 8 pages. */
+	struct sc_pool *p = sc_pool_create(128 * SC_PAGE_BYTES, &err);
+	uint64_t pi[20];
+
+	(void)state;
+	for (unsigned i = 0; i < 20; i++)
+		pi[i] = nth_in_colour(7, 3, i);
+	for (unsigned i = 0; i < 8; i++)
+		put(p, 7, 1, pi[i]);
+	assert_true(hit(p, 7, 1, pi[0])); /* pi[0] is now active */
+	for (unsigned i = 8; i < 13; i++)
+		put(p, 7, 1, pi[i]);
+	assert_true(hit(p, 7, 1, pi[0]));  /* spared: it was read again */
+	assert_false(hit(p, 7, 1, pi[1])); /* the oldest inactive went */
+	assert_false(hit(p, 7, 1, pi[5]));
+	assert_true(hit(p, 7, 1, pi[7]));
+	assert_true(hit(p, 7, 1, pi[12]));
+	sc_pool_destroy(p);
+}
+
+static void test_marker_resumes_and_survives_removal(void **state)
+{
+	int err;
+	struct sc_pool *p = sc_pool_create(1 << 22, &err);
+	unsigned char *buf = malloc(SC_CLUSTER_BYTES);
+	struct sc_pool_cluster cl;
+	uint64_t pi[6];
+	unsigned budget;
+
+	(void)state;
+	for (unsigned i = 0; i < 6; i++) {
+		pi[i] = nth_in_colour(9, 5, i);
+		put(p, 9, 1, pi[i]);
+	}
+	budget = 2;
+	assert_int_equal(
+		sc_pool_next_cluster(p, 5, &budget, always, NULL, buf, &cl), 1);
+	assert_int_equal(cl.cluster, pi[0] / SC_CLUSTER_PAGES);
+	sc_pool_cluster_done(p, &cl, true);
+	/* The page right after the marker goes away under it. */
+	sc_pool_drop_range(p, 9, pi[1], pi[1]);
+	budget = 10;
+	assert_int_equal(
+		sc_pool_next_cluster(p, 5, &budget, always, NULL, buf, &cl), 1);
+	assert_int_equal(cl.cluster, pi[2] / SC_CLUSTER_PAGES); /* resumed */
+	sc_pool_cluster_done(p, &cl, true);
+	/* Swapped pages are passed over; the end sends the marker home. */
+	for (unsigned i = 3; i < 6; i++) {
+		budget = 10;
+		assert_int_equal(sc_pool_next_cluster(p, 5, &budget, always,
+						      NULL, buf, &cl),
+				 1);
+		sc_pool_cluster_done(p, &cl, true);
+	}
+	budget = 10;
+	assert_int_equal(sc_pool_next_cluster(p, 5, &budget, always, NULL, buf,
+					      &cl),
+			 -ENOENT);
+	budget = 10;
+	assert_int_equal(sc_pool_next_cluster(p, 5, &budget, always, NULL, buf,
+					      &cl),
+			 -ENOENT); /* all on the SSD already */
+	assert_int_equal(budget, 5);
+	free(buf);
+	sc_pool_destroy(p);
+}
+
+static void test_cluster_gathers_only_its_aligned_pages(void **state)
+{
+	int err;
+	struct sc_pool *p = sc_pool_create(1 << 22, &err);
+	unsigned char *buf = malloc(SC_CLUSTER_BYTES);
+	struct sc_pool_cluster cl;
+	unsigned colour = sc_pool_colour_of(4, 16);
+	unsigned budget = 100;
+
+	(void)state;
+	/* Pages 15..33: clusters 0, 1 and 2; start scanning in cluster 1. */
+	put(p, 4, 1, 20);
+	for (uint64_t i = 15; i <= 33; i++)
+		if (i != 20 && i != 25)
+			put(p, 4, 1, i);
+	put(p, 5, 1, 21); /* another object */
+	assert_int_equal(sc_pool_next_cluster(p, colour, &budget, always, NULL,
+					      buf, &cl),
+			 1);
+	assert_int_equal(cl.object, 4);
+	assert_int_equal(cl.cluster, 1);
+	/* Pages 16..31 but 25: bits 0..15 but 9. */
+	assert_int_equal(cl.valid_mask, 0xffff & ~(1u << 9));
+	assert_int_equal(buf[(20 - 16) * SC_PAGE_BYTES], page_of(4, 20));
+	assert_int_equal(buf[(31 - 16) * SC_PAGE_BYTES], page_of(4, 31));
+	assert_int_equal(buf[9 * SC_PAGE_BYTES], 0);
+	assert_int_equal(cl.bytes[0], SC_PAGE_BYTES);
+	sc_pool_cluster_done(p, &cl, true);
+	free(buf);
+	sc_pool_destroy(p);
+}
+
+static void test_drop_while_busy_frees_after_done(void **state)
+{
+	int err;
+	struct sc_pool *p = sc_pool_create(1 << 22, &err);
+	unsigned char *buf = malloc(SC_CLUSTER_BYTES);
+	struct sc_pool_cluster cl;
+	struct sc_pool_stats st;
+	unsigned budget = 10;
+
+	(void)state;
+	put(p, 8, 1, 0);
+	put(p, 8, 1, 1);
+	assert_int_equal(sc_pool_next_cluster(p, sc_pool_colour_of(8, 0),
+					      &budget, always, NULL, buf, &cl),
+			 1);
+	assert_int_equal(cl.valid_mask, 0x3);
+	sc_pool_drop_object(p, 8); /* a write through the mount */
+	assert_false(hit(p, 8, 1, 0));
+	sc_pool_get_stats(p, &st);
+	assert_int_equal(st.free_pages, st.pages - 2); /* still held */
+	sc_pool_cluster_done(p, &cl, true);
+	sc_pool_get_stats(p, &st);
+	assert_int_equal(st.free_pages, st.pages);
+	assert_false(hit(p, 8, 1, 1)); /* not resurrected as swapped */
+	free(buf);
+	sc_pool_destroy(p);
+}
+
+static bool only_object_2(void *arg, uint64_t object, uint64_t validator,
+			  uint64_t pindex)
+{
+	(void)validator;
+	(void)pindex;
+	++*(unsigned *)arg;
+	return object == 2;
+}
+
+static void test_eligibility_and_adds(void **state)
+{
+	int err;
+	struct sc_pool *p = sc_pool_create(1 << 22, &err);
+	unsigned char *buf = malloc(SC_CLUSTER_BYTES);
+	struct sc_pool_cluster cl;
+	unsigned asked = 0, found = 0;
+
+	(void)state;
+	for (uint64_t i = 0; i < 64; i++) {
+		put(p, 1, 1, i);
+		put(p, 2, 1, i);
+	}
+	assert_int_equal(sc_pool_take_adds(p), 128);
+	assert_int_equal(sc_pool_take_adds(p), 0);
+	for (unsigned c = 0; c < SC_POOL_COLOURS; c++) {
+		for (;;) {
+			unsigned budget = 1000;
+			int r = sc_pool_next_cluster(
+				p, c, &budget, only_object_2, &asked, buf, &cl);
+
+			if (r != 1)
+				break;
+			assert_int_equal(cl.object, 2);
+			found++;
+			sc_pool_cluster_done(p, &cl, true);
+		}
+	}
+	assert_int_equal(found, 4); /* 64 pages of object 2: 4 clusters */
+	assert_true(asked >= 64);
+	free(buf);
+	sc_pool_destroy(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_insert_read_partial_and_miss),
+		cmocka_unit_test(test_other_validator_misses_and_frees),
+		cmocka_unit_test(test_lru_recycles_oldest_and_spares_active),
+		cmocka_unit_test(test_marker_resumes_and_survives_removal),
+		cmocka_unit_test(test_cluster_gathers_only_its_aligned_pages),
+		cmocka_unit_test(test_drop_while_busy_frees_after_done),
+		cmocka_unit_test(test_eligibility_and_adds),
+	};
+
+	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
+}
