@@ -34,6 +34,7 @@
 #include "store.h"
 
 #define NONE UINT32_MAX
+#define SC_STORE_EPOCHS 4096u
 #define LOAD_CHUNK_BYTES (4u << 20)
 #define LOCK_RETRY_NS 20000000L	 /* 20 ms */
 #define LOCK_WAIT_NS 3000000000L /* 3 s */
@@ -51,7 +52,8 @@ struct slot {
 	uint32_t data_crc;
 	uint16_t valid_mask;
 	uint8_t state;
-	uint8_t gen; /* bumped on every reuse: readers detect a race */
+	uint8_t gen : 7; /* bumped on every reuse: readers detect a race */
+	uint8_t referenced : 1; /* hit since the cleaner last passed */
 };
 
 /* One per object with clusters stored; protected by store->lock. */
@@ -81,8 +83,10 @@ struct sc_store {
 	uint32_t object_map_size;
 	uint64_t *dirty; /* bitmap of index sectors to write */
 	uint64_t nsectors;
-	uint64_t sequence;	     /* commit counter, in the records */
-	struct sc_store_stats stats; /* counters only */
+	uint64_t sequence;		  /* commit counter, in the records */
+	struct sc_store_stats stats;	  /* counters only */
+	uint32_t epochs[SC_STORE_EPOCHS]; /* invalidations, by object hash */
+	uint32_t clean_hand;		  /* the cleaner's place in the slots */
 };
 
 static int fail(struct sc_store_report *r, int err, const char *fmt, ...)
@@ -284,6 +288,7 @@ static void install_slot(struct sc_store *s, uint32_t slot, uint32_t obj,
 	sl->data_crc = crc;
 	sl->valid_mask = mask;
 	sl->state = SLOT_USED;
+	sl->referenced = 0;
 	cluster_insert(s, slot);
 	if (cluster >= s->objects[obj].clusters)
 		s->objects[obj].clusters = cluster + 1;
@@ -632,6 +637,7 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 			continue;
 		}
 		r[i].mask = seen[i].valid_mask;
+		s->slots[slot[i]].referenced = 1;
 		s->stats.hits++;
 		s->stats.read_bytes +=
 			r[i].npages ? (uint64_t)r[i].npages * SC_PAGE_BYTES
@@ -773,6 +779,13 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 			free_slot(s, slot[i]);
 			continue;
 		}
+		if (w[i].check_epoch &&
+		    s->epochs[w[i].object % SC_STORE_EPOCHS] != w[i].epoch) {
+			/* Invalidated while we wrote it: it may be stale. */
+			w[i].result = -ESTALE;
+			free_slot(s, slot[i]);
+			continue;
+		}
 		obj = object_get(s, w[i].object, w[i].validator);
 		if (obj != NONE &&
 		    s->objects[obj].validator != w[i].validator) {
@@ -799,6 +812,89 @@ out:
 	free(tbuf);
 	free(sector_bufs);
 	return stored;
+}
+
+uint32_t sc_store_epoch(struct sc_store *s, uint64_t object)
+{
+	uint32_t e;
+
+	pthread_mutex_lock(&s->lock);
+	e = s->epochs[object % SC_STORE_EPOCHS];
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+int sc_store_invalidate(struct sc_store *s, uint64_t object, uint32_t first,
+			uint32_t last)
+{
+	uint32_t pos;
+	bool dropped = false;
+
+	pthread_mutex_lock(&s->lock);
+	s->epochs[object % SC_STORE_EPOCHS]++;
+	pos = object_find(s, object);
+	if (pos != NONE) {
+		uint32_t obj = s->object_map[pos];
+		uint32_t end = s->objects[obj].clusters;
+
+		if (last < end)
+			end = last + 1;
+		for (uint32_t c = first; c < end && s->objects[obj].nslots;
+		     c++) {
+			uint32_t at = cluster_find(s, obj, c);
+
+			if (at != NONE) {
+				/* The last free may free obj: stop there. */
+				bool last_one = s->objects[obj].nslots == 1;
+
+				free_slot(s, s->cluster_map[at]);
+				dropped = true;
+				if (last_one)
+					break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return dropped ? drop_durably(s) : 0;
+}
+
+size_t sc_store_clean(struct sc_store *s, uint32_t max_examine,
+		      uint64_t target_used_bytes, uint32_t max_per_object)
+{
+	uint32_t last_obj = NONE, same_obj = 0;
+	size_t freed = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t n = 0;
+	     n < max_examine && s->sb.nslots &&
+	     s->stats.used_slots * SC_CLUSTER_BYTES > target_used_bytes;
+	     n++) {
+		uint32_t slot = s->clean_hand;
+		struct slot *sl = &s->slots[slot];
+
+		s->clean_hand = slot + 1 == s->sb.nslots ? 0 : slot + 1;
+		if (sl->state != SLOT_USED)
+			continue;
+		/* Second chance: a cluster hit since the last pass stays. */
+		if (sl->referenced) {
+			sl->referenced = 0;
+			continue;
+		}
+		/* Spread the cleaning: at most max_per_object in a row. */
+		if (sl->obj == last_obj && ++same_obj > max_per_object)
+			continue;
+		if (sl->obj != last_obj) {
+			last_obj = sl->obj;
+			same_obj = 1;
+		}
+		free_slot(s, slot);
+		freed++;
+	}
+	s->stats.cleaned += freed;
+	pthread_mutex_unlock(&s->lock);
+	/* Durable at the next commit: a cleaned cluster that comes back
+	 * after a crash is still right (its object is unchanged). */
+	return freed;
 }
 
 int sc_store_drop_object(struct sc_store *s, uint64_t object)

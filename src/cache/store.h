@@ -68,6 +68,7 @@ struct sc_store_stats {
 	uint64_t hits, misses;
 	uint64_t checksum_errors; /* clusters dropped for a CRC mismatch */
 	uint64_t io_errors;	  /* device reads or writes that failed */
+	uint64_t cleaned;	  /* clusters freed by cleaning */
 	uint64_t index_ram_bytes; /* RAM held by the index */
 	uint32_t block_bytes;
 };
@@ -132,7 +133,14 @@ struct sc_store_write {
 	uint32_t cluster;
 	uint16_t valid_mask; /* pages of buf that hold data */
 	const void *buf;     /* SC_CLUSTER_BYTES, aligned to 4096 */
-	int result;	     /* out: 0 or a negative errno */
+	/*
+	 * With check_epoch, the cluster is installed only if the object was
+	 * not invalidated since epoch was read (sc_store_epoch) before its
+	 * data was gathered; otherwise result is -ESTALE.
+	 */
+	bool check_epoch;
+	uint32_t epoch;
+	int result; /* out: 0 or a negative errno */
 };
 
 /*
@@ -144,6 +152,27 @@ struct sc_store_write {
  * free slot; -EIO).
  */
 size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n);
+
+/* The invalidation epoch of object, for sc_store_write's check. */
+uint32_t sc_store_epoch(struct sc_store *s, uint64_t object);
+
+/*
+ * The object changed through the mount: drop its clusters first..last
+ * (durably) and advance its epoch, so that a write of data gathered
+ * before now is refused.
+ */
+int sc_store_invalidate(struct sc_store *s, uint64_t object, uint32_t first,
+			uint32_t last);
+
+/*
+ * Cleaning: walk the slots from where the last call stopped, examining at
+ * most max_examine, freeing clusters until at most target_used_bytes are
+ * used.  A cluster read since the cleaner last passed gets a second
+ * chance; at most max_per_object clusters of one object are freed in a
+ * row.  Returns the clusters freed; durable at the next commit.
+ */
+size_t sc_store_clean(struct sc_store *s, uint32_t max_examine,
+		      uint64_t target_used_bytes, uint32_t max_per_object);
 
 /* Drop every cluster of object, durably, before returning. */
 int sc_store_drop_object(struct sc_store *s, uint64_t object);

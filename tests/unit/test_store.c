@@ -325,6 +325,82 @@ static void test_records_follow_with_next_batch_or_commit(void **state)
 	sc_store_close(s);
 }
 
+static void test_invalidated_object_refuses_older_writes(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	void *buf = cluster_buf(5, 0, 1);
+	struct sc_store_write w = { .object = 5,
+				    .validator = 50,
+				    .valid_mask = 0xffff,
+				    .buf = buf,
+				    .check_epoch = true };
+
+	(void)state;
+	assert_int_equal(put(s, 5, 50, 2, 1), 0);
+	assert_int_equal(put(s, 5, 50, 3, 1), 0);
+	assert_int_equal(put(s, 5, 50, 9, 1), 0);
+	/* The scanner read the epoch and gathered cluster 0 ... */
+	w.epoch = sc_store_epoch(s, 5);
+	/* ... then a write through the mount changed clusters 2-3. */
+	assert_int_equal(sc_store_invalidate(s, 5, 2, 3), 0);
+	assert_int_equal(records_of(5), 1); /* durable before returning */
+	assert_int_equal(get(s, 5, 50, 2, 1), -ENOENT);
+	assert_int_equal(get(s, 5, 50, 9, 1), 0); /* outside the range */
+	assert_int_equal(sc_store_write(s, &w, 1), 0);
+	assert_int_equal(w.result, -ESTALE);
+	assert_int_equal(get(s, 5, 50, 0, 1), -ENOENT);
+	/* Gathered after the invalidation: accepted. */
+	w.epoch = sc_store_epoch(s, 5);
+	assert_int_equal(sc_store_write(s, &w, 1), 1);
+	assert_int_equal(get(s, 5, 50, 0, 1), 0);
+	free(buf);
+	sc_store_close(s);
+}
+
+static void test_cleaning_spares_recently_hit_clusters(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store_stats st;
+	struct sc_store *s = open_store(SMALL, false, &r);
+
+	(void)state;
+	for (uint32_t c = 0; c < 100; c++)
+		assert_int_equal(put(s, 1 + c / 10, 7, c % 10, 1), 0);
+	/* The hot set: object 3's clusters are read. */
+	for (uint32_t c = 0; c < 10; c++)
+		assert_int_equal(get(s, 3, 7, c, 1), 0);
+	/* Clean down to 40 clusters. */
+	while (sc_store_clean(s, 1000, 40 * SC_CLUSTER_BYTES, 1000))
+		;
+	sc_store_get_stats(s, &st);
+	assert_int_equal(st.used_slots, 40);
+	assert_int_equal(st.cleaned, 60);
+	for (uint32_t c = 0; c < 10; c++)
+		assert_int_equal(get(s, 3, 7, c, 1), 0); /* survived */
+	sc_store_close(s);
+}
+
+static void test_cleaning_limits_clusters_per_object(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+
+	(void)state;
+	/* Slots come in order: object 1 in slots 0-29, object 2 in 30-59. */
+	for (uint32_t c = 0; c < 30; c++)
+		assert_int_equal(put(s, 1, 7, c, 1), 0);
+	for (uint32_t c = 0; c < 30; c++)
+		assert_int_equal(put(s, 2, 7, c, 1), 0);
+	/* One sweep over the 60 slots frees 5 of each object. */
+	assert_int_equal(sc_store_clean(s, 60, 0, 5), 10);
+	assert_int_equal(get(s, 1, 7, 4, 1), -ENOENT);
+	assert_int_equal(get(s, 1, 7, 5, 1), 0);
+	assert_int_equal(get(s, 2, 7, 4, 1), -ENOENT);
+	assert_int_equal(get(s, 2, 7, 5, 1), 0);
+	sc_store_close(s);
+}
+
 static void test_names_and_validators_are_keyed_per_cache(void **state)
 {
 	struct sc_store_report r;
@@ -686,6 +762,9 @@ int main(void)
 		T(test_read_many_mixes_hits_misses_and_stale),
 		T(test_page_reads_verified_by_trailer),
 		T(test_records_follow_with_next_batch_or_commit),
+		T(test_invalidated_object_refuses_older_writes),
+		T(test_cleaning_spares_recently_hit_clusters),
+		T(test_cleaning_limits_clusters_per_object),
 		T(test_names_and_validators_are_keyed_per_cache),
 		T(test_stale_validator_drops_object_durably),
 		T(test_new_contents_replace_old_validator),
