@@ -125,6 +125,11 @@ void sc_governor_charge(struct sc_governor *g, uint64_t bytes)
 	g->curburst_bytes -= (int64_t)bytes;
 }
 
+void sc_governor_refund(struct sc_governor *g, uint64_t bytes)
+{
+	g->curburst_bytes += (int64_t)bytes;
+}
+
 void sc_governor_pass_done(struct sc_governor *g, bool reached_end)
 {
 	if (g->burst == SC_BURST_BURSTING && g->curburst_bytes <= 0)

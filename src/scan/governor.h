@@ -69,8 +69,11 @@ sc_governor_tick(struct sc_governor *g, const struct sc_governor_config *c,
 /* Whether a writing pass may write one more cluster: budget not spent. */
 bool sc_governor_may_write(const struct sc_governor *g);
 
-/* The writing pass wrote bytes to the SSD. */
+/* The writing pass is writing bytes to the SSD. */
 void sc_governor_charge(struct sc_governor *g, uint64_t bytes);
+
+/* Bytes charged that did not reach the SSD after all. */
+void sc_governor_refund(struct sc_governor *g, uint64_t bytes);
 
 /* A writing pass ended; reached_end: every queue was scanned to its end. */
 void sc_governor_pass_done(struct sc_governor *g, bool reached_end);

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The swapcached thread (see scanner.h): the loop, the writing pass and
+ * the cleaning pass.  The policy lives in governor.c; this file moves
+ * data.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "scanner.h"
+#include "store.h"
+
+/* Clusters written to the store in one batch. */
+#define BATCH 32u
+/* What one cluster costs the SSD: its data and its trailer. */
+#define CLUSTER_COST (SC_CLUSTER_BYTES + SC_TRAILER_BYTES)
+
+struct sc_scanner {
+	struct sc_store *store;	 /* immutable */
+	struct sc_pool *pool;	 /* immutable */
+	struct sc_tunables *tun; /* immutable pointer; values atomic */
+	sc_scanner_policy_fn policy;
+	void *policy_arg;
+
+	pthread_t thread;
+	pthread_mutex_t lock; /* protects the fields below */
+	pthread_cond_t wake;
+	bool stop, kicked;
+	struct sc_scanner_stats stats;
+
+	/* The scanner thread's own; no lock. */
+	struct sc_governor gov;
+	uint64_t pending_adds;
+	unsigned char *bufs; /* BATCH clusters */
+	uint32_t epoch_seen; /* of the page last found eligible */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The eligibility test of the writing pass.  The store's epoch of the
+ * object is read here, before its pages are gathered: a write through
+ * the mount after this point makes the store refuse what we gather.
+ */
+static bool eligible(void *arg, uint64_t object, uint64_t validator,
+		     uint64_t pindex)
+{
+	struct sc_scanner *sc = arg;
+
+	if (!sc_tunable_get(sc->tun, SC_T_DATA_ENABLE))
+		return false;
+	if (sc->policy &&
+	    !sc->policy(sc->policy_arg, object, validator, pindex))
+		return false;
+	sc->epoch_seen = sc_store_epoch(sc->store, object);
+	return true;
+}
+
+/* Write the gathered clusters; returns the bytes that reached the SSD. */
+static uint64_t flush(struct sc_scanner *sc, struct sc_pool_cluster *cl,
+		      struct sc_store_write *w, size_t n)
+{
+	uint64_t bytes = 0, refused = 0, stored = 0;
+
+	if (n == 0)
+		return 0;
+	sc_store_write(sc->store, w, n);
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].result == 0) {
+			bytes += CLUSTER_COST;
+			stored++;
+		} else {
+			/* Charged when gathered; it never reached the SSD. */
+			sc_governor_refund(&sc->gov, CLUSTER_COST);
+			refused += w[i].result == -ESTALE;
+		}
+		sc_pool_cluster_done(sc->pool, &cl[i], w[i].result == 0);
+	}
+	pthread_mutex_lock(&sc->lock);
+	sc->stats.write_count += bytes;
+	sc->stats.clusters_written += stored;
+	sc->stats.clusters_refused += refused;
+	pthread_mutex_unlock(&sc->lock);
+	return bytes;
+}
+
+/*
+ * A writing pass: every colour from its marker, at most maxscan pages
+ * examined and maxlaunder pages written in all, as long as the budget
+ * lasts.  Returns whether every colour's queue was scanned to its end.
+ */
+static bool writing_pass(struct sc_scanner *sc)
+{
+	unsigned scan_each = (unsigned)(sc_tunable_get(sc->tun, SC_T_MAXSCAN) /
+					SC_POOL_COLOURS) +
+			     2;
+	int64_t launder_each =
+		sc_tunable_get(sc->tun, SC_T_MAXLAUNDER) / SC_POOL_COLOURS + 2;
+	struct sc_pool_cluster cl[BATCH];
+	struct sc_store_write w[BATCH];
+	unsigned reached_end = 0;
+	size_t n = 0;
+
+	for (unsigned colour = 0; colour < SC_POOL_COLOURS; colour++) {
+		unsigned budget = scan_each;
+		int64_t launder = launder_each;
+
+		while (launder > 0 && sc_governor_may_write(&sc->gov)) {
+			unsigned char *buf = sc->bufs + n * SC_CLUSTER_BYTES;
+			int r = sc_pool_next_cluster(sc->pool, colour, &budget,
+						     eligible, sc, buf, &cl[n]);
+
+			if (r == -ENOENT)
+				reached_end++;
+			if (r != 1)
+				break;
+			w[n] = (struct sc_store_write){
+				.object = cl[n].object,
+				.validator = cl[n].validator,
+				.cluster = cl[n].cluster,
+				.valid_mask = cl[n].valid_mask,
+				.buf = buf,
+				.check_epoch = true,
+				.epoch = sc->epoch_seen,
+			};
+			/* Charge now, so a batch cannot overshoot the budget. */
+			sc_governor_charge(&sc->gov, CLUSTER_COST);
+			launder -= __builtin_popcount(cl[n].valid_mask);
+			if (++n == BATCH) {
+				flush(sc, cl, w, n);
+				n = 0;
+			}
+		}
+	}
+	flush(sc, cl, w, n);
+	return reached_end == SC_POOL_COLOURS;
+}
+
+/* A cleaning pass: free clusters until below maxswappct - 10. */
+static void cleaning_pass(struct sc_scanner *sc, uint64_t size_bytes)
+{
+	int64_t pct = sc_tunable_get(sc->tun, SC_T_MAXSWAPPCT) - 10;
+	uint64_t target = size_bytes / 100 * (uint64_t)(pct > 0 ? pct : 0);
+	uint32_t per_object =
+		(uint32_t)(sc_tunable_get(sc->tun, SC_T_CLEANPEROBJ) /
+			   SC_CLUSTER_BYTES);
+	size_t freed;
+
+	freed = sc_store_clean(sc->store,
+			       (uint32_t)sc_tunable_get(sc->tun, SC_T_MAXSCAN),
+			       target, per_object ? per_object : 1);
+	if (freed)
+		sc_store_commit(sc->store);
+	pthread_mutex_lock(&sc->lock);
+	sc->stats.clusters_cleaned += freed;
+	sc->stats.cleaning_passes++;
+	pthread_mutex_unlock(&sc->lock);
+}
+
+static void tick(struct sc_scanner *sc)
+{
+	struct sc_governor_config cfg = {
+		.accrate_bytes = sc_tunable_get(sc->tun, SC_T_ACCRATE),
+		.maxburst_bytes = sc_tunable_get(sc->tun, SC_T_MAXBURST),
+		.minburst_bytes = sc_tunable_get(sc->tun, SC_T_MINBURST),
+		.maxswappct =
+			(unsigned)sc_tunable_get(sc->tun, SC_T_MAXSWAPPCT),
+		.min_hysteresis_pages =
+			(uint64_t)sc_tunable_get(sc->tun, SC_T_MIN_HYSTERESIS),
+	};
+	struct sc_store_stats st;
+	struct sc_pool_stats ps;
+	int64_t request;
+
+	request = atomic_exchange(&sc->tun->curburst_request, -1);
+	if (request >= 0)
+		sc->gov.curburst_bytes = request;
+	sc_store_get_stats(sc->store, &st);
+	sc_pool_get_stats(sc->pool, &ps);
+	sc->pending_adds += sc_pool_take_adds(sc->pool);
+	switch (sc_governor_tick(&sc->gov, &cfg, now_ns(), st.used_bytes,
+				 st.data_bytes, ps.inactive_pages,
+				 &sc->pending_adds)) {
+	case SC_TICK_WRITE:
+		sc_governor_pass_done(&sc->gov, writing_pass(sc));
+		pthread_mutex_lock(&sc->lock);
+		sc->stats.writing_passes++;
+		pthread_mutex_unlock(&sc->lock);
+		break;
+	case SC_TICK_CLEAN:
+		cleaning_pass(sc, st.data_bytes);
+		break;
+	case SC_TICK_IDLE:
+		break;
+	}
+	pthread_mutex_lock(&sc->lock);
+	sc->stats.state = sc->gov.state;
+	sc->stats.burst = sc->gov.burst;
+	sc->stats.curburst_bytes = sc->gov.curburst_bytes;
+	sc->stats.hysteresis_pages = sc->gov.hysteresis_pages;
+	pthread_mutex_unlock(&sc->lock);
+}
+
+static void *scanner_main(void *arg)
+{
+	struct sc_scanner *sc = arg;
+
+	pthread_mutex_lock(&sc->lock);
+	while (!sc->stop) {
+		struct sc_store_stats st;
+		struct timespec until;
+		uint64_t interval, deadline;
+
+		pthread_mutex_unlock(&sc->lock);
+		sc_store_get_stats(sc->store, &st);
+		interval = sc_governor_interval_ns(
+			sc_tunable_get(sc->tun, SC_T_DATA_ENABLE),
+			sc_tunable_get(sc->tun, SC_T_META_ENABLE),
+			st.used_bytes, st.data_bytes,
+			(unsigned)sc_tunable_get(sc->tun, SC_T_MAXSWAPPCT));
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		deadline = (uint64_t)until.tv_nsec + interval;
+		until.tv_sec += (time_t)(deadline / 1000000000ULL);
+		until.tv_nsec = (long)(deadline % 1000000000ULL);
+		pthread_mutex_lock(&sc->lock);
+		while (!sc->stop && !sc->kicked &&
+		       pthread_cond_timedwait(&sc->wake, &sc->lock, &until) ==
+			       0)
+			;
+		if (sc->stop)
+			break;
+		sc->kicked = false;
+		pthread_mutex_unlock(&sc->lock);
+		tick(sc);
+		pthread_mutex_lock(&sc->lock);
+	}
+	pthread_mutex_unlock(&sc->lock);
+	return NULL;
+}
+
+int sc_scanner_start(struct sc_store *store, struct sc_pool *pool,
+		     struct sc_tunables *tunables, sc_scanner_policy_fn policy,
+		     void *policy_arg, struct sc_scanner **ret)
+{
+	struct sc_scanner *sc = calloc(1, sizeof(*sc));
+	pthread_condattr_t attr;
+	int err;
+
+	if (!sc)
+		return -ENOMEM;
+	if (posix_memalign((void **)&sc->bufs, 4096,
+			   (size_t)BATCH * SC_CLUSTER_BYTES) != 0) {
+		free(sc);
+		return -ENOMEM;
+	}
+	sc->store = store;
+	sc->pool = pool;
+	sc->tun = tunables;
+	sc->policy = policy;
+	sc->policy_arg = policy_arg;
+	sc_governor_init(&sc->gov, sc_tunable_get(tunables, SC_T_CURBURST),
+			 now_ns());
+	atomic_store(&tunables->curburst_request, -1);
+	pthread_mutex_init(&sc->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&sc->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	err = pthread_create(&sc->thread, NULL, scanner_main, sc);
+	if (err) {
+		pthread_cond_destroy(&sc->wake);
+		pthread_mutex_destroy(&sc->lock);
+		free(sc->bufs);
+		free(sc);
+		return -err;
+	}
+	*ret = sc;
+	return 0;
+}
+
+void sc_scanner_stop(struct sc_scanner *sc)
+{
+	if (!sc)
+		return;
+	pthread_mutex_lock(&sc->lock);
+	sc->stop = true;
+	pthread_cond_signal(&sc->wake);
+	pthread_mutex_unlock(&sc->lock);
+	pthread_join(sc->thread, NULL);
+	sc_store_commit(sc->store);
+	pthread_cond_destroy(&sc->wake);
+	pthread_mutex_destroy(&sc->lock);
+	free(sc->bufs);
+	free(sc);
+}
+
+void sc_scanner_kick(struct sc_scanner *sc)
+{
+	pthread_mutex_lock(&sc->lock);
+	sc->kicked = true;
+	pthread_cond_signal(&sc->wake);
+	pthread_mutex_unlock(&sc->lock);
+}
+
+void sc_scanner_get_stats(struct sc_scanner *sc, struct sc_scanner_stats *ret)
+{
+	pthread_mutex_lock(&sc->lock);
+	*ret = sc->stats;
+	pthread_mutex_unlock(&sc->lock);
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The tunables of swapcached, by DragonFly's names and meanings.  One
+ * table serves the mount options (-o accrate=2M), the runtime xattrs
+ * (setfattr -n user.swapcache.accrate -v 2M MNT), the stats and the
+ * scanner, so a tunable is declared once.
+ *
+ * Values are int64_t, read and written atomically: the daemon sets them
+ * from any FUSE thread while the scanner reads them every tick.
+ */
+#ifndef SC_TUNABLES_H
+#define SC_TUNABLES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* In the order of DragonFly's tunables block. */
+enum sc_tunable {
+	SC_T_READ_ENABLE,
+	SC_T_DATA_ENABLE,
+	SC_T_META_ENABLE,
+	SC_T_USE_CHFLAGS,
+	SC_T_MAXSWAPPCT,
+	SC_T_ACCRATE,
+	SC_T_CURBURST,
+	SC_T_MAXBURST,
+	SC_T_MINBURST,
+	SC_T_MAXFILESIZE,
+	SC_T_MAXLAUNDER,
+	SC_T_MAXSCAN,
+	SC_T_MIN_HYSTERESIS,
+	SC_T_CLEANPEROBJ,
+	SC_T_COUNT,
+};
+
+enum sc_tunable_kind {
+	SC_TK_BOOL,  /* 0 or 1 */
+	SC_TK_PCT,   /* a percentage */
+	SC_TK_SIZE,  /* bytes, K/M/G/T suffixes */
+	SC_TK_RATE,  /* bytes per second, "/s" optional */
+	SC_TK_COUNT, /* pages */
+};
+
+struct sc_tunable_desc {
+	const char *name;
+	enum sc_tunable_kind kind;
+	int64_t def, min, max;
+};
+
+extern const struct sc_tunable_desc sc_tunable_descs[SC_T_COUNT];
+
+struct sc_tunables {
+	_Atomic int64_t v[SC_T_COUNT];
+	/* A curburst set by the user, for the scanner to take: -1 none. */
+	_Atomic int64_t curburst_request;
+};
+
+void sc_tunables_init(struct sc_tunables *t);
+
+/* The tunable called name, or -ENOENT. */
+int sc_tunable_lookup(const char *name);
+
+/* Parse text as a value of tunable id: 0, -EINVAL, or -ERANGE. */
+int sc_tunable_parse(int id, const char *text, int64_t *ret_value);
+
+static inline int64_t sc_tunable_get(const struct sc_tunables *t, int id)
+{
+	return atomic_load_explicit(&t->v[id], memory_order_relaxed);
+}
+
+/* Set tunable id; a curburst also goes to the scanner's mailbox. */
+void sc_tunable_set(struct sc_tunables *t, int id, int64_t value);
+
+#endif
