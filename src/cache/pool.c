@@ -269,7 +269,7 @@ static struct page *allocate(struct colour *c)
 /* ---- the public face ---- */
 
 int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
-		 uint64_t pindex, void *dst)
+		 uint64_t pindex, void *dst, enum sc_pool_origin *ret_origin)
 {
 	struct colour *c = &p->colours[sc_pool_colour_of(object, pindex)];
 	struct page *pg;
@@ -288,13 +288,22 @@ int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
 	}
 	memcpy(dst, pg->data, SC_PAGE_BYTES);
 	bytes = (int)pg->bytes;
-	/* Read again: to the tail of the active queue. */
+	if (ret_origin)
+		*ret_origin = pg->flags & PG_REFERENCED ? SC_POOL_RAM
+			      : pg->flags & PG_SWAPPED	? SC_POOL_SSD
+							: SC_POOL_BACKING;
 	dequeue(c, pg);
+	if (pg->flags & PG_REFERENCED && pg->flags & PG_SWAPPED) {
+		/* Hot and on the SSD: protect it on the active queue. */
+		pg->queue = PQ_ACTIVE;
+		TAILQ_INSERT_TAIL(&c->active, pg, q);
+		c->nactive++;
+		balance(c);
+	} else {
+		/* Not yet: it must pass the scanner first. */
+		to_inactive_tail(c, pg);
+	}
 	pg->flags |= PG_REFERENCED;
-	pg->queue = PQ_ACTIVE;
-	TAILQ_INSERT_TAIL(&c->active, pg, q);
-	c->nactive++;
-	balance(c);
 	c->hits++;
 	pthread_mutex_unlock(&c->lock);
 	return bytes;

@@ -46,13 +46,22 @@ struct sc_pool_stats {
 struct sc_pool *sc_pool_create(uint64_t bytes, int *ret_err);
 void sc_pool_destroy(struct sc_pool *p);
 
+/* Where the bytes of a pool hit came from, for the statistics. */
+enum sc_pool_origin {
+	SC_POOL_RAM,	 /* served from RAM before: a true RAM hit */
+	SC_POOL_BACKING, /* first serve of a page read from the backing store */
+	SC_POOL_SSD,	 /* first serve of a page read from the SSD */
+};
+
 /*
  * Copy page pindex of (object, validator) into dst (4 KiB).  Returns the
  * bytes of the page that hold file data (4096, or fewer for the last page
- * of a file), or -ENOENT.  A hit marks the page referenced.
+ * of a file), or -ENOENT; *ret_origin (may be NULL) says where they came
+ * from.  A first hit marks the page referenced; a page hit again once it
+ * is on the SSD moves to the active queue, out of the scanner's way.
  */
 int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
-		 uint64_t pindex, void *dst);
+		 uint64_t pindex, void *dst, enum sc_pool_origin *ret_origin);
 
 /*
  * Insert (or refresh) page pindex of (object, validator) with bytes bytes

@@ -9,11 +9,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stdatomic.h>
+
 #include "inode.h"
 #include "nvme.h"
 #include "options.h"
+#include "tunables.h"
 
 struct fuse_session;
+struct sc_pool;
+struct sc_scanner;
 struct sc_store;
 
 struct sc_fs {
@@ -29,6 +34,16 @@ struct sc_fs {
 	struct sc_store *store;	   /* NULL with cache=none */
 	char cache_path[4096];	   /* as opened, for messages */
 	struct sc_nvme_info drive; /* the NVMe drive under the cache */
+
+	/* The cache; pool and scanner are NULL with cache=none. */
+	struct sc_pool *pool;
+	struct sc_scanner *scanner;
+	struct sc_tunables tunables;
+	bool ctime_is_real; /* BACKING keeps a real ctime (not FUSE) */
+	uid_t owner_uid;    /* who mounted: may set tunables */
+	_Atomic uint64_t read_bytes_ram;
+	_Atomic uint64_t read_bytes_ssd;
+	_Atomic uint64_t read_bytes_backing;
 };
 
 #endif

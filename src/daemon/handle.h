@@ -18,6 +18,11 @@ struct sc_file {
 	struct sc_open_fd backing; /* backing.fd: owned; linked in inode */
 	struct sc_inode *inode;	   /* pinned */
 	bool direct;		   /* opened with O_DIRECT: bypass the cache */
+	bool cacheable;		   /* reads go through the pool and the SSD */
+	uint64_t object;	   /* the store's name of the file; 0: none */
+	uint64_t validator;	   /* of the contents at open */
+	uint64_t size;		   /* at open */
+	uint64_t next_off;	   /* where a sequential read goes next */
 };
 
 struct sc_dir {

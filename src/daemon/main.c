@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,7 +25,10 @@
 #include "log.h"
 #include "mountcheck.h"
 #include "ops.h"
+#include "objects.h"
 #include "options.h"
+#include "pool.h"
+#include "scanner.h"
 #include "store.h"
 
 #define NS_PER_S 1e9
@@ -104,6 +109,16 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 		goto out_unmount;
 	if (!opts->foreground)
 		sc_log_setup(opts->debug ? SC_LOG_DEBUG : SC_LOG_NOTICE, true);
+	/* Threads only after daemonizing: fork() keeps just the caller. */
+	if (fs->store && fs->pool) {
+		int err = sc_scanner_start(fs->store, fs->pool, &fs->tunables,
+					   sc_object_policy, fs, &fs->scanner);
+
+		if (err < 0) {
+			sc_err("cannot start the scanner: %s", strerror(-err));
+			goto out_unmount;
+		}
+	}
 	sc_notice("mounted %s on %s", fs->backing_path, mountpoint);
 
 	if (opts->single_thread) {
@@ -120,6 +135,8 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 	}
 	ret = ret == 0 ? 0 : 1;
 out_unmount:
+	sc_scanner_stop(fs->scanner);
+	fs->scanner = NULL;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -173,8 +190,33 @@ int main(int argc, char *argv[])
 		close(fs.root_fd);
 		return 1;
 	}
-	if (fs.store)
+	if (fs.store) {
+		int pool_err;
+
 		sc_cachedev_describe_drive(fs.cache_path, &fs.drive);
+		fs.pool = sc_pool_create(opts.ram_bytes, &pool_err);
+		if (!fs.pool) {
+			fprintf(stderr,
+				"swapcachefs: cannot make a RAM pool of %llu bytes (ram=): %s\n",
+				(unsigned long long)opts.ram_bytes,
+				strerror(-pool_err));
+			sc_store_close(fs.store);
+			close(fs.root_fd);
+			return 1;
+		}
+	}
+	sc_tunables_init(&fs.tunables);
+	for (int i = 0; i < SC_T_COUNT; i++)
+		if (opts.tunable_set[i])
+			sc_tunable_set(&fs.tunables, i, opts.tunables[i]);
+	fs.owner_uid = getuid();
+	{
+		struct statfs sfs;
+
+		/* FUSE stores (sshfs) report no ctime of their own. */
+		fs.ctime_is_real = fstatfs(fs.root_fd, &sfs) == 0 &&
+				   sfs.f_type != FUSE_SUPER_MAGIC;
+	}
 	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino);
 	if (ret < 0) {
 		fprintf(stderr, "swapcachefs: %s\n", strerror(-ret));
@@ -192,6 +234,7 @@ int main(int argc, char *argv[])
 
 	ret = run_session(&fs, &opts, mountpoint);
 
+	sc_pool_destroy(fs.pool);
 	if (sc_store_close(fs.store) < 0) {
 		sc_err("cache %s: could not be marked clean; it will be checked at the next mount",
 		       fs.cache_path);

@@ -23,7 +23,9 @@
 #include "backing.h"
 #include "creds.h"
 #include "fs.h"
+#include "control.h"
 #include "handle.h"
+#include "objects.h"
 #include "ops.h"
 #include "rw.h"
 
@@ -394,6 +396,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int valid, struct fuse_file_info *fi)
 {
 	struct sc_fs *fs = fs_of(req);
+	uint64_t object = 0;
 	struct target t;
 	struct stat st;
 	int ret;
@@ -405,7 +408,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		reply_status(req, ret);
 		return;
 	}
+	if (valid & FUSE_SET_ATTR_SIZE)
+		object = sc_object_of_inode(fs, inode_of(fs, ino));
+	sc_object_changed(fs, object);
 	ret = apply_setattr(t.fd, &t.loc, attr, valid);
+	sc_object_changed(fs, object);
 	if (ret == -EPERM && fs->switch_creds &&
 	    is_killpriv_chmod(&t, attr, valid)) {
 		ret = sc_creds_restore();
@@ -495,6 +502,24 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	make_node(req, parent, name, MAKE_SYMLINK, 0, 0, link);
 }
 
+/* Something changed the file name in dir: drop what was cached of it. */
+static void changed_at(struct sc_fs *fs, struct sc_inode *dir, const char *name)
+{
+	char path[PATH_MAX];
+	int n;
+
+	if (!fs->store)
+		return;
+	n = sc_itable_path(&fs->itable, dir, path, sizeof(path));
+	if (n < 0 || (size_t)n + strlen(name) + 2 > sizeof(path))
+		return;
+	if (strcmp(path, ".") == 0)
+		snprintf(path, sizeof(path), "%s", name);
+	else
+		snprintf(path + n, sizeof(path) - (size_t)n, "/%s", name);
+	sc_object_changed(fs, sc_object_name(fs, path));
+}
+
 /* unlink and rmdir: remove name and let its inode forget the name. */
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 int flags)
@@ -510,8 +535,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ret = sc_loc_stat(&loc, &st);
 	if (ret == 0 && unlinkat(loc.dir_fd, loc.name, flags) < 0)
 		ret = -errno;
-	if (ret == 0)
+	if (ret == 0) {
+		changed_at(fs, dir, name);
 		sc_itable_unname(&fs->itable, dir, name, st.st_dev, st.st_ino);
+	}
 	sc_loc_done(&loc);
 	reply_status(req, ret);
 }
@@ -547,6 +574,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret == 0 &&
 	    renameat2(src.dir_fd, src.name, dst.dir_fd, dst.name, flags) < 0)
 		ret = -errno;
+	if (ret == 0) {
+		/* Objects are named by path: both names now hold new files. */
+		changed_at(fs, from, name);
+		changed_at(fs, to, newname);
+	}
 	if (ret == 0)
 		sc_itable_rename(&fs->itable, from, name, src_st.st_dev,
 				 src_st.st_ino, to, newname, dst_st.st_dev,
@@ -591,6 +623,30 @@ static int backing_open_flags(int flags)
 	return flags & ~(O_DIRECT | O_CREAT | O_EXCL | O_NOCTTY);
 }
 
+/*
+ * What the cache needs of a new handle on a regular file: the object's
+ * name, and its validator and size as of this open (close-to-open: the
+ * backing store is asked now, and a changed file never matches what was
+ * cached of it before).  Reads are cached for read-only opens.
+ */
+static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags)
+{
+	struct stat st;
+
+	if (!fs->store || fstat(f->backing.fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	f->object = sc_object_of_inode(fs, f->inode);
+	if (!f->object)
+		return;
+	if (flags & O_TRUNC)
+		sc_object_changed(fs, f->object);
+	f->size = (uint64_t)st.st_size;
+	f->validator = sc_object_validator(fs, &st);
+	f->cacheable = fs->pool && !f->direct &&
+		       (flags & O_ACCMODE) == O_RDONLY;
+	sc_object_note_size(fs, f->object, f->size);
+}
+
 static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 		    struct fuse_file_info *fi)
 {
@@ -601,6 +657,7 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	f->backing.fd = fd;
 	f->inode = inode;
 	f->direct = flags & O_DIRECT;
+	attach_object(fs, f, flags);
 	sc_itable_pin(&fs->itable, inode, &f->backing);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
@@ -951,6 +1008,16 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct sc_loc loc;
 	int ret;
 
+	if (sc_ctl_owns(name)) {
+		/* Tunables live on the root; other names are not settable. */
+		ret = ino == FUSE_ROOT_ID
+			      ? sc_ctl_set(fs_of(req), fuse_req_ctx(req)->uid,
+					   name, value, size)
+			      : -EINVAL;
+		reply_status(req, ret);
+		return;
+	}
+
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
 	ret = lsetxattr(path, name, value, size, flags) < 0 ? -errno : 0;
@@ -994,12 +1061,64 @@ static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
-	reply_xattr_call(req, ino, name, size);
+	char *buf;
+	ssize_t n;
+
+	if (!sc_ctl_owns(name)) {
+		reply_xattr_call(req, ino, name, size);
+		return;
+	}
+	if (ino != FUSE_ROOT_ID) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	buf = size ? malloc(size) : NULL;
+	n = sc_ctl_get(fs_of(req), name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* The root lists the backing directory's names and ours. */
+static void list_root_xattrs(fuse_req_t req, size_t size)
+{
+	char path[PATH_MAX + 64];
+	size_t ours = sc_ctl_list(NULL, 0);
+	struct sc_loc loc;
+	char *buf = NULL;
+	ssize_t n;
+
+	if (!enter_xattr_path(req, FUSE_ROOT_ID, &loc, path, sizeof(path)))
+		return;
+	n = llistxattr(path, NULL, 0);
+	if (n >= 0 && size) {
+		buf = malloc((size_t)n + ours);
+		n = buf ? llistxattr(path, buf, (size_t)n) : -1;
+	}
+	sc_loc_done(&loc);
+	if (n < 0) {
+		fuse_reply_err(req, buf ? errno : ENOMEM);
+	} else if (size == 0) {
+		fuse_reply_xattr(req, (size_t)n + ours);
+	} else if ((size_t)n + ours > size) {
+		fuse_reply_err(req, ERANGE);
+	} else {
+		sc_ctl_list(buf + n, ours);
+		fuse_reply_buf(req, buf, (size_t)n + ours);
+	}
+	free(buf);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	reply_xattr_call(req, ino, NULL, size);
+	if (ino == FUSE_ROOT_ID)
+		list_root_xattrs(req, size);
+	else
+		reply_xattr_call(req, ino, NULL, size);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -1007,6 +1126,11 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	char path[PATH_MAX + 64];
 	struct sc_loc loc;
 	int ret;
+
+	if (sc_ctl_owns(name)) {
+		fuse_reply_err(req, ino == FUSE_ROOT_ID ? EPERM : ENODATA);
+		return;
+	}
 
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;

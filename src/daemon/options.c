@@ -46,6 +46,11 @@ const char sc_options_help[] =
 	"     max_read=SIZE            largest read request (kernel default)\n"
 	"     max_threads=N            worker threads at most (16)\n"
 	"     negative_timeout=SECONDS cache of failed lookups (0)\n"
+	"     ram=SIZE                 the RAM page pool (256M)\n"
+	"     TUNABLE=VALUE            read_enable, data_enable, meta_enable,\n"
+	"                              use_chflags, maxswappct, accrate, curburst,\n"
+	"                              maxburst, minburst, maxfilesize, maxlaunder,\n"
+	"                              maxscan, min_hysteresis, cleanperobj\n"
 	"     ro, rw, nosuid, nodev, noexec, noatime, ...\n"
 	"                              passed to the kernel mount\n"
 	"\n"
@@ -86,6 +91,7 @@ static const struct option_desc option_table[] = {
 	{ "max_threads", OPT_UINT, FIELD(max_threads), false, 0 },
 	{ "negative_timeout", OPT_SECONDS, FIELD(negative_timeout_ns), false,
 	  0 },
+	{ "ram", OPT_SIZE, FIELD(ram_bytes), false, 0 },
 	{ "ro", OPT_FLAG, FIELD(read_only), true, 0 },
 };
 
@@ -128,6 +134,7 @@ void sc_options_init(struct sc_options *opts)
 	opts->attr_timeout_ns = 1 * NS_PER_S;
 	opts->entry_timeout_ns = 1 * NS_PER_S;
 	opts->negative_timeout_ns = 0;
+	opts->ram_bytes = 256ull << 20;
 }
 
 static bool in_list(const char *word, const char *const *list, size_t n)
@@ -230,6 +237,24 @@ static int set_option(struct sc_options *opts, const struct option_desc *d,
 	return fail(err, err_len, "internal error parsing '%s'", d->name);
 }
 
+static int set_tunable(struct sc_options *opts, int id, const char *value,
+		       char *err, size_t err_len)
+{
+	const struct sc_tunable_desc *d = &sc_tunable_descs[id];
+	int ret = sc_tunable_parse(id, value, &opts->tunables[id]);
+
+	if (ret == -ERANGE)
+		return fail(err, err_len,
+			    "bad value '%s' for %s: out of range %lld..%lld",
+			    value, d->name, (long long)d->min,
+			    (long long)d->max);
+	if (ret < 0)
+		return fail(err, err_len, "bad value '%s' for %s", value,
+			    d->name);
+	opts->tunable_set[id] = true;
+	return 0;
+}
+
 static int parse_one(struct sc_options *opts, char *word, char *err,
 		     size_t err_len)
 {
@@ -244,6 +269,15 @@ static int parse_one(struct sc_options *opts, char *word, char *err,
 	if (d)
 		return set_option(opts, d, word, eq ? eq + 1 : NULL, err,
 				  err_len);
+	if (eq) {
+		char name[64];
+		int id;
+
+		snprintf(name, sizeof(name), "%.*s", (int)name_len, word);
+		id = sc_tunable_lookup(name);
+		if (id >= 0)
+			return set_tunable(opts, id, eq + 1, err, err_len);
+	}
 	if (in_list(word, kernel_flags,
 		    sizeof(kernel_flags) / sizeof(kernel_flags[0])))
 		return append_kernel_opt(opts, word, err, err_len);

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tunables.h"
+
 enum sc_options_action {
 	SC_OPTIONS_RUN,
 	SC_OPTIONS_HELP,
@@ -45,6 +47,11 @@ struct sc_options {
 	char cache_path[4096];	   /* "" default location, "none" no cache */
 	uint64_t cache_size_bytes; /* for a cache file; 0 default */
 	bool format;		   /* format whatever the device holds */
+	uint64_t ram_bytes;	   /* the RAM page pool */
+
+	/* Tunables given as mount options; the others keep their default. */
+	int64_t tunables[SC_T_COUNT];
+	bool tunable_set[SC_T_COUNT];
 
 	/*
 	 * Options passed to the kernel mount through libfuse unchanged,

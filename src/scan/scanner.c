@@ -276,6 +276,8 @@ int sc_scanner_start(struct sc_store *store, struct sc_pool *pool,
 	pthread_cond_init(&sc->wake, &attr);
 	pthread_condattr_destroy(&attr);
 	err = pthread_create(&sc->thread, NULL, scanner_main, sc);
+	if (!err)
+		pthread_setname_np(sc->thread, "swapcached");
 	if (err) {
 		pthread_cond_destroy(&sc->wake);
 		pthread_mutex_destroy(&sc->lock);

@@ -36,7 +36,7 @@ static bool hit(struct sc_pool *p, uint64_t object, uint64_t validator,
 		uint64_t pindex)
 {
 	unsigned char buf[SC_PAGE_BYTES];
-	int n = sc_pool_read(p, object, validator, pindex, buf);
+	int n = sc_pool_read(p, object, validator, pindex, buf, NULL);
 
 	if (n < 0)
 		return false;
@@ -73,11 +73,11 @@ static void test_insert_read_partial_and_miss(void **state)
 	memset(src, 0xab, sizeof(src));
 	assert_int_equal(sc_pool_insert(p, 1, 10, 5, src, 100, false), 0);
 	memset(dst, 0xff, sizeof(dst));
-	assert_int_equal(sc_pool_read(p, 1, 10, 5, dst), 100);
+	assert_int_equal(sc_pool_read(p, 1, 10, 5, dst, NULL), 100);
 	assert_int_equal(dst[99], 0xab);
 	assert_int_equal(dst[100], 0); /* the rest of the page reads zero */
-	assert_int_equal(sc_pool_read(p, 1, 10, 6, dst), -ENOENT);
-	assert_int_equal(sc_pool_read(p, 2, 10, 5, dst), -ENOENT);
+	assert_int_equal(sc_pool_read(p, 1, 10, 6, dst, NULL), -ENOENT);
+	assert_int_equal(sc_pool_read(p, 2, 10, 5, dst, NULL), -ENOENT);
 	assert_int_equal(sc_pool_insert(p, 1, 10, 5, src, SC_PAGE_BYTES + 1,
 					false),
 			 -EINVAL);

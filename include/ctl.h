@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The control and statistics interface: extended attributes on the root
+ * of a swapcachefs mount.
+ *
+ *   getfattr -n user.swapcache.stats MNT          "name: value" lines
+ *   getfattr -n user.swapcache.accrate MNT        one tunable
+ *   setfattr -n user.swapcache.accrate -v 2M MNT  set it (root or the
+ *                                                 mounting user)
+ *
+ * Every tunable of swapcachefs(8) has its name under the prefix.  Names
+ * under the prefix belong to the overlay and never reach the backing
+ * store; all other names pass through.  Sizes in the stats are plain
+ * integers, in bytes.
+ */
+#ifndef SC_CTL_H
+#define SC_CTL_H
+
+#define SC_CTL_PREFIX "user.swapcache."
+#define SC_CTL_STATS SC_CTL_PREFIX "stats"
+
+#endif

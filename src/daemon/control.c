@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The control xattrs (see control.h and include/ctl.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control.h"
+#include "ctl.h"
+#include "log.h"
+#include "pool.h"
+#include "scanner.h"
+#include "store.h"
+
+#define PREFIX_LEN (sizeof(SC_CTL_PREFIX) - 1)
+
+bool sc_ctl_owns(const char *name)
+{
+	return strncmp(name, SC_CTL_PREFIX, PREFIX_LEN) == 0;
+}
+
+struct text {
+	char *buf;
+	size_t len, used;
+};
+
+static void line(struct text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void line(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(t->used < t->len ? t->buf + t->used : NULL,
+		      t->used < t->len ? t->len - t->used : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		t->used += (size_t)n;
+}
+
+size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
+{
+	struct text t = { buf, len, 0 };
+	struct sc_scanner_stats sc = { 0 };
+	struct sc_store_stats st = { 0 };
+	struct sc_pool_stats ps = { 0 };
+	uint64_t ram = atomic_load(&fs->read_bytes_ram);
+	uint64_t ssd = atomic_load(&fs->read_bytes_ssd);
+	uint64_t backing = atomic_load(&fs->read_bytes_backing);
+	uint64_t total = ram + ssd + backing;
+
+	if (fs->scanner)
+		sc_scanner_get_stats(fs->scanner, &sc);
+	if (fs->store)
+		sc_store_get_stats(fs->store, &st);
+	if (fs->pool)
+		sc_pool_get_stats(fs->pool, &ps);
+	line(&t, "state: %s\n",
+	     sc.state == SC_SCAN_CLEANING ? "cleaning" : "writing");
+	line(&t, "burst: %s\n",
+	     sc.burst == SC_BURST_RECOVERING ? "recovering" : "bursting");
+	for (int i = 0; i < SC_T_COUNT; i++)
+		line(&t, "%s: %lld\n", sc_tunable_descs[i].name,
+		     (long long)(i == SC_T_CURBURST && fs->scanner
+					 ? sc.curburst_bytes
+					 : sc_tunable_get(&fs->tunables, i)));
+	line(&t, "write_count: %llu\n", (unsigned long long)sc.write_count);
+	line(&t, "read_bytes_ram: %llu\n", (unsigned long long)ram);
+	line(&t, "read_bytes_ssd: %llu\n", (unsigned long long)ssd);
+	line(&t, "read_bytes_backing: %llu\n", (unsigned long long)backing);
+	line(&t, "hit_ratio_pct: %.1f\n",
+	     total ? 100.0 * (double)(ram + ssd) / (double)total : 0.0);
+	line(&t, "ssd_size_bytes: %llu\n", (unsigned long long)st.data_bytes);
+	line(&t, "ssd_used_bytes: %llu\n", (unsigned long long)st.used_bytes);
+	line(&t, "ssd_device_bytes: %llu\n",
+	     (unsigned long long)st.device_bytes);
+	line(&t, "ram_bytes: %llu\n",
+	     (unsigned long long)(ps.pages * SC_PAGE_BYTES));
+	line(&t, "active_pages: %llu\n", (unsigned long long)ps.active_pages);
+	line(&t, "inactive_pages: %llu\n",
+	     (unsigned long long)ps.inactive_pages);
+	line(&t, "free_pages: %llu\n", (unsigned long long)ps.free_pages);
+	line(&t, "clusters_written: %llu\n",
+	     (unsigned long long)sc.clusters_written);
+	line(&t, "clusters_refused: %llu\n",
+	     (unsigned long long)sc.clusters_refused);
+	line(&t, "clusters_cleaned: %llu\n",
+	     (unsigned long long)sc.clusters_cleaned);
+	line(&t, "ssd_hits: %llu\n", (unsigned long long)st.hits);
+	line(&t, "ssd_misses: %llu\n", (unsigned long long)st.misses);
+	line(&t, "checksum_errors: %llu\n",
+	     (unsigned long long)st.checksum_errors);
+	line(&t, "ssd_io_errors: %llu\n", (unsigned long long)st.io_errors);
+	line(&t, "index_ram_bytes: %llu\n",
+	     (unsigned long long)st.index_ram_bytes);
+	line(&t, "nvme: %s\n", fs->drive.present ? fs->drive.model : "none");
+	if (fs->drive.present && fs->drive.health_valid) {
+		line(&t, "nvme_percent_used: %u\n", fs->drive.percent_used);
+		line(&t, "nvme_data_units_written: %llu\n",
+		     (unsigned long long)fs->drive.data_units_written);
+		line(&t, "nvme_media_errors: %llu\n",
+		     (unsigned long long)fs->drive.media_errors);
+	}
+	return t.used;
+}
+
+static ssize_t copy_out(const char *value, size_t n, char *buf, size_t len)
+{
+	if (!buf)
+		return (ssize_t)n;
+	if (n > len)
+		return -ERANGE;
+	memcpy(buf, value, n);
+	return (ssize_t)n;
+}
+
+ssize_t sc_ctl_get(struct sc_fs *fs, const char *name, char *buf, size_t len)
+{
+	char value[4096];
+	int id;
+
+	if (strcmp(name, SC_CTL_STATS) == 0) {
+		size_t n = sc_ctl_stats(fs, value, sizeof(value));
+
+		return copy_out(value, n < sizeof(value) ? n : sizeof(value),
+				buf, len);
+	}
+	id = sc_tunable_lookup(name + PREFIX_LEN);
+	if (id < 0)
+		return -ENODATA;
+	snprintf(value, sizeof(value), "%lld",
+		 (long long)sc_tunable_get(&fs->tunables, id));
+	return copy_out(value, strlen(value), buf, len);
+}
+
+int sc_ctl_set(struct sc_fs *fs, uid_t caller, const char *name,
+	       const char *value, size_t size)
+{
+	char text[64];
+	int64_t v;
+	int id, ret;
+
+	id = sc_tunable_lookup(name + PREFIX_LEN);
+	if (id < 0)
+		return -EINVAL;
+	if (caller != 0 && caller != fs->owner_uid)
+		return -EPERM;
+	/* setfattr may send a trailing newline or NUL. */
+	while (size && (value[size - 1] == '\n' || value[size - 1] == '\0'))
+		size--;
+	if (size == 0 || size >= sizeof(text)) {
+		sc_warn("tunable %s: value of %zu bytes refused", name, size);
+		return -EINVAL;
+	}
+	memcpy(text, value, size);
+	text[size] = '\0';
+	ret = sc_tunable_parse(id, text, &v);
+	if (ret < 0) {
+		sc_warn("tunable %s: bad value '%s'", name, text);
+		return -EINVAL;
+	}
+	sc_tunable_set(&fs->tunables, id, v);
+	sc_info("tunable %s set to %lld by uid %u", name, (long long)v,
+		(unsigned)caller);
+	return 0;
+}
+
+size_t sc_ctl_list(char *buf, size_t len)
+{
+	size_t used = 0;
+
+	for (int i = -1; i < SC_T_COUNT; i++) {
+		char name[64];
+		size_t n;
+
+		snprintf(name, sizeof(name), "%s%s", SC_CTL_PREFIX,
+			 i < 0 ? "stats" : sc_tunable_descs[i].name);
+		n = strlen(name) + 1;
+		if (buf && used + n <= len)
+			memcpy(buf + used, name, n);
+		used += n;
+	}
+	return used;
+}

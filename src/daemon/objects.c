@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Cached objects (see objects.h).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "objects.h"
+#include "pool.h"
+#include "store.h"
+
+#define SIZE_SLOTS 65536u
+
+/*
+ * The sizes of recently opened files, direct-mapped by object name: the
+ * scanner's maxfilesize test needs a size, and pages carry none.  A slot
+ * lost to another object only makes the test fall back to the page index.
+ */
+static struct {
+	_Atomic uint64_t object;
+	_Atomic uint64_t size;
+} sizes[SIZE_SLOTS];
+
+uint64_t sc_object_name(struct sc_fs *fs, const char *relpath)
+{
+	char full[PATH_MAX * 2];
+	int n;
+
+	if (!fs->store)
+		return 0;
+	n = snprintf(full, sizeof(full), "%s/%s", fs->backing_path, relpath);
+	if (n < 0 || (size_t)n >= sizeof(full))
+		return 0;
+	return sc_store_object_name(fs->store, full, (size_t)n) | 1;
+}
+
+uint64_t sc_object_of_inode(struct sc_fs *fs, struct sc_inode *inode)
+{
+	char path[PATH_MAX];
+
+	if (!fs->store ||
+	    sc_itable_path(&fs->itable, inode, path, sizeof(path)) < 0)
+		return 0;
+	return sc_object_name(fs, path);
+}
+
+uint64_t sc_object_validator(struct sc_fs *fs, const struct stat *st)
+{
+	uint64_t mtime = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL +
+			 (uint64_t)st->st_mtim.tv_nsec;
+	uint64_t ctime =
+		fs->ctime_is_real
+			? (uint64_t)st->st_ctim.tv_sec * 1000000000ULL +
+				  (uint64_t)st->st_ctim.tv_nsec
+			: 0;
+
+	return sc_store_validator(fs->store, (uint64_t)st->st_size, mtime,
+				  ctime);
+}
+
+void sc_object_note_size(struct sc_fs *fs, uint64_t object, uint64_t size)
+{
+	unsigned i = (unsigned)(object % SIZE_SLOTS);
+
+	(void)fs;
+	atomic_store(&sizes[i].size, size);
+	atomic_store(&sizes[i].object, object);
+}
+
+bool sc_object_policy(void *arg, uint64_t object, uint64_t validator,
+		      uint64_t pindex)
+{
+	struct sc_fs *fs = arg;
+	int64_t max = sc_tunable_get(&fs->tunables, SC_T_MAXFILESIZE);
+	unsigned i = (unsigned)(object % SIZE_SLOTS);
+
+	(void)validator;
+	if (max <= 0)
+		return true;
+	if (atomic_load(&sizes[i].object) == object)
+		return atomic_load(&sizes[i].size) <= (uint64_t)max;
+	return (pindex + 1) * SC_PAGE_BYTES <= (uint64_t)max;
+}
+
+void sc_object_changed(struct sc_fs *fs, uint64_t object)
+{
+	if (!object || !fs->pool)
+		return;
+	/*
+	 * The epoch first, then the pages: a reader that inserts old pages
+	 * after the drop sees the new epoch when it checks, and drops them
+	 * itself (see rw.c).
+	 */
+	sc_store_invalidate(fs->store, object, 0, UINT32_MAX);
+	sc_pool_drop_object(fs->pool, object);
+}

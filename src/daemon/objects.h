@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The daemon's view of cached objects: naming a backing file for the
+ * store, its validator, the cache policy the scanner asks about, and
+ * invalidation when a file changes through the mount.
+ */
+#ifndef SC_OBJECTS_H
+#define SC_OBJECTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+
+/*
+ * The object name of the file at relpath below BACKING: the store's keyed
+ * hash of BACKING's path and relpath, so a cache moved to another BACKING
+ * never matches.  0 when there is no cache.
+ */
+uint64_t sc_object_name(struct sc_fs *fs, const char *relpath);
+
+/* The object name of inode by its current path; 0 when unknown. */
+uint64_t sc_object_of_inode(struct sc_fs *fs, struct sc_inode *inode);
+
+/* The validator of a backing file's attributes. */
+uint64_t sc_object_validator(struct sc_fs *fs, const struct stat *st);
+
+/* Remember the size of object, for the maxfilesize policy. */
+void sc_object_note_size(struct sc_fs *fs, uint64_t object, uint64_t size);
+
+/* The scanner's policy hook (sc_scanner_policy_fn); arg is the fs. */
+bool sc_object_policy(void *arg, uint64_t object, uint64_t validator,
+		      uint64_t pindex);
+
+/*
+ * The file changed through the mount: advance its epoch, then drop its
+ * SSD clusters (durably) and its pages, before the change is
+ * acknowledged.
+ */
+void sc_object_changed(struct sc_fs *fs, uint64_t object);
+
+#endif
