@@ -36,7 +36,8 @@ struct page {
 	uint64_t validator;
 	uint64_t pindex;
 	uint32_t bytes;
-	uint16_t busy; /* scanner copies in flight */
+	uint16_t busy;	  /* scanner copies in flight */
+	uint16_t touched; /* the cleaner's revolution of the last touch */
 	uint8_t flags;
 	uint8_t queue;
 	unsigned char *data;
@@ -334,6 +335,7 @@ int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
 	pg->pindex = pindex;
 	pg->bytes = bytes;
 	pg->busy = 0;
+	pg->touched = 0;
 	pg->flags = (uint8_t)(PG_VALID | (swapped ? PG_SWAPPED : 0));
 	pg->hash_next = c->hash[bucket_of(c, object, pindex)];
 	c->hash[bucket_of(c, object, pindex)] = pg;
@@ -342,6 +344,24 @@ int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
 	atomic_fetch_add(&p->adds, 1);
 	atomic_fetch_add(&p->total_adds, 1);
 	return 0;
+}
+
+bool sc_pool_should_touch(struct sc_pool *p, uint64_t object, uint64_t pindex,
+			  uint32_t revolution)
+{
+	struct colour *c = &p->colours[sc_pool_colour_of(object, pindex)];
+	struct page *pg;
+	bool touch = false;
+
+	pthread_mutex_lock(&c->lock);
+	pg = find(c, object, pindex);
+	if (pg && pg->flags & PG_SWAPPED &&
+	    pg->touched != (uint16_t)(revolution + 1)) {
+		pg->touched = (uint16_t)(revolution + 1); /* 0: never */
+		touch = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return touch;
 }
 
 void sc_pool_drop_range(struct sc_pool *p, uint64_t object, uint64_t first,

@@ -64,6 +64,14 @@ int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
 		 uint64_t pindex, void *dst, enum sc_pool_origin *ret_origin);
 
 /*
+ * Whether a RAM hit on page pindex should tell the SSD that its copy is
+ * in use: true once per tick of the cleaner's clock (sc_store_revolution)
+ * for a page whose cluster is on the SSD.
+ */
+bool sc_pool_should_touch(struct sc_pool *p, uint64_t object, uint64_t pindex,
+			  uint32_t revolution);
+
+/*
  * Insert (or refresh) page pindex of (object, validator) with bytes bytes
  * of src (the rest of the page reads as zero), at the tail of the
  * inactive queue; recycles the least recently used inactive page when

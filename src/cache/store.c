@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ struct sc_store {
 	struct sc_store_stats stats;	  /* counters only */
 	uint32_t epochs[SC_STORE_EPOCHS]; /* invalidations, by object hash */
 	uint32_t clean_hand;		  /* the cleaner's place in the slots */
+	_Atomic uint64_t hand_moves;	  /* slots the hand has passed, ever */
 };
 
 static int fail(struct sc_store_report *r, int err, const char *fmt, ...)
@@ -873,6 +875,8 @@ size_t sc_store_clean(struct sc_store *s, uint32_t max_examine,
 		struct slot *sl = &s->slots[slot];
 
 		s->clean_hand = slot + 1 == s->sb.nslots ? 0 : slot + 1;
+		atomic_fetch_add_explicit(&s->hand_moves, 1,
+					  memory_order_relaxed);
 		if (sl->state != SLOT_USED)
 			continue;
 		/* Second chance: a cluster hit since the last pass stays. */
@@ -895,6 +899,29 @@ size_t sc_store_clean(struct sc_store *s, uint32_t max_examine,
 	/* Durable at the next commit: a cleaned cluster that comes back
 	 * after a crash is still right (its object is unchanged). */
 	return freed;
+}
+
+uint32_t sc_store_revolution(struct sc_store *s)
+{
+	uint64_t eighth = s->sb.nslots / 8 ? s->sb.nslots / 8 : 1;
+
+	return (uint32_t)(atomic_load_explicit(&s->hand_moves,
+					       memory_order_relaxed) /
+			  eighth);
+}
+
+void sc_store_touch(struct sc_store *s, uint64_t object, uint32_t cluster)
+{
+	uint32_t pos;
+
+	pthread_mutex_lock(&s->lock);
+	pos = object_find(s, object);
+	if (pos != NONE) {
+		pos = cluster_find(s, s->object_map[pos], cluster);
+		if (pos != NONE)
+			s->slots[s->cluster_map[pos]].referenced = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
 }
 
 int sc_store_drop_object(struct sc_store *s, uint64_t object)

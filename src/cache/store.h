@@ -174,6 +174,16 @@ int sc_store_invalidate(struct sc_store *s, uint64_t object, uint32_t first,
 size_t sc_store_clean(struct sc_store *s, uint32_t max_examine,
 		      uint64_t target_used_bytes, uint32_t max_per_object);
 
+/*
+ * The cleaner's clock, advancing eight times per revolution of its hand
+ * round the slots: a reader that touches a cluster whenever this moved
+ * re-sets its second chance long before the hand comes back to it.
+ */
+uint32_t sc_store_revolution(struct sc_store *s);
+
+/* A copy of the cluster was used (from RAM): give it a second chance. */
+void sc_store_touch(struct sc_store *s, uint64_t object, uint32_t cluster);
+
 /* Drop every cluster of object, durably, before returning. */
 int sc_store_drop_object(struct sc_store *s, uint64_t object);
 

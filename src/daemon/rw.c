@@ -156,6 +156,14 @@ static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
 		*source = origin == SC_POOL_SSD	      ? FROM_SSD
 			  : origin == SC_POOL_BACKING ? FROM_BACKING
 						      : FROM_RAM;
+		/*
+		 * Hot in RAM is hot: the SSD copy keeps its second chance, so
+		 * a cold scan that flushes RAM does not flush it too.
+		 */
+		if (origin == SC_POOL_RAM &&
+		    sc_pool_should_touch(fs->pool, f->object, pindex,
+					 sc_store_revolution(fs->store)))
+			sc_store_touch(fs->store, f->object, cluster);
 		return ret;
 	}
 	*source = FROM_SSD;

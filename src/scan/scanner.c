@@ -153,11 +153,20 @@ static void cleaning_pass(struct sc_scanner *sc, uint64_t size_bytes)
 	uint32_t per_object =
 		(uint32_t)(sc_tunable_get(sc->tun, SC_T_CLEANPEROBJ) /
 			   SC_CLUSTER_BYTES);
+	uint32_t examine = (uint32_t)sc_tunable_get(sc->tun, SC_T_MAXSCAN);
+	struct sc_store_stats st;
 	size_t freed;
 
-	freed = sc_store_clean(sc->store,
-			       (uint32_t)sc_tunable_get(sc->tun, SC_T_MAXSCAN),
-			       target, per_object ? per_object : 1);
+	/*
+	 * At most a quarter of the slots a tick: the hand then takes at
+	 * least four ticks to go round, and a cluster in use is touched
+	 * again (given its second chance back) before the hand returns.
+	 */
+	sc_store_get_stats(sc->store, &st);
+	if (examine > st.nslots / 4)
+		examine = (uint32_t)(st.nslots / 4) + 1;
+	freed = sc_store_clean(sc->store, examine, target,
+			       per_object ? per_object : 1);
 	if (freed)
 		sc_store_commit(sc->store);
 	pthread_mutex_lock(&sc->lock);

@@ -1,0 +1,272 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The cache over a real mount of a local backing directory: reads reach
+the SSD and are served from it after a remount, a file changed behind the
+mount's back is seen at the next open, writes go through, O_DIRECT
+bypasses the cache, a hot set survives a cold scan larger than the
+cache, and the stats and tunables xattrs behave."""
+import errno
+import os
+import subprocess
+import time
+
+import pytest
+
+import scfs
+
+MIB = 1 << 20
+
+
+def stats(mnt):
+    text = os.getxattr(mnt, "user.swapcache.stats").decode()
+    out = {}
+    for line in text.splitlines():
+        k, v = line.split(": ", 1)
+        try:
+            out[k] = int(v)
+        except ValueError:
+            try:
+                out[k] = float(v)
+            except ValueError:
+                out[k] = v
+    return out
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3")
+
+
+def make_file(path, size, seed):
+    data = os.urandom(size) if seed is None else bytes(
+        (seed * 131 + i * 7) & 0xff for i in range(size))
+    with open(path, "wb") as f:
+        f.write(data)
+    return data
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def wait_written(mnt, at_least, timeout=30):
+    """Until the scanner has written at_least bytes and gone quiet."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        w = stats(mnt)["write_count"]
+        if w >= at_least and w == last:
+            return w
+        last = w
+        time.sleep(0.3)
+    raise AssertionError(f"write_count {last} < {at_least}")
+
+
+def mount(backing, mnt, cache, *extra):
+    return scfs.Mount(backing, mnt, options=("allow_other", f"cache={cache}",
+                                             "cache_size=64M", "min_hysteresis=0",
+                                             *extra))
+
+
+def test_reads_reach_the_ssd_and_survive_remount(dirs):
+    base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "c.swc")
+    files = {f"f{i}": make_file(os.path.join(backing, f"f{i}"), size, None)
+             for i, size in enumerate([5 * MIB, 300000, 4096, 1, 70000])}
+    total = sum(len(d) for d in files.values())
+    m = mount(backing, mnt, cache)
+    try:
+        for name, data in files.items():
+            assert read(os.path.join(mnt, name)) == data
+        wait_written(m.mountpoint, total)
+    finally:
+        m.unmount()
+    drop_caches()
+    m = mount(backing, mnt, cache)
+    try:
+        assert "clusters loaded" in m.log()
+        for name, data in files.items():
+            assert read(os.path.join(mnt, name)) == data
+        st = stats(mnt)
+        assert st["read_bytes_ssd"] >= total - 4096 * len(files)
+        assert st["read_bytes_backing"] < 4096 * len(files)
+        assert st["checksum_errors"] == 0
+    finally:
+        m.unmount()
+
+
+def test_change_behind_the_mount_seen_at_next_open(dirs):
+    base, backing, mnt, _ = dirs
+    path = os.path.join(backing, "f")
+    old = make_file(path, 2 * MIB, 1)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        assert read(os.path.join(mnt, "f")) == old
+        wait_written(mnt, len(old))
+        # New contents, same size, new mtime: written behind our back.
+        new = make_file(path, 2 * MIB, 2)
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+        time.sleep(1.1)  # let the kernel's attribute cache expire
+        assert read(os.path.join(mnt, "f")) == new
+    finally:
+        m.unmount()
+    # And after a remount, the old SSD copy is never served.
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        drop_caches()
+        assert read(os.path.join(mnt, "f")) == new
+    finally:
+        m.unmount()
+
+
+def test_writes_go_through_and_drop_cached_copies(dirs):
+    base, backing, mnt, _ = dirs
+    path = os.path.join(mnt, "f")
+    data = bytearray(make_file(os.path.join(backing, "f"), MIB, 3))
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        assert read(path) == data
+        wait_written(mnt, len(data))
+        with open(path, "r+b") as f:
+            f.seek(100000)
+            f.write(b"X" * 5000)
+        data[100000:105000] = b"X" * 5000
+        assert read(os.path.join(backing, "f")) == data
+        drop_caches()
+        assert read(path) == data
+        os.truncate(path, 50000)
+        drop_caches()
+        assert read(path) == data[:50000]
+    finally:
+        m.unmount()
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        drop_caches()
+        assert read(path) == data[:50000]
+    finally:
+        m.unmount()
+
+
+def test_o_direct_bypasses_the_cache(dirs):
+    base, backing, mnt, _ = dirs
+    data = make_file(os.path.join(backing, "f"), MIB, 4)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        before = stats(mnt)["read_bytes_backing"]
+        fd = os.open(os.path.join(mnt, "f"), os.O_RDONLY | os.O_DIRECT)
+        try:
+            got = os.pread(fd, MIB, 0)
+        finally:
+            os.close(fd)
+        assert got == data
+        st = stats(mnt)
+        assert st["read_bytes_backing"] - before >= MIB
+        assert st["read_bytes_ram"] == 0 and st["read_bytes_ssd"] == 0
+    finally:
+        m.unmount()
+
+
+def test_hot_set_survives_a_cold_scan_larger_than_the_cache(dirs):
+    """A hot set read throughout a one-off scan of cold data larger than
+    the cache keeps a hit ratio above 90%, during the scan and after a
+    remount (the cleaner gives clusters in use a second chance)."""
+    base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "c.swc")
+    hot = {f"hot{i}": make_file(os.path.join(backing, f"hot{i}"), MIB, None)
+           for i in range(4)}
+    cold = [f"cold{i}" for i in range(24)]
+    for name in cold:
+        make_file(os.path.join(backing, name), 4 * MIB, None)
+
+    def read_hot():
+        before = stats(mnt)
+        for name, data in hot.items():
+            assert read(os.path.join(mnt, name)) == data
+        after = stats(mnt)
+        return [after[k] - before[k] for k in
+                ("read_bytes_ram", "read_bytes_ssd", "read_bytes_backing")]
+
+    # A 64 MiB cache (about 45 MiB written before it cleans) and a pool
+    # big enough for the scanner to keep up, smaller than the scan.
+    m = mount(backing, mnt, cache, "ram=16M")
+    try:
+        read_hot()
+        wait_written(mnt, 4 * MIB)
+        totals = [0, 0, 0]
+        for name in cold:  # the one-off scan: 96 MiB
+            read(os.path.join(mnt, name))
+            time.sleep(0.15)
+            totals = [a + b for a, b in zip(totals, read_hot())]
+        assert stats(mnt)["clusters_cleaned"] > 0
+        during = (totals[0] + totals[1]) / sum(totals)
+    finally:
+        m.unmount()
+    drop_caches()
+    m = mount(backing, mnt, cache, "ram=16M")
+    try:
+        ram, ssd, backing_bytes = read_hot()
+        after = (ram + ssd) / (ram + ssd + backing_bytes)
+    finally:
+        m.unmount()
+    print(f"hot set hit ratio: {during:.1%} during the cold scan, "
+          f"{after:.1%} after a remount")
+    assert during >= 0.9 and after >= 0.9
+
+
+def test_stats_and_tunables_xattrs(dirs):
+    base, backing, mnt, _ = dirs
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "accrate=2M")
+    try:
+        st = stats(mnt)
+        for key in ("state", "burst", "write_count", "read_bytes_ram",
+                    "read_bytes_ssd", "read_bytes_backing", "ssd_size_bytes",
+                    "ssd_used_bytes", "inactive_pages", "checksum_errors",
+                    "ssd_io_errors", "read_enable", "data_enable", "meta_enable",
+                    "use_chflags", "maxswappct", "accrate", "curburst",
+                    "maxburst", "minburst", "maxfilesize", "maxlaunder",
+                    "maxscan", "min_hysteresis", "cleanperobj"):
+            assert key in st, key
+        assert st["state"] == "writing" and st["accrate"] == 2 * MIB
+        assert st["ssd_size_bytes"] > 32 * MIB
+        os.setxattr(mnt, "user.swapcache.maxswappct", b"60")
+        assert os.getxattr(mnt, "user.swapcache.maxswappct") == b"60"
+        assert stats(mnt)["maxswappct"] == 60
+        os.setxattr(mnt, "user.swapcache.maxburst", b"4G\n")
+        assert stats(mnt)["maxburst"] == 4 << 30
+        for bad in (b"abc", b"101", b"", b"9" * 80):
+            with pytest.raises(OSError) as e:
+                os.setxattr(mnt, "user.swapcache.maxswappct", bad)
+            assert e.value.errno == errno.EINVAL
+        with pytest.raises(OSError) as e:
+            os.setxattr(mnt, "user.swapcache.nonsense", b"1")
+        assert e.value.errno == errno.EINVAL
+        assert "bad value" in m.log()
+        names = os.listxattr(mnt)
+        assert "user.swapcache.stats" in names and "user.swapcache.accrate" in names
+
+        def as_nobody():
+            os.setxattr(mnt, "user.swapcache.accrate", b"1M")
+        assert scfs.as_user(scfs.NOBODY, scfs.NOBODY, as_nobody) == ("err", "EPERM")
+        assert stats(mnt)["accrate"] == 2 * MIB
+        # Anyone may read the stats; other names pass through.
+        assert scfs.as_user(scfs.NOBODY, scfs.NOBODY,
+                            lambda: len(os.getxattr(mnt, "user.swapcache.stats")) > 100) \
+            == ("ok", True)
+        os.setxattr(os.path.join(mnt), "user.other", b"passes")
+        assert os.getxattr(backing, "user.other") == b"passes"
+    finally:
+        m.unmount()
+
+
+def test_bad_tunable_mount_options_refused(dirs):
+    base, backing, mnt, _ = dirs
+    for opt, pattern in (("accrate=fast", "bad value 'fast' for accrate"),
+                         ("maxswappct=200", "out of range"),
+                         ("ram=1K", "RAM pool")):
+        r = subprocess.run([scfs.BINARY, "-f", "-o",
+                            f"cache={base}/c.swc,cache_size=16M,{opt}", backing, mnt],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, opt
+        assert pattern in r.stderr, r.stderr
+        assert not os.path.ismount(mnt)
