@@ -10,6 +10,7 @@ import os
 import pickle
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import tempfile
@@ -226,3 +227,66 @@ def tree_state(root):
 
 def rmtree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+# ---- a real network filesystem: sshfs to an sshd on 127.0.0.1 ----
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sshd:
+    """An sshd on 127.0.0.1 serving SFTP to root with a throwaway key."""
+
+    def __init__(self, base):
+        self.dir = os.path.join(base, "sshd")
+        os.mkdir(self.dir, 0o700)
+        self.port = free_port()
+        self.key = os.path.join(self.dir, "user_key")
+        host = os.path.join(self.dir, "host_key")
+        for k in (self.key, host):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", k],
+                           check=True)
+        shutil.copy(self.key + ".pub", os.path.join(self.dir, "authorized_keys"))
+        config = os.path.join(self.dir, "sshd_config")
+        with open(config, "w") as f:
+            f.write(f"""Port {self.port}
+ListenAddress 127.0.0.1
+HostKey {host}
+AuthorizedKeysFile {self.dir}/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile {self.dir}/sshd.pid
+Subsystem sftp internal-sftp
+""")
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config],
+                                     stderr=subprocess.DEVNULL)
+        wait_for(self.listening, what="sshd")
+
+    def listening(self):
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def sshfs_mount(sshd, remote, local):
+    subprocess.run(["sshfs", f"root@127.0.0.1:{remote}", local,
+                    "-p", str(sshd.port),
+                    "-o", f"IdentityFile={sshd.key},StrictHostKeyChecking=no,"
+                          "UserKnownHostsFile=/dev/null,BatchMode=yes,"
+                          "dir_cache=no,attr_timeout=0,entry_timeout=0"],
+                   check=True, capture_output=True, timeout=30)
+    wait_for(lambda: os.path.ismount(local), what="sshfs")
+
+
+def sshfs_unmount(local):
+    subprocess.run(["fusermount3", "-u", local], check=True)

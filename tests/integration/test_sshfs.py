@@ -6,13 +6,13 @@ numbers change); a change on the server is seen at the next open; writes
 go through to the server."""
 import os
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
 
 import scfs
+from scfs import Sshd, sshfs_mount, sshfs_unmount
 from test_cache import drop_caches, make_file, read, stats, wait_written
 
 MIB = 1 << 20
@@ -20,67 +20,6 @@ MIB = 1 << 20
 pytestmark = pytest.mark.skipif(
     not (shutil.which("sshfs") and os.path.exists("/usr/sbin/sshd")),
     reason="needs sshfs and openssh-server")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Sshd:
-    """An sshd on 127.0.0.1 serving SFTP to root with a throwaway key."""
-
-    def __init__(self, base):
-        self.dir = os.path.join(base, "sshd")
-        os.mkdir(self.dir, 0o700)
-        self.port = free_port()
-        self.key = os.path.join(self.dir, "user_key")
-        host = os.path.join(self.dir, "host_key")
-        for k in (self.key, host):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", k],
-                           check=True)
-        shutil.copy(self.key + ".pub", os.path.join(self.dir, "authorized_keys"))
-        config = os.path.join(self.dir, "sshd_config")
-        with open(config, "w") as f:
-            f.write(f"""Port {self.port}
-ListenAddress 127.0.0.1
-HostKey {host}
-AuthorizedKeysFile {self.dir}/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PidFile {self.dir}/sshd.pid
-Subsystem sftp internal-sftp
-""")
-        os.makedirs("/run/sshd", exist_ok=True)
-        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config],
-                                     stderr=subprocess.DEVNULL)
-        scfs.wait_for(self.listening, what="sshd")
-
-    def listening(self):
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", self.port)) == 0
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
-def sshfs_mount(sshd, remote, local):
-    subprocess.run(["sshfs", f"root@127.0.0.1:{remote}", local,
-                    "-p", str(sshd.port),
-                    "-o", f"IdentityFile={sshd.key},StrictHostKeyChecking=no,"
-                          "UserKnownHostsFile=/dev/null,BatchMode=yes,"
-                          "dir_cache=no,attr_timeout=0,entry_timeout=0"],
-                   check=True, capture_output=True, timeout=30)
-    scfs.wait_for(lambda: os.path.ismount(local), what="sshfs")
-
-
-def sshfs_unmount(local):
-    subprocess.run(["fusermount3", "-u", local], check=True)
 
 
 @pytest.fixture

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""swapcachefs over sshfs against sshfs alone and rclone's VFS cache
+(mount --vfs-cache-mode full over an sftp remote to the same sshd), in one
+run, against an sshd on 127.0.0.1 that the benchmark starts and stops.
+
+Workloads on one file (512 MiB by default):
+  cold sequential read      swapcachefs (empty cache) / sshfs alone
+  warm sequential read      swapcachefs / rclone, after drop_caches and
+                            after a remount of each
+  4 KiB random reads        QD1 and QD32 on the cached file (buffered;
+                            after drop_caches), swapcachefs / rclone
+Higher ratios are better for swapcachefs.
+
+Usage: sudo bench/network.py [--size-mib 512] [--reps 3]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+import scfs  # noqa: E402  (shared helpers: sshd, sshfs, mounts)
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3")
+    time.sleep(0.5)
+
+
+def seq_read_mib_s(path):
+    drop_caches()
+    t = time.perf_counter()
+    n = 0
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            n += len(b)
+    return n / (1 << 20) / (time.perf_counter() - t)
+
+
+def rand_iops(path, qd, seconds):
+    drop_caches()
+    out = subprocess.run(
+        ["fio", "--name=r", f"--filename={path}", "--rw=randread", "--bs=4k",
+         "--direct=0", "--ioengine=io_uring", f"--iodepth={qd}",
+         f"--runtime={seconds}", "--time_based=1", "--output-format=json"],
+        capture_output=True, text=True, check=True).stdout
+    return json.loads(out[out.index("{"):])["jobs"][0]["read"]["iops"]
+
+
+class Rclone:
+    def __init__(self, sshd, remote, mnt, cache_dir):
+        self.args = ["rclone", "mount",
+                     f":sftp,host=127.0.0.1,port={sshd.port},user=root,"
+                     f"key_file={sshd.key}:{remote}", mnt,
+                     "--vfs-cache-mode", "full", "--cache-dir", cache_dir,
+                     "--vfs-cache-max-size", "10G", "--dir-cache-time", "1h"]
+        self.mnt = mnt
+        self.proc = None
+
+    def mount(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        scfs.wait_for(lambda: os.path.ismount(self.mnt), timeout=30, what="rclone")
+
+    def unmount(self):
+        subprocess.run(["fusermount3", "-u", self.mnt])
+        self.proc.wait(timeout=60)
+
+
+def wait_quiet(mnt, at_least):
+    last = -1
+    for _ in range(600):
+        w = int(dict(line.split(": ", 1) for line in os.getxattr(
+            mnt, "user.swapcache.stats").decode().splitlines())["write_count"])
+        if w >= at_least and w == last:
+            return
+        last = w
+        time.sleep(0.5)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=512)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-network.txt"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/network.py: needs root")
+    base = tempfile.mkdtemp(prefix="scfs-net-", dir="/var/tmp")
+    remote, backing, mnt, rmnt = (os.path.join(base, d) for d in
+                                  ("server", "sshfs", "scfs", "rclone"))
+    for d in (remote, backing, mnt, rmnt):
+        os.mkdir(d)
+    with open(os.path.join(remote, "big"), "wb") as f:
+        for _ in range(args.size_mib):
+            f.write(os.urandom(1 << 20))
+    sshd = scfs.Sshd(base)
+    results = {}
+
+    def add(key, value):
+        results.setdefault(key, []).append(value)
+
+    try:
+        scfs.sshfs_mount(sshd, remote, backing)
+        for rep in range(args.reps):
+            cache = os.path.join(base, f"c{rep}.swc")
+            add(("cold seq read (MiB/s)", "sshfs"),
+                seq_read_mib_s(os.path.join(backing, "big")))
+            m = scfs.Mount(backing, mnt, options=(
+                f"cache={cache}", f"cache_size={2 * args.size_mib + 64}M",
+                "ram=256M"))
+            add(("cold seq read (MiB/s)", "swapcachefs"),
+                seq_read_mib_s(os.path.join(mnt, "big")))
+            wait_quiet(mnt, args.size_mib << 20)
+            add(("warm seq read, drop_caches (MiB/s)", "swapcachefs"),
+                seq_read_mib_s(os.path.join(mnt, "big")))
+            m.unmount()
+            m = scfs.Mount(backing, mnt, options=(f"cache={cache}", "ram=256M"))
+            add(("warm seq read, remount (MiB/s)", "swapcachefs"),
+                seq_read_mib_s(os.path.join(mnt, "big")))
+            for qd in (1, 32):
+                add((f"4K rand read QD{qd} (IOPS)", "swapcachefs"),
+                    rand_iops(os.path.join(mnt, "big"), qd, args.seconds))
+            m.unmount()
+            os.unlink(cache)
+
+            rdir = os.path.join(base, f"rclone-cache{rep}")
+            r = Rclone(sshd, remote, rmnt, rdir)
+            r.mount()
+            seq_read_mib_s(os.path.join(rmnt, "big"))  # fills its cache
+            time.sleep(2)
+            add(("warm seq read, drop_caches (MiB/s)", "rclone"),
+                seq_read_mib_s(os.path.join(rmnt, "big")))
+            r.unmount()
+            r.mount()
+            add(("warm seq read, remount (MiB/s)", "rclone"),
+                seq_read_mib_s(os.path.join(rmnt, "big")))
+            for qd in (1, 32):
+                add((f"4K rand read QD{qd} (IOPS)", "rclone"),
+                    rand_iops(os.path.join(rmnt, "big"), qd, args.seconds))
+            r.unmount()
+            subprocess.run(["rm", "-rf", rdir])
+    finally:
+        for p in (mnt, rmnt, backing):
+            if os.path.ismount(p):
+                subprocess.run(["fusermount3", "-uz", p])
+        sshd.stop()
+        subprocess.run(["rm", "-rf", base])
+
+    rows = [("cold seq read (MiB/s)", "sshfs", 0.95),
+            ("warm seq read, drop_caches (MiB/s)", "rclone", 1.5),
+            ("warm seq read, remount (MiB/s)", "rclone", 1.5),
+            ("4K rand read QD1 (IOPS)", "rclone", 2.0),
+            ("4K rand read QD32 (IOPS)", "rclone", 2.0)]
+    lines = [f"swapcachefs over sshfs (127.0.0.1), {args.size_mib} MiB file, "
+             f"{args.reps} reps, medians (min-max)",
+             f"{'workload':36} {'swapcachefs':>22} {'other':>24} {'ratio':>6} {'target':>7}"]
+    for what, other, target in rows:
+        a, b = results[(what, "swapcachefs")], results[(what, other)]
+        ma, mb = statistics.median(a), statistics.median(b)
+        lines.append(f"{what:36} {ma:10.1f} ({min(a):.0f}-{max(a):.0f}) "
+                     f"{other:>7} {mb:9.1f} ({min(b):.0f}-{max(b):.0f}) "
+                     f"{ma / mb:6.2f} {'>=' + str(target):>7}")
+    text = "\n".join(lines)
+    print(text)
+    with open(args.out, "w") as f:
+        f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
