@@ -10,7 +10,12 @@ over an 18,000-file tree on a fresh mount.  Prints a table of medians and
 the ratio swapcachefs / passthrough_ll (higher is better for swapcachefs).
 
 Needs root, fio, gcc and libfuse3-dev (for the passthrough_ll example).
-Usage: bench/overlay.py [--reps N] [--size-mib N] [--files N] [--keep]
+By default swapcachefs runs with cache=none: this measures the overlay
+itself.  --cache SIZE adds a cache file of that size in the work
+directory (on the same disk as the backing directory here, so the
+scanner's writes compete with the reads being measured).
+
+Usage: bench/overlay.py [--reps N] [--size-mib N] [--files N] [--cache SIZE]
 """
 import argparse
 import json
@@ -124,6 +129,8 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--files", type=int, default=18000)
+    ap.add_argument("--cache", default="none",
+                    help="cache file size, or none (the default)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-overlay.txt"))
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -144,11 +151,11 @@ def main():
         for i in range(per_dir):
             open(os.path.join(dp, f"f{i:04d}"), "w").close()
     pll = build_passthrough_ll(work)
+    cache_opts = ("cache=none" if args.cache == "none" else
+                  f"cache={work}/cache.swc,cache_size={args.cache}")
     systems = []
     for name, argv in (
-        ("swapcachefs", lambda m: [binary, "-f", "-o",
-                                   f"cache={work}/cache.swc,cache_size=2G",
-                                   backing, m]),
+        ("swapcachefs", lambda m: [binary, "-f", "-o", cache_opts, backing, m]),
         ("passthrough_ll", lambda m: [pll, "-f", "-o", f"source={backing}", m]),
     ):
         mnt = os.path.join(work, "mnt-" + name)
@@ -179,7 +186,8 @@ def main():
                 s.unmount()
         subprocess.run(["rm", "-rf", work])
 
-    lines = [f"swapcachefs vs passthrough_ll, {args.reps} reps, medians (min-max)",
+    lines = [f"swapcachefs ({cache_opts.split(',')[0]}) vs passthrough_ll, "
+             f"{args.reps} reps, medians (min-max)",
              f"{'workload':32} {'swapcachefs':>24} {'passthrough_ll':>24} {'ratio':>7}"]
     for wname, _ in workloads:
         a = results[(wname, "swapcachefs")]

@@ -45,8 +45,11 @@ struct page {
 
 TAILQ_HEAD(page_queue_head, page);
 
+struct sc_pool;
+
 struct colour {
 	pthread_mutex_t lock;
+	struct sc_pool *pool; /* immutable */
 	struct page_queue_head free, active, inactive;
 	struct page marker; /* in inactive */
 	struct page **hash;
@@ -55,8 +58,17 @@ struct colour {
 	uint64_t hits, misses, recycled;
 } __attribute__((aligned(64)));
 
+/* Buckets of the per-object page counts that make dropping cheap. */
+#define RESIDENT_BUCKETS 4096u
+
 struct sc_pool {
 	struct colour colours[SC_POOL_COLOURS];
+	/*
+	 * Pages held, by object hash: a write to a file with nothing in the
+	 * pool (the common case) then drops nothing in O(1), not by walking
+	 * every page.  Shared buckets only cost a needless walk.
+	 */
+	_Atomic uint32_t resident[RESIDENT_BUCKETS];
 	struct page *pages;
 	unsigned char *memory;
 	uint64_t npages;
@@ -112,6 +124,7 @@ struct sc_pool *sc_pool_create(uint64_t bytes, int *ret_err)
 				 (i < npages % SC_POOL_COLOURS ? 1 : 0);
 
 		pthread_mutex_init(&c->lock, NULL);
+		c->pool = p;
 		TAILQ_INIT(&c->free);
 		TAILQ_INIT(&c->active);
 		TAILQ_INIT(&c->inactive);
@@ -166,6 +179,12 @@ static struct page *find(struct colour *c, uint64_t object, uint64_t pindex)
 	return NULL;
 }
 
+static _Atomic uint32_t *resident_of(struct sc_pool *p, uint64_t object)
+{
+	return &p->resident[(object * 0x9e3779b97f4a7c15ULL) >> 52 &
+			    (RESIDENT_BUCKETS - 1)];
+}
+
 static void hash_remove(struct colour *c, struct page *pg)
 {
 	struct page **pp = &c->hash[bucket_of(c, pg->object, pg->pindex)];
@@ -173,6 +192,7 @@ static void hash_remove(struct colour *c, struct page *pg)
 	for (; *pp; pp = &(*pp)->hash_next) {
 		if (*pp == pg) {
 			*pp = pg->hash_next;
+			atomic_fetch_sub(resident_of(c->pool, pg->object), 1);
 			break;
 		}
 	}
@@ -339,11 +359,24 @@ int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
 	pg->flags = (uint8_t)(PG_VALID | (swapped ? PG_SWAPPED : 0));
 	pg->hash_next = c->hash[bucket_of(c, object, pindex)];
 	c->hash[bucket_of(c, object, pindex)] = pg;
+	atomic_fetch_add(resident_of(p, object), 1);
 	to_inactive_tail(c, pg);
 	pthread_mutex_unlock(&c->lock);
 	atomic_fetch_add(&p->adds, 1);
 	atomic_fetch_add(&p->total_adds, 1);
 	return 0;
+}
+
+void sc_pool_mark_served(struct sc_pool *p, uint64_t object, uint64_t pindex)
+{
+	struct colour *c = &p->colours[sc_pool_colour_of(object, pindex)];
+	struct page *pg;
+
+	pthread_mutex_lock(&c->lock);
+	pg = find(c, object, pindex);
+	if (pg)
+		pg->flags |= PG_REFERENCED;
+	pthread_mutex_unlock(&c->lock);
 }
 
 bool sc_pool_should_touch(struct sc_pool *p, uint64_t object, uint64_t pindex,
@@ -404,6 +437,8 @@ void sc_pool_drop_range(struct sc_pool *p, uint64_t object, uint64_t first,
 
 void sc_pool_drop_object(struct sc_pool *p, uint64_t object)
 {
+	if (atomic_load(resident_of(p, object)) == 0)
+		return;
 	sc_pool_drop_range(p, object, 0, UINT64_MAX);
 }
 

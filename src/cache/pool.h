@@ -63,6 +63,9 @@ enum sc_pool_origin {
 int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
 		 uint64_t pindex, void *dst, enum sc_pool_origin *ret_origin);
 
+/* The page was served to a reader: its next read counts as a RAM hit. */
+void sc_pool_mark_served(struct sc_pool *p, uint64_t object, uint64_t pindex);
+
 /*
  * Whether a RAM hit on page pindex should tell the SSD that its copy is
  * in use: true once per tick of the cleaner's clock (sc_store_revolution)

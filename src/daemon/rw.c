@@ -97,7 +97,8 @@ static int fill_from_ssd(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
  * pool.  Returns 0 or a negative errno.
  */
 static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
-			     uint32_t cluster, unsigned n)
+			     uint32_t cluster, unsigned n, uint64_t want,
+			     unsigned char *dst, int *ret_bytes)
 {
 	uint64_t off = (uint64_t)cluster * SC_CLUSTER_BYTES;
 	uint64_t len = (uint64_t)n * SC_CLUSTER_BYTES;
@@ -128,6 +129,12 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 			sc_pool_insert(fs->pool, f->object, f->validator,
 				       pindex, buf + at, (uint32_t)bytes,
 				       false);
+		/* The page asked for goes out from here: one copy fewer. */
+		if (pindex == want) {
+			memcpy(dst, buf + at, bytes);
+			memset(dst + bytes, 0, SC_PAGE_BYTES - bytes);
+			*ret_bytes = (int)bytes;
+		}
 	}
 	free(buf);
 	if ((uint64_t)got < len)
@@ -168,15 +175,23 @@ static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
 	}
 	*source = FROM_SSD;
 	ret = fill_from_ssd(fs, f, cluster, scratch);
-	if (ret < 0) {
-		*source = FROM_BACKING;
-		ret = fill_from_backing(fs, f, cluster,
-					sequential ? READAHEAD_CLUSTERS : 1);
-	}
-	/* Served now: the next read of this page is a RAM hit. */
-	if (ret == 0)
+	if (ret == 0) {
+		/* Served now: the next read of this page is a RAM hit. */
 		ret = sc_pool_read(fs->pool, f->object, f->validator, pindex,
 				   dst, NULL);
+	} else {
+		int bytes = 0; /* stays 0 if the file ended before it */
+
+		*source = FROM_BACKING;
+		ret = fill_from_backing(fs, f, cluster,
+					sequential ? READAHEAD_CLUSTERS : 1,
+					pindex, dst, &bytes);
+		if (ret == 0) {
+			/* Served now: the next read is a RAM hit. */
+			sc_pool_mark_served(fs->pool, f->object, pindex);
+			return bytes;
+		}
+	}
 	if (ret >= 0)
 		return ret;
 	/*
@@ -208,8 +223,11 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	while (pos < end) {
 		uint64_t pindex = pos / SC_PAGE_BYTES;
 		uint64_t in_page = pos % SC_PAGE_BYTES;
+		/* A whole page of the request is read straight into place. */
+		bool direct = in_page == 0 && end - pos >= SC_PAGE_BYTES;
+		unsigned char *dst = direct ? out + done : page;
 		enum page_source source;
-		int bytes = get_page(fs, f, pindex, sequential, page, scratch,
+		int bytes = get_page(fs, f, pindex, sequential, dst, scratch,
 				     &source);
 		uint64_t n;
 
@@ -222,7 +240,8 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		n = (uint64_t)bytes - in_page;
 		if (n > end - pos)
 			n = end - pos;
-		memcpy(out + done, page + in_page, n);
+		if (!direct)
+			memcpy(out + done, page + in_page, n);
 		done += n;
 		pos += n;
 		by_source[source] += n;
