@@ -6,15 +6,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "control.h"
 #include "ctl.h"
 #include "log.h"
+#include "nvme.h"
 #include "pool.h"
 #include "scanner.h"
 #include "store.h"
 
 #define PREFIX_LEN (sizeof(SC_CTL_PREFIX) - 1)
+#define NVME_REFRESH_NS (60ULL * 1000000000ULL) /* the health log: 1 min */
 
 bool sc_ctl_owns(const char *name)
 {
@@ -40,6 +43,40 @@ static void line(struct text *t, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		t->used += (size_t)n;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The drive's health, read again when the last reading is a minute old. */
+static void drive_stats(struct sc_fs *fs, struct text *t)
+{
+	struct sc_nvme_info *d = &fs->drive;
+
+	pthread_mutex_lock(&fs->drive_lock);
+	if (d->present)
+		sc_nvme_refresh(d, monotonic_ns(), NVME_REFRESH_NS);
+	line(t, "nvme: %s\n", d->present ? d->model : "none");
+	if (d->present) {
+		line(t, "nvme_serial: %s\n", d->serial);
+		line(t, "nvme_firmware: %s\n", d->firmware);
+	}
+	if (d->present && d->health_valid) {
+		line(t, "nvme_percent_used: %u\n", d->percent_used);
+		line(t, "nvme_data_units_written: %llu\n",
+		     (unsigned long long)d->data_units_written);
+		line(t, "nvme_available_spare_pct: %u\n",
+		     d->available_spare_pct);
+		line(t, "nvme_media_errors: %llu\n",
+		     (unsigned long long)d->media_errors);
+		line(t, "nvme_critical_warning: %u\n", d->critical_warning);
+	}
+	pthread_mutex_unlock(&fs->drive_lock);
 }
 
 size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
@@ -97,14 +134,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	line(&t, "ssd_io_errors: %llu\n", (unsigned long long)st.io_errors);
 	line(&t, "index_ram_bytes: %llu\n",
 	     (unsigned long long)st.index_ram_bytes);
-	line(&t, "nvme: %s\n", fs->drive.present ? fs->drive.model : "none");
-	if (fs->drive.present && fs->drive.health_valid) {
-		line(&t, "nvme_percent_used: %u\n", fs->drive.percent_used);
-		line(&t, "nvme_data_units_written: %llu\n",
-		     (unsigned long long)fs->drive.data_units_written);
-		line(&t, "nvme_media_errors: %llu\n",
-		     (unsigned long long)fs->drive.media_errors);
-	}
+	drive_stats(fs, &t);
 	return t.used;
 }
 

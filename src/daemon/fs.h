@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "inode.h"
@@ -31,9 +32,10 @@ struct sc_fs {
 	double entry_timeout_s;
 	double negative_timeout_s;
 	struct fuse_session *session;
-	struct sc_store *store;	   /* NULL with cache=none */
-	char cache_path[4096];	   /* as opened, for messages */
-	struct sc_nvme_info drive; /* the NVMe drive under the cache */
+	struct sc_store *store;	    /* NULL with cache=none */
+	char cache_path[4096];	    /* as opened, for messages */
+	pthread_mutex_t drive_lock; /* protects drive */
+	struct sc_nvme_info drive;  /* the NVMe drive under the cache */
 
 	/* The cache; pool and scanner are NULL with cache=none. */
 	struct sc_pool *pool;

@@ -205,6 +205,7 @@ int main(int argc, char *argv[])
 			return 1;
 		}
 	}
+	pthread_mutex_init(&fs.drive_lock, NULL);
 	sc_tunables_init(&fs.tunables);
 	for (int i = 0; i < SC_T_COUNT; i++)
 		if (opts.tunable_set[i])
