@@ -23,18 +23,13 @@ import sys
 import tempfile
 import time
 
+from benchlib import drop_caches, publish  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 import scfs  # noqa: E402  (shared helpers: sshd, sshfs, mounts)
-
-
-def drop_caches():
-    os.sync()
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3")
-    time.sleep(0.5)
 
 
 def seq_read_mib_s(path):
@@ -175,10 +170,7 @@ def main():
         lines.append(f"{what:36} {ma:10.1f} ({min(a):.0f}-{max(a):.0f}) "
                      f"{other:>7} {mb:9.1f} ({min(b):.0f}-{max(b):.0f}) "
                      f"{ma / mb:6.2f} {'>=' + str(target):>7}")
-    text = "\n".join(lines)
-    print(text)
-    with open(args.out, "w") as f:
-        f.write(text + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import drop_caches, publish  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 EXAMPLE = "/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c"
@@ -41,16 +43,6 @@ def build_passthrough_ll(outdir):
                             capture_output=True, text=True, check=True).stdout.split()
     sh("gcc", "-O2", "-o", exe, EXAMPLE, *cflags)
     return exe
-
-
-def settle():
-    """Flush and drop every cache, then let writeback of the previous
-    measurement finish: otherwise a 1 GiB write is throttled by the dirty
-    pages the other system left, and the ratio measures the disk."""
-    os.sync()
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3")
-    time.sleep(1.5)
 
 
 class System:
@@ -178,7 +170,7 @@ def main():
             for wname, fn in workloads:
                 order = systems if rep % 2 == 0 else systems[::-1]
                 for s in order:
-                    settle()
+                    drop_caches(1.5)
                     results[(wname, s.name)].append(fn(s, args.size_mib))
     finally:
         for s in systems:
@@ -195,11 +187,7 @@ def main():
         ma, mb = statistics.median(a), statistics.median(b)
         fmt = lambda v, xs: f"{v:10.1f} ({min(xs):.1f}-{max(xs):.1f})"
         lines.append(f"{wname:32} {fmt(ma, a):>24} {fmt(mb, b):>24} {ma / mb:7.2f}")
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 
+from benchlib import publish  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -97,10 +99,7 @@ def main():
     if m:
         lines.append(f"index RAM per GiB of cache device: {int(m.group(1))} bytes "
                      f"({int(m.group(1)) / 2**20:.3f} MiB)")
-    text = "\n".join(lines)
-    print(text)
-    with open(args.out, "w") as f:
-        f.write(text + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,23 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""What every benchmark here shares: emptying the caches between
+measurements and publishing the table."""
+import os
+import time
+
+
+def drop_caches(pause=0.5):
+    """Flush and drop every cache, then let writeback settle: otherwise a
+    measurement pays for the dirty pages the previous one left."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3")
+    time.sleep(pause)
+
+
+def publish(lines, path):
+    """Print the table and keep a copy at path."""
+    text = "\n".join(lines)
+    print(text)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text + "\n")
