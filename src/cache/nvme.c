@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "le.h"
 #include "nvme.h"
 
@@ -144,14 +145,6 @@ static int open_namespace(const struct sc_nvme_info *info)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void sc_nvme_probe(const char *cache_path, struct sc_nvme_info *info)
 {
 	struct stat st;
@@ -185,7 +178,7 @@ void sc_nvme_probe(const char *cache_path, struct sc_nvme_info *info)
 	}
 	ret = sc_nvme_identify_fd(fd, info);
 	if (ret == 0)
-		sc_nvme_read_health_fd(fd, info, monotonic_ns());
+		sc_nvme_read_health_fd(fd, info, sc_monotonic_ns());
 	else
 		snprintf(info->why_not, sizeof(info->why_not),
 			 "/dev/%s does not answer NVMe identify: %s",

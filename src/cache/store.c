@@ -259,16 +259,31 @@ static void free_slot(struct sc_store *s, uint32_t slot)
 	s->free_slots[s->nfree_slots++] = slot;
 }
 
-static void drop_object(struct sc_store *s, uint32_t obj)
+/*
+ * Free the clusters first..last of obj; returns how many were stored.
+ * Freeing the last one frees obj too, which ends the loop (nslots 0).
+ */
+static uint32_t drop_clusters(struct sc_store *s, uint32_t obj, uint32_t first,
+			      uint32_t last)
 {
-	uint32_t clusters = s->objects[obj].clusters;
+	uint32_t end = s->objects[obj].clusters, dropped = 0;
 
-	for (uint32_t c = 0; c < clusters && s->objects[obj].nslots; c++) {
+	if (last < end)
+		end = last + 1;
+	for (uint32_t c = first; c < end && s->objects[obj].nslots; c++) {
 		uint32_t pos = cluster_find(s, obj, c);
 
-		if (pos != NONE)
+		if (pos != NONE) {
 			free_slot(s, s->cluster_map[pos]);
+			dropped++;
+		}
 	}
+	return dropped;
+}
+
+static void drop_object(struct sc_store *s, uint32_t obj)
+{
+	drop_clusters(s, obj, 0, UINT32_MAX);
 }
 
 /*
@@ -586,12 +601,13 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 	uint32_t *slot = calloc(cap, sizeof(*slot));
 	size_t *first_io = calloc(cap, sizeof(*first_io));
 	unsigned char *tbuf = NULL;
-	bool need_sync = false;
+	bool need_sync = false, partial = false;
 
 	for (size_t i = 0; i < n; i++)
-		if (r[i].npages && !tbuf)
-			tbuf = aligned_alloc_zero(cap * SC_TRAILER_BYTES);
-	if (!io || !seen || !slot || !first_io || (!tbuf && n && r[0].npages)) {
+		partial |= r[i].npages != 0;
+	if (partial)
+		tbuf = aligned_alloc_zero(cap * SC_TRAILER_BYTES);
+	if (!io || !seen || !slot || !first_io || (partial && !tbuf)) {
 		for (size_t i = 0; i < n; i++)
 			r[i].result = -ENOMEM;
 		goto out;
@@ -610,18 +626,12 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 			.off = slot_offset(s, slot[i]) +
 			       (uint64_t)r[i].first_page * SC_PAGE_BYTES,
 		};
-		if (r[i].npages) {
-			if (!tbuf) {
-				r[i].result = -ENOMEM;
-				nio--;
-				continue;
-			}
+		if (r[i].npages)
 			io[nio++] = (struct sc_io){
 				.buf = tbuf + i * SC_TRAILER_BYTES,
 				.len = SC_TRAILER_BYTES,
 				.off = trailer_offset(s, slot[i]),
 			};
-		}
 	}
 	pthread_mutex_unlock(&s->lock);
 
@@ -835,27 +845,8 @@ int sc_store_invalidate(struct sc_store *s, uint64_t object, uint32_t first,
 	pthread_mutex_lock(&s->lock);
 	s->epochs[object % SC_STORE_EPOCHS]++;
 	pos = object_find(s, object);
-	if (pos != NONE) {
-		uint32_t obj = s->object_map[pos];
-		uint32_t end = s->objects[obj].clusters;
-
-		if (last < end)
-			end = last + 1;
-		for (uint32_t c = first; c < end && s->objects[obj].nslots;
-		     c++) {
-			uint32_t at = cluster_find(s, obj, c);
-
-			if (at != NONE) {
-				/* The last free may free obj: stop there. */
-				bool last_one = s->objects[obj].nslots == 1;
-
-				free_slot(s, s->cluster_map[at]);
-				dropped = true;
-				if (last_one)
-					break;
-			}
-		}
-	}
+	if (pos != NONE)
+		dropped = drop_clusters(s, s->object_map[pos], first, last) > 0;
 	pthread_mutex_unlock(&s->lock);
 	return dropped ? drop_durably(s) : 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "control.h"
 #include "ctl.h"
 #include "log.h"
@@ -45,14 +46,6 @@ static void line(struct text *t, const char *fmt, ...)
 		t->used += (size_t)n;
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* The drive's health, read again when the last reading is a minute old. */
 static void drive_stats(struct sc_fs *fs, struct text *t)
 {
@@ -60,7 +53,7 @@ static void drive_stats(struct sc_fs *fs, struct text *t)
 
 	pthread_mutex_lock(&fs->drive_lock);
 	if (d->present)
-		sc_nvme_refresh(d, monotonic_ns(), NVME_REFRESH_NS);
+		sc_nvme_refresh(d, sc_monotonic_ns(), NVME_REFRESH_NS);
 	line(t, "nvme: %s\n", d->present ? d->model : "none");
 	if (d->present) {
 		line(t, "nvme_serial: %s\n", d->serial);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "creds.h"
 
 #define MAX_GROUPS 256
@@ -27,14 +28,6 @@ struct thread_identity {
 };
 
 static __thread struct thread_identity current;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* Set fsgid, fsuid and groups for this thread only. */
 static int apply(uid_t uid, gid_t gid, int ngroups, const gid_t *groups)
@@ -56,7 +49,7 @@ int sc_creds_become(const struct sc_creds *caller, sc_creds_groups_fn groups,
 		    void *groups_arg)
 {
 	gid_t list[MAX_GROUPS];
-	uint64_t now = now_ns();
+	uint64_t now = sc_monotonic_ns();
 	int n, ret;
 
 	if (current.known && current.who.uid == caller->uid &&
@@ -88,7 +81,7 @@ int sc_creds_restore(void)
 	if (syscall(SYS_setgroups, (size_t)0, NULL) < 0)
 		return -errno;
 	current.who = (struct sc_creds){ geteuid(), getegid(), 0 };
-	current.since_ns = now_ns();
+	current.since_ns = sc_monotonic_ns();
 	current.known = true;
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "scanner.h"
 #include "store.h"
 
@@ -37,14 +38,6 @@ struct sc_scanner {
 	unsigned char *bufs; /* BATCH clusters */
 	uint32_t epoch_seen; /* of the page last found eligible */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * The eligibility test of the writing pass.  The store's epoch of the
@@ -196,9 +189,9 @@ static void tick(struct sc_scanner *sc)
 	sc_store_get_stats(sc->store, &st);
 	sc_pool_get_stats(sc->pool, &ps);
 	sc->pending_adds += sc_pool_take_adds(sc->pool);
-	switch (sc_governor_tick(&sc->gov, &cfg, now_ns(), st.used_bytes,
-				 st.data_bytes, ps.inactive_pages,
-				 &sc->pending_adds)) {
+	switch (sc_governor_tick(&sc->gov, &cfg, sc_monotonic_ns(),
+				 st.used_bytes, st.data_bytes,
+				 ps.inactive_pages, &sc->pending_adds)) {
 	case SC_TICK_WRITE:
 		sc_governor_pass_done(&sc->gov, writing_pass(sc));
 		pthread_mutex_lock(&sc->lock);
@@ -277,7 +270,7 @@ int sc_scanner_start(struct sc_store *store, struct sc_pool *pool,
 	sc->policy = policy;
 	sc->policy_arg = policy_arg;
 	sc_governor_init(&sc->gov, sc_tunable_get(tunables, SC_T_CURBURST),
-			 now_ns());
+			 sc_monotonic_ns());
 	atomic_store(&tunables->curburst_request, -1);
 	pthread_mutex_init(&sc->lock, NULL);
 	pthread_condattr_init(&attr);
