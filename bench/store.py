@@ -3,16 +3,19 @@
 """The SSD store against fio on the same cache file and the same loop
 device, in one run: 64 KiB cluster writes (QD1 and QD32, with the
 fdatasync the store does per batch), and 4 KiB and 64 KiB random reads at
-QD1 and QD32 over the region the store wrote.  A store 4 KiB read fetches
-the page and its slot's trailer (the page checksums) together and
-verifies the page; a 64 KiB read verifies the whole cluster.
+QD1 and QD32 over the region the store wrote, QD requests kept in flight
+as fio does.  Every store read is verified: a 64 KiB read against the
+record's checksum, a 4 KiB read against its page checksum, which the store
+keeps in RAM for slots read before (store_bench reads each slot once
+before timing 4 KiB reads, the steady state of a running daemon).
 
 Also reports the index RAM per GiB of cache device.
-Usage: sudo bench/store.py [--size-gib 2] [--seconds 5]"""
+Usage: sudo bench/store.py [--size-gib 2] [--seconds 3] [--reps 3]"""
 import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,36 +42,53 @@ def fio(dev, **opts):
     return side["bw_bytes"] / 2**20, side["iops"]
 
 
-def run_device(name, dev, seconds, region_mib):
-    rows = []
-    # The store fills the region first; fio reads the same blocks after.
-    w32 = store_bench("write", dev, 32, region_mib)
-    offset = w32[2]
-    rows.append(("64K write QD32 (MiB/s)", w32[0],
-                 fio(dev, rw="write", bs="64k", iodepth=32, fdatasync=32,
-                     offset=offset, size=f"{region_mib}M")[0]))
-    # fio overwrote the data: refill before reading through the store.
-    store_bench("write", dev, 32, region_mib)
+def run_device(name, dev, seconds, region_mib, reps):
+    """Each workload reps times, store and fio in turn; medians."""
+    # The store fills the region; fio reads the same blocks, and writes
+    # a region of its own after it.
+    offset = store_bench("write", dev, 32, region_mib)[2]
+    fio_writes = offset + (region_mib << 20)
+    work = {
+        "64K write QD32 (MiB/s)": (
+            lambda: store_bench("write", dev, 32, region_mib // 2)[0],
+            lambda: fio(dev, rw="write", bs="64k", iodepth=32, fdatasync=32,
+                        offset=fio_writes, size=f"{region_mib // 2}M")[0]),
+        "64K write QD1 (MiB/s)": (
+            lambda: store_bench("write", dev, 1, 64)[0],
+            lambda: fio(dev, rw="write", bs="64k", iodepth=1, fdatasync=1,
+                        offset=fio_writes, size="64M")[0]),
+    }
     for qd in (1, 32):
-        s = store_bench("read", dev, qd, seconds)
-        s4 = store_bench("read", dev, qd, seconds, 1)
-        f64 = fio(dev, rw="randread", bs="64k", iodepth=qd, offset=offset,
-                  size=f"{region_mib}M", runtime=seconds, time_based=1)
-        f4 = fio(dev, rw="randread", bs="4k", iodepth=qd, offset=offset,
-                 size=f"{region_mib}M", runtime=seconds, time_based=1)
-        rows.append((f"64K read QD{qd} (IOPS)", s[1], f64[1]))
-        rows.append((f"4K read QD{qd} (IOPS)", s4[1], f4[1]))
-    w1 = store_bench("write", dev, 1, 64)
-    rows.append(("64K write QD1 (MiB/s)", w1[0],
-                 fio(dev, rw="write", bs="64k", iodepth=1, fdatasync=1,
-                     offset=offset, size="64M")[0]))
-    return [(name, *r) for r in rows]
+        for bs, pages in (("64k", 0), ("4k", 1)):
+            work[f"{bs.upper()} read QD{qd} (IOPS)"] = (
+                lambda qd=qd, pages=pages: store_bench(
+                    "read", dev, qd, seconds, *([pages] if pages else []))[1],
+                lambda qd=qd, bs=bs: fio(
+                    dev, rw="randread", bs=bs, iodepth=qd, offset=offset,
+                    size=f"{region_mib}M", runtime=seconds, time_based=1)[1])
+    got = {what: ([], []) for what in work}
+    for what, (store_run, fio_run) in work.items():
+        if what.startswith("64K write"):
+            continue
+        for _ in range(reps):
+            got[what][0].append(store_run())
+            got[what][1].append(fio_run())
+    # Writes last: the store's writes go to new slots, some of which are
+    # where fio writes after it, so the data read above would not last.
+    for _ in range(reps):
+        for what, (store_run, fio_run) in work.items():
+            if what.startswith("64K write"):
+                got[what][0].append(store_run())
+                got[what][1].append(fio_run())
+    return [(name, what, statistics.median(s), statistics.median(f))
+            for what, (s, f) in got.items()]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-gib", type=int, default=2)
-    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-store.txt"))
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -76,15 +96,19 @@ def main():
     work = tempfile.mkdtemp(prefix="scfs-store-bench-", dir="/var/tmp")
     cache_file = os.path.join(work, "cache.swc")
     image = os.path.join(work, "loop.img")
+    # Written out in full first: a sparse file would make whoever writes
+    # first pay for block allocation (the store), and fio would then
+    # overwrite blocks already there.
     for p in (cache_file, image):
-        with open(p, "wb") as f:
-            f.truncate(args.size_gib << 30)
+        subprocess.run(["dd", "if=/dev/zero", f"of={p}", "bs=16M",
+                        f"count={args.size_gib * 64}", "oflag=direct", "status=none"],
+                       check=True)
     loop = subprocess.run(["losetup", "--direct-io=on", "-f", "--show", image],
                           capture_output=True, text=True, check=True).stdout.strip()
     region = min(1024, (args.size_gib << 10) // 2)
     try:
-        rows = run_device("file", cache_file, args.seconds, region)
-        rows += run_device("loop", loop, args.seconds, region)
+        rows = run_device("file", cache_file, args.seconds, region, args.reps)
+        rows += run_device("loop", loop, args.seconds, region, args.reps)
     finally:
         subprocess.run(["losetup", "-d", loop])
         subprocess.run(["rm", "-rf", work])
@@ -92,13 +116,17 @@ def main():
     ram = subprocess.run([os.path.join(ROOT, "build", "tests", "test_store")],
                          capture_output=True, text=True).stdout
     m = re.search(r"index RAM for a 1 GiB cache: (\d+) bytes", ram)
-    lines = ["store vs fio on the same device (store / fio: higher is better)",
+    lines = [f"store vs fio on the same device, medians of {args.reps} runs each "
+             "(store / fio: higher is better)",
              f"{'device':6} {'workload':24} {'store':>12} {'fio':>12} {'ratio':>7}"]
     for dev, what, s, f in rows:
         lines.append(f"{dev:6} {what:24} {s:12.1f} {f:12.1f} {s / f:7.2f}")
     if m:
         lines.append(f"index RAM per GiB of cache device: {int(m.group(1))} bytes "
                      f"({int(m.group(1)) / 2**20:.3f} MiB)")
+    m = re.search(r"page-checksum cache: (\d+) bytes", ram)
+    if m:
+        lines.append(f"page-checksum cache (fixed, apart from the index): {int(m.group(1))} bytes")
     publish(lines, args.out)
 
 

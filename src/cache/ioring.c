@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Thread-local io_uring rings (see ioring.h).  The ring is torn down by
- * the thread-key destructor when its thread exits.
+ * Thread-local io_uring rings with a sliding window of requests (see
+ * ioring.h).  The ring is torn down by the thread-key destructor when its
+ * thread exits.
  */
 #include <errno.h>
 #include <liburing.h>
@@ -11,15 +12,33 @@
 
 #include "ioring.h"
 
+/* At most this many requests are merged into one vectored request. */
+#define MAX_MERGE 64u
+
+/* One request on the ring: io[0..count) merged. */
+struct group {
+	struct sc_io *io;
+	unsigned count;
+	struct iovec *iov; /* NULL when count is 1 */
+};
+
+struct ring {
+	struct io_uring uring;
+	unsigned inflight; /* groups prepared and not yet reaped */
+	unsigned nfree;
+	uint16_t free_ids[SC_IORING_DEPTH];
+	struct group groups[SC_IORING_DEPTH];
+};
+
 static pthread_key_t ring_key;
 static pthread_once_t ring_once = PTHREAD_ONCE_INIT;
 
 static void ring_free(void *p)
 {
-	struct io_uring *ring = p;
+	struct ring *r = p;
 
-	io_uring_queue_exit(ring);
-	free(ring);
+	io_uring_queue_exit(&r->uring);
+	free(r);
 }
 
 static void ring_key_init(void)
@@ -28,32 +47,42 @@ static void ring_key_init(void)
 }
 
 /* The calling thread's ring; NULL and -errno in *ret_err on failure. */
-static struct io_uring *thread_ring(int *ret_err)
+static struct ring *thread_ring(int *ret_err)
 {
-	struct io_uring *ring;
+	struct ring *r;
 	int ret;
 
 	pthread_once(&ring_once, ring_key_init);
-	ring = pthread_getspecific(ring_key);
-	if (ring)
-		return ring;
-	ring = calloc(1, sizeof(*ring));
-	if (!ring) {
+	r = pthread_getspecific(ring_key);
+	if (r)
+		return r;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
 		*ret_err = -ENOMEM;
 		return NULL;
 	}
-	ret = io_uring_queue_init(SC_IORING_DEPTH, ring, 0);
+	/*
+	 * Only this thread ever submits to its ring, and it reaps only when it
+	 * waits: completions can run as task work deferred to then, not as
+	 * interrupts of whatever the thread is doing.  Older kernels lack the
+	 * flags: plain rings work there.
+	 */
+	ret = io_uring_queue_init(SC_IORING_DEPTH, &r->uring,
+				  IORING_SETUP_SINGLE_ISSUER |
+					  IORING_SETUP_DEFER_TASKRUN);
+	if (ret == -EINVAL)
+		ret = io_uring_queue_init(SC_IORING_DEPTH, &r->uring, 0);
 	if (ret < 0) {
-		free(ring);
+		free(r);
 		*ret_err = ret;
 		return NULL;
 	}
-	pthread_setspecific(ring_key, ring);
-	return ring;
+	for (unsigned i = 0; i < SC_IORING_DEPTH; i++)
+		r->free_ids[i] = (uint16_t)(SC_IORING_DEPTH - 1 - i);
+	r->nfree = SC_IORING_DEPTH;
+	pthread_setspecific(ring_key, r);
+	return r;
 }
-
-/* At most this many requests are merged into one vectored request. */
-#define MAX_MERGE 64u
 
 /* How many requests from io[0] can go as one: contiguous, one direction. */
 static size_t mergeable(const struct sc_io *io, size_t n)
@@ -66,121 +95,201 @@ static size_t mergeable(const struct sc_io *io, size_t n)
 	return k;
 }
 
-/* Spread a merged request's result over its members, in order. */
-static void settle_group(struct sc_io *io, size_t k, int res)
+/* A group's result is known: spread it over its members, in order. */
+static void settle_group(struct ring *r, uint16_t id, int res)
 {
-	for (size_t i = 0; i < k; i++) {
-		if (res < 0) {
-			io[i].res = res;
-		} else {
-			int got = res < (int)io[i].len ? res : (int)io[i].len;
+	struct group *g = &r->groups[id];
 
-			io[i].res = got;
+	for (unsigned i = 0; i < g->count; i++) {
+		struct sc_io *io = &g->io[i];
+
+		if (res < 0) {
+			io->res = res;
+		} else {
+			int got = res < (int)io->len ? res : (int)io->len;
+
+			io->res = got;
 			res -= got;
 		}
+		if (io->done)
+			io->done(io);
 	}
+	free(g->iov);
+	*g = (struct group){ .io = NULL };
+	r->free_ids[r->nfree++] = id;
+	r->inflight--;
 }
 
 /*
- * Submit up to SC_IORING_DEPTH merged requests starting at io and reap
- * their completions; returns how many of io[] were done, or -errno.
+ * Reap at least one completion (submitting what is prepared first), and
+ * every other one already there.  0 or a negative errno.
  */
-static ssize_t run_round(struct io_uring *ring, int fd, struct sc_io *io,
-			 size_t n, struct iovec *iov)
+static int reap(struct ring *r)
 {
-	size_t first[SC_IORING_DEPTH], count[SC_IORING_DEPTH];
-	unsigned groups = 0, reaped = 0;
-	size_t done = 0;
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
 	int ret;
 
-	while (done < n && groups < SC_IORING_DEPTH) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-		size_t k = mergeable(io + done, n - done);
-
-		for (size_t i = 0; i < k; i++) {
-			iov[done + i].iov_base = io[done + i].buf;
-			iov[done + i].iov_len = io[done + i].len;
-			io[done + i].res = -EINPROGRESS;
-		}
-		if (io[done].write)
-			io_uring_prep_writev(sqe, fd, iov + done, (unsigned)k,
-					     io[done].off);
-		else
-			io_uring_prep_readv(sqe, fd, iov + done, (unsigned)k,
-					    io[done].off);
-		io_uring_sqe_set_data64(sqe, groups);
-		first[groups] = done;
-		count[groups] = k;
-		groups++;
-		done += k;
-	}
-	ret = io_uring_submit_and_wait(ring, groups);
+	do {
+		ret = io_uring_submit_and_wait(&r->uring, 1);
+	} while (ret == -EINTR);
+	if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
+		return ret;
+	do {
+		ret = io_uring_wait_cqe(&r->uring, &cqe);
+	} while (ret == -EINTR);
 	if (ret < 0)
 		return ret;
-	while (reaped < groups) {
-		struct io_uring_cqe *cqe;
-		uint64_t g;
-
-		ret = io_uring_wait_cqe(ring, &cqe);
-		if (ret == -EINTR)
-			continue;
-		if (ret < 0)
-			return ret;
-		g = io_uring_cqe_get_data64(cqe);
-		settle_group(io + first[g], count[g], cqe->res);
-		io_uring_cqe_seen(ring, cqe);
-		reaped++;
+	io_uring_for_each_cqe(&r->uring, head, cqe)
+	{
+		settle_group(r, (uint16_t)io_uring_cqe_get_data64(cqe),
+			     cqe->res);
+		seen++;
 	}
-	return (ssize_t)done;
+	io_uring_cq_advance(&r->uring, seen);
+	return 0;
+}
+
+/*
+ * The ring failed: wait for what the kernel has, fail what it never saw,
+ * and drop the ring (the thread makes a new one on its next request).
+ */
+static int ring_failed(struct ring *r, int err)
+{
+	unsigned unsent = io_uring_sq_ready(&r->uring);
+
+	while (r->inflight > unsent) {
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe(&r->uring, &cqe) < 0)
+			break;
+		settle_group(r, (uint16_t)io_uring_cqe_get_data64(cqe),
+			     cqe->res);
+		io_uring_cqe_seen(&r->uring, cqe);
+	}
+	for (unsigned id = 0; id < SC_IORING_DEPTH && r->inflight; id++)
+		if (r->groups[id].io)
+			settle_group(r, (uint16_t)id, err);
+	pthread_setspecific(ring_key, NULL);
+	ring_free(r);
+	return err;
+}
+
+static void fail_rest(struct sc_io *io, size_t n, int err)
+{
+	for (size_t i = 0; i < n; i++) {
+		io[i].res = err;
+		if (io[i].done)
+			io[i].done(&io[i]);
+	}
+}
+
+int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
+{
+	struct ring *r;
+	int err = 0;
+
+	if (depth == 0 || depth > SC_IORING_DEPTH)
+		depth = SC_IORING_DEPTH;
+	r = thread_ring(&err);
+	if (!r) {
+		fail_rest(io, n, err);
+		return err;
+	}
+	for (size_t done = 0; done < n;) {
+		size_t k = mergeable(io + done, n - done);
+		struct io_uring_sqe *sqe;
+		struct group *g;
+		uint16_t id;
+
+		while (r->inflight >= depth) {
+			err = reap(r);
+			if (err < 0) {
+				fail_rest(io + done, n - done, err);
+				return ring_failed(r, err);
+			}
+		}
+		id = r->free_ids[--r->nfree];
+		g = &r->groups[id];
+		*g = (struct group){ .io = io + done, .count = (unsigned)k };
+		if (k > 1) {
+			g->iov = malloc(k * sizeof(*g->iov));
+			if (!g->iov) /* no memory to merge: go one by one */
+				g->count = 1;
+		}
+		sqe = io_uring_get_sqe(&r->uring);
+		if (g->count == 1 && io[done].write)
+			io_uring_prep_write(sqe, fd, io[done].buf, io[done].len,
+					    io[done].off);
+		else if (g->count == 1)
+			io_uring_prep_read(sqe, fd, io[done].buf, io[done].len,
+					   io[done].off);
+		for (unsigned i = 0; g->count > 1 && i < g->count; i++)
+			g->iov[i] = (struct iovec){ io[done + i].buf,
+						    io[done + i].len };
+		if (g->count > 1 && io[done].write)
+			io_uring_prep_writev(sqe, fd, g->iov, g->count,
+					     io[done].off);
+		else if (g->count > 1)
+			io_uring_prep_readv(sqe, fd, g->iov, g->count,
+					    io[done].off);
+		for (unsigned i = 0; i < g->count; i++)
+			io[done + i].res = -EINPROGRESS;
+		io_uring_sqe_set_data64(sqe, id);
+		r->inflight++;
+		done += g->count;
+	}
+	/* Start the device on what is prepared; reaping comes later. */
+	do {
+		err = io_uring_submit(&r->uring);
+	} while (err == -EINTR);
+	if (err < 0 && err != -EBUSY && err != -EAGAIN)
+		return ring_failed(r, err);
+	return 0;
+}
+
+int sc_io_drain(void)
+{
+	struct ring *r;
+
+	pthread_once(&ring_once, ring_key_init);
+	r = pthread_getspecific(ring_key);
+	while (r && r->inflight) {
+		int err = reap(r);
+
+		if (err < 0)
+			return ring_failed(r, err);
+	}
+	return 0;
 }
 
 int sc_io_batch(int fd, struct sc_io *io, size_t n)
 {
-	struct io_uring *ring;
-	struct iovec *iov;
-	int err = 0;
+	int ret = sc_io_submit(fd, io, n, SC_IORING_DEPTH);
+	int ret2 = sc_io_drain();
 
-	ring = thread_ring(&err);
-	if (!ring)
-		return err;
-	iov = calloc(n ? n : 1, sizeof(*iov));
-	if (!iov)
-		return -ENOMEM;
-	for (size_t done = 0; done < n;) {
-		ssize_t ret =
-			run_round(ring, fd, io + done, n - done, iov + done);
-
-		if (ret < 0) {
-			free(iov);
-			return (int)ret;
-		}
-		done += (size_t)ret;
-	}
-	free(iov);
-	return 0;
+	return ret < 0 ? ret : ret2;
 }
 
 int sc_io_datasync(int fd)
 {
+	struct sc_io sync = { .len = 0 };
 	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
-	struct io_uring *ring;
-	int err = 0, ret;
+	struct ring *r;
+	int err = sc_io_drain();
 
-	ring = thread_ring(&err);
-	if (!ring)
+	if (err < 0)
 		return err;
-	sqe = io_uring_get_sqe(ring);
+	r = thread_ring(&err);
+	if (!r)
+		return err;
+	/* A group of one whose settle writes res into sync. */
+	r->groups[r->free_ids[r->nfree - 1]] =
+		(struct group){ .io = &sync, .count = 1 };
+	sqe = io_uring_get_sqe(&r->uring);
 	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-	ret = io_uring_submit_and_wait(ring, 1);
-	if (ret < 0)
-		return ret;
-	do {
-		ret = io_uring_wait_cqe(ring, &cqe);
-	} while (ret == -EINTR);
-	if (ret < 0)
-		return ret;
-	ret = cqe->res;
-	io_uring_cqe_seen(ring, cqe);
-	return ret;
+	io_uring_sqe_set_data64(sqe, r->free_ids[--r->nfree]);
+	r->inflight++;
+	err = sc_io_drain();
+	return err < 0 ? err : sync.res;
 }

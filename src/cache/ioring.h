@@ -4,8 +4,12 @@
  * owns a ring of its own, made on first use: a FUSE worker submits its
  * reads and reaps its own completions, so it never waits on another
  * thread's I/O and no completion is handed across CPUs (a cross-CPU
- * wake-up costs more than an SSD read here).  A batch of requests is
- * submitted with one system call and waited for together.
+ * wake-up costs more than an SSD read here).
+ *
+ * Requests are queued with sc_io_submit() and kept in flight as a sliding
+ * window: when the window is full, completions are reaped (and their
+ * callbacks run) to make room, so the device always has work while the
+ * caller prepares the next request.  sc_io_drain() waits for the rest.
  */
 #ifndef SC_IORING_H
 #define SC_IORING_H
@@ -14,29 +18,47 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sc_io;
+
+/*
+ * Called on the submitting thread once io->res is known, from
+ * sc_io_submit() or sc_io_drain(): the place to verify data while the
+ * device works on the requests behind it.  It must not submit I/O.
+ */
+typedef void sc_io_done_fn(struct sc_io *io);
+
 struct sc_io {
 	void *buf; /* aligned for O_DIRECT */
 	uint32_t len;
 	uint64_t off;
 	bool write;
-	int res; /* out: bytes transferred or a negative errno */
+	int res;	     /* out: bytes transferred or a negative errno */
+	sc_io_done_fn *done; /* optional */
+	void *ctx;	     /* for done */
 };
 
 /*
- * Entries of a thread's ring; a larger batch is done in rounds.  Requests
- * next to each other in the array whose device ranges touch (same
- * direction) are merged into one vectored request first.
+ * Entries of a thread's ring: the widest window.  Requests next to each
+ * other in one submission whose device ranges touch (same direction) are
+ * merged into one vectored request first.
  */
 #define SC_IORING_DEPTH 256u
 
 /*
- * Do the n requests on fd, submitted together, and wait for all of them.
- * Returns 0 when every request ran (each has its own res), or a negative
- * errno when the ring itself failed.
+ * Queue the n requests on fd, keeping at most depth (1..SC_IORING_DEPTH)
+ * requests of this thread in flight.  io[] must stay valid until drained.
+ * Returns 0, or a negative errno when the ring itself failed (the
+ * requests not done then have that as res).
  */
+int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth);
+
+/* Wait for every request this thread queued; 0 or as sc_io_submit(). */
+int sc_io_drain(void);
+
+/* sc_io_submit() with the widest window, then sc_io_drain(). */
 int sc_io_batch(int fd, struct sc_io *io, size_t n);
 
-/* fdatasync(fd) through the ring. */
+/* fdatasync(fd) through the ring, after the thread's queued requests. */
 int sc_io_datasync(int fd);
 
 #endif

@@ -8,7 +8,9 @@
  * so the index costs the same bytes per slot whether the cache is empty
  * or full: 16 (slot) + 24 (object) + 2 x 4 (free stacks) + 2 x 6 (hash
  * tables at load factor 2/3) = 60 bytes per 64 KiB slot, 0.94 MiB per GiB
- * of cache device.  sc_store_get_stats() reports the exact figure.
+ * of cache device.  sc_store_get_stats() reports the exact figure.  The
+ * page-checksum cache (struct crc_entry) is apart from it: fixed at most
+ * 2.1 MiB whatever the device's size.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +59,23 @@ struct slot {
 	uint8_t referenced : 1; /* hit since the cleaner last passed */
 };
 
+/*
+ * The page checksums of a recently written or read slot.  A read of part
+ * of a cluster needs them; with them in RAM it is one device read instead
+ * of two (the pages and the slot's trailer).
+ */
+struct crc_entry {
+	uint32_t slot; /* NONE: empty */
+	uint32_t page_crc[SC_CLUSTER_PAGES];
+};
+
+/*
+ * Entries of the page-checksum cache, direct-mapped by slot number: a
+ * fixed 2.1 MiB whatever the device's size, covering 2 GiB of slots (a
+ * smaller device gets one entry per slot).
+ */
+#define CRC_CACHE_MAX_ENTRIES 32768u
+
 /* One per object with clusters stored; protected by store->lock. */
 struct object {
 	uint64_t name;
@@ -87,8 +106,11 @@ struct sc_store {
 	uint64_t sequence;		  /* commit counter, in the records */
 	struct sc_store_stats stats;	  /* counters only */
 	uint32_t epochs[SC_STORE_EPOCHS]; /* invalidations, by object hash */
-	uint32_t clean_hand;		  /* the cleaner's place in the slots */
-	_Atomic uint64_t hand_moves;	  /* slots the hand has passed, ever */
+	struct crc_entry *crc_cache;	  /* [crc_cache_mask + 1] */
+	uint32_t crc_cache_mask;
+	unsigned queue_depth;	     /* device requests in flight per caller */
+	uint32_t clean_hand;	     /* the cleaner's place in the slots */
+	_Atomic uint64_t hand_moves; /* slots the hand has passed, ever */
 };
 
 static int fail(struct sc_store_report *r, int err, const char *fmt, ...)
@@ -234,6 +256,26 @@ static void mark_dirty(struct sc_store *s, uint32_t slot)
 	s->dirty[sector / 64] |= 1ULL << (sector % 64);
 }
 
+static bool crc_cache_get(const struct sc_store *s, uint32_t slot,
+			  uint32_t page_crc[SC_CLUSTER_PAGES])
+{
+	const struct crc_entry *e = &s->crc_cache[slot & s->crc_cache_mask];
+
+	if (e->slot != slot)
+		return false;
+	memcpy(page_crc, e->page_crc, sizeof(e->page_crc));
+	return true;
+}
+
+static void crc_cache_put(struct sc_store *s, uint32_t slot,
+			  const uint32_t page_crc[SC_CLUSTER_PAGES])
+{
+	struct crc_entry *e = &s->crc_cache[slot & s->crc_cache_mask];
+
+	e->slot = slot;
+	memcpy(e->page_crc, page_crc, sizeof(e->page_crc));
+}
+
 /* Return a used slot to the free stack; its record goes at the next commit. */
 static void free_slot(struct sc_store *s, uint32_t slot)
 {
@@ -256,6 +298,8 @@ static void free_slot(struct sc_store *s, uint32_t slot)
 	sl->state = SLOT_FREE;
 	sl->obj = NONE;
 	sl->gen++;
+	if (s->crc_cache[slot & s->crc_cache_mask].slot == slot)
+		s->crc_cache[slot & s->crc_cache_mask].slot = NONE;
 	s->free_slots[s->nfree_slots++] = slot;
 }
 
@@ -340,13 +384,6 @@ static uint32_t cluster_crcs(const void *buf, uint16_t mask,
 		n++;
 	}
 	return sc_crc32c(0, words, 4 * n);
-}
-
-static uint32_t data_crc(const void *buf, uint16_t mask)
-{
-	uint32_t page_crc[SC_CLUSTER_PAGES];
-
-	return cluster_crcs(buf, mask, page_crc);
 }
 
 static uint64_t trailer_offset(const struct sc_store *s, uint32_t slot)
@@ -501,13 +538,34 @@ static int drop_durably(struct sc_store *s)
 }
 
 /*
- * Find the slot of one read under the lock: 0 with *ret_slot and a copy of
- * the slot in *seen, or the miss to report.  A stale object is dropped and
- * *need_sync set: the drop must be durable before the caller returns.
+ * One read of sc_store_read_many in flight: what the index said when it
+ * was resolved (so the data can be verified on completion, outside the
+ * lock) and the verdict.
  */
-static int resolve_read(struct sc_store *s, const struct sc_store_read *r,
-			uint32_t *ret_slot, struct slot *seen, bool *need_sync)
+struct pending_read {
+	struct sc_store_read *r;
+	uint32_t slot;
+	struct slot seen;
+	uint64_t name; /* seen.obj's name, for the trailer */
+	uint64_t format_id;
+	bool crcs_known;   /* page_crc from the checksum cache */
+	bool crcs_learned; /* page_crc read or computed: cache it */
+	uint32_t page_crc[SC_CLUSTER_PAGES];
+	unsigned char *trailer; /* 4 KiB when the trailer is read */
+	unsigned ios_left;
+	bool read_ok, intact;
+	struct sc_io *io; /* the data, and the trailer if read */
+};
+
+/*
+ * Find the slot of one read under the lock and fill p from the index, or
+ * return the miss to report.  A stale object is dropped and *need_sync
+ * set: the drop must be durable before the caller returns.
+ */
+static int resolve_read(struct sc_store *s, struct pending_read *p,
+			bool *need_sync)
 {
+	const struct sc_store_read *r = p->r;
 	uint32_t pos = object_find(s, r->object), obj;
 	uint16_t want;
 
@@ -524,137 +582,173 @@ static int resolve_read(struct sc_store *s, const struct sc_store_read *r,
 	pos = cluster_find(s, obj, r->cluster);
 	if (pos == NONE)
 		return -ENOENT;
-	*ret_slot = s->cluster_map[pos];
-	*seen = s->slots[*ret_slot];
+	p->slot = s->cluster_map[pos];
+	p->seen = s->slots[p->slot];
+	p->name = s->objects[obj].name;
+	p->format_id = s->format_id;
 	want = (uint16_t)(((1u << r->npages) - 1) << r->first_page);
-	if (r->npages && (seen->valid_mask & want) != want)
+	if (r->npages && (p->seen.valid_mask & want) != want)
 		return -ENOENT; /* a page asked for was never stored */
+	if (r->npages)
+		p->crcs_known = crc_cache_get(s, p->slot, p->page_crc);
 	return 0;
 }
 
-/* Whether the pages read for r match the slot's trailer. */
-static bool pages_intact(const struct sc_store *s,
-			 const struct sc_store_read *r, uint32_t slot,
-			 const struct slot *seen, const void *trailer_buf)
+/* Whether the trailer read for p is the one of the slot p resolved to. */
+static bool trailer_matches(struct pending_read *p)
 {
-	const unsigned char *p = r->buf;
 	struct sc_trailer t;
 
-	if (sc_trailer_decode(trailer_buf, &t) < 0 ||
-	    t.format_id != s->format_id || t.slot != slot ||
-	    t.object != s->objects[seen->obj].name ||
-	    t.cluster != seen->cluster || t.data_crc != seen->data_crc ||
-	    t.valid_mask != seen->valid_mask)
+	if (sc_trailer_decode(p->trailer, &t) < 0 ||
+	    t.format_id != p->format_id || t.slot != p->slot ||
+	    t.object != p->name || t.cluster != p->seen.cluster ||
+	    t.data_crc != p->seen.data_crc ||
+	    t.valid_mask != p->seen.valid_mask)
 		return false;
-	const void *pages[SC_CLUSTER_PAGES];
-	uint32_t crcs[SC_CLUSTER_PAGES];
-
-	for (unsigned i = 0; i < r->npages; i++)
-		pages[i] = p + i * SC_PAGE_BYTES;
-	sc_crc32c_many(pages, SC_PAGE_BYTES, r->npages, crcs);
-	for (unsigned i = 0; i < r->npages; i++)
-		if (crcs[i] != t.page_crc[r->first_page + i])
-			return false;
+	memcpy(p->page_crc, t.page_crc, sizeof(p->page_crc));
+	p->crcs_learned = true;
 	return true;
 }
 
 /*
- * Judge one completed read under the lock.  io[0] is the data, io[1] the
- * trailer of a partial read.  The slot may have been freed and reused
- * while it was read: that is a plain miss, not corruption.
+ * Verify p's data once all its reads are in: a whole cluster against the
+ * record's data_crc, pages against their page CRCs.  Runs on completion
+ * while the device works on the reads behind this one.
  */
-static int settle_read(struct sc_store *s, const struct sc_store_read *r,
-		       uint32_t slot, const struct slot *seen,
-		       const struct sc_io *io, bool *need_sync)
+static void read_done(struct sc_io *io)
 {
-	const struct slot *now = &s->slots[slot];
-	bool read_ok = io[0].res == (int)io[0].len &&
-		       (!r->npages || io[1].res == (int)io[1].len);
-	bool intact;
+	struct pending_read *p = io->ctx;
+	const struct sc_store_read *r = p->r;
 
-	if (now->state != SLOT_USED || now->gen != seen->gen ||
-	    now->obj != seen->obj || now->cluster != seen->cluster)
+	if (--p->ios_left)
+		return;
+	p->read_ok = true;
+	for (unsigned i = 0; i < (p->trailer ? 2u : 1u); i++)
+		p->read_ok &= p->io[i].res == (int)p->io[i].len;
+	if (!p->read_ok)
+		return;
+	if (!r->npages) {
+		/* The page CRCs come with it, for later reads of parts. */
+		p->intact = cluster_crcs(r->buf, p->seen.valid_mask,
+					 p->page_crc) == p->seen.data_crc;
+		p->crcs_learned = true;
+		return;
+	}
+	if (!p->crcs_known && !trailer_matches(p))
+		return;
+	const unsigned char *buf = r->buf;
+	const void *pages[SC_CLUSTER_PAGES];
+	uint32_t crcs[SC_CLUSTER_PAGES];
+
+	for (unsigned i = 0; i < r->npages; i++)
+		pages[i] = buf + i * SC_PAGE_BYTES;
+	sc_crc32c_many(pages, SC_PAGE_BYTES, r->npages, crcs);
+	p->intact = memcmp(crcs, p->page_crc + r->first_page,
+			   r->npages * sizeof(*crcs)) == 0;
+}
+
+/*
+ * Judge one completed read under the lock.  The slot may have been freed
+ * and reused while it was read: that is a plain miss, not corruption.
+ */
+static int settle_read(struct sc_store *s, struct pending_read *p,
+		       bool *need_sync)
+{
+	const struct slot *now = &s->slots[p->slot];
+
+	if (now->state != SLOT_USED || now->gen != p->seen.gen ||
+	    now->obj != p->seen.obj || now->cluster != p->seen.cluster)
 		return -ENOENT;
-	if (!read_ok)
-		intact = false;
-	else if (r->npages)
-		intact = pages_intact(s, r, slot, seen, io[1].buf);
-	else
-		intact = data_crc(io[0].buf, seen->valid_mask) ==
-			 seen->data_crc;
-	if (intact)
+	if (p->intact) {
+		if (p->crcs_learned)
+			crc_cache_put(s, p->slot, p->page_crc);
 		return 0;
-	if (read_ok)
+	}
+	if (p->read_ok)
 		s->stats.checksum_errors++;
 	else
 		s->stats.io_errors++;
-	free_slot(s, slot);
+	free_slot(s, p->slot);
 	*need_sync = true;
-	return read_ok ? -EBADMSG : -EIO;
+	return p->read_ok ? -EBADMSG : -EIO;
 }
 
 size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 {
-	size_t cap = n ? n : 1, nio = 0, hits = 0;
-	struct sc_io *io = calloc(2 * cap, sizeof(*io));
-	struct slot *seen = calloc(cap, sizeof(*seen));
-	uint32_t *slot = calloc(cap, sizeof(*slot));
-	size_t *first_io = calloc(cap, sizeof(*first_io));
+	struct pending_read *p = calloc(n ? n : 1, sizeof(*p));
+	struct sc_io *io = calloc(n ? 2 * n : 1, sizeof(*io));
 	unsigned char *tbuf = NULL;
-	bool need_sync = false, partial = false;
+	size_t nio = 0, ntrailers = 0, hits = 0;
+	bool need_sync = false;
 
-	for (size_t i = 0; i < n; i++)
-		partial |= r[i].npages != 0;
-	if (partial)
-		tbuf = aligned_alloc_zero(cap * SC_TRAILER_BYTES);
-	if (!io || !seen || !slot || !first_io || (partial && !tbuf)) {
+	if (!p || !io) {
 		for (size_t i = 0; i < n; i++)
 			r[i].result = -ENOMEM;
 		goto out;
 	}
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
-		r[i].result =
-			resolve_read(s, &r[i], &slot[i], &seen[i], &need_sync);
+		p[i].r = &r[i];
+		r[i].result = resolve_read(s, &p[i], &need_sync);
+		ntrailers += r[i].result == 0 && r[i].npages &&
+			     !p[i].crcs_known;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (ntrailers)
+		tbuf = aligned_alloc_zero(ntrailers * SC_TRAILER_BYTES);
+	ntrailers = 0;
+	for (size_t i = 0; i < n; i++) {
 		if (r[i].result < 0)
 			continue;
-		first_io[i] = nio;
-		io[nio++] = (struct sc_io){
+		p[i].io = &io[nio];
+		p[i].io[0] = (struct sc_io){
 			.buf = r[i].buf,
 			.len = r[i].npages ? r[i].npages * SC_PAGE_BYTES
 					   : SC_CLUSTER_BYTES,
-			.off = slot_offset(s, slot[i]) +
+			.off = slot_offset(s, p[i].slot) +
 			       (uint64_t)r[i].first_page * SC_PAGE_BYTES,
+			.done = read_done,
+			.ctx = &p[i],
 		};
-		if (r[i].npages)
-			io[nio++] = (struct sc_io){
-				.buf = tbuf + i * SC_TRAILER_BYTES,
+		p[i].ios_left = 1;
+		if (r[i].npages && !p[i].crcs_known) {
+			if (!tbuf) {
+				r[i].result = -ENOMEM;
+				continue;
+			}
+			p[i].trailer = tbuf + ntrailers++ * SC_TRAILER_BYTES;
+			p[i].io[1] = (struct sc_io){
+				.buf = p[i].trailer,
 				.len = SC_TRAILER_BYTES,
-				.off = trailer_offset(s, slot[i]),
+				.off = trailer_offset(s, p[i].slot),
+				.done = read_done,
+				.ctx = &p[i],
 			};
+			p[i].ios_left = 2;
+		}
+		nio += p[i].ios_left;
 	}
-	pthread_mutex_unlock(&s->lock);
-
-	if (nio && sc_io_batch(s->fd, io, nio) < 0)
-		for (size_t k = 0; k < nio; k++)
-			io[k].res = -EIO;
+	/* The window slides: each read is verified as it completes. */
+	if (nio) {
+		sc_io_submit(s->fd, io, nio, s->queue_depth);
+		sc_io_drain();
+	}
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
 		if (r[i].result == 0)
-			r[i].result = settle_read(s, &r[i], slot[i], &seen[i],
-						  &io[first_io[i]], &need_sync);
+			r[i].result = settle_read(s, &p[i], &need_sync);
 		if (r[i].result < 0) {
 			s->stats.misses++;
 			continue;
 		}
-		r[i].mask = seen[i].valid_mask;
-		s->slots[slot[i]].referenced = 1;
+		r[i].mask = p[i].seen.valid_mask;
+		s->slots[p[i].slot].referenced = 1;
 		s->stats.hits++;
 		s->stats.read_bytes +=
 			r[i].npages ? (uint64_t)r[i].npages * SC_PAGE_BYTES
 				    : (uint64_t)__builtin_popcount(
-					      seen[i].valid_mask) *
+					      p[i].seen.valid_mask) *
 					      SC_PAGE_BYTES;
 		hits++;
 	}
@@ -662,10 +756,8 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 	if (need_sync)
 		drop_durably(s);
 out:
+	free(p);
 	free(io);
-	free(seen);
-	free(slot);
-	free(first_io);
 	free(tbuf);
 	return hits;
 }
@@ -686,24 +778,20 @@ int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,
 
 size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 {
-	size_t cap = n ? n : 1, nio = 0, stored = 0;
+	size_t cap = n ? n : 1, ndata = 0, nio, stored = 0;
 	struct sc_io *io = calloc(3 * cap, sizeof(*io));
 	struct sc_trailer *t = calloc(cap, sizeof(*t));
 	uint32_t *slot = calloc(cap, sizeof(*slot));
 	unsigned char *tbuf = aligned_alloc_zero(cap * SC_TRAILER_BYTES);
 	unsigned char *sector_bufs = NULL;
 	ssize_t nsectors = 0;
-	size_t nreserved = 0;
-	int sync_ret = 0;
+	int sync_ret;
 
 	if (!io || !t || !slot || !tbuf) {
 		for (size_t i = 0; i < n; i++)
 			w[i].result = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		t[i].data_crc =
-			cluster_crcs(w[i].buf, w[i].valid_mask, t[i].page_crc);
 
 	/*
 	 * Reserve slots: invisible to readers until installed.  The records
@@ -732,45 +820,43 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 		nsectors = 0; /* no memory: they wait for the next commit */
 
 	/*
-	 * Each cluster goes out with its trailer (the page checksums).  All
-	 * data first, then all trailers: slots come off the free stack in
-	 * ascending order, so each run merges into one request.
+	 * The data goes first, in slot order (slots come off the free stack
+	 * ascending, so runs merge into one request); the checksums are
+	 * computed while the device writes it, and the trailers follow.
 	 */
-	for (size_t i = 0; i < n; i++) {
-		unsigned char *tb = tbuf + i * SC_TRAILER_BYTES;
-
-		if (slot[i] == NONE)
-			continue;
-		t[i].format_id = s->format_id;
-		t[i].object = w[i].object;
-		t[i].cluster = w[i].cluster;
-		t[i].slot = slot[i];
-		t[i].valid_mask = w[i].valid_mask;
-		sc_trailer_encode(&t[i], tb);
-		io[nio++] = (struct sc_io){ .buf = (void *)w[i].buf,
-					    .len = SC_CLUSTER_BYTES,
-					    .off = slot_offset(s, slot[i]),
-					    .write = true };
-	}
-	nreserved = nio;
+	for (size_t i = 0; i < n; i++)
+		if (slot[i] != NONE)
+			io[ndata++] = (struct sc_io){
+				.buf = (void *)w[i].buf,
+				.len = SC_CLUSTER_BYTES,
+				.off = slot_offset(s, slot[i]),
+				.write = true,
+			};
+	sc_io_submit(s->fd, io, ndata, s->queue_depth);
+	nio = ndata;
 	for (size_t i = 0; i < n; i++) {
 		if (slot[i] == NONE)
 			continue;
+		t[i] = (struct sc_trailer){ .format_id = s->format_id,
+					    .object = w[i].object,
+					    .cluster = w[i].cluster,
+					    .slot = slot[i],
+					    .valid_mask = w[i].valid_mask };
+		t[i].data_crc =
+			cluster_crcs(w[i].buf, w[i].valid_mask, t[i].page_crc);
+		sc_trailer_encode(&t[i], tbuf + i * SC_TRAILER_BYTES);
 		io[nio++] = (struct sc_io){ .buf = tbuf + i * SC_TRAILER_BYTES,
 					    .len = SC_TRAILER_BYTES,
 					    .off = trailer_offset(s, slot[i]),
 					    .write = true };
 	}
-	/* The data must be durable before any record points to it. */
 	if (nsectors) {
 		memmove(io + nio, io + 2 * cap, (size_t)nsectors * sizeof(*io));
 		nio += (size_t)nsectors;
 	}
-	if (nio) {
-		sync_ret = sc_io_batch(s->fd, io, nio);
-		if (sync_ret == 0)
-			sync_ret = sc_io_datasync(s->fd);
-	}
+	sc_io_submit(s->fd, io + ndata, nio - ndata, s->queue_depth);
+	/* The data must be durable before any record points to it. */
+	sync_ret = sc_io_datasync(s->fd);
 	if (nsectors)
 		finish_dirty(s, io + nio - (size_t)nsectors, (size_t)nsectors,
 			     sync_ret);
@@ -783,7 +869,7 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 		if (slot[i] == NONE)
 			continue;
 		written = sync_ret == 0 && io[k].res == (int)SC_CLUSTER_BYTES &&
-			  io[nreserved + k].res == (int)SC_TRAILER_BYTES;
+			  io[ndata + k].res == (int)SC_TRAILER_BYTES;
 		k++;
 		if (!written) {
 			w[i].result = -EIO;
@@ -812,6 +898,7 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 		}
 		install_slot(s, slot[i], obj, w[i].cluster, t[i].data_crc,
 			     w[i].valid_mask);
+		crc_cache_put(s, slot[i], t[i].page_crc);
 		mark_dirty(s, slot[i]);
 		s->sb.write_bytes += SC_CLUSTER_BYTES;
 		stored++;
@@ -984,9 +1071,17 @@ static int alloc_index(struct sc_store *s)
 	s->cluster_map = malloc(s->cluster_map_size * sizeof(uint32_t));
 	s->object_map = malloc(s->object_map_size * sizeof(uint32_t));
 	s->dirty = calloc((s->nsectors + 63) / 64, sizeof(uint64_t));
+	s->crc_cache_mask = 1;
+	while (s->crc_cache_mask < n &&
+	       s->crc_cache_mask < CRC_CACHE_MAX_ENTRIES)
+		s->crc_cache_mask <<= 1;
+	s->crc_cache = malloc(s->crc_cache_mask * sizeof(*s->crc_cache));
+	s->crc_cache_mask--;
 	if (!s->slots || !s->objects || !s->free_slots || !s->free_objects ||
-	    !s->cluster_map || !s->object_map || !s->dirty)
+	    !s->cluster_map || !s->object_map || !s->dirty || !s->crc_cache)
 		return -ENOMEM;
+	for (uint32_t i = 0; i <= s->crc_cache_mask; i++)
+		s->crc_cache[i].slot = NONE;
 	memset(s->cluster_map, 0xff, s->cluster_map_size * sizeof(uint32_t));
 	memset(s->object_map, 0xff, s->object_map_size * sizeof(uint32_t));
 	for (uint64_t i = 0; i < n; i++) {
@@ -1005,6 +1100,8 @@ static int alloc_index(struct sc_store *s)
 		((uint64_t)s->cluster_map_size + s->object_map_size) *
 			sizeof(uint32_t) +
 		(s->nsectors + 63) / 64 * sizeof(uint64_t) + sizeof(*s);
+	s->stats.crc_cache_bytes =
+		((uint64_t)s->crc_cache_mask + 1) * sizeof(*s->crc_cache);
 	return 0;
 }
 
@@ -1017,6 +1114,7 @@ static void free_index(struct sc_store *s)
 	free(s->cluster_map);
 	free(s->object_map);
 	free(s->dirty);
+	free(s->crc_cache);
 }
 
 /* Free slots go on the stack so that low slot numbers come out first. */
@@ -1519,6 +1617,7 @@ int sc_store_open(const struct sc_store_open_args *args,
 		report->action = SC_STORE_LOADED;
 		report->was_clean = s->sb.clean;
 	}
+	s->queue_depth = args->queue_depth;
 	s->format_id = sc_sb_format_id(&s->sb);
 	s->key = (struct sc_hash_key){ s->sb.hash_k0, s->sb.hash_k1 };
 	ret = alloc_index(s);

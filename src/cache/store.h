@@ -38,6 +38,11 @@ struct sc_store_open_args {
 	 */
 	uint64_t size_bytes;
 	bool format; /* format whatever the device holds */
+	/*
+	 * Device requests one call keeps in flight (reads and writes of a
+	 * batch go as a sliding window); 0 for the ring's depth, 256.
+	 */
+	unsigned queue_depth;
 };
 
 enum sc_store_action {
@@ -70,6 +75,7 @@ struct sc_store_stats {
 	uint64_t io_errors;	  /* device reads or writes that failed */
 	uint64_t cleaned;	  /* clusters freed by cleaning */
 	uint64_t index_ram_bytes; /* RAM held by the index */
+	uint64_t crc_cache_bytes; /* RAM of the page-checksum cache */
 	uint32_t block_bytes;
 };
 

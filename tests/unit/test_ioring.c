@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Unit tests of the io_uring engine: batches that merge adjacent requests
- * into one, results spread back over them, and a short read at the end of
- * a file.
+ * into one, results spread back over them, a short read at the end of a
+ * file, and the sliding window with its completion callbacks.
  */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -91,12 +92,67 @@ static void test_batch_larger_than_the_ring(void **state)
 	unlink(path);
 }
 
+/* Completion callbacks for the window test: which ran, and in what order. */
+static unsigned done_count;
+static unsigned done_order[64];
+
+static void note_done(struct sc_io *io)
+{
+	done_order[done_count++] = (unsigned)(uintptr_t)io->ctx;
+}
+
+static void test_window_keeps_depth_and_calls_back_each_request(void **state)
+{
+	char path[] = "/tmp/scfs-ioring-XXXXXX";
+	uint32_t words[40], got[40];
+	struct sc_io io[40];
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	for (unsigned i = 0; i < 40; i++)
+		words[i] = i * 2654435761u;
+	assert_int_equal(pwrite(fd, words, sizeof(words), 0),
+			 (ssize_t)sizeof(words));
+	/* Reads of every other word, backwards: nothing merges. */
+	for (unsigned i = 0; i < 20; i++)
+		io[i] = (struct sc_io){ .buf = &got[i],
+					.len = 4,
+					.off = (uint64_t)(38 - 2 * i) * 4,
+					.done = note_done,
+					.ctx = (void *)(uintptr_t)i };
+	done_count = 0;
+	assert_int_equal(sc_io_submit(fd, io, 20, 3), 0);
+	/* At most 3 in flight: the first 17 had to finish to let the rest in. */
+	assert_true(done_count >= 17);
+	assert_int_equal(sc_io_drain(), 0);
+	assert_int_equal(done_count, 20);
+	for (unsigned i = 0; i < 20; i++) {
+		bool seen = false;
+
+		assert_int_equal(io[i].res, 4);
+		assert_int_equal(got[i], words[38 - 2 * i]);
+		for (unsigned k = 0; k < 20; k++)
+			seen |= done_order[k] == i;
+		assert_true(seen); /* each request called back exactly once */
+	}
+	/* datasync waits for what the thread queued before it. */
+	done_count = 0;
+	assert_int_equal(sc_io_submit(fd, io, 5, 0), 0);
+	assert_int_equal(sc_io_datasync(fd), 0); /* waits for them first */
+	assert_int_equal(done_count, 5);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
 			test_adjacent_requests_merge_and_each_gets_its_result),
 		cmocka_unit_test(test_batch_larger_than_the_ring),
+		cmocka_unit_test(
+			test_window_keeps_depth_and_calls_back_each_request),
 	};
 
 	return cmocka_run_group_tests_name("ioring", tests, NULL, NULL);

@@ -289,12 +289,62 @@ static void test_page_reads_verified_by_trailer(void **state)
 	assert_int_equal(sc_store_read_many(s, &rd, 1), 0);
 	assert_int_equal(rd.result, -EBADMSG);
 	assert_int_equal(get(s, 3, 30, 1, 1), -ENOENT); /* dropped */
-	/* A damaged trailer fails every page read of its slot. */
+	/*
+	 * The page checksums of a slot just written are kept in RAM: a page
+	 * read needs no trailer read, so a damaged trailer goes unseen...
+	 */
 	assert_int_equal(sc_store_write(s, &w, 1), 1);
 	assert_int_equal(sc_store_commit(s), 0);
 	slot_of(3, 1, &slot);
 	corrupt_byte(sb.trailer_offset + slot * SC_TRAILER_BYTES + 50);
 	rd.npages = 1;
+	assert_int_equal(sc_store_read_many(s, &rd, 1), 1);
+	assert_memory_equal(got, want, SC_PAGE_BYTES);
+	/* ...until they must come from the device: then it fails the read. */
+	sc_store_close(s);
+	s = open_store(SMALL, false, &r);
+	assert_int_equal(sc_store_read_many(s, &rd, 1), 0);
+	assert_int_equal(rd.result, -EBADMSG);
+	assert_int_equal(get(s, 3, 30, 1, 1), -ENOENT); /* dropped */
+	free(want);
+	free(got);
+	sc_store_close(s);
+}
+
+/* An intact trailer read once serves later page reads from RAM. */
+static void test_trailer_checksums_are_cached_after_a_read(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	struct sc_superblock sb = file_superblock();
+	unsigned char *want = cluster_buf(4, 2, 1), *got = cluster_buf(0, 0, 0);
+	struct sc_store_write w = { .object = 4,
+				    .validator = 40,
+				    .cluster = 2,
+				    .valid_mask = 0xffff,
+				    .buf = want };
+	struct sc_store_read rd = { .object = 4,
+				    .validator = 40,
+				    .cluster = 2,
+				    .first_page = 9,
+				    .npages = 2,
+				    .buf = got };
+	uint64_t slot;
+
+	(void)state;
+	assert_int_equal(sc_store_write(s, &w, 1), 1);
+	sc_store_close(s);
+	s = open_store(SMALL, false, &r);
+	assert_int_equal(sc_store_read_many(s, &rd, 1), 1); /* reads trailer */
+	assert_memory_equal(got, want + 9 * SC_PAGE_BYTES, 2 * SC_PAGE_BYTES);
+	slot_of(4, 2, &slot);
+	corrupt_byte(sb.trailer_offset + slot * SC_TRAILER_BYTES + 60);
+	memset(got, 0, 2 * SC_PAGE_BYTES);
+	assert_int_equal(sc_store_read_many(s, &rd, 1), 1); /* from RAM */
+	assert_memory_equal(got, want + 9 * SC_PAGE_BYTES, 2 * SC_PAGE_BYTES);
+	/* The data itself is still checked against the cached checksums. */
+	corrupt_byte(sb.data_offset + slot * SC_CLUSTER_BYTES +
+		     10 * SC_PAGE_BYTES + 7);
 	assert_int_equal(sc_store_read_many(s, &rd, 1), 0);
 	assert_int_equal(rd.result, -EBADMSG);
 	free(want);
@@ -726,6 +776,10 @@ static void test_index_ram_within_a_mib_per_gib(void **state)
 		      (unsigned long long)st.nslots);
 	assert_true(st.index_ram_bytes <= 1u << 20);
 	assert_true(st.nslots > 15000); /* 64 KiB + 4 KiB trailer each */
+	/* The page-checksum cache is apart from the index, and bounded. */
+	print_message("page-checksum cache: %llu bytes\n",
+		      (unsigned long long)st.crc_cache_bytes);
+	assert_true(st.crc_cache_bytes <= 68u * 32768);
 	sc_store_close(s);
 }
 
@@ -761,6 +815,7 @@ int main(void)
 		T(test_new_file_round_trip_and_reload),
 		T(test_read_many_mixes_hits_misses_and_stale),
 		T(test_page_reads_verified_by_trailer),
+		T(test_trailer_checksums_are_cached_after_a_read),
 		T(test_records_follow_with_next_batch_or_commit),
 		T(test_invalidated_object_refuses_older_writes),
 		T(test_cleaning_spares_recently_hit_clusters),
