@@ -102,6 +102,8 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	line(&t, "read_bytes_ram: %llu\n", (unsigned long long)ram);
 	line(&t, "read_bytes_ssd: %llu\n", (unsigned long long)ssd);
 	line(&t, "read_bytes_backing: %llu\n", (unsigned long long)backing);
+	line(&t, "fetch_bytes_backing: %llu\n",
+	     (unsigned long long)atomic_load(&fs->fetch_bytes));
 	line(&t, "hit_ratio_pct: %.1f\n",
 	     total ? 100.0 * (double)(ram + ssd) / (double)total : 0.0);
 	line(&t, "ssd_size_bytes: %llu\n", (unsigned long long)st.data_bytes);

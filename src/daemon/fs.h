@@ -19,6 +19,7 @@
 
 struct fuse_session;
 struct sc_pool;
+struct sc_readahead;
 struct sc_scanner;
 struct sc_store;
 
@@ -40,12 +41,14 @@ struct sc_fs {
 	/* The cache; pool and scanner are NULL with cache=none. */
 	struct sc_pool *pool;
 	struct sc_scanner *scanner;
+	struct sc_readahead *readahead; /* NULL with cache=none */
 	struct sc_tunables tunables;
 	bool ctime_is_real; /* BACKING keeps a real ctime (not FUSE) */
 	uid_t owner_uid;    /* who mounted: may set tunables */
 	_Atomic uint64_t read_bytes_ram;
 	_Atomic uint64_t read_bytes_ssd;
 	_Atomic uint64_t read_bytes_backing;
+	_Atomic uint64_t fetch_bytes; /* read from BACKING into the pool */
 };
 
 #endif

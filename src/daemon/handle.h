@@ -9,12 +9,32 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
 #include "inode.h"
 
+/* Backing-store fetches of one handle in flight at once, at most. */
+#define SC_FETCHES 8u
+
+/*
+ * The clusters a handle is fetching from the backing store: a reader
+ * that misses on one of them waits for that fetch rather than reading
+ * the same bytes again, and concurrent sequential readers (the kernel's
+ * read-ahead sends several requests at once) fetch disjoint ranges in
+ * parallel.
+ */
+struct sc_fetches {
+	pthread_mutex_t lock;
+	pthread_cond_t done;	    /* a fetch ended */
+	uint32_t first[SC_FETCHES]; /* clusters [first, end); protected */
+	uint32_t end[SC_FETCHES];   /* by lock; end 0: slot unused */
+	uint32_t frontier; /* read-ahead was queued up to here; by lock */
+};
+
 struct sc_file {
+	_Atomic unsigned refs;	   /* the kernel's handle, and read-ahead */
 	struct sc_open_fd backing; /* backing.fd: owned; linked in inode */
 	struct sc_inode *inode;	   /* pinned */
 	bool direct;		   /* opened with O_DIRECT: bypass the cache */
@@ -22,8 +42,14 @@ struct sc_file {
 	uint64_t object;	   /* the store's name of the file; 0: none */
 	uint64_t validator;	   /* of the contents at open */
 	uint64_t size;		   /* at open */
-	uint64_t next_off;	   /* where a sequential read goes next */
+	_Atomic uint64_t next_off; /* where the last read ended */
+	struct sc_fetches fetches; /* when cacheable */
 };
+
+struct sc_fs;
+
+/* Drop a reference; the last one closes the backing fd and frees f. */
+void sc_file_put(struct sc_fs *fs, struct sc_file *f);
 
 struct sc_dir {
 	pthread_mutex_t lock; /* serialises the stream below */

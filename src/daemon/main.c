@@ -28,6 +28,7 @@
 #include "objects.h"
 #include "options.h"
 #include "pool.h"
+#include "rw.h"
 #include "scanner.h"
 #include "store.h"
 
@@ -118,6 +119,12 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 			sc_err("cannot start the scanner: %s", strerror(-err));
 			goto out_unmount;
 		}
+		err = sc_rw_start(fs);
+		if (err < 0) {
+			sc_err("cannot start the read-ahead threads: %s",
+			       strerror(-err));
+			goto out_unmount;
+		}
 	}
 	sc_notice("mounted %s on %s", fs->backing_path, mountpoint);
 
@@ -135,6 +142,7 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 	}
 	ret = ret == 0 ? 0 : 1;
 out_unmount:
+	sc_rw_stop(fs);
 	sc_scanner_stop(fs->scanner);
 	fs->scanner = NULL;
 	fuse_session_unmount(se);

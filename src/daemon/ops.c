@@ -654,19 +654,26 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 
 	if (!f)
 		return -ENOMEM;
+	f->refs = 1;
 	f->backing.fd = fd;
 	f->inode = inode;
 	f->direct = flags & O_DIRECT;
+	pthread_mutex_init(&f->fetches.lock, NULL);
+	pthread_cond_init(&f->fetches.done, NULL);
 	attach_object(fs, f, flags);
 	sc_itable_pin(&fs->itable, inode, &f->backing);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
 }
 
-static void free_file(struct sc_fs *fs, struct sc_file *f)
+void sc_file_put(struct sc_fs *fs, struct sc_file *f)
 {
+	if (atomic_fetch_sub(&f->refs, 1) != 1)
+		return;
 	sc_itable_unpin(&fs->itable, f->inode, &f->backing);
 	close(f->backing.fd);
+	pthread_mutex_destroy(&f->fetches.lock);
+	pthread_cond_destroy(&f->fetches.done);
 	free(f);
 }
 
@@ -703,7 +710,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	if (fuse_reply_create(req, &e, fi) != 0)
-		free_file(fs, file_of(fi));
+		sc_file_put(fs, file_of(fi));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -727,7 +734,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (fuse_reply_open(req, fi) != 0)
-		free_file(fs, file_of(fi));
+		sc_file_put(fs, file_of(fi));
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -767,7 +774,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	(void)ino;
-	free_file(fs_of(req), file_of(fi));
+	sc_file_put(fs_of(req), file_of(fi));
 	fuse_reply_err(req, 0);
 }
 

@@ -5,8 +5,10 @@
  * A read of a cacheable file is served a cluster at a time: pages found
  * in the RAM pool are copied out; a cluster with pages missing is read
  * from its SSD copy (when read_enable) or else from the backing store,
- * in whole aligned clusters with read-ahead on sequential access, and
- * its pages go into the pool for the scanner to copy to the SSD.  Other
+ * in whole aligned clusters with read-ahead on sequential access (four
+ * threads fetch the next megabyte while the reader waits for its own
+ * clusters; no range is fetched twice), and its pages go into the pool
+ * for the scanner to copy to the SSD.  Other
  * reads (no cache, O_DIRECT, files opened for writing, reads past the
  * size known at open) are spliced from the backing fd.
  *
@@ -26,6 +28,13 @@
 
 /* Clusters read from the backing store at once on a sequential read. */
 #define READAHEAD_CLUSTERS 4u
+
+/*
+ * A read within this distance of where the last one ended counts as
+ * sequential: the kernel's read-ahead sends several requests at once,
+ * and they reach the worker threads in any order.
+ */
+#define SEQUENTIAL_SLACK (1u << 20)
 
 static void read_spliced(fuse_req_t req, struct sc_file *f, size_t size,
 			 off_t off)
@@ -94,7 +103,8 @@ static int fill_from_ssd(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 
 /*
  * Read clusters [cluster, cluster + n) from the backing store into the
- * pool.  Returns 0 or a negative errno.
+ * pool, and page want (if dst) into dst with its bytes in *ret_bytes.
+ * Returns 0 or a negative errno.
  */
 static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 			     uint32_t cluster, unsigned n, uint64_t want,
@@ -118,6 +128,7 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 		free(buf);
 		return -errno;
 	}
+	atomic_fetch_add(&fs->fetch_bytes, (uint64_t)got);
 	/* Pages the file no longer has (it shrank) are not inserted. */
 	for (uint64_t at = 0; at < (uint64_t)got; at += SC_PAGE_BYTES) {
 		uint64_t pindex = (off + at) / SC_PAGE_BYTES;
@@ -130,7 +141,7 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 				       pindex, buf + at, (uint32_t)bytes,
 				       false);
 		/* The page asked for goes out from here: one copy fewer. */
-		if (pindex == want) {
+		if (dst && pindex == want) {
 			memcpy(dst, buf + at, bytes);
 			memset(dst + bytes, 0, SC_PAGE_BYTES - bytes);
 			*ret_bytes = (int)bytes;
@@ -140,6 +151,238 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	if ((uint64_t)got < len)
 		return -EIO;
 	return check_epoch(fs, f, epoch);
+}
+
+/*
+ * Look for room for a fetch of [cluster, cluster + want) under q->lock:
+ * the free slot (or -1), the end cut short where another fetch begins,
+ * and whether another fetch covers cluster already (*ret_cover its end).
+ */
+static int find_room(const struct sc_fetches *q, uint32_t cluster,
+		     unsigned want, uint32_t *ret_end, uint32_t *ret_cover)
+{
+	int slot = -1;
+
+	*ret_end = cluster + want;
+	*ret_cover = 0;
+	for (unsigned i = 0; i < SC_FETCHES; i++) {
+		if (!q->end[i]) {
+			if (slot < 0)
+				slot = (int)i;
+		} else if (q->first[i] <= cluster && cluster < q->end[i]) {
+			*ret_cover = q->end[i];
+		} else if (q->first[i] > cluster && q->first[i] < *ret_end) {
+			*ret_end = q->first[i];
+		}
+	}
+	return slot;
+}
+
+/*
+ * Claim clusters [cluster, cluster + want) of f to fetch, cut short where
+ * another fetch begins.  Returns the slot with *ret_n clusters, or -1
+ * after waiting for another fetch that covered cluster (the caller looks
+ * in the pool again).
+ */
+static int claim_fetch(struct sc_fetches *q, uint32_t cluster, unsigned want,
+		       unsigned *ret_n)
+{
+	bool waited = false;
+	uint32_t end, cover;
+	int slot;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		slot = find_room(q, cluster, want, &end, &cover);
+		if (!cover && waited) {
+			slot = -1; /* its pages should be in the pool now */
+			break;
+		}
+		if (!cover && slot >= 0) {
+			q->first[slot] = cluster;
+			q->end[slot] = end;
+			*ret_n = end - cluster;
+			break;
+		}
+		waited |= cover != 0;
+		pthread_cond_wait(&q->done, &q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return slot;
+}
+
+static void release_fetch(struct sc_fetches *q, int slot)
+{
+	pthread_mutex_lock(&q->lock);
+	q->end[slot] = 0;
+	pthread_cond_broadcast(&q->done);
+	pthread_mutex_unlock(&q->lock);
+}
+
+/*
+ * Read-ahead workers: a sequential reader that misses fetches its own
+ * clusters and queues the next READAHEAD_AHEAD fetches for these threads,
+ * so that several requests are out to the backing store at once (a
+ * network filesystem answers several far faster than one at a time).
+ * A job's clusters are claimed when it is queued: a reader reaching them
+ * first waits for the job rather than fetching them twice.
+ */
+#define READAHEAD_THREADS 4u
+#define READAHEAD_AHEAD 4u
+#define READAHEAD_QUEUE 64u
+
+struct readahead_job {
+	struct sc_file *f; /* a reference */
+	uint32_t cluster;
+	unsigned n;
+	int slot; /* claimed in f->fetches */
+};
+
+struct sc_readahead {
+	struct sc_fs *fs;
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct readahead_job jobs[READAHEAD_QUEUE]; /* protected by lock */
+	unsigned head, count;			    /* protected by lock */
+	bool stopping;				    /* protected by lock */
+	pthread_t threads[READAHEAD_THREADS];
+	unsigned nthreads;
+};
+
+static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
+			     uint32_t cluster, unsigned n, uint64_t want,
+			     unsigned char *dst, int *ret_bytes);
+
+static void *readahead_main(void *arg)
+{
+	struct sc_readahead *ra = arg;
+
+	pthread_mutex_lock(&ra->lock);
+	for (;;) {
+		struct readahead_job job;
+
+		while (!ra->count && !ra->stopping)
+			pthread_cond_wait(&ra->work, &ra->lock);
+		if (!ra->count)
+			break;
+		job = ra->jobs[ra->head];
+		ra->head = (ra->head + 1) % READAHEAD_QUEUE;
+		ra->count--;
+		pthread_mutex_unlock(&ra->lock);
+		if (!ra->stopping)
+			fill_from_backing(ra->fs, job.f, job.cluster, job.n,
+					  UINT64_MAX, NULL, NULL);
+		release_fetch(&job.f->fetches, job.slot);
+		sc_file_put(ra->fs, job.f);
+		pthread_mutex_lock(&ra->lock);
+	}
+	pthread_mutex_unlock(&ra->lock);
+	return NULL;
+}
+
+int sc_rw_start(struct sc_fs *fs)
+{
+	struct sc_readahead *ra = calloc(1, sizeof(*ra));
+	int err = 0;
+
+	if (!ra)
+		return -ENOMEM;
+	ra->fs = fs;
+	pthread_mutex_init(&ra->lock, NULL);
+	pthread_cond_init(&ra->work, NULL);
+	for (; ra->nthreads < READAHEAD_THREADS; ra->nthreads++) {
+		err = pthread_create(&ra->threads[ra->nthreads], NULL,
+				     readahead_main, ra);
+		if (err)
+			break;
+	}
+	fs->readahead = ra;
+	if (err) {
+		sc_rw_stop(fs);
+		return -err;
+	}
+	return 0;
+}
+
+void sc_rw_stop(struct sc_fs *fs)
+{
+	struct sc_readahead *ra = fs->readahead;
+
+	if (!ra)
+		return;
+	pthread_mutex_lock(&ra->lock);
+	ra->stopping = true; /* queued jobs are released, not run */
+	pthread_cond_broadcast(&ra->work);
+	pthread_mutex_unlock(&ra->lock);
+	for (unsigned i = 0; i < ra->nthreads; i++)
+		pthread_join(ra->threads[i], NULL);
+	pthread_mutex_destroy(&ra->lock);
+	pthread_cond_destroy(&ra->work);
+	free(ra);
+	fs->readahead = NULL;
+}
+
+/* Queue one job; false when the queue is full or stopping. */
+static bool push_job(struct sc_readahead *ra, const struct readahead_job *job)
+{
+	bool queued = false;
+
+	pthread_mutex_lock(&ra->lock);
+	if (ra->count < READAHEAD_QUEUE && !ra->stopping) {
+		ra->jobs[(ra->head + ra->count) % READAHEAD_QUEUE] = *job;
+		ra->count++;
+		queued = true;
+		pthread_cond_signal(&ra->work);
+	}
+	pthread_mutex_unlock(&ra->lock);
+	return queued;
+}
+
+/*
+ * A sequential reader of f is fetching up to cluster from: queue the
+ * fetches of the next READAHEAD_AHEAD ranges not already claimed.
+ */
+static void queue_readahead(struct sc_fs *fs, struct sc_file *f, uint32_t from)
+{
+	struct sc_fetches *q = &f->fetches;
+	uint32_t limit = from + READAHEAD_AHEAD * READAHEAD_CLUSTERS;
+	uint32_t clusters =
+		(uint32_t)((f->size + SC_CLUSTER_BYTES - 1) / SC_CLUSTER_BYTES);
+	uint32_t at;
+
+	if (!fs->readahead)
+		return;
+	if (limit > clusters)
+		limit = clusters;
+	pthread_mutex_lock(&q->lock);
+	/* A frontier outside this window is an earlier pass: start afresh. */
+	at = q->frontier >= from && q->frontier <= limit ? q->frontier : from;
+	while (at < limit) {
+		struct readahead_job job = { .f = f, .cluster = at };
+		uint32_t end, cover;
+
+		job.slot = find_room(q, at, READAHEAD_CLUSTERS, &end, &cover);
+		if (cover) {
+			at = cover;
+			continue;
+		}
+		if (job.slot < 0)
+			break;
+		if (end > limit)
+			end = limit;
+		job.n = end - at;
+		q->first[job.slot] = at;
+		q->end[job.slot] = end;
+		atomic_fetch_add(&f->refs, 1);
+		if (!push_job(fs->readahead, &job)) {
+			atomic_fetch_sub(&f->refs, 1);
+			q->end[job.slot] = 0;
+			break;
+		}
+		at = end;
+	}
+	q->frontier = at;
+	pthread_mutex_unlock(&q->lock);
 }
 
 enum page_source { FROM_RAM, FROM_SSD, FROM_BACKING };
@@ -181,15 +424,30 @@ static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
 				   dst, NULL);
 	} else {
 		int bytes = 0; /* stays 0 if the file ended before it */
+		unsigned n;
+		int slot = claim_fetch(&f->fetches, cluster,
+				       sequential ? READAHEAD_CLUSTERS : 1, &n);
 
 		*source = FROM_BACKING;
-		ret = fill_from_backing(fs, f, cluster,
-					sequential ? READAHEAD_CLUSTERS : 1,
-					pindex, dst, &bytes);
-		if (ret == 0) {
-			/* Served now: the next read is a RAM hit. */
-			sc_pool_mark_served(fs->pool, f->object, pindex);
-			return bytes;
+		if (slot < 0) {
+			/* Another reader fetched it: the pool has it now. */
+			ret = sc_pool_read(fs->pool, f->object, f->validator,
+					   pindex, dst, NULL);
+			if (ret >= 0)
+				sc_pool_mark_served(fs->pool, f->object,
+						    pindex);
+		} else {
+			if (sequential)
+				queue_readahead(fs, f, cluster + n);
+			ret = fill_from_backing(fs, f, cluster, n, pindex, dst,
+						&bytes);
+			release_fetch(&f->fetches, slot);
+			if (ret == 0) {
+				/* Served now: the next read is a RAM hit. */
+				sc_pool_mark_served(fs->pool, f->object,
+						    pindex);
+				return bytes;
+			}
 		}
 	}
 	if (ret >= 0)
@@ -210,7 +468,10 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	unsigned char *out = malloc(size ? size : 1);
 	unsigned char *page = aligned_alloc(SC_PAGE_BYTES, SC_PAGE_BYTES);
 	unsigned char *scratch = aligned_alloc(SC_PAGE_BYTES, SC_CLUSTER_BYTES);
-	bool sequential = f->next_off == (uint64_t)off;
+	uint64_t last =
+		atomic_load_explicit(&f->next_off, memory_order_relaxed);
+	bool sequential = (uint64_t)off + SEQUENTIAL_SLACK >= last &&
+			  (uint64_t)off <= last + SEQUENTIAL_SLACK;
 	uint64_t pos = (uint64_t)off, end = (uint64_t)off + size;
 	uint64_t by_source[3] = { 0, 0, 0 };
 	size_t done = 0;
@@ -251,7 +512,7 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	atomic_fetch_add(&fs->read_bytes_ram, by_source[FROM_RAM]);
 	atomic_fetch_add(&fs->read_bytes_ssd, by_source[FROM_SSD]);
 	atomic_fetch_add(&fs->read_bytes_backing, by_source[FROM_BACKING]);
-	f->next_off = pos;
+	atomic_store_explicit(&f->next_off, pos, memory_order_relaxed);
 out:
 	if (err && done == 0)
 		fuse_reply_err(req, err);

@@ -14,6 +14,14 @@
 #include "fs.h"
 #include "handle.h"
 
+/*
+ * Start and stop the read-ahead threads that fetch from the backing store
+ * ahead of sequential readers.  Start after daemonizing; stop before the
+ * pool and store go.  0 or a negative errno.
+ */
+int sc_rw_start(struct sc_fs *fs);
+void sc_rw_stop(struct sc_fs *fs);
+
 /* Serve read(ino, off, size) on the open file f; replies to req. */
 void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		size_t size, off_t off);

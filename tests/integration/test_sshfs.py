@@ -7,6 +7,7 @@ go through to the server."""
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
@@ -67,6 +68,36 @@ def test_sshfs_reads_served_from_ssd_after_remounts(net):
         st = stats(mnt)
         assert st["read_bytes_ssd"] >= total - 4096 * len(files)
         assert st["read_bytes_backing"] < 4096 * len(files)
+    finally:
+        m.unmount()
+
+
+def test_sshfs_sequential_reads_fetch_each_byte_once(net):
+    """Read-ahead fetches several ranges at once from the backing store,
+    and a reader reaching a range being fetched waits for it: a cold
+    sequential read fetches every byte of the file exactly once."""
+    base, remote, backing, mnt, sshd = net
+    size = 16 * MIB + 12345
+    data = make_file(os.path.join(remote, "seq"), size, None)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        drop_caches()
+        assert read(os.path.join(mnt, "seq")) == data
+        st = stats(mnt)
+        assert st["fetch_bytes_backing"] == size
+        assert st["read_bytes_backing"] == size
+        # Two readers of each of three files at once, each with its own handle.
+        others = {f"p{i}": make_file(os.path.join(remote, f"p{i}"), 3 * MIB + i, None)
+                  for i in range(3)}
+        drop_caches()
+        got = {}
+        threads = [threading.Thread(target=lambda n=n: got.__setitem__(
+            n, read(os.path.join(mnt, n)))) for n in list(others) * 2]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got == others
     finally:
         m.unmount()
 
