@@ -200,6 +200,7 @@ enum sc_record_status sc_record_decode(const void *buf, uint64_t slot,
 }
 
 #define TRAILER_CRC_AT (SC_TRAILER_BYTES - 4)
+#define TRAILER_PAGES_END (40 + 4 * SC_CLUSTER_PAGES) /* zero after */
 
 void sc_trailer_encode(const struct sc_trailer *t, void *buf)
 {
@@ -233,6 +234,14 @@ int sc_trailer_decode(const void *buf, struct sc_trailer *ret)
 	ret->valid_mask = (uint16_t)get(b, 36, 2);
 	for (int i = 0; i < 16; i++)
 		ret->page_crc[i] = (uint32_t)get(b, 40 + 4 * i, 4);
+	/* What the encoder never writes is not a trailer of ours. */
+	if (ret->valid_mask == 0 || get(b, 38, 2) != 0 ||
+	    !all_zero(b + TRAILER_PAGES_END,
+		      TRAILER_CRC_AT - TRAILER_PAGES_END))
+		return -EBADMSG;
+	for (int i = 0; i < 16; i++)
+		if (!(ret->valid_mask & (1u << i)) && ret->page_crc[i])
+			return -EBADMSG;
 	return 0;
 }
 

@@ -59,6 +59,80 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape_mountinfo(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] &&
+		    s[3]) {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+					(s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+/*
+ * The device number of the newest mount on mountpoint, from mountinfo:
+ * stat() would send a request to this very daemon, not serving yet.
+ */
+static int mount_devno(const char *mountpoint, unsigned *ret_major,
+		       unsigned *ret_minor)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[PATH_MAX * 2 + 512], path[PATH_MAX * 2];
+	int found = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned major, minor;
+
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
+			   path) != 3)
+			continue;
+		unescape_mountinfo(path);
+		if (strcmp(path, mountpoint) == 0) {
+			*ret_major = major;
+			*ret_minor = minor;
+			found = 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * The kernel reads ahead of a sequential reader of the mount by its
+ * bdi's read_ahead_kb (128K by default): larger means larger and more
+ * concurrent requests.  Root may set it; others keep the default.
+ */
+static void set_read_ahead(const char *mountpoint, uint64_t bytes)
+{
+	unsigned major = 0, minor = 0;
+	char path[96];
+	FILE *f;
+
+	if (!bytes || mount_devno(mountpoint, &major, &minor) < 0)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+		 major, minor);
+	f = fopen(path, "we");
+	if (!f) {
+		sc_debug("read_ahead: cannot open %s: %s", path,
+			 strerror(errno));
+		return;
+	}
+	fprintf(f, "%llu\n", (unsigned long long)(bytes >> 10));
+	if (fclose(f) != 0)
+		sc_warn("read_ahead: cannot set %s: %s", path, strerror(errno));
+}
+
 static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 		       const char *mountpoint)
 {
@@ -106,6 +180,7 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 		       mountpoint);
 		goto out_signals;
 	}
+	set_read_ahead(mountpoint, opts->read_ahead_bytes);
 	if (fuse_daemonize(opts->foreground) != 0)
 		goto out_unmount;
 	if (!opts->foreground)

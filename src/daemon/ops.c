@@ -159,7 +159,14 @@ static int entry_at(struct sc_fs *fs, struct sc_inode *parent,
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct sc_fs *fs = userdata;
+
+	/*
+	 * The kernel keeps the smaller of the mount's read_ahead_kb (which
+	 * main.c raised before this) and what we answer here.
+	 */
+	if (fs->opts->read_ahead_bytes)
+		conn->max_readahead = (unsigned)fs->opts->read_ahead_bytes;
 	/* flock() locks go to the backing file; POSIX locks stay local. */
 	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;

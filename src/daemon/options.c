@@ -47,6 +47,7 @@ const char sc_options_help[] =
 	"     max_threads=N            worker threads at most (16)\n"
 	"     negative_timeout=SECONDS cache of failed lookups (0)\n"
 	"     ram=SIZE                 the RAM page pool (256M)\n"
+	"     read_ahead=SIZE          kernel read-ahead on the mount (4M)\n"
 	"     TUNABLE=VALUE            read_enable, data_enable, meta_enable,\n"
 	"                              use_chflags, maxswappct, accrate, curburst,\n"
 	"                              maxburst, minburst, maxfilesize, maxlaunder,\n"
@@ -92,6 +93,7 @@ static const struct option_desc option_table[] = {
 	{ "negative_timeout", OPT_SECONDS, FIELD(negative_timeout_ns), false,
 	  0 },
 	{ "ram", OPT_SIZE, FIELD(ram_bytes), false, 0 },
+	{ "read_ahead", OPT_SIZE, FIELD(read_ahead_bytes), false, 1ull << 30 },
 	{ "ro", OPT_FLAG, FIELD(read_only), true, 0 },
 };
 
@@ -123,6 +125,10 @@ static int fail(char *err, size_t err_len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, err_len, fmt, ap);
 	va_end(ap);
+	/* The message quotes the user's words: keep it one printable line. */
+	for (char *p = err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -EINVAL;
 }
 
@@ -135,6 +141,7 @@ void sc_options_init(struct sc_options *opts)
 	opts->entry_timeout_ns = 1 * NS_PER_S;
 	opts->negative_timeout_ns = 0;
 	opts->ram_bytes = 256ull << 20;
+	opts->read_ahead_bytes = 4ull << 20;
 }
 
 static bool in_list(const char *word, const char *const *list, size_t n)
@@ -209,11 +216,15 @@ static int set_option(struct sc_options *opts, const struct option_desc *d,
 		return 0;
 	case OPT_SIZE:
 		ret = sc_parse_size(value, (uint64_t *)(void *)field);
-		if (ret < 0 || (d->max && *(uint64_t *)(void *)field > d->max))
+		if (ret < 0)
 			return fail(
 				err, err_len,
 				"bad value '%s' for %s: expected a size like 4096, 64K or 1M",
 				value, d->name);
+		if (d->max && *(uint64_t *)(void *)field > d->max)
+			return fail(err, err_len,
+				    "%s=%s is too large: at most %llu bytes",
+				    d->name, value, (unsigned long long)d->max);
 		if (d->kernel) {
 			char kernel_word[64];
 

@@ -295,6 +295,7 @@ int sc_rw_start(struct sc_fs *fs)
 				     readahead_main, ra);
 		if (err)
 			break;
+		pthread_setname_np(ra->threads[ra->nthreads], "readahead");
 	}
 	fs->readahead = ra;
 	if (err) {

@@ -60,7 +60,7 @@ int sc_tunable_parse(int id, const char *text, int64_t *ret_value)
 	switch (d->kind) {
 	case SC_TK_BOOL:
 		ret = sc_parse_bool(text, &b);
-		v = b;
+		v = ret == 0 && b;
 		break;
 	case SC_TK_PCT:
 	case SC_TK_COUNT:

@@ -96,6 +96,26 @@ def test_mountpoint_in_use(mount, dirs):
         f.write("x")
 
 
+def bdi_read_ahead_kb(path):
+    dev = os.stat(path).st_dev
+    with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb") as f:
+        return int(f.read())
+
+
+def test_read_ahead_is_set_on_the_mount(dirs):
+    """The kernel reads ahead 4M on the mount by default (it would keep
+    128K); read_ahead= changes it, 0 leaves the kernel's default, and a
+    value past 1G is refused."""
+    _, backing, mnt, _ = dirs
+    for opts, want in (((), 4096), (("read_ahead=1M",), 1024), (("read_ahead=0",), 128)):
+        m = scfs.Mount(backing, mnt, options=("cache=none", *opts))
+        try:
+            assert bdi_read_ahead_kb(mnt) == want
+        finally:
+            m.unmount()
+    refused(run("-o", "read_ahead=2G", backing, mnt), r"read_ahead=2G is too large")
+
+
 def test_mount_through_mount_fuse3(dirs):
     """mount -t fuse.swapcachefs, as fstab does, goes through mount.fuse3."""
     _, backing, mnt, _ = dirs
@@ -144,10 +164,11 @@ def test_daemonizes_without_f_and_serves_single_threaded(dirs):
         daemons = subprocess.run(["pgrep", "-f", f"swapcachefs -s -o allow_other.* {backing}"],
                                  capture_output=True, text=True).stdout.split()
         assert len(daemons) == 1
-        # One thread serves FUSE; the other is the cache's scanner.
+        # One thread serves FUSE; the others are the cache's scanner and
+        # its read-ahead fetchers.
         names = sorted(open(f"/proc/{daemons[0]}/task/{t}/comm").read().strip()
                        for t in os.listdir(f"/proc/{daemons[0]}/task"))
-        assert names == ["swapcached", "swapcachefs"], names
+        assert names == ["readahead"] * 4 + ["swapcached", "swapcachefs"], names
     finally:
         subprocess.run(["fusermount3", "-u", mnt])
     scfs.wait_for(lambda: subprocess.run(

@@ -28,6 +28,7 @@ static void test_defaults_are_documented_values(void **state)
 	assert_int_equal(o.entry_timeout_ns, 1000000000ULL);
 	assert_int_equal(o.negative_timeout_ns, 0);
 	assert_int_equal(o.max_threads, 16);
+	assert_int_equal(o.read_ahead_bytes, 4u << 20);
 	assert_false(o.allow_other);
 	assert_string_equal(o.kernel_opts, "");
 }
@@ -137,7 +138,8 @@ static void test_bad_values_are_refused(void **state)
 	static const char *const bad[] = {
 		"attr_timeout=-1", "attr_timeout=abc",	   "entry_timeout=",
 		"max_threads=0",   "max_threads=5000",	   "allow_other=1",
-		"attr_timeout",	   "negative_timeout=1e3",
+		"attr_timeout",	   "negative_timeout=1e3", "read_ahead=2G",
+		"read_ahead=4X",
 	};
 	struct sc_options o;
 	char err[256];
@@ -151,6 +153,13 @@ static void test_bad_values_are_refused(void **state)
 				 -EINVAL);
 		assert_true(strlen(err) > 0);
 	}
+	/* The message quotes the value, but stays one printable line. */
+	sc_options_init(&o);
+	assert_int_equal(sc_options_parse_mount(&o, "ram=1\nx", err,
+						sizeof(err)),
+			 -EINVAL);
+	assert_null(strchr(err, '\n'));
+	assert_non_null(strstr(err, "1?x"));
 }
 
 static void test_missing_paths_and_extra_argument(void **state)

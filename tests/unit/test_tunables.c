@@ -49,6 +49,18 @@ static void test_parse_by_kind_and_range(void **state)
 	assert_int_equal(sc_tunable_parse(SC_T_MAXSCAN, "-3", &v), -EINVAL);
 }
 
+/* A refused value leaves the output alone (fuzzing found a bool that did not). */
+static void test_refused_value_leaves_output_untouched(void **state)
+{
+	int64_t v = 12345;
+
+	(void)state;
+	assert_true(sc_tunable_parse(SC_T_READ_ENABLE, "maybe", &v) < 0);
+	assert_int_equal(v, 12345);
+	assert_true(sc_tunable_parse(SC_T_READ_ENABLE, "on", &v) == 0);
+	assert_int_equal(v, 1);
+}
+
 static void test_setting_curburst_posts_to_the_scanner(void **state)
 {
 	struct sc_tunables t;
@@ -67,6 +79,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names_and_defaults_follow_dragonfly),
 		cmocka_unit_test(test_parse_by_kind_and_range),
+		cmocka_unit_test(test_refused_value_leaves_output_untouched),
 		cmocka_unit_test(test_setting_curburst_posts_to_the_scanner),
 	};
 
