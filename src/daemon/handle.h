@@ -31,6 +31,7 @@ struct sc_fetches {
 	uint32_t first[SC_FETCHES]; /* clusters [first, end); protected */
 	uint32_t end[SC_FETCHES];   /* by lock; end 0: slot unused */
 	uint32_t frontier; /* read-ahead was queued up to here; by lock */
+	_Atomic uint32_t completed; /* fetches ended, ever; written by lock */
 };
 
 struct sc_file {

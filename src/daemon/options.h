@@ -37,7 +37,7 @@ struct sc_options {
 	bool read_only;
 	bool clone_fd;
 	unsigned max_threads;
-	uint64_t max_read_bytes; /* 0: the kernel's default */
+	uint64_t max_read_bytes;   /* 0: the kernel's default */
 	uint64_t read_ahead_bytes; /* the kernel's read-ahead on the mount */
 	uint64_t attr_timeout_ns;
 	uint64_t entry_timeout_ns;

