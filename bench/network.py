@@ -55,6 +55,12 @@ def rand_iops(path, qd, seconds):
     return json.loads(out[out.index("{"):])["jobs"][0]["read"]["iops"]
 
 
+def random_reads(add, system, path, seconds):
+    """The 4 KiB random-read rows of one system, at QD1 and QD32."""
+    for qd in (1, 32):
+        add((f"4K rand read QD{qd} (IOPS)", system), rand_iops(path, qd, seconds))
+
+
 class Rclone:
     def __init__(self, sshd, remote, mnt, cache_dir):
         self.args = ["rclone", "mount",
@@ -127,9 +133,7 @@ def main():
             m = scfs.Mount(backing, mnt, options=(f"cache={cache}", "ram=256M"))
             add(("warm seq read, remount (MiB/s)", "swapcachefs"),
                 seq_read_mib_s(os.path.join(mnt, "big")))
-            for qd in (1, 32):
-                add((f"4K rand read QD{qd} (IOPS)", "swapcachefs"),
-                    rand_iops(os.path.join(mnt, "big"), qd, args.seconds))
+            random_reads(add, "swapcachefs", os.path.join(mnt, "big"), args.seconds)
             m.unmount()
             os.unlink(cache)
 
@@ -144,9 +148,7 @@ def main():
             r.mount()
             add(("warm seq read, remount (MiB/s)", "rclone"),
                 seq_read_mib_s(os.path.join(rmnt, "big")))
-            for qd in (1, 32):
-                add((f"4K rand read QD{qd} (IOPS)", "rclone"),
-                    rand_iops(os.path.join(rmnt, "big"), qd, args.seconds))
+            random_reads(add, "rclone", os.path.join(rmnt, "big"), args.seconds)
             r.unmount()
             subprocess.run(["rm", "-rf", rdir])
     finally:

@@ -92,6 +92,17 @@ static int bench_write(const char *path, size_t qd, uint64_t mib)
 /* Reads per call: QD of them in flight at a time, as fio's iodepth. */
 #define READS_PER_CALL 4096u
 
+/* A read of the k-th cluster bench_write stored, into buf. */
+static struct sc_store_read read_of(uint64_t k, void *buf)
+{
+	return (struct sc_store_read){
+		.object = 1 + k / 1024,
+		.validator = 7,
+		.cluster = (uint32_t)(k % 1024),
+		.buf = buf,
+	};
+}
+
 static int bench_read(const char *path, size_t qd, double seconds,
 		      unsigned pages)
 {
@@ -101,7 +112,7 @@ static int bench_read(const char *path, size_t qd, double seconds,
 	struct sc_store_read *r = calloc(n, sizeof(*r));
 	unsigned char *bufs = buffers(n);
 	uint64_t reads = 0, stored;
-	double t0 = now_s(), dt;
+	double t0, dt;
 
 	sc_store_get_stats(s, &st);
 	stored = st.used_slots;
@@ -120,12 +131,7 @@ static int bench_read(const char *path, size_t qd, double seconds,
 		size_t m = stored - k < n ? (size_t)(stored - k) : n;
 
 		for (size_t i = 0; i < m; i++)
-			r[i] = (struct sc_store_read){
-				.object = 1 + (k + i) / 1024,
-				.validator = 7,
-				.cluster = (uint32_t)((k + i) % 1024),
-				.buf = bufs + i * SC_CLUSTER_BYTES,
-			};
+			r[i] = read_of(k + i, bufs + i * SC_CLUSTER_BYTES);
 		sc_store_read_many(s, r, m);
 	}
 	srandom(1);
@@ -134,14 +140,10 @@ static int bench_read(const char *path, size_t qd, double seconds,
 		for (size_t i = 0; i < n; i++) {
 			uint64_t k = (uint64_t)random() % stored;
 
-			r[i] = (struct sc_store_read){
-				.object = 1 + k / 1024,
-				.validator = 7,
-				.cluster = (uint32_t)(k % 1024),
-				/* Packed: a page read needs a page of buffer. */
-				.buf = bufs + i * (pages ? pages * SC_PAGE_BYTES
-							 : SC_CLUSTER_BYTES),
-			};
+			/* Packed: a page read needs a page of buffer. */
+			r[i] = read_of(k,
+				       bufs + i * (pages ? pages * SC_PAGE_BYTES
+							 : SC_CLUSTER_BYTES));
 			if (pages) {
 				r[i].npages = (uint8_t)pages;
 				r[i].first_page = (uint8_t)((uint64_t)random() %

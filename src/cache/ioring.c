@@ -184,6 +184,45 @@ static void fail_rest(struct sc_io *io, size_t n, int err)
 	}
 }
 
+/*
+ * Take a group id for io[0..count) and its submission entry, tagged with
+ * the id; the caller prepares the entry (liburing's prep functions leave
+ * the tag alone).  There is always room: at most SC_IORING_DEPTH groups
+ * are in flight, and the ring has as many entries.
+ */
+static struct io_uring_sqe *take_group(struct ring *r, struct sc_io *io,
+				       unsigned count, struct group **ret_g)
+{
+	uint16_t id = r->free_ids[--r->nfree];
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+
+	r->groups[id] = (struct group){ .io = io, .count = count };
+	io_uring_sqe_set_data64(sqe, id);
+	r->inflight++;
+	*ret_g = &r->groups[id];
+	return sqe;
+}
+
+/* A read or write of one request; a vectored one of a merged run. */
+static void prep_group(struct io_uring_sqe *sqe, int fd, struct group *g)
+{
+	const struct sc_io *io = g->io;
+
+	if (g->count == 1) {
+		if (io->write)
+			io_uring_prep_write(sqe, fd, io->buf, io->len, io->off);
+		else
+			io_uring_prep_read(sqe, fd, io->buf, io->len, io->off);
+		return;
+	}
+	for (unsigned i = 0; i < g->count; i++)
+		g->iov[i] = (struct iovec){ io[i].buf, io[i].len };
+	if (io->write)
+		io_uring_prep_writev(sqe, fd, g->iov, g->count, io->off);
+	else
+		io_uring_prep_readv(sqe, fd, g->iov, g->count, io->off);
+}
+
 int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
 {
 	struct ring *r;
@@ -200,7 +239,6 @@ int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
 		size_t k = mergeable(io + done, n - done);
 		struct io_uring_sqe *sqe;
 		struct group *g;
-		uint16_t id;
 
 		while (r->inflight >= depth) {
 			err = reap(r);
@@ -209,34 +247,15 @@ int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
 				return ring_failed(r, err);
 			}
 		}
-		id = r->free_ids[--r->nfree];
-		g = &r->groups[id];
-		*g = (struct group){ .io = io + done, .count = (unsigned)k };
+		sqe = take_group(r, io + done, (unsigned)k, &g);
 		if (k > 1) {
 			g->iov = malloc(k * sizeof(*g->iov));
 			if (!g->iov) /* no memory to merge: go one by one */
 				g->count = 1;
 		}
-		sqe = io_uring_get_sqe(&r->uring);
-		if (g->count == 1 && io[done].write)
-			io_uring_prep_write(sqe, fd, io[done].buf, io[done].len,
-					    io[done].off);
-		else if (g->count == 1)
-			io_uring_prep_read(sqe, fd, io[done].buf, io[done].len,
-					   io[done].off);
-		for (unsigned i = 0; g->count > 1 && i < g->count; i++)
-			g->iov[i] = (struct iovec){ io[done + i].buf,
-						    io[done + i].len };
-		if (g->count > 1 && io[done].write)
-			io_uring_prep_writev(sqe, fd, g->iov, g->count,
-					     io[done].off);
-		else if (g->count > 1)
-			io_uring_prep_readv(sqe, fd, g->iov, g->count,
-					    io[done].off);
+		prep_group(sqe, fd, g);
 		for (unsigned i = 0; i < g->count; i++)
 			io[done + i].res = -EINPROGRESS;
-		io_uring_sqe_set_data64(sqe, id);
-		r->inflight++;
 		done += g->count;
 	}
 	/* Start the device on what is prepared; reaping comes later. */
@@ -274,7 +293,7 @@ int sc_io_batch(int fd, struct sc_io *io, size_t n)
 int sc_io_datasync(int fd)
 {
 	struct sc_io sync = { .len = 0 };
-	struct io_uring_sqe *sqe;
+	struct group *g;
 	struct ring *r;
 	int err = sc_io_drain();
 
@@ -283,13 +302,9 @@ int sc_io_datasync(int fd)
 	r = thread_ring(&err);
 	if (!r)
 		return err;
-	/* A group of one whose settle writes res into sync. */
-	r->groups[r->free_ids[r->nfree - 1]] =
-		(struct group){ .io = &sync, .count = 1 };
-	sqe = io_uring_get_sqe(&r->uring);
-	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-	io_uring_sqe_set_data64(sqe, r->free_ids[--r->nfree]);
-	r->inflight++;
+	/* A group of one: settling it writes the result into sync. */
+	io_uring_prep_fsync(take_group(r, &sync, 1, &g), fd,
+			    IORING_FSYNC_DATASYNC);
 	err = sc_io_drain();
 	return err < 0 ? err : sync.res;
 }

@@ -46,6 +46,12 @@ static void line(struct text *t, const char *fmt, ...)
 		t->used += (size_t)n;
 }
 
+/* One "name: value" line of a counter. */
+static void counter(struct text *t, const char *name, uint64_t value)
+{
+	line(t, "%s: %llu\n", name, (unsigned long long)value);
+}
+
 /* The drive's health, read again when the last reading is a minute old. */
 static void drive_stats(struct sc_fs *fs, struct text *t)
 {
@@ -61,12 +67,10 @@ static void drive_stats(struct sc_fs *fs, struct text *t)
 	}
 	if (d->present && d->health_valid) {
 		line(t, "nvme_percent_used: %u\n", d->percent_used);
-		line(t, "nvme_data_units_written: %llu\n",
-		     (unsigned long long)d->data_units_written);
+		counter(t, "nvme_data_units_written", d->data_units_written);
 		line(t, "nvme_available_spare_pct: %u\n",
 		     d->available_spare_pct);
-		line(t, "nvme_media_errors: %llu\n",
-		     (unsigned long long)d->media_errors);
+		counter(t, "nvme_media_errors", d->media_errors);
 		line(t, "nvme_critical_warning: %u\n", d->critical_warning);
 	}
 	pthread_mutex_unlock(&fs->drive_lock);
@@ -98,37 +102,28 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 		     (long long)(i == SC_T_CURBURST && fs->scanner
 					 ? sc.curburst_bytes
 					 : sc_tunable_get(&fs->tunables, i)));
-	line(&t, "write_count: %llu\n", (unsigned long long)sc.write_count);
-	line(&t, "read_bytes_ram: %llu\n", (unsigned long long)ram);
-	line(&t, "read_bytes_ssd: %llu\n", (unsigned long long)ssd);
-	line(&t, "read_bytes_backing: %llu\n", (unsigned long long)backing);
-	line(&t, "fetch_bytes_backing: %llu\n",
-	     (unsigned long long)atomic_load(&fs->fetch_bytes));
+	counter(&t, "write_count", sc.write_count);
+	counter(&t, "read_bytes_ram", ram);
+	counter(&t, "read_bytes_ssd", ssd);
+	counter(&t, "read_bytes_backing", backing);
+	counter(&t, "fetch_bytes_backing", atomic_load(&fs->fetch_bytes));
 	line(&t, "hit_ratio_pct: %.1f\n",
 	     total ? 100.0 * (double)(ram + ssd) / (double)total : 0.0);
-	line(&t, "ssd_size_bytes: %llu\n", (unsigned long long)st.data_bytes);
-	line(&t, "ssd_used_bytes: %llu\n", (unsigned long long)st.used_bytes);
-	line(&t, "ssd_device_bytes: %llu\n",
-	     (unsigned long long)st.device_bytes);
-	line(&t, "ram_bytes: %llu\n",
-	     (unsigned long long)(ps.pages * SC_PAGE_BYTES));
-	line(&t, "active_pages: %llu\n", (unsigned long long)ps.active_pages);
-	line(&t, "inactive_pages: %llu\n",
-	     (unsigned long long)ps.inactive_pages);
-	line(&t, "free_pages: %llu\n", (unsigned long long)ps.free_pages);
-	line(&t, "clusters_written: %llu\n",
-	     (unsigned long long)sc.clusters_written);
-	line(&t, "clusters_refused: %llu\n",
-	     (unsigned long long)sc.clusters_refused);
-	line(&t, "clusters_cleaned: %llu\n",
-	     (unsigned long long)sc.clusters_cleaned);
-	line(&t, "ssd_hits: %llu\n", (unsigned long long)st.hits);
-	line(&t, "ssd_misses: %llu\n", (unsigned long long)st.misses);
-	line(&t, "checksum_errors: %llu\n",
-	     (unsigned long long)st.checksum_errors);
-	line(&t, "ssd_io_errors: %llu\n", (unsigned long long)st.io_errors);
-	line(&t, "index_ram_bytes: %llu\n",
-	     (unsigned long long)st.index_ram_bytes);
+	counter(&t, "ssd_size_bytes", st.data_bytes);
+	counter(&t, "ssd_used_bytes", st.used_bytes);
+	counter(&t, "ssd_device_bytes", st.device_bytes);
+	counter(&t, "ram_bytes", ps.pages * SC_PAGE_BYTES);
+	counter(&t, "active_pages", ps.active_pages);
+	counter(&t, "inactive_pages", ps.inactive_pages);
+	counter(&t, "free_pages", ps.free_pages);
+	counter(&t, "clusters_written", sc.clusters_written);
+	counter(&t, "clusters_refused", sc.clusters_refused);
+	counter(&t, "clusters_cleaned", sc.clusters_cleaned);
+	counter(&t, "ssd_hits", st.hits);
+	counter(&t, "ssd_misses", st.misses);
+	counter(&t, "checksum_errors", st.checksum_errors);
+	counter(&t, "ssd_io_errors", st.io_errors);
+	counter(&t, "index_ram_bytes", st.index_ram_bytes);
 	drive_stats(fs, &t);
 	return t.used;
 }

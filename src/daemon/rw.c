@@ -239,6 +239,12 @@ static void release_fetch(struct sc_fetches *q, int slot)
 /* A frontier this many clusters past a reader is from an earlier pass. */
 #define READAHEAD_STALE 128u
 
+/*
+ * How often a reader that missed looks in the pool again because other
+ * fetches ended meanwhile, before it fetches the cluster itself.
+ */
+#define MAX_LOOKS 4u
+
 struct readahead_job {
 	struct sc_file *f; /* a reference */
 	uint32_t cluster;
@@ -256,10 +262,6 @@ struct sc_readahead {
 	pthread_t threads[READAHEAD_THREADS];
 	unsigned nthreads;
 };
-
-static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
-			     uint32_t cluster, unsigned n, uint64_t want,
-			     unsigned char *dst, int *ret_bytes);
 
 static void *readahead_main(void *arg)
 {
@@ -451,12 +453,12 @@ look:
 		int slot = claim_fetch(
 			&f->fetches, cluster,
 			sequential ? READAHEAD_CLUSTERS : 1,
-			looks < 4 ? completed
-				  : atomic_load(&f->fetches.completed),
+			looks < MAX_LOOKS ? completed
+					  : atomic_load(&f->fetches.completed),
 			&n);
 
 		*source = FROM_BACKING;
-		if (slot < 0 && looks++ < 4)
+		if (slot < 0 && looks++ < MAX_LOOKS)
 			goto look; /* another fetch may have brought it */
 		if (slot < 0) {
 			/* Another reader fetched it: the pool has it now. */
