@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,7 +112,56 @@ struct sc_store {
 	unsigned queue_depth;	     /* device requests in flight per caller */
 	uint32_t clean_hand;	     /* the cleaner's place in the slots */
 	_Atomic uint64_t hand_moves; /* slots the hand has passed, ever */
+
+	void (*on_failure)(void *arg, int err); /* immutable */
+	void *on_failure_arg;			/* immutable */
+	_Atomic uint32_t error_run[2];		/* errors in a row, by io_dir */
+	_Atomic bool failed;			/* the device is given up */
 };
+
+/* ---- device health ---- */
+
+/*
+ * Reads and writes keep separate runs of errors: a full device fails every
+ * write while its reads still succeed, and must be given up all the same.
+ */
+enum io_dir { IO_READ, IO_WRITE };
+
+/* A device request succeeded: its direction's run of errors is over. */
+static void device_ok(struct sc_store *s, enum io_dir dir)
+{
+	if (atomic_load_explicit(&s->error_run[dir], memory_order_relaxed))
+		atomic_store_explicit(&s->error_run[dir], 0,
+				      memory_order_relaxed);
+}
+
+/*
+ * A device request failed with err: after SC_STORE_FAIL_AFTER in a row the
+ * device is given up, and the owner told once.
+ */
+static void device_error(struct sc_store *s, enum io_dir dir, int err)
+{
+	if (atomic_fetch_add(&s->error_run[dir], 1) + 1 < SC_STORE_FAIL_AFTER)
+		return;
+	if (!atomic_exchange(&s->failed, true) && s->on_failure)
+		s->on_failure(s->on_failure_arg, err < 0 ? err : -EIO);
+}
+
+/* A write's result: res is what the device returned, want the size. */
+static bool write_result(struct sc_store *s, int res, uint32_t want)
+{
+	if (res == (int)want) {
+		device_ok(s, IO_WRITE);
+		return true;
+	}
+	device_error(s, IO_WRITE, res < 0 ? res : -EIO);
+	return false;
+}
+
+bool sc_store_failed(const struct sc_store *s)
+{
+	return atomic_load_explicit(&s->failed, memory_order_relaxed);
+}
 
 static int fail(struct sc_store_report *r, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -486,13 +536,17 @@ static ssize_t collect_dirty(struct sc_store *s, struct sc_io *io, size_t max,
  * result): sectors not written are dirty again, for the next commit.
  */
 static int finish_dirty(struct sc_store *s, const struct sc_io *io, size_t n,
-			int ret)
+			int batch_ret)
 {
+	int ret = batch_ret;
+
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t sector;
 
-		if (ret == 0 && io[i].res == SC_SECTOR_BYTES)
+		if (batch_ret < 0) /* not written at all */
+			device_error(s, IO_WRITE, batch_ret);
+		else if (write_result(s, io[i].res, SC_SECTOR_BYTES))
 			continue;
 		s->stats.io_errors++;
 		sector = (io[i].off - s->sb.index_offset) / SC_SECTOR_BYTES;
@@ -511,6 +565,8 @@ int sc_store_commit(struct sc_store *s)
 	ssize_t n;
 	int ret;
 
+	if (sc_store_failed(s))
+		return -EIO;
 	pthread_mutex_lock(&s->lock);
 	io = calloc(s->nsectors ? s->nsectors : 1, sizeof(*io));
 	n = io ? collect_dirty(s, io, s->nsectors, &bufs) : -ENOMEM;
@@ -532,8 +588,11 @@ static int drop_durably(struct sc_store *s)
 {
 	int ret = sc_store_commit(s);
 
-	if (ret == 0)
+	if (ret == 0) {
 		ret = sc_io_datasync(s->fd);
+		if (ret < 0)
+			device_error(s, IO_WRITE, ret);
+	}
 	return ret;
 }
 
@@ -656,6 +715,11 @@ static int settle_read(struct sc_store *s, struct pending_read *p,
 {
 	const struct slot *now = &s->slots[p->slot];
 
+	if (p->read_ok)
+		device_ok(s, IO_READ);
+	else
+		device_error(s, IO_READ,
+			     p->io[0].res < 0 ? p->io[0].res : -EIO);
 	if (now->state != SLOT_USED || now->gen != p->seen.gen ||
 	    now->obj != p->seen.obj || now->cluster != p->seen.cluster)
 		return -ENOENT;
@@ -681,9 +745,10 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 	size_t nio = 0, ntrailers = 0, hits = 0;
 	bool need_sync = false;
 
-	if (!p || !io) {
+	if (!p || !io || sc_store_failed(s)) {
+		/* A device given up is a miss: the backing store answers. */
 		for (size_t i = 0; i < n; i++)
-			r[i].result = -ENOMEM;
+			r[i].result = p && io ? -ENOENT : -ENOMEM;
 		goto out;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -787,9 +852,9 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 	ssize_t nsectors = 0;
 	int sync_ret;
 
-	if (!io || !t || !slot || !tbuf) {
+	if (!io || !t || !slot || !tbuf || sc_store_failed(s)) {
 		for (size_t i = 0; i < n; i++)
-			w[i].result = -ENOMEM;
+			w[i].result = sc_store_failed(s) ? -EIO : -ENOMEM;
 		goto out;
 	}
 
@@ -868,8 +933,15 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 
 		if (slot[i] == NONE)
 			continue;
-		written = sync_ret == 0 && io[k].res == (int)SC_CLUSTER_BYTES &&
-			  io[ndata + k].res == (int)SC_TRAILER_BYTES;
+		/* Each cluster not made durable counts as a device error. */
+		if (sync_ret < 0) {
+			device_error(s, IO_WRITE, sync_ret);
+			written = false;
+		} else {
+			written = write_result(s, io[k].res, SC_CLUSTER_BYTES);
+			written &= write_result(s, io[ndata + k].res,
+						SC_TRAILER_BYTES);
+		}
 		k++;
 		if (!written) {
 			w[i].result = -EIO;
@@ -1000,6 +1072,28 @@ void sc_store_touch(struct sc_store *s, uint64_t object, uint32_t cluster)
 			s->slots[s->cluster_map[pos]].referenced = 1;
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+uint32_t sc_store_missing_run(struct sc_store *s, uint64_t object,
+			      uint64_t validator, uint32_t cluster,
+			      uint32_t max)
+{
+	uint32_t n = 0, obj;
+
+	if (sc_store_failed(s))
+		return max;
+	pthread_mutex_lock(&s->lock);
+	obj = object_find(s, object);
+	if (obj != NONE) {
+		obj = s->object_map[obj];
+		if (s->objects[obj].validator != validator)
+			obj = NONE; /* stale: nothing of it will be read */
+	}
+	while (n < max &&
+	       (obj == NONE || cluster_find(s, obj, cluster + n) == NONE))
+		n++;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 int sc_store_drop_object(struct sc_store *s, uint64_t object)
@@ -1173,18 +1267,21 @@ drop:
 	report->records_dropped++;
 }
 
-/* Read the whole index in large sequential reads and rebuild the RAM index. */
-static int load_index(struct sc_store *s, struct sc_store_report *report)
+/*
+ * Read the whole index in large sequential reads, handing each record to
+ * fn with its slot number and decoded status.
+ */
+static int walk_index(struct sc_store *s,
+		      void (*fn)(struct sc_store *s, uint32_t slot,
+				 enum sc_record_status status,
+				 const struct sc_record *rec, void *arg),
+		      void *arg)
 {
-	uint64_t *slot_seq = calloc(s->sb.nslots, sizeof(uint64_t));
-	uint64_t *obj_seq = calloc(s->sb.nslots, sizeof(uint64_t));
 	unsigned char *buf = aligned_alloc_zero(LOAD_CHUNK_BYTES);
 	int ret = 0;
 
-	if (!slot_seq || !obj_seq || !buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
+	if (!buf)
+		return -ENOMEM;
 	for (uint64_t done = 0; done < s->sb.index_bytes;) {
 		uint64_t want = s->sb.index_bytes - done;
 		struct sc_io io = {
@@ -1199,35 +1296,168 @@ static int load_index(struct sc_store *s, struct sc_store_report *report)
 		if (ret == 0 && io.res != (int)io.len)
 			ret = io.res < 0 ? io.res : -EIO;
 		if (ret < 0)
-			goto out;
+			break;
 		for (uint32_t i = 0; i < io.len / SC_RECORD_BYTES; i++) {
 			uint64_t slot = done / SC_RECORD_BYTES + i;
 			struct sc_record rec;
 
 			if (slot >= s->sb.nslots)
 				break;
-			switch (sc_record_decode(buf + i * SC_RECORD_BYTES,
-						 slot, s->format_id, &rec)) {
-			case SC_RECORD_VALID:
-				load_record(s, &rec, slot_seq, obj_seq, report);
-				break;
-			case SC_RECORD_FREE:
-				break;
-			case SC_RECORD_CORRUPT:
-			case SC_RECORD_STALE:
-				mark_dirty(s, (uint32_t)slot);
-				report->records_dropped++;
-				break;
-			}
+			fn(s, (uint32_t)slot,
+			   sc_record_decode(buf + i * SC_RECORD_BYTES, slot,
+					    s->format_id, &rec),
+			   &rec, arg);
 		}
 		done += io.len;
 	}
-	build_free_stack(s);
-out:
-	free(slot_seq);
-	free(obj_seq);
 	free(buf);
 	return ret;
+}
+
+struct load {
+	uint64_t *slot_seq, *obj_seq;
+	struct sc_store_report *report;
+};
+
+static void load_one(struct sc_store *s, uint32_t slot,
+		     enum sc_record_status status, const struct sc_record *rec,
+		     void *arg)
+{
+	struct load *l = arg;
+
+	switch (status) {
+	case SC_RECORD_VALID:
+		load_record(s, rec, l->slot_seq, l->obj_seq, l->report);
+		break;
+	case SC_RECORD_FREE:
+		break;
+	case SC_RECORD_CORRUPT:
+	case SC_RECORD_STALE:
+		mark_dirty(s, slot);
+		l->report->records_dropped++;
+		break;
+	}
+}
+
+/* Rebuild the RAM index from the records on the device. */
+static int load_index(struct sc_store *s, struct sc_store_report *report)
+{
+	struct load l = { .slot_seq = calloc(s->sb.nslots, sizeof(uint64_t)),
+			  .obj_seq = calloc(s->sb.nslots, sizeof(uint64_t)),
+			  .report = report };
+	int ret = -ENOMEM;
+
+	if (l.slot_seq && l.obj_seq)
+		ret = walk_index(s, load_one, &l);
+	if (ret == 0)
+		build_free_stack(s);
+	free(l.slot_seq);
+	free(l.obj_seq);
+	return ret;
+}
+
+/* ---- audit ---- */
+
+struct audit {
+	char *msg;
+	size_t len;
+	int ret;
+};
+
+static void audit_fail(struct audit *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void audit_fail(struct audit *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (a->ret)
+		return; /* keep the first finding */
+	a->ret = -EUCLEAN;
+	va_start(ap, fmt);
+	vsnprintf(a->msg, a->len, fmt, ap);
+	va_end(ap);
+}
+
+/* A record on the device must say exactly what the RAM index says. */
+static void audit_record(struct sc_store *s, uint32_t slot,
+			 enum sc_record_status status,
+			 const struct sc_record *rec, void *arg)
+{
+	const struct slot *sl = &s->slots[slot];
+	bool used = sl->state == SLOT_USED;
+
+	if (status == SC_RECORD_FREE && !used)
+		return;
+	if (status == SC_RECORD_VALID && used &&
+	    rec->object == s->objects[sl->obj].name &&
+	    rec->validator == s->objects[sl->obj].validator &&
+	    rec->cluster == sl->cluster && rec->valid_mask == sl->valid_mask)
+		return;
+	audit_fail(arg, "slot %u: record %s on the device, %s in RAM", slot,
+		   status == SC_RECORD_VALID  ? "valid"
+		   : status == SC_RECORD_FREE ? "free"
+					      : "damaged",
+		   used ? "used" : "free");
+}
+
+int sc_store_audit(struct sc_store *s, char *msg, size_t len)
+{
+	struct audit a = { .msg = msg, .len = len };
+	uint64_t used = 0, in_objects = 0;
+	unsigned char *seen;
+	int ret;
+
+	msg[0] = '\0';
+	ret = sc_store_commit(s);
+	if (ret < 0) {
+		snprintf(msg, len, "commit: %s", strerror(-ret));
+		return ret;
+	}
+	seen = calloc(s->sb.nslots, 1);
+	if (!seen)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t i = 0; i < s->nfree_slots; i++) {
+		uint32_t slot = s->free_slots[i];
+
+		if (slot >= s->sb.nslots || seen[slot]++ ||
+		    s->slots[slot].state != SLOT_FREE)
+			audit_fail(&a, "free stack entry %u: slot %u", i, slot);
+	}
+	for (uint64_t i = 0; i < s->sb.nslots; i++) {
+		const struct slot *sl = &s->slots[i];
+		uint32_t pos;
+
+		if (sl->state != SLOT_USED) {
+			if (!seen[i])
+				audit_fail(&a,
+					   "slot %llu: leaked (neither "
+					   "used nor free)",
+					   (unsigned long long)i);
+			continue;
+		}
+		used++;
+		pos = cluster_find(s, sl->obj, sl->cluster);
+		if (pos == NONE || s->cluster_map[pos] != i)
+			audit_fail(&a, "slot %llu: not found by its cluster",
+				   (unsigned long long)i);
+	}
+	for (uint64_t i = 0; i < s->sb.nslots; i++)
+		in_objects += s->objects[i].nslots;
+	if (used != s->stats.used_slots || in_objects != used)
+		audit_fail(&a,
+			   "%llu slots used, counted %llu, objects hold %llu",
+			   (unsigned long long)used,
+			   (unsigned long long)s->stats.used_slots,
+			   (unsigned long long)in_objects);
+	pthread_mutex_unlock(&s->lock);
+	free(seen);
+	if (a.ret == 0) {
+		ret = walk_index(s, audit_record, &a);
+		if (ret < 0)
+			return ret;
+	}
+	return a.ret;
 }
 
 static int write_superblock(struct sc_store *s)
@@ -1460,13 +1690,40 @@ static int open_device(const struct sc_store_open_args *args, int *ret_fd,
 		bool grow = *ret_created ||
 			    (args->size_bytes && st.st_size == 0);
 
-		if (grow && fallocate(fd, 0, 0, (off_t)args->size_bytes) < 0 &&
-		    ftruncate(fd, (off_t)args->size_bytes) < 0) {
-			int e = errno;
+		int e = 0;
+
+		/*
+		 * Reserve the blocks now: a cache file that can run out of
+		 * room later would fail its writes in the middle of a run.
+		 * A filesystem without fallocate gets a sparse file.
+		 */
+		if (grow && fallocate(fd, 0, 0, (off_t)args->size_bytes) < 0) {
+			e = errno;
+			if (e != ENOSPC && e != EDQUOT)
+				e = ftruncate(fd, (off_t)args->size_bytes) < 0
+					    ? errno
+					    : 0;
+		}
+		if (e) {
+			struct statvfs sv;
+			/* What a failed fallocate kept is given back first. */
+			unsigned long long avail =
+				(!*ret_created || ftruncate(fd, 0) == 0) &&
+						fstatvfs(fd, &sv) == 0
+					? (unsigned long long)sv.f_bavail *
+						  sv.f_frsize
+					: 0;
 
 			close(fd);
 			if (*ret_created)
 				unlink(args->path);
+			if (e == ENOSPC || e == EDQUOT)
+				return fail(
+					report, -e,
+					"cache file '%s' needs %llu bytes but its filesystem has only %llu free; give a smaller cache_size= or another place with cache=",
+					args->path,
+					(unsigned long long)args->size_bytes,
+					avail);
 			return fail(report, -e,
 				    "cannot size cache file '%s': %s",
 				    args->path, strerror(e));
@@ -1554,6 +1811,8 @@ int sc_store_open(const struct sc_store_open_args *args,
 	if (!s)
 		return fail(report, -ENOMEM, "out of memory");
 	pthread_mutex_init(&s->lock, NULL);
+	s->on_failure = args->on_failure;
+	s->on_failure_arg = args->on_failure_arg;
 	ret = open_device(args, &s->fd, &st, &created, report);
 	if (ret < 0) {
 		free(s);
@@ -1663,7 +1922,8 @@ int sc_store_close(struct sc_store *s)
 
 	if (!s)
 		return 0;
-	ret = drop_durably(s);
+	/* A device given up is left as it is: the next open recovers it. */
+	ret = sc_store_failed(s) ? -EIO : drop_durably(s);
 	if (ret == 0) {
 		s->sb.clean = 1;
 		ret = write_superblock(s);

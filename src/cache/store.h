@@ -43,7 +43,22 @@ struct sc_store_open_args {
 	 * batch go as a sliding window); 0 for the ring's depth, 256.
 	 */
 	unsigned queue_depth;
+	/*
+	 * Called once, from whichever thread met the last error, when the
+	 * store gives the device up (SC_STORE_FAIL_AFTER device errors in a
+	 * row: it failed, went away or filled up); NULL for none.  err is the
+	 * last error.
+	 */
+	void (*on_failure)(void *arg, int err);
+	void *on_failure_arg;
 };
+
+/*
+ * Device errors in a row (no success between) after which the store stops
+ * using the device until it is opened again: reads miss, writes and
+ * commits are refused with -EIO, and nothing waits on a dying device.
+ */
+#define SC_STORE_FAIL_AFTER 8u
 
 enum sc_store_action {
 	SC_STORE_LOADED,  /* an existing cache was loaded */
@@ -190,6 +205,15 @@ uint32_t sc_store_revolution(struct sc_store *s);
 /* A copy of the cluster was used (from RAM): give it a second chance. */
 void sc_store_touch(struct sc_store *s, uint64_t object, uint32_t cluster);
 
+/*
+ * How many clusters from cluster on (at most max) are not stored for
+ * (object, validator): the run a reader must fetch from the backing
+ * store before the next one the SSD holds.
+ */
+uint32_t sc_store_missing_run(struct sc_store *s, uint64_t object,
+			      uint64_t validator, uint32_t cluster,
+			      uint32_t max);
+
 /* Drop every cluster of object, durably, before returning. */
 int sc_store_drop_object(struct sc_store *s, uint64_t object);
 
@@ -199,6 +223,18 @@ int sc_store_drop_cluster(struct sc_store *s, uint64_t object,
 
 /* Write out the index records changed since the last commit. */
 int sc_store_commit(struct sc_store *s);
+
+/* Whether the store gave its device up (see SC_STORE_FAIL_AFTER). */
+bool sc_store_failed(const struct sc_store *s);
+
+/*
+ * Check the index for tests and tools: commits, then checks that every
+ * slot is used or free exactly once, that the maps find every used slot,
+ * and that the records on the device say exactly what the RAM index
+ * says (no slot leaked, none claimed twice).  Returns 0, or -EUCLEAN with
+ * the first finding in msg.  Not for use while other threads use s.
+ */
+int sc_store_audit(struct sc_store *s, char *msg, size_t len);
 
 void sc_store_get_stats(struct sc_store *s, struct sc_store_stats *ret);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -50,10 +51,14 @@ int sc_loc_of_inode(struct sc_fs *fs, struct sc_inode *inode,
 	char dir[PATH_MAX];
 	int ret;
 
+	/*
+	 * An inode without a name was removed or replaced behind the mount's
+	 * back: ESTALE, on which the kernel looks the path up again.
+	 */
 	ret = sc_itable_dir_and_name(&fs->itable, inode, dir, sizeof(dir),
 				     ret_loc->name, sizeof(ret_loc->name));
 	if (ret < 0)
-		return ret == -ESTALE ? -ENOENT : ret;
+		return ret;
 	return open_dir_path(fs, dir, &ret_loc->dir_fd, &ret_loc->own_dir_fd);
 }
 
@@ -107,5 +112,40 @@ int sc_loc_stat(const struct sc_loc *loc, struct stat *ret_st)
 {
 	if (fstatat(loc->dir_fd, loc->name, ret_st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	return 0;
+}
+
+static struct timespec timespec_of(struct statx_timestamp t)
+{
+	return (struct timespec){ .tv_sec = t.tv_sec, .tv_nsec = t.tv_nsec };
+}
+
+int sc_stat_birth(int dir_fd, const char *name, struct stat *ret_st,
+		  uint64_t *ret_birth)
+{
+	int flags = AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH);
+	struct statx x;
+
+	if (statx(dir_fd, name, flags, STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
+		return -errno;
+	*ret_st = (struct stat){
+		.st_dev = makedev(x.stx_dev_major, x.stx_dev_minor),
+		.st_ino = x.stx_ino,
+		.st_mode = x.stx_mode,
+		.st_nlink = x.stx_nlink,
+		.st_uid = x.stx_uid,
+		.st_gid = x.stx_gid,
+		.st_rdev = makedev(x.stx_rdev_major, x.stx_rdev_minor),
+		.st_size = (off_t)x.stx_size,
+		.st_blksize = (blksize_t)x.stx_blksize,
+		.st_blocks = (blkcnt_t)x.stx_blocks,
+		.st_atim = timespec_of(x.stx_atime),
+		.st_mtim = timespec_of(x.stx_mtime),
+		.st_ctim = timespec_of(x.stx_ctime),
+	};
+	*ret_birth = x.stx_mask & STATX_BTIME
+			     ? (uint64_t)x.stx_btime.tv_sec * 1000000000u +
+				       x.stx_btime.tv_nsec
+			     : 0;
 	return 0;
 }

@@ -15,6 +15,8 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
 
 #include "fs.h"
 
@@ -24,7 +26,10 @@ struct sc_loc {
 	char name[NAME_MAX + 1]; /* "." for the backing root itself */
 };
 
-/* The location of inode itself (its parent directory and its name). */
+/*
+ * The location of inode itself (its parent directory and its name);
+ * -ESTALE when it has no name (removed, or replaced behind our back).
+ */
 int sc_loc_of_inode(struct sc_fs *fs, struct sc_inode *inode,
 		    struct sc_loc *ret_loc);
 
@@ -48,5 +53,13 @@ int sc_loc_open(const struct sc_loc *loc, int flags, mode_t mode, int *ret_fd);
 
 /* lstat of the file at loc. */
 int sc_loc_stat(const struct sc_loc *loc, struct stat *ret_st);
+
+/*
+ * lstat of name in dir_fd ("" for dir_fd itself) with the file's birth
+ * time in ns (0 where the backing store keeps none), which tells a file
+ * from a later one given the same inode number.
+ */
+int sc_stat_birth(int dir_fd, const char *name, struct stat *ret_st,
+		  uint64_t *ret_birth);
 
 #endif

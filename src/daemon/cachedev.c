@@ -130,6 +130,13 @@ static void report(const char *path, const struct sc_store_report *r,
 	}
 }
 
+/* The store gave its device up: say so once, and what happens now. */
+static void device_failed(void *arg, int err)
+{
+	sc_err("cache %s: %u device errors in a row (last: %s); the cache stops using it until the next mount, and every read goes to the backing store",
+	       (const char *)arg, SC_STORE_FAIL_AFTER, strerror(-err));
+}
+
 int sc_cachedev_open(const struct sc_options *opts, const char *backing,
 		     struct sc_store **ret_store, char *ret_path,
 		     size_t path_len, char *err, size_t err_len)
@@ -167,6 +174,8 @@ int sc_cachedev_open(const struct sc_options *opts, const char *backing,
 		snprintf(ret_path, path_len, "%s", opts->cache_path);
 	}
 	args.path = ret_path;
+	args.on_failure = device_failed;
+	args.on_failure_arg = ret_path; /* the caller's, for the mount's life */
 	args.size_bytes = opts->cache_size_bytes;
 	/* A new cache file gets the default size unless one was asked for. */
 	if (!args.size_bytes && stat(ret_path, &st) < 0 && errno == ENOENT)

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "control.h"
 #include "ctl.h"
+#include "deadline.h"
 #include "log.h"
 #include "nvme.h"
 #include "pool.h"
@@ -107,6 +108,8 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "read_bytes_ssd", ssd);
 	counter(&t, "read_bytes_backing", backing);
 	counter(&t, "fetch_bytes_backing", atomic_load(&fs->fetch_bytes));
+	line(&t, "backing_state: %s\n", sc_deadline_stuck() ? "hung" : "ok");
+	counter(&t, "backing_timeouts", sc_deadline_expired());
 	line(&t, "hit_ratio_pct: %.1f\n",
 	     total ? 100.0 * (double)(ram + ssd) / (double)total : 0.0);
 	counter(&t, "ssd_size_bytes", st.data_bytes);
@@ -123,6 +126,10 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "ssd_misses", st.misses);
 	counter(&t, "checksum_errors", st.checksum_errors);
 	counter(&t, "ssd_io_errors", st.io_errors);
+	line(&t, "ssd_state: %s\n",
+	     !fs->store			  ? "none"
+	     : sc_store_failed(fs->store) ? "failed"
+					  : "ok");
 	counter(&t, "index_ram_bytes", st.index_ram_bytes);
 	drive_stats(fs, &t);
 	return t.used;

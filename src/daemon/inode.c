@@ -41,17 +41,22 @@ int sc_itable_init(struct sc_itable *t, dev_t root_dev, ino_t root_ino)
 	return 0;
 }
 
+static void free_list(struct sc_inode_list *list)
+{
+	struct sc_inode *inode;
+
+	while ((inode = LIST_FIRST(list))) {
+		LIST_REMOVE(inode, hash_entry);
+		free(inode->name);
+		free(inode);
+	}
+}
+
 void sc_itable_destroy(struct sc_itable *t)
 {
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		struct sc_inode *inode;
-
-		while ((inode = LIST_FIRST(&t->buckets[i]))) {
-			LIST_REMOVE(inode, hash_entry);
-			free(inode->name);
-			free(inode);
-		}
-	}
+	for (size_t i = 0; i < t->nbuckets; i++)
+		free_list(&t->buckets[i]);
+	free_list(&t->retired);
 	free(t->buckets);
 	t->buckets = NULL;
 	pthread_rwlock_destroy(&t->lock);
@@ -118,7 +123,8 @@ static void maybe_free_locked(struct sc_itable *t, struct sc_inode *inode)
 		struct sc_inode *parent = inode->parent;
 
 		LIST_REMOVE(inode, hash_entry);
-		t->count--;
+		if (!inode->retired)
+			t->count--;
 		free(inode->name);
 		free(inode);
 		if (!parent)
@@ -165,15 +171,35 @@ static int set_name_locked(struct sc_itable *t, struct sc_inode *inode,
 	return 0;
 }
 
+/*
+ * The file inode stood for is gone and its number is someone else's: take
+ * it out of the hash and drop its name, so that no path and no lookup
+ * reaches it again.  It lives on while the kernel or a handle holds it.
+ */
+static void retire_locked(struct sc_itable *t, struct sc_inode *inode)
+{
+	LIST_REMOVE(inode, hash_entry);
+	LIST_INSERT_HEAD(&t->retired, inode, hash_entry);
+	t->count--;
+	inode->retired = true;
+	inode->refs++; /* alive across dropping the parent reference */
+	clear_name_locked(t, inode);
+	unref_locked(t, inode);
+}
+
 int sc_itable_lookup_ref(struct sc_itable *t, struct sc_inode *parent,
-			 const char *name, dev_t dev, ino_t ino, mode_t type,
-			 struct sc_inode **ret_inode)
+			 const char *name, dev_t dev, ino_t ino, uint64_t birth,
+			 mode_t type, struct sc_inode **ret_inode)
 {
 	struct sc_inode *inode;
 	int ret;
 
 	pthread_rwlock_wrlock(&t->lock);
 	inode = find_locked(t, dev, ino);
+	if (inode && inode != &t->root && inode->birth != birth) {
+		retire_locked(t, inode);
+		inode = NULL;
+	}
 	if (!inode) {
 		inode = calloc(1, sizeof(*inode));
 		if (!inode) {
@@ -182,6 +208,7 @@ int sc_itable_lookup_ref(struct sc_itable *t, struct sc_inode *parent,
 		}
 		inode->dev = dev;
 		inode->ino = ino;
+		inode->birth = birth;
 		inode->type = type & S_IFMT;
 		maybe_grow_locked(t);
 		LIST_INSERT_HEAD(&t->buckets[hash_key(t, dev, ino)], inode,

@@ -8,7 +8,10 @@
  * turned back into a path below BACKING whenever an operation needs it.
  * Inodes are keyed by the backing (st_dev, st_ino) so that hard links
  * share one kernel inode, and carry one name: the last one they were seen
- * under.
+ * under.  A backing store reuses the number of a file that is gone, so
+ * the file's birth time, where the store keeps one, is part of the key:
+ * a newcomer under an old number is a new inode, never the old one
+ * renamed (which would hand the old file's readers its bytes).
  */
 #ifndef SC_INODE_H
 #define SC_INODE_H
@@ -35,13 +38,15 @@ struct sc_inode {
 	/* Immutable after creation. */
 	dev_t dev;
 	ino_t ino;
-	mode_t type; /* S_IFMT bits of the backing file */
+	uint64_t birth; /* birth time in ns; 0 where the store has none */
+	mode_t type;	/* S_IFMT bits of the backing file */
 
 	/* Protected by itable->lock. */
 	uint64_t nlookup;	 /* references held by the kernel */
 	uint32_t refs;		 /* children naming us, open handles */
 	struct sc_inode *parent; /* NULL: root, or no name known */
 	char *name;		 /* NULL when no name is known */
+	bool retired;		 /* moved to itable->retired: number reused */
 	struct sc_open_fd_list open_fds;
 	LIST_ENTRY(sc_inode) hash_entry;
 };
@@ -52,6 +57,7 @@ struct sc_itable {
 	pthread_rwlock_t lock;
 	struct sc_inode root;
 	struct sc_inode_list *buckets; /* protected by lock */
+	struct sc_inode_list retired;  /* protected by lock */
 	size_t nbuckets;	       /* a power of two */
 	size_t count;		       /* inodes in buckets, root excluded */
 };
@@ -62,12 +68,14 @@ void sc_itable_destroy(struct sc_itable *t);
 
 /*
  * Record that (parent, name) holds the backing file described by (dev, ino,
- * type) and give the kernel one more reference to it.  Finds or creates the
- * inode; the name it is reached by is updated.  Returns 0 or -ENOMEM.
+ * birth, type) and give the kernel one more reference to it.  Finds or
+ * creates the inode; the name it is reached by is updated.  An inode of
+ * (dev, ino) born at another time is retired: it loses its name and is
+ * never found again.  Returns 0 or -ENOMEM.
  */
 int sc_itable_lookup_ref(struct sc_itable *t, struct sc_inode *parent,
-			 const char *name, dev_t dev, ino_t ino, mode_t type,
-			 struct sc_inode **ret_inode);
+			 const char *name, dev_t dev, ino_t ino, uint64_t birth,
+			 mode_t type, struct sc_inode **ret_inode);
 
 /* The kernel dropped nlookup references (FUSE forget). */
 void sc_itable_forget(struct sc_itable *t, struct sc_inode *inode,

@@ -21,6 +21,7 @@
 
 #include "cachedev.h"
 #include "config.h"
+#include "deadline.h"
 #include "fs.h"
 #include "log.h"
 #include "mountcheck.h"
@@ -133,6 +134,29 @@ static void set_read_ahead(const char *mountpoint, uint64_t bytes)
 		sc_warn("read_ahead: cannot set %s: %s", path, strerror(errno));
 }
 
+/*
+ * Taken by whoever ends the mount: the main thread once the session is
+ * over, or the watchdog when threads stuck on a hung backing store keep
+ * the session from ending (libfuse waits for every worker).
+ */
+static pthread_mutex_t ending = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The watchdog's end of the mount: what must not be lost is the cache's
+ * records (the scanner and the store never wait on the backing store).
+ */
+static bool end_stuck(struct sc_fs *fs)
+{
+	if (pthread_mutex_trylock(&ending) != 0)
+		return false;
+	sc_scanner_stop(fs->scanner);
+	fs->scanner = NULL;
+	fuse_session_unmount(fs->session);
+	if (fs->store && !sc_store_failed(fs->store))
+		sc_store_commit(fs->store);
+	return true;
+}
+
 static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 		       const char *mountpoint)
 {
@@ -141,7 +165,7 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct fuse_session *se;
-	int ret = 1;
+	int ret = 1, err_deadline;
 
 	append_fsname(mount_opts, sizeof(mount_opts),
 		      opts->fsname[0] ? opts->fsname : fs->backing_path);
@@ -201,6 +225,13 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 			goto out_unmount;
 		}
 	}
+	err_deadline =
+		sc_deadline_start(fs, opts->backing_timeout_ns, end_stuck);
+	if (err_deadline < 0) {
+		sc_err("cannot start the watchdog: %s",
+		       strerror(-err_deadline));
+		goto out_unmount;
+	}
 	sc_notice("mounted %s on %s", fs->backing_path, mountpoint);
 
 	if (opts->single_thread) {
@@ -218,6 +249,8 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 	ret = ret == 0 ? 0 : 1;
 out_unmount:
 	sc_rw_stop(fs);
+	pthread_mutex_lock(&ending); /* kept: the end is ours from here */
+	sc_deadline_stop();
 	sc_scanner_stop(fs->scanner);
 	fs->scanner = NULL;
 	fuse_session_unmount(se);
@@ -319,7 +352,9 @@ int main(int argc, char *argv[])
 	ret = run_session(&fs, &opts, mountpoint);
 
 	sc_pool_destroy(fs.pool);
-	if (sc_store_close(fs.store) < 0) {
+	if (fs.store && sc_store_failed(fs.store)) {
+		sc_store_close(fs.store); /* said so when it failed */
+	} else if (sc_store_close(fs.store) < 0) {
 		sc_err("cache %s: could not be marked clean; it will be checked at the next mount",
 		       fs.cache_path);
 	}

@@ -22,11 +22,13 @@
 
 #include "backing.h"
 #include "creds.h"
+#include "deadline.h"
 #include "fs.h"
 #include "control.h"
 #include "handle.h"
 #include "objects.h"
 #include "ops.h"
+#include "reply.h"
 #include "rw.h"
 
 #ifndef SYS_fchmodat2
@@ -90,7 +92,7 @@ static int as_caller(fuse_req_t req)
 
 static void reply_status(fuse_req_t req, int ret)
 {
-	fuse_reply_err(req, ret < 0 ? -ret : 0);
+	sc_reply_err(req, ret < 0 ? -ret : 0);
 }
 
 /*
@@ -127,14 +129,14 @@ static bool enter_inode(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc)
 
 /* Record st as (parent, name) in the inode table and fill e for the kernel. */
 static int make_entry(struct sc_fs *fs, struct sc_inode *parent,
-		      const char *name, const struct stat *st,
+		      const char *name, const struct stat *st, uint64_t birth,
 		      struct fuse_entry_param *e)
 {
 	struct sc_inode *inode;
 	int ret;
 
 	ret = sc_itable_lookup_ref(&fs->itable, parent, name, st->st_dev,
-				   st->st_ino, st->st_mode, &inode);
+				   st->st_ino, birth, st->st_mode, &inode);
 	if (ret < 0)
 		return ret;
 	memset(e, 0, sizeof(*e));
@@ -150,11 +152,12 @@ static int entry_at(struct sc_fs *fs, struct sc_inode *parent,
 		    const struct sc_loc *loc, struct fuse_entry_param *e)
 {
 	struct stat st;
-	int ret = sc_loc_stat(loc, &st);
+	uint64_t birth;
+	int ret = sc_stat_birth(loc->dir_fd, loc->name, &st, &birth);
 
 	if (ret < 0)
 		return ret;
-	return make_entry(fs, parent, loc->name, &st, e);
+	return make_entry(fs, parent, loc->name, &st, birth, e);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -192,11 +195,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (ret == -ENOENT && fs->negative_timeout_s > 0) {
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = fs->negative_timeout_s;
-		fuse_reply_entry(req, &e);
+		sc_reply_entry(req, &e);
 	} else if (ret < 0) {
 		reply_status(req, ret);
 	} else {
-		fuse_reply_entry(req, &e);
+		sc_reply_entry(req, &e);
 	}
 }
 
@@ -205,7 +208,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	struct sc_fs *fs = fs_of(req);
 
 	sc_itable_forget(&fs->itable, inode_of(fs, ino), nlookup);
-	fuse_reply_none(req);
+	sc_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count,
@@ -216,7 +219,7 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 	for (size_t i = 0; i < count; i++)
 		sc_itable_forget(&fs->itable, inode_of(fs, forgets[i].ino),
 				 forgets[i].nlookup);
-	fuse_reply_none(req);
+	sc_reply_none(req);
 }
 
 /*
@@ -245,7 +248,7 @@ static int target_of(struct sc_fs *fs, struct sc_inode *inode,
 		return 0;
 	}
 	ret = sc_loc_of_inode(fs, inode, &t->loc);
-	if (ret != -ENOENT)
+	if (ret != -ENOENT && ret != -ESTALE)
 		return ret;
 	t->fd = sc_itable_dup_open_fd(&fs->itable, inode);
 	if (t->fd < 0) {
@@ -288,7 +291,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (ret < 0)
 		reply_status(req, ret);
 	else
-		fuse_reply_attr(req, &st, fs->attr_timeout_s);
+		sc_reply_attr(req, &st, fs->attr_timeout_s);
 }
 
 /* chmod without following a symlink that may have replaced the file. */
@@ -432,7 +435,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (ret < 0)
 		reply_status(req, ret);
 	else
-		fuse_reply_attr(req, &st, fs->attr_timeout_s);
+		sc_reply_attr(req, &st, fs->attr_timeout_s);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -450,10 +453,10 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	if (ret < 0) {
 		reply_status(req, ret);
 	} else if ((size_t)n >= sizeof(target)) {
-		fuse_reply_err(req, ENAMETOOLONG);
+		sc_reply_err(req, ENAMETOOLONG);
 	} else {
 		target[n] = '\0';
-		fuse_reply_readlink(req, target);
+		sc_reply_readlink(req, target);
 	}
 }
 
@@ -488,7 +491,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret < 0)
 		reply_status(req, ret);
 	else
-		fuse_reply_entry(req, &e);
+		sc_reply_entry(req, &e);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -617,7 +620,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (ret < 0)
 		reply_status(req, ret);
 	else
-		fuse_reply_entry(req, &e);
+		sc_reply_entry(req, &e);
 }
 
 /*
@@ -636,26 +639,26 @@ static int backing_open_flags(int flags)
  * backing store is asked now, and a changed file never matches what was
  * cached of it before).  Reads are cached for read-only opens.
  */
-static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags)
+static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
+			  const struct stat *st)
 {
-	struct stat st;
-
-	if (!fs->store || fstat(f->backing.fd, &st) < 0 || !S_ISREG(st.st_mode))
+	if (!fs->store || !S_ISREG(st->st_mode))
 		return;
 	f->object = sc_object_of_inode(fs, f->inode);
 	if (!f->object)
 		return;
 	if (flags & O_TRUNC)
 		sc_object_changed(fs, f->object);
-	f->size = (uint64_t)st.st_size;
-	f->validator = sc_object_validator(fs, &st);
+	f->size = (uint64_t)st->st_size;
+	f->validator = sc_object_validator(fs, st);
 	f->cacheable = fs->pool && !f->direct &&
 		       (flags & O_ACCMODE) == O_RDONLY;
 	sc_object_note_size(fs, f->object, f->size);
 }
 
+/* st: fstat of fd, the backing file just opened. */
 static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
-		    struct fuse_file_info *fi)
+		    const struct stat *st, struct fuse_file_info *fi)
 {
 	struct sc_file *f = calloc(1, sizeof(*f));
 
@@ -667,7 +670,7 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	f->direct = flags & O_DIRECT;
 	pthread_mutex_init(&f->fetches.lock, NULL);
 	pthread_cond_init(&f->fetches.done, NULL);
-	attach_object(fs, f, flags);
+	attach_object(fs, f, flags, st);
 	sc_itable_pin(&fs->itable, inode, &f->backing);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
@@ -692,6 +695,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	struct sc_loc loc;
 	struct stat st;
+	uint64_t birth;
 	int ret, fd = -1;
 
 	if (!enter_dir_entry(req, dir, name, &loc))
@@ -700,13 +704,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			  backing_open_flags(fi->flags) | O_CREAT |
 				  (fi->flags & O_EXCL),
 			  mode, &fd);
-	if (ret == 0 && fstat(fd, &st) < 0)
-		ret = -errno;
 	if (ret == 0)
-		ret = make_entry(fs, dir, name, &st, &e);
+		ret = sc_stat_birth(fd, "", &st, &birth);
+	if (ret == 0)
+		ret = make_entry(fs, dir, name, &st, birth, &e);
 	sc_loc_done(&loc);
 	if (ret == 0) {
-		ret = new_file(fs, inode_of(fs, e.ino), fd, fi->flags, fi);
+		ret = new_file(fs, inode_of(fs, e.ino), fd, fi->flags, &st, fi);
 		if (ret < 0)
 			sc_itable_forget(&fs->itable, inode_of(fs, e.ino), 1);
 	}
@@ -716,7 +720,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_status(req, ret);
 		return;
 	}
-	if (fuse_reply_create(req, &e, fi) != 0)
+	if (sc_reply_create(req, &e, fi) != 0)
 		sc_file_put(fs, file_of(fi));
 }
 
@@ -725,22 +729,34 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sc_fs *fs = fs_of(req);
 	struct sc_inode *inode = inode_of(fs, ino);
 	struct sc_loc loc;
+	struct stat st;
+	uint64_t birth;
 	int ret, fd = -1;
 
 	if (!enter_inode(req, ino, &loc))
 		return;
 	ret = sc_loc_open(&loc, backing_open_flags(fi->flags), 0, &fd);
 	sc_loc_done(&loc);
-	if (ret == 0) {
-		ret = new_file(fs, inode, fd, fi->flags, fi);
-		if (ret < 0)
-			close(fd);
-	}
+	if (ret == 0)
+		ret = sc_stat_birth(fd, "", &st, &birth);
+	/*
+	 * The name now holds another file (replaced behind the mount's back,
+	 * and the kernel's dentry is older): ESTALE makes the kernel look
+	 * the name up again and open the new inode, so that this handle does
+	 * not share the old file's page cache with its readers.
+	 */
+	if (ret == 0 && (st.st_ino != inode->ino || st.st_dev != inode->dev ||
+			 birth != inode->birth))
+		ret = -ESTALE;
+	if (ret == 0)
+		ret = new_file(fs, inode, fd, fi->flags, &st, fi);
+	if (ret < 0 && fd >= 0)
+		close(fd);
 	if (ret < 0) {
 		reply_status(req, ret);
 		return;
 	}
-	if (fuse_reply_open(req, fi) != 0)
+	if (sc_reply_open(req, fi) != 0)
 		sc_file_put(fs, file_of(fi));
 }
 
@@ -772,9 +788,9 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	if (fd < 0)
-		fuse_reply_err(req, errno);
+		sc_reply_err(req, errno);
 	else
-		fuse_reply_err(req, close(fd) < 0 ? errno : 0);
+		sc_reply_err(req, close(fd) < 0 ? errno : 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -782,7 +798,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 {
 	(void)ino;
 	sc_file_put(fs_of(req), file_of(fi));
-	fuse_reply_err(req, 0);
+	sc_reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -792,9 +808,9 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	(void)ino;
 	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
-		fuse_reply_err(req, errno);
+		sc_reply_err(req, errno);
 	else
-		fuse_reply_err(req, 0);
+		sc_reply_err(req, 0);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -831,7 +847,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	d->inode = inode;
 	sc_itable_pin(&fs->itable, inode, NULL);
 	fi->fh = (uint64_t)(uintptr_t)d;
-	if (fuse_reply_open(req, fi) != 0) {
+	if (sc_reply_open(req, fi) != 0) {
 		closedir(d->stream);
 		sc_itable_unpin(&fs->itable, inode, NULL);
 		free(d);
@@ -873,12 +889,11 @@ static ssize_t add_dir_entry(fuse_req_t req, struct sc_fs *fs, struct sc_dir *d,
 		e.attr.st_mode = (mode_t)d->entry->d_type << 12;
 	} else {
 		struct stat st;
-		int ret;
+		uint64_t birth;
+		int ret = sc_stat_birth(dirfd(d->stream), name, &st, &birth);
 
-		if (fstatat(dirfd(d->stream), name, &st, AT_SYMLINK_NOFOLLOW) <
-		    0)
-			return -errno;
-		ret = make_entry(fs, d->inode, name, &st, &e);
+		if (ret == 0)
+			ret = make_entry(fs, d->inode, name, &st, birth, &e);
 		if (ret < 0)
 			return ret;
 	}
@@ -901,7 +916,7 @@ static void read_dir(fuse_req_t req, size_t size, off_t offset,
 	int err = 0;
 
 	if (as_caller(req) < 0 || !(buf = calloc(1, size))) {
-		fuse_reply_err(req, ENOMEM);
+		sc_reply_err(req, ENOMEM);
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
@@ -939,9 +954,9 @@ static void read_dir(fuse_req_t req, size_t size, off_t offset,
 	 * can only be reported when there are none.
 	 */
 	if (err && rem == size)
-		fuse_reply_err(req, err);
+		sc_reply_err(req, err);
 	else
-		fuse_reply_buf(req, buf, size - rem);
+		sc_reply_buf(req, buf, size - rem);
 	free(buf);
 }
 
@@ -969,7 +984,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	sc_itable_unpin(&fs_of(req)->itable, d->inode, NULL);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
-	fuse_reply_err(req, 0);
+	sc_reply_err(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -979,9 +994,9 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	(void)ino;
 	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
-		fuse_reply_err(req, errno);
+		sc_reply_err(req, errno);
 	else
-		fuse_reply_err(req, 0);
+		sc_reply_err(req, 0);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -990,9 +1005,9 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 	(void)ino;
 	if (fstatvfs(fs_of(req)->root_fd, &sv) < 0)
-		fuse_reply_err(req, errno);
+		sc_reply_err(req, errno);
 	else
-		fuse_reply_statfs(req, &sv);
+		sc_reply_statfs(req, &sv);
 }
 
 /*
@@ -1056,7 +1071,7 @@ static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	if (size && !(buf = malloc(size))) {
 		sc_loc_done(&loc);
-		fuse_reply_err(req, ENOMEM);
+		sc_reply_err(req, ENOMEM);
 		return;
 	}
 	n = name ? lgetxattr(path, name, buf, size)
@@ -1066,9 +1081,9 @@ static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (ret < 0)
 		reply_status(req, ret);
 	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
+		sc_reply_xattr(req, (size_t)n);
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
+		sc_reply_buf(req, buf, (size_t)n);
 	free(buf);
 }
 
@@ -1083,17 +1098,17 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (ino != FUSE_ROOT_ID) {
-		fuse_reply_err(req, ENODATA);
+		sc_reply_err(req, ENODATA);
 		return;
 	}
 	buf = size ? malloc(size) : NULL;
 	n = sc_ctl_get(fs_of(req), name, buf, size);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		sc_reply_err(req, (int)-n);
 	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
+		sc_reply_xattr(req, (size_t)n);
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
+		sc_reply_buf(req, buf, (size_t)n);
 	free(buf);
 }
 
@@ -1115,14 +1130,14 @@ static void list_root_xattrs(fuse_req_t req, size_t size)
 	}
 	sc_loc_done(&loc);
 	if (n < 0) {
-		fuse_reply_err(req, buf ? errno : ENOMEM);
+		sc_reply_err(req, buf ? errno : ENOMEM);
 	} else if (size == 0) {
-		fuse_reply_xattr(req, (size_t)n + ours);
+		sc_reply_xattr(req, (size_t)n + ours);
 	} else if ((size_t)n + ours > size) {
-		fuse_reply_err(req, ERANGE);
+		sc_reply_err(req, ERANGE);
 	} else {
 		sc_ctl_list(buf + n, ours);
-		fuse_reply_buf(req, buf, (size_t)n + ours);
+		sc_reply_buf(req, buf, (size_t)n + ours);
 	}
 	free(buf);
 }
@@ -1142,7 +1157,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int ret;
 
 	if (sc_ctl_owns(name)) {
-		fuse_reply_err(req, ino == FUSE_ROOT_ID ? EPERM : ENODATA);
+		sc_reply_err(req, ino == FUSE_ROOT_ID ? EPERM : ENODATA);
 		return;
 	}
 
@@ -1174,9 +1189,9 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 {
 	(void)ino;
 	if (fallocate(file_fd(fi), mode, offset, length) < 0)
-		fuse_reply_err(req, errno);
+		sc_reply_err(req, errno);
 	else
-		fuse_reply_err(req, 0);
+		sc_reply_err(req, 0);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -1186,9 +1201,9 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 	(void)ino;
 	if (res < 0)
-		fuse_reply_err(req, errno);
+		sc_reply_err(req, errno);
 	else
-		fuse_reply_lseek(req, res);
+		sc_reply_lseek(req, res);
 }
 
 static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -1203,9 +1218,9 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	n = copy_file_range(file_fd(fi_in), &off_in, file_fd(fi_out), &off_out,
 			    len, (unsigned)flags);
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		sc_reply_err(req, errno);
 	else
-		fuse_reply_write(req, (size_t)n);
+		sc_reply_write(req, (size_t)n);
 }
 
 /*
@@ -1222,56 +1237,174 @@ static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	(void)ino;
 	for (;;) {
 		if (flock(fd, op | LOCK_NB) == 0) {
-			fuse_reply_err(req, 0);
+			sc_reply_err(req, 0);
 			return;
 		}
 		if (errno != EWOULDBLOCK || (op & LOCK_NB)) {
-			fuse_reply_err(req, errno);
+			sc_reply_err(req, errno);
 			return;
 		}
 		if (fuse_req_interrupted(req)) {
-			fuse_reply_err(req, EINTR);
+			sc_reply_err(req, EINTR);
 			return;
 		}
+		/* Waiting for another holder is no hung backing store. */
+		sc_deadline_exempt();
 		nanosleep(&pause, NULL);
 	}
 }
 
+/*
+ * Every operation that may wait on the backing store starts its deadline
+ * (deadline.h) before anything else; forgets never wait and never fail.
+ */
+#define DEADLINE(op, params, args)       \
+	static void deadline_##op params \
+	{                                \
+		sc_deadline_begin(req);  \
+		op args;                 \
+	}
+
+DEADLINE(op_lookup, (fuse_req_t req, fuse_ino_t parent, const char *name),
+	 (req, parent, name))
+DEADLINE(op_getattr,
+	 (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	 (req, ino, fi))
+DEADLINE(op_setattr,
+	 (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+	  struct fuse_file_info *fi),
+	 (req, ino, attr, valid, fi))
+DEADLINE(op_readlink, (fuse_req_t req, fuse_ino_t ino), (req, ino))
+DEADLINE(op_mknod,
+	 (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	  dev_t rdev),
+	 (req, parent, name, mode, rdev))
+DEADLINE(op_mkdir,
+	 (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode),
+	 (req, parent, name, mode))
+DEADLINE(op_symlink,
+	 (fuse_req_t req, const char *link, fuse_ino_t parent,
+	  const char *name),
+	 (req, link, parent, name))
+DEADLINE(op_unlink, (fuse_req_t req, fuse_ino_t parent, const char *name),
+	 (req, parent, name))
+DEADLINE(op_rmdir, (fuse_req_t req, fuse_ino_t parent, const char *name),
+	 (req, parent, name))
+DEADLINE(op_rename,
+	 (fuse_req_t req, fuse_ino_t parent, const char *name,
+	  fuse_ino_t newparent, const char *newname, unsigned int flags),
+	 (req, parent, name, newparent, newname, flags))
+DEADLINE(op_link,
+	 (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	  const char *newname),
+	 (req, ino, newparent, newname))
+DEADLINE(op_create,
+	 (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	  struct fuse_file_info *fi),
+	 (req, parent, name, mode, fi))
+DEADLINE(op_open, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	 (req, ino, fi))
+DEADLINE(op_read,
+	 (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	  struct fuse_file_info *fi),
+	 (req, ino, size, off, fi))
+DEADLINE(op_write_buf,
+	 (fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
+	  struct fuse_file_info *fi),
+	 (req, ino, in_buf, off, fi))
+DEADLINE(op_flush, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	 (req, ino, fi))
+DEADLINE(op_release,
+	 (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	 (req, ino, fi))
+DEADLINE(op_fsync,
+	 (fuse_req_t req, fuse_ino_t ino, int datasync,
+	  struct fuse_file_info *fi),
+	 (req, ino, datasync, fi))
+DEADLINE(op_opendir,
+	 (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	 (req, ino, fi))
+DEADLINE(op_readdir,
+	 (fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+	  struct fuse_file_info *fi),
+	 (req, ino, size, offset, fi))
+DEADLINE(op_readdirplus,
+	 (fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+	  struct fuse_file_info *fi),
+	 (req, ino, size, offset, fi))
+DEADLINE(op_releasedir,
+	 (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	 (req, ino, fi))
+DEADLINE(op_fsyncdir,
+	 (fuse_req_t req, fuse_ino_t ino, int datasync,
+	  struct fuse_file_info *fi),
+	 (req, ino, datasync, fi))
+DEADLINE(op_statfs, (fuse_req_t req, fuse_ino_t ino), (req, ino))
+DEADLINE(op_setxattr,
+	 (fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+	  size_t size, int flags),
+	 (req, ino, name, value, size, flags))
+DEADLINE(op_getxattr,
+	 (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size),
+	 (req, ino, name, size))
+DEADLINE(op_listxattr, (fuse_req_t req, fuse_ino_t ino, size_t size),
+	 (req, ino, size))
+DEADLINE(op_removexattr, (fuse_req_t req, fuse_ino_t ino, const char *name),
+	 (req, ino, name))
+DEADLINE(op_access, (fuse_req_t req, fuse_ino_t ino, int mask),
+	 (req, ino, mask))
+DEADLINE(op_fallocate,
+	 (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+	  struct fuse_file_info *fi),
+	 (req, ino, mode, offset, length, fi))
+DEADLINE(op_lseek,
+	 (fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	  struct fuse_file_info *fi),
+	 (req, ino, off, whence, fi))
+DEADLINE(op_copy_file_range,
+	 (fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+	  struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+	  struct fuse_file_info *fi_out, size_t len, int flags),
+	 (req, ino_in, off_in, fi_in, ino_out, off_out, fi_out, len, flags))
+DEADLINE(op_flock,
+	 (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op),
+	 (req, ino, fi, op))
+
 const struct fuse_lowlevel_ops sc_ops = {
 	.init = op_init,
-	.lookup = op_lookup,
+	.lookup = deadline_op_lookup,
 	.forget = op_forget,
 	.forget_multi = op_forget_multi,
-	.getattr = op_getattr,
-	.setattr = op_setattr,
-	.readlink = op_readlink,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.symlink = op_symlink,
-	.unlink = op_unlink,
-	.rmdir = op_rmdir,
-	.rename = op_rename,
-	.link = op_link,
-	.create = op_create,
-	.open = op_open,
-	.read = op_read,
-	.write_buf = op_write_buf,
-	.flush = op_flush,
-	.release = op_release,
-	.fsync = op_fsync,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.readdirplus = op_readdirplus,
-	.releasedir = op_releasedir,
-	.fsyncdir = op_fsyncdir,
-	.statfs = op_statfs,
-	.setxattr = op_setxattr,
-	.getxattr = op_getxattr,
-	.listxattr = op_listxattr,
-	.removexattr = op_removexattr,
-	.access = op_access,
-	.fallocate = op_fallocate,
-	.lseek = op_lseek,
-	.copy_file_range = op_copy_file_range,
-	.flock = op_flock,
+	.getattr = deadline_op_getattr,
+	.setattr = deadline_op_setattr,
+	.readlink = deadline_op_readlink,
+	.mknod = deadline_op_mknod,
+	.mkdir = deadline_op_mkdir,
+	.symlink = deadline_op_symlink,
+	.unlink = deadline_op_unlink,
+	.rmdir = deadline_op_rmdir,
+	.rename = deadline_op_rename,
+	.link = deadline_op_link,
+	.create = deadline_op_create,
+	.open = deadline_op_open,
+	.read = deadline_op_read,
+	.write_buf = deadline_op_write_buf,
+	.flush = deadline_op_flush,
+	.release = deadline_op_release,
+	.fsync = deadline_op_fsync,
+	.opendir = deadline_op_opendir,
+	.readdir = deadline_op_readdir,
+	.readdirplus = deadline_op_readdirplus,
+	.releasedir = deadline_op_releasedir,
+	.fsyncdir = deadline_op_fsyncdir,
+	.statfs = deadline_op_statfs,
+	.setxattr = deadline_op_setxattr,
+	.getxattr = deadline_op_getxattr,
+	.listxattr = deadline_op_listxattr,
+	.removexattr = deadline_op_removexattr,
+	.access = deadline_op_access,
+	.fallocate = deadline_op_fallocate,
+	.lseek = deadline_op_lseek,
+	.copy_file_range = deadline_op_copy_file_range,
+	.flock = deadline_op_flock,
 };

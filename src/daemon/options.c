@@ -35,6 +35,8 @@ const char sc_options_help[] =
 	"  -o OPT[,OPT...]        mount options:\n"
 	"     allow_other              let other users use the mount\n"
 	"     attr_timeout=SECONDS     kernel attribute cache time (1)\n"
+	"     backing_timeout=SECONDS  a request waiting this long on the\n"
+	"                              backing store fails: ETIMEDOUT (60; 0 never)\n"
 	"     cache=PATH|none          cache file or block device\n"
 	"                              (/var/cache/swapcachefs/BACKING.swc)\n"
 	"     cache_size=SIZE          size of a new cache file (1G)\n"
@@ -82,6 +84,7 @@ static const struct option_desc option_table[] = {
 	{ "cache", OPT_STRING, FIELD(cache_path), false, 0 },
 	{ "cache_size", OPT_SIZE, FIELD(cache_size_bytes), false, 0 },
 	{ "attr_timeout", OPT_SECONDS, FIELD(attr_timeout_ns), false, 0 },
+	{ "backing_timeout", OPT_SECONDS, FIELD(backing_timeout_ns), false, 0 },
 	{ "clone_fd", OPT_FLAG, FIELD(clone_fd), false, 0 },
 	{ "default_permissions", OPT_FLAG, FIELD(default_permissions), true,
 	  0 },
@@ -140,6 +143,7 @@ void sc_options_init(struct sc_options *opts)
 	opts->attr_timeout_ns = 1 * NS_PER_S;
 	opts->entry_timeout_ns = 1 * NS_PER_S;
 	opts->negative_timeout_ns = 0;
+	opts->backing_timeout_ns = 60 * NS_PER_S;
 	opts->ram_bytes = 256ull << 20;
 	opts->read_ahead_bytes = 4ull << 20;
 }

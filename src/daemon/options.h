@@ -42,6 +42,7 @@ struct sc_options {
 	uint64_t attr_timeout_ns;
 	uint64_t entry_timeout_ns;
 	uint64_t negative_timeout_ns;
+	uint64_t backing_timeout_ns; /* 0: wait for the backing store forever */
 	char fsname[256];
 
 	/* The cache device. */

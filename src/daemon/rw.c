@@ -23,6 +23,7 @@
 
 #include "objects.h"
 #include "pool.h"
+#include "reply.h"
 #include "rw.h"
 #include "store.h"
 
@@ -44,8 +45,8 @@ static void read_spliced(fuse_req_t req, struct sc_file *f, size_t size,
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = f->backing.fd;
 	buf.buf[0].pos = off;
-	/* On failure fuse_reply_data() has replied with the error itself. */
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	/* On failure sc_reply_data() has replied with the error itself. */
+	sc_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
 /* File bytes in page pindex of f. */
@@ -151,6 +152,45 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	if ((uint64_t)got < len)
 		return -EIO;
 	return check_epoch(fs, f, epoch);
+}
+
+/*
+ * How many clusters from cluster on (at most max) must come from the
+ * backing store: the run up to the next one the SSD holds.  A fetch from
+ * the backing store stops there, so a file partly on the SSD is read from
+ * the SSD wherever it can be.
+ */
+static uint32_t backing_run(struct sc_fs *fs, struct sc_file *f,
+			    uint32_t cluster, uint32_t max)
+{
+	if (!sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
+		return max;
+	return sc_store_missing_run(fs->store, f->object, f->validator, cluster,
+				    max);
+}
+
+/*
+ * Fill clusters [cluster, cluster + n) into the pool ahead of a reader:
+ * the SSD's copies from the SSD, each run of the others in one read of
+ * the backing store.
+ */
+static void fill_ahead(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
+		       unsigned n, unsigned char *scratch)
+{
+	uint32_t end = cluster + n;
+
+	while (cluster < end) {
+		uint32_t run = backing_run(fs, f, cluster, end - cluster);
+
+		if (run == 0 && fill_from_ssd(fs, f, cluster, scratch) == 0) {
+			cluster++;
+			continue;
+		}
+		if (run == 0)
+			run = 1; /* the copy was damaged or went: fetch it */
+		fill_from_backing(fs, f, cluster, run, UINT64_MAX, NULL, NULL);
+		cluster += run;
+	}
 }
 
 /*
@@ -266,6 +306,7 @@ struct sc_readahead {
 static void *readahead_main(void *arg)
 {
 	struct sc_readahead *ra = arg;
+	unsigned char *scratch = aligned_alloc(SC_PAGE_BYTES, SC_CLUSTER_BYTES);
 
 	pthread_mutex_lock(&ra->lock);
 	for (;;) {
@@ -279,14 +320,17 @@ static void *readahead_main(void *arg)
 		ra->head = (ra->head + 1) % READAHEAD_QUEUE;
 		ra->count--;
 		pthread_mutex_unlock(&ra->lock);
-		if (!ra->stopping)
-			fill_from_backing(ra->fs, job.f, job.cluster, job.n,
-					  UINT64_MAX, NULL, NULL);
+		/* Counted as stuck while the backing store keeps it. */
+		sc_deadline_begin(NULL);
+		if (!ra->stopping && scratch)
+			fill_ahead(ra->fs, job.f, job.cluster, job.n, scratch);
+		sc_deadline_own_reply();
 		release_fetch(&job.f->fetches, job.slot);
 		sc_file_put(ra->fs, job.f);
 		pthread_mutex_lock(&ra->lock);
 	}
 	pthread_mutex_unlock(&ra->lock);
+	free(scratch);
 	return NULL;
 }
 
@@ -448,11 +492,13 @@ look:
 				   dst, NULL);
 	} else {
 		int bytes = 0; /* stays 0 if the file ended before it */
+		uint32_t want = sequential ? backing_run(fs, f, cluster,
+							 READAHEAD_CLUSTERS)
+					   : 1;
 		unsigned n;
 		/* After a few looks, fetch whatever other fetches end. */
 		int slot = claim_fetch(
-			&f->fetches, cluster,
-			sequential ? READAHEAD_CLUSTERS : 1,
+			&f->fetches, cluster, want ? want : 1,
 			looks < MAX_LOOKS ? completed
 					  : atomic_load(&f->fetches.completed),
 			&n);
@@ -546,9 +592,9 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	atomic_store_explicit(&f->next_off, pos, memory_order_relaxed);
 out:
 	if (err && done == 0)
-		fuse_reply_err(req, err);
+		sc_reply_err(req, err);
 	else
-		fuse_reply_buf(req, (const char *)out, done);
+		sc_reply_buf(req, (const char *)out, done);
 	free(out);
 	free(page);
 	free(scratch);
@@ -590,7 +636,7 @@ void sc_rw_write(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	n = fuse_buf_copy(&out, in, 0);
 	sc_object_changed(fs, f->object);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		sc_reply_err(req, (int)-n);
 	else
-		fuse_reply_write(req, (size_t)n);
+		sc_reply_write(req, (size_t)n);
 }

@@ -186,6 +186,8 @@ static void tick(struct sc_scanner *sc)
 	request = atomic_exchange(&sc->tun->curburst_request, -1);
 	if (request >= 0)
 		sc->gov.curburst_bytes = request;
+	if (sc_store_failed(sc->store))
+		return; /* nothing to write to until the next mount */
 	sc_store_get_stats(sc->store, &st);
 	sc_pool_get_stats(sc->pool, &ps);
 	sc->pending_adds += sc_pool_take_adds(sc->pool);

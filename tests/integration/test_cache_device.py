@@ -153,6 +153,18 @@ def test_bad_cache_devices(dirs):
     m.unmount()
     refused(run("-f", "-o", f"cache={base}/sized.swc,cache_size=32M", backing, mnt),
             r"holds a 16777216-byte cache", r"-o format")
+    # A cache file its filesystem has no room for is refused at once, not
+    # made sparse to fail its writes later.
+    small = os.path.join(base, "small")
+    os.mkdir(small)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20M", "tmpfs", small], check=True)
+    try:
+        refused(run("-f", "-o", f"cache={small}/c.swc,cache_size=64M", backing, mnt),
+                r"needs 67108864 bytes but its filesystem has only 2\d{7} free",
+                r"smaller cache_size=")
+        assert os.listdir(small) == []
+    finally:
+        subprocess.run(["umount", small])
 
 
 def test_cache_in_use_by_another_mount(dirs):

@@ -164,11 +164,11 @@ def test_daemonizes_without_f_and_serves_single_threaded(dirs):
         daemons = subprocess.run(["pgrep", "-f", f"swapcachefs -s -o allow_other.* {backing}"],
                                  capture_output=True, text=True).stdout.split()
         assert len(daemons) == 1
-        # One thread serves FUSE; the others are the cache's scanner and
-        # its read-ahead fetchers.
+        # One thread serves FUSE; the others are the cache's scanner, its
+        # read-ahead fetchers and the watchdog of request deadlines.
         names = sorted(open(f"/proc/{daemons[0]}/task/{t}/comm").read().strip()
                        for t in os.listdir(f"/proc/{daemons[0]}/task"))
-        assert names == ["readahead"] * 4 + ["swapcached", "swapcachefs"], names
+        assert names == ["readahead"] * 4 + ["swapcached", "swapcachefs", "watchdog"], names
     finally:
         subprocess.run(["fusermount3", "-u", mnt])
     scfs.wait_for(lambda: subprocess.run(

@@ -6,6 +6,7 @@ numbers change); a change on the server is seen at the next open; writes
 go through to the server."""
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -135,3 +136,93 @@ def test_sshfs_writes_reach_the_server(net):
         assert read(os.path.join(mnt, "written")) == data
     finally:
         m.unmount()
+
+
+def process_tree(pid):
+    """pid and every process descended from it."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += children.get(p, [])
+    return tree
+
+
+def in_thread(fn, timeout):
+    """fn() run in a thread: ('ok', value), ('err', errno name), or
+    ('hung', None) if it has not returned after timeout seconds."""
+    result = [("hung", None)]
+
+    def run():
+        result[0] = scfs.outcome(fn)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    return result[0]
+
+
+def test_hung_server_times_out_and_cached_data_still_served(net):
+    """The sshd stopped with SIGSTOP: sshfs waits forever.  A file already
+    open and cached keeps being read; a call that needs the server fails
+    with ETIMEDOUT after backing_timeout; the mount still unmounts, and
+    the daemon ends with status 0."""
+    base, remote, backing, mnt, sshd = net
+    cache = os.path.join(base, "c.swc")
+    cached = make_file(os.path.join(remote, "cached"), 2 * MIB, None)
+    make_file(os.path.join(remote, "uncached"), MIB, None)
+    m = scfs.Mount(backing, mnt, options=("allow_other", f"cache={cache}", "cache_size=64M",
+                                          "min_hysteresis=0", "backing_timeout=2"))
+    stopped = []
+    try:
+        fd = os.open(os.path.join(mnt, "cached"), os.O_RDONLY)
+        assert os.pread(fd, 2 * MIB, 0) == cached
+        wait_written(mnt, 2 * MIB)
+        drop_caches()  # what follows comes from the daemon, not the kernel
+        stopped = process_tree(sshd.proc.pid)
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+
+        # Cached data on an open handle: answered as ever.
+        for off in (0, MIB + 4096, 2 * MIB - 100):
+            assert in_thread(lambda: os.pread(fd, 65536, off), 20) == \
+                ("ok", cached[off:off + 65536])
+        # Anything that needs the server: ETIMEDOUT, not a hang.
+        def read_uncached():
+            with open(os.path.join(mnt, "uncached"), "rb") as f:
+                return f.read()
+        assert in_thread(read_uncached, 30) == ("err", "ETIMEDOUT")
+        st = stats(mnt)
+        assert st["backing_timeouts"] >= 1 and st["backing_state"] == "hung", st
+        os.close(fd)
+        # Unmount while the server is still stopped: the mount goes at
+        # once, and the daemon, its cache records committed, leaves the
+        # thread the server holds (no process can end a thread stuck in
+        # a FUSE call the server has read: the kernel waits it out) ...
+        subprocess.run(["fusermount3", "-u", mnt], check=True, timeout=30)
+        assert not os.path.ismount(mnt)
+        scfs.wait_for(lambda: "exiting without them" in m.log(), timeout=30,
+                      what="the daemon to end")
+        assert "has not answered for 2 s" in m.log()
+        # ... and is gone, status 0, as soon as the server answers.
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        stopped = []
+        assert m.proc.wait(timeout=30) == 0
+        m.unmount()
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-uz", mnt])

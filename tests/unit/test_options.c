@@ -29,6 +29,7 @@ static void test_defaults_are_documented_values(void **state)
 	assert_int_equal(o.negative_timeout_ns, 0);
 	assert_int_equal(o.max_threads, 16);
 	assert_int_equal(o.read_ahead_bytes, 4u << 20);
+	assert_int_equal(o.backing_timeout_ns, 60000000000ULL);
 	assert_false(o.allow_other);
 	assert_string_equal(o.kernel_opts, "");
 }
@@ -62,10 +63,12 @@ static void test_mount_fuse3_order_options_last(void **state)
 	sc_options_init(&o);
 	/* mount.fuse3 runs "prog BACKING MOUNTPOINT -o opts". */
 	assert_int_equal(PARSE(&o, err, "/b", "/m", "-o",
-			       "rw,nosuid,nodev,allow_other,attr_timeout=2.5"),
+			       "rw,nosuid,nodev,allow_other,attr_timeout=2.5,"
+			       "backing_timeout=0"),
 			 0);
 	assert_true(o.allow_other);
 	assert_int_equal(o.attr_timeout_ns, 2500000000ULL);
+	assert_int_equal(o.backing_timeout_ns, 0); /* wait for ever */
 	assert_string_equal(o.kernel_opts, "rw,nosuid,nodev,allow_other");
 }
 
@@ -139,7 +142,7 @@ static void test_bad_values_are_refused(void **state)
 		"attr_timeout=-1", "attr_timeout=abc",	   "entry_timeout=",
 		"max_threads=0",   "max_threads=5000",	   "allow_other=1",
 		"attr_timeout",	   "negative_timeout=1e3", "read_ahead=2G",
-		"read_ahead=4X",
+		"read_ahead=4X",   "backing_timeout=-2",   "backing_timeout=x",
 	};
 	struct sc_options o;
 	char err[256];

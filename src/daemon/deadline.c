@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Request deadlines (see deadline.h).
+ *
+ * A slot moves FREE -> IDLE when a thread first needs one, then IDLE ->
+ * BUSY (begin) -> IDLE (own_reply) for each request.  The watchdog moves
+ * BUSY -> EXPIRED and answers; the worker then finds EXPIRED, drops its
+ * reply and moves the slot back to IDLE.  EXEMPT is BUSY without a
+ * deadline.  A slot is given back (FREE) when its thread exits.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deadline.h"
+#include "fs.h"
+#include "log.h"
+
+#define MAX_SLOTS 1024u
+#define WATCH_EVERY_NS 250000000ull
+
+enum slot_state { SLOT_FREE, SLOT_IDLE, SLOT_BUSY, SLOT_EXEMPT, SLOT_EXPIRED };
+
+struct slot {
+	_Atomic int state;
+	_Atomic uint64_t since_ns;
+	fuse_req_t req; /* published by the store of SLOT_BUSY */
+};
+
+static struct slot slots[MAX_SLOTS];
+static _Atomic unsigned slots_seen; /* slots ever taken: the watchdog's range */
+static pthread_key_t slot_key;
+static pthread_once_t slot_key_once = PTHREAD_ONCE_INIT;
+static __thread struct slot *my_slot;
+
+static struct {
+	struct sc_fs *fs;
+	uint64_t timeout_ns;
+	bool (*end_stuck)(struct sc_fs *fs);
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool running, stop; /* protected by lock */
+	_Atomic uint64_t expired;
+	_Atomic unsigned stuck;
+} dog = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+
+/* The coarse clock: a few ms of slack is nothing against a deadline. */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void give_back(void *arg)
+{
+	struct slot *s = arg;
+
+	atomic_store(&s->state, SLOT_FREE);
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&slot_key, give_back);
+}
+
+static struct slot *take_slot(void)
+{
+	if (my_slot)
+		return my_slot;
+	pthread_once(&slot_key_once, make_key);
+	for (unsigned i = 0; i < MAX_SLOTS; i++) {
+		int expect = SLOT_FREE;
+
+		if (atomic_compare_exchange_strong(&slots[i].state, &expect,
+						   SLOT_IDLE)) {
+			unsigned seen = atomic_load(&slots_seen);
+
+			while (seen < i + 1 &&
+			       !atomic_compare_exchange_weak(&slots_seen, &seen,
+							     i + 1))
+				;
+			my_slot = &slots[i];
+			pthread_setspecific(slot_key, my_slot);
+			return my_slot;
+		}
+	}
+	return NULL;
+}
+
+bool sc_deadline_begin(fuse_req_t req)
+{
+	struct slot *s = take_slot();
+
+	if (!s)
+		return false;
+	s->req = req;
+	atomic_store_explicit(&s->since_ns, now_ns(), memory_order_relaxed);
+	atomic_store_explicit(&s->state, SLOT_BUSY, memory_order_release);
+	return true;
+}
+
+void sc_deadline_exempt(void)
+{
+	int expect = SLOT_BUSY;
+
+	if (my_slot)
+		atomic_compare_exchange_strong(&my_slot->state, &expect,
+					       SLOT_EXEMPT);
+}
+
+bool sc_deadline_own_reply(void)
+{
+	struct slot *s = my_slot;
+	int state;
+
+	if (!s)
+		return true;
+	state = atomic_load_explicit(&s->state, memory_order_acquire);
+	if ((state == SLOT_BUSY || state == SLOT_EXEMPT) &&
+	    atomic_compare_exchange_strong(&s->state, &state, SLOT_IDLE))
+		return true;
+	if (state == SLOT_EXPIRED) {
+		/* The watchdog answered: this late reply is dropped. */
+		atomic_store(&s->state, SLOT_IDLE);
+		return false;
+	}
+	return true; /* no deadline was running */
+}
+
+/*
+ * One look at every slot: answer the requests past their deadline, and
+ * count the threads still stuck.
+ */
+static unsigned watch_once(uint64_t now)
+{
+	unsigned n = atomic_load(&slots_seen), stuck = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct slot *s = &slots[i];
+		int expect = SLOT_BUSY;
+
+		if (atomic_load(&s->state) == SLOT_EXPIRED) {
+			stuck++;
+			continue;
+		}
+		if (atomic_load(&s->state) != SLOT_BUSY ||
+		    now - atomic_load(&s->since_ns) < dog.timeout_ns)
+			continue;
+		if (!atomic_compare_exchange_strong(&s->state, &expect,
+						    SLOT_EXPIRED))
+			continue; /* it answered meanwhile */
+		stuck++;
+		if (s->req) {
+			atomic_fetch_add(&dog.expired, 1);
+			fuse_reply_err(s->req, ETIMEDOUT);
+		}
+	}
+	return stuck;
+}
+
+static void *watchdog_main(void *arg)
+{
+	unsigned was_stuck = 0, exited_looks = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&dog.lock);
+	while (!dog.stop) {
+		struct timespec until;
+		unsigned stuck;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long)WATCH_EVERY_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&dog.wake, &dog.lock, &until);
+		if (dog.stop)
+			break;
+		pthread_mutex_unlock(&dog.lock);
+		stuck = watch_once(now_ns());
+		atomic_store(&dog.stuck, stuck);
+		if (stuck && !was_stuck)
+			sc_warn("the backing store has not answered for %llu s: requests that need it fail with ETIMEDOUT (backing_timeout=); cached data is still served",
+				(unsigned long long)(dog.timeout_ns /
+						     1000000000ull));
+		else if (!stuck && was_stuck)
+			sc_notice("the backing store answers again");
+		was_stuck = stuck;
+		/*
+		 * Unmounted, but threads are still waiting on the backing
+		 * store and the session cannot end without them: finish
+		 * what matters (the cache's records) and leave.
+		 */
+		exited_looks =
+			stuck && dog.fs->session &&
+					fuse_session_exited(dog.fs->session)
+				? exited_looks + 1
+				: 0;
+		if (exited_looks == 4 && dog.end_stuck(dog.fs)) {
+			sc_warn("unmounted with %u thread%s still waiting on the backing store: exiting without them",
+				stuck, stuck == 1 ? "" : "s");
+			_exit(0);
+		}
+		pthread_mutex_lock(&dog.lock);
+	}
+	pthread_mutex_unlock(&dog.lock);
+	return NULL;
+}
+
+int sc_deadline_start(struct sc_fs *fs, uint64_t timeout_ns,
+		      bool (*end_stuck)(struct sc_fs *fs))
+{
+	int err;
+
+	if (!timeout_ns)
+		return 0;
+	dog.fs = fs;
+	dog.timeout_ns = timeout_ns;
+	dog.end_stuck = end_stuck;
+	dog.stop = false;
+	err = pthread_create(&dog.thread, NULL, watchdog_main, NULL);
+	if (err)
+		return -err;
+	pthread_setname_np(dog.thread, "watchdog");
+	dog.running = true;
+	return 0;
+}
+
+void sc_deadline_stop(void)
+{
+	if (!dog.running)
+		return;
+	pthread_mutex_lock(&dog.lock);
+	dog.stop = true;
+	pthread_cond_signal(&dog.wake);
+	pthread_mutex_unlock(&dog.lock);
+	pthread_join(dog.thread, NULL);
+	dog.running = false;
+}
+
+uint64_t sc_deadline_expired(void)
+{
+	return atomic_load(&dog.expired);
+}
+
+unsigned sc_deadline_stuck(void)
+{
+	return atomic_load(&dog.stuck);
+}
