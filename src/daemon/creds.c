@@ -10,6 +10,9 @@
 #include <grp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -84,4 +87,36 @@ int sc_creds_restore(void)
 	current.since_ns = sc_monotonic_ns();
 	current.known = true;
 	return 0;
+}
+
+int sc_creds_groups_of_pid(void *arg, int size, gid_t *list)
+{
+	pid_t pid = *(const pid_t *)arg;
+	char path[64], line[4096];
+	int n = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid,
+		 (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + 7, *end;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (n = 0;; n++) {
+			unsigned long g = strtoul(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (n < size)
+				list[n] = (gid_t)g;
+			p = end;
+		}
+		break;
+	}
+	fclose(f);
+	return n;
 }

@@ -35,4 +35,13 @@ int sc_creds_become(const struct sc_creds *caller, sc_creds_groups_fn groups,
 /* Return the calling thread to the daemon's own identity. */
 int sc_creds_restore(void);
 
+/*
+ * The supplementary groups of process *(pid_t *)arg, read from /proc as
+ * libfuse's fuse_req_getgroups() does, but from the pid alone (after its
+ * deadline starts, a request must not be looked at): an sc_creds_groups_fn.
+ * Returns how many there are (more than size: only size were stored) or
+ * a negative errno.
+ */
+int sc_creds_groups_of_pid(void *arg, int size, gid_t *list);
+
 #endif

@@ -22,12 +22,28 @@
 #define MAX_SLOTS 1024u
 #define WATCH_EVERY_NS 250000000ull
 
-enum slot_state { SLOT_FREE, SLOT_IDLE, SLOT_BUSY, SLOT_EXEMPT, SLOT_EXPIRED };
+enum slot_kind { SLOT_FREE, SLOT_IDLE, SLOT_BUSY, SLOT_EXEMPT, SLOT_EXPIRED };
+
+/*
+ * A slot's state word: its kind in the low byte and, above it, the number
+ * of the request it is on, so that the watchdog's compare-and-swap fails
+ * if the worker finished one request and began the next meanwhile.
+ */
+#define WORD(kind, gen) ((uint64_t)(kind) | (uint64_t)(gen) << 8)
+#define KIND(word) ((int)((word)&0xff))
+#define GEN(word) ((word) >> 8)
 
 struct slot {
-	_Atomic int state;
+	_Atomic uint64_t state;
 	_Atomic uint64_t since_ns;
-	fuse_req_t req; /* published by the store of SLOT_BUSY */
+	_Atomic uintptr_t req; /* the fuse_req_t, or 0 */
+	/*
+	 * The answer on expiry instead of ETIMEDOUT: written by the owner
+	 * while BUSY, then published by the release store of has_fallback.
+	 */
+	_Atomic bool has_fallback;
+	struct stat fallback;
+	double fallback_timeout;
 };
 
 static struct slot slots[MAX_SLOTS];
@@ -61,7 +77,7 @@ static void give_back(void *arg)
 {
 	struct slot *s = arg;
 
-	atomic_store(&s->state, SLOT_FREE);
+	atomic_store(&s->state, WORD(SLOT_FREE, GEN(atomic_load(&s->state))));
 }
 
 static void make_key(void)
@@ -75,10 +91,11 @@ static struct slot *take_slot(void)
 		return my_slot;
 	pthread_once(&slot_key_once, make_key);
 	for (unsigned i = 0; i < MAX_SLOTS; i++) {
-		int expect = SLOT_FREE;
+		uint64_t w = atomic_load(&slots[i].state);
 
-		if (atomic_compare_exchange_strong(&slots[i].state, &expect,
-						   SLOT_IDLE)) {
+		if (KIND(w) == SLOT_FREE &&
+		    atomic_compare_exchange_strong(&slots[i].state, &w,
+						   WORD(SLOT_IDLE, GEN(w)))) {
 			unsigned seen = atomic_load(&slots_seen);
 
 			while (seen < i + 1 &&
@@ -96,38 +113,57 @@ static struct slot *take_slot(void)
 bool sc_deadline_begin(fuse_req_t req)
 {
 	struct slot *s = take_slot();
+	uint64_t w;
 
 	if (!s)
 		return false;
-	s->req = req;
+	w = atomic_load_explicit(&s->state, memory_order_relaxed);
+	atomic_store_explicit(&s->req, (uintptr_t)req, memory_order_relaxed);
+	atomic_store_explicit(&s->has_fallback, false, memory_order_relaxed);
 	atomic_store_explicit(&s->since_ns, now_ns(), memory_order_relaxed);
-	atomic_store_explicit(&s->state, SLOT_BUSY, memory_order_release);
+	atomic_store_explicit(&s->state, WORD(SLOT_BUSY, GEN(w) + 1),
+			      memory_order_release);
 	return true;
+}
+
+void sc_deadline_fallback_attr(const struct stat *attr, double timeout)
+{
+	struct slot *s = my_slot;
+
+	if (!s || KIND(atomic_load(&s->state)) != SLOT_BUSY)
+		return;
+	s->fallback = *attr;
+	s->fallback_timeout = timeout;
+	atomic_store_explicit(&s->has_fallback, true, memory_order_release);
 }
 
 void sc_deadline_exempt(void)
 {
-	int expect = SLOT_BUSY;
+	uint64_t w;
 
-	if (my_slot)
-		atomic_compare_exchange_strong(&my_slot->state, &expect,
-					       SLOT_EXEMPT);
+	if (!my_slot)
+		return;
+	w = atomic_load(&my_slot->state);
+	if (KIND(w) == SLOT_BUSY)
+		atomic_compare_exchange_strong(&my_slot->state, &w,
+					       WORD(SLOT_EXEMPT, GEN(w)));
 }
 
 bool sc_deadline_own_reply(void)
 {
 	struct slot *s = my_slot;
-	int state;
+	uint64_t w;
 
 	if (!s)
 		return true;
-	state = atomic_load_explicit(&s->state, memory_order_acquire);
-	if ((state == SLOT_BUSY || state == SLOT_EXEMPT) &&
-	    atomic_compare_exchange_strong(&s->state, &state, SLOT_IDLE))
+	w = atomic_load_explicit(&s->state, memory_order_acquire);
+	if ((KIND(w) == SLOT_BUSY || KIND(w) == SLOT_EXEMPT) &&
+	    atomic_compare_exchange_strong(&s->state, &w,
+					   WORD(SLOT_IDLE, GEN(w))))
 		return true;
-	if (state == SLOT_EXPIRED) {
+	if (KIND(w) == SLOT_EXPIRED) {
 		/* The watchdog answered: this late reply is dropped. */
-		atomic_store(&s->state, SLOT_IDLE);
+		atomic_store(&s->state, WORD(SLOT_IDLE, GEN(w)));
 		return false;
 	}
 	return true; /* no deadline was running */
@@ -135,7 +171,8 @@ bool sc_deadline_own_reply(void)
 
 /*
  * One look at every slot: answer the requests past their deadline, and
- * count the threads still stuck.
+ * count the threads still stuck.  What the answer needs is read before
+ * the slot is claimed: after the claim, the worker may start anew.
  */
 static unsigned watch_once(uint64_t now)
 {
@@ -143,23 +180,36 @@ static unsigned watch_once(uint64_t now)
 
 	for (unsigned i = 0; i < n; i++) {
 		struct slot *s = &slots[i];
-		int expect = SLOT_BUSY;
+		uint64_t w =
+			atomic_load_explicit(&s->state, memory_order_acquire);
+		struct stat attr;
+		double attr_timeout = 0;
+		bool with_attr;
+		fuse_req_t req;
 
-		if (atomic_load(&s->state) == SLOT_EXPIRED) {
+		if (KIND(w) == SLOT_EXPIRED)
 			stuck++;
-			continue;
-		}
-		if (atomic_load(&s->state) != SLOT_BUSY ||
+		if (KIND(w) != SLOT_BUSY ||
 		    now - atomic_load(&s->since_ns) < dog.timeout_ns)
 			continue;
-		if (!atomic_compare_exchange_strong(&s->state, &expect,
-						    SLOT_EXPIRED))
-			continue; /* it answered meanwhile */
-		stuck++;
-		if (s->req) {
-			atomic_fetch_add(&dog.expired, 1);
-			fuse_reply_err(s->req, ETIMEDOUT);
+		req = (fuse_req_t)atomic_load(&s->req);
+		with_attr = atomic_load_explicit(&s->has_fallback,
+						 memory_order_acquire);
+		if (with_attr) {
+			attr = s->fallback;
+			attr_timeout = s->fallback_timeout;
 		}
+		if (!atomic_compare_exchange_strong(&s->state, &w,
+						    WORD(SLOT_EXPIRED, GEN(w))))
+			continue; /* it answered, or moved on, meanwhile */
+		stuck++;
+		if (!req)
+			continue;
+		atomic_fetch_add(&dog.expired, 1);
+		if (with_attr)
+			fuse_reply_attr(req, &attr, attr_timeout);
+		else
+			fuse_reply_err(req, ETIMEDOUT);
 	}
 	return stuck;
 }

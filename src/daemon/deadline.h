@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
@@ -32,6 +33,12 @@ struct sc_fs;
  * slot could be had (too many threads): the request just has no deadline.
  */
 bool sc_deadline_begin(fuse_req_t req);
+
+/*
+ * Should this thread's request (a getattr) expire, answer it with attr
+ * (copied) and timeout instead of ETIMEDOUT.
+ */
+void sc_deadline_fallback_attr(const struct stat *attr, double timeout);
 
 /* This thread's request may wait as long as it likes (a blocking lock). */
 void sc_deadline_exempt(void);

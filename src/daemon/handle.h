@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -43,6 +44,7 @@ struct sc_file {
 	uint64_t object;	   /* the store's name of the file; 0: none */
 	uint64_t validator;	   /* of the contents at open */
 	uint64_t size;		   /* at open */
+	struct stat opened;	   /* the backing file's attributes at open */
 	_Atomic uint64_t next_off; /* where the last read ended */
 	struct sc_fetches fetches; /* when cacheable */
 };

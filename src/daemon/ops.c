@@ -38,9 +38,32 @@
 /* How often a blocked flock() retries while watching for interrupts. */
 #define FLOCK_RETRY_NS 2000000L
 
+/*
+ * What an operation needs of its request, read before its deadline
+ * starts: once the watchdog may answer the request (which frees it), the
+ * worker must not look at it again except to reply (deadline.h).
+ */
+struct request_view {
+	struct sc_fs *fs;
+	struct sc_creds caller;
+};
+
+static __thread struct request_view view;
+
+static void enter_request(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	view.fs = fuse_req_userdata(req);
+	view.caller = (struct sc_creds){ ctx->uid, ctx->gid, ctx->pid };
+	sc_deadline_begin(req);
+}
+
+/* The mount, for operations entered through enter_request. */
 static struct sc_fs *fs_of(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	(void)req;
+	return view.fs;
 }
 
 static struct sc_inode *inode_of(struct sc_fs *fs, fuse_ino_t ino)
@@ -72,22 +95,13 @@ static struct sc_dir *dir_of(struct fuse_file_info *fi)
 	return (struct sc_dir *)(uintptr_t)fi->fh;
 }
 
-static int groups_of_req(void *arg, int size, gid_t *list)
-{
-	return fuse_req_getgroups(arg, size, list);
-}
-
 /* Make this thread act as the request's caller (when running as root). */
 static int as_caller(fuse_req_t req)
 {
-	const struct fuse_ctx *ctx;
-	struct sc_creds who;
-
 	if (!fs_of(req)->switch_creds)
 		return 0;
-	ctx = fuse_req_ctx(req);
-	who = (struct sc_creds){ ctx->uid, ctx->gid, ctx->pid };
-	return sc_creds_become(&who, groups_of_req, req);
+	return sc_creds_become(&view.caller, sc_creds_groups_of_pid,
+			       &view.caller.pid);
 }
 
 static void reply_status(fuse_req_t req, int ret)
@@ -160,6 +174,18 @@ static int entry_at(struct sc_fs *fs, struct sc_inode *parent,
 	return make_entry(fs, parent, loc->name, &st, birth, e);
 }
 
+/*
+ * Hand the kernel an entry made by make_entry; if the reply does not go
+ * out (the watchdog answered the request), the kernel never got the
+ * reference make_entry counted: give it back.
+ */
+static void reply_entry(struct sc_fs *fs, fuse_req_t req,
+			const struct fuse_entry_param *e)
+{
+	if (sc_reply_entry(req, e) != 0 && e->ino)
+		sc_itable_forget(&fs->itable, inode_of(fs, e->ino), 1);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct sc_fs *fs = userdata;
@@ -174,6 +200,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	conn->want &= ~(unsigned)FUSE_CAP_POSIX_LOCKS;
+	/*
+	 * Close-to-open: a handle reads the file as it was at open, so the
+	 * kernel re-checking attributes before reads would only cost a
+	 * round trip to BACKING per attr_timeout (and hang with it).
+	 */
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
@@ -199,13 +231,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	} else if (ret < 0) {
 		reply_status(req, ret);
 	} else {
-		sc_reply_entry(req, &e);
+		reply_entry(fs, req, &e);
 	}
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = fuse_req_userdata(req);
 
 	sc_itable_forget(&fs->itable, inode_of(fs, ino), nlookup);
 	sc_reply_none(req);
@@ -214,7 +246,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = fuse_req_userdata(req);
 
 	for (size_t i = 0; i < count; i++)
 		sc_itable_forget(&fs->itable, inode_of(fs, forgets[i].ino),
@@ -277,13 +309,29 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *inode = inode_of(fs, ino);
 	struct target t;
 	struct stat st;
 	int ret;
 
+	/*
+	 * A cached handle reads the file as it was at open; while BACKING
+	 * hangs, its attributes come from that open too, so that the reads
+	 * the kernel checks against them (a read across the end of the file)
+	 * are still answered.
+	 */
+	if (fi && inode->type != S_IFDIR && file_of(fi)->cacheable) {
+		if (sc_deadline_stuck()) {
+			sc_reply_attr(req, &file_of(fi)->opened,
+				      fs->attr_timeout_s);
+			return;
+		}
+		sc_deadline_fallback_attr(&file_of(fi)->opened,
+					  fs->attr_timeout_s);
+	}
 	ret = as_caller(req);
 	if (ret == 0)
-		ret = target_of(fs, inode_of(fs, ino), fi, &t);
+		ret = target_of(fs, inode, fi, &t);
 	if (ret == 0) {
 		ret = target_stat(&t, &st);
 		target_done(&t);
@@ -491,7 +539,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret < 0)
 		reply_status(req, ret);
 	else
-		sc_reply_entry(req, &e);
+		reply_entry(fs, req, &e);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -620,7 +668,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (ret < 0)
 		reply_status(req, ret);
 	else
-		sc_reply_entry(req, &e);
+		reply_entry(fs, req, &e);
 }
 
 /*
@@ -665,6 +713,7 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	if (!f)
 		return -ENOMEM;
 	f->refs = 1;
+	f->opened = *st;
 	f->backing.fd = fd;
 	f->inode = inode;
 	f->direct = flags & O_DIRECT;
@@ -720,8 +769,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_status(req, ret);
 		return;
 	}
-	if (sc_reply_create(req, &e, fi) != 0)
+	if (sc_reply_create(req, &e, fi) != 0) {
 		sc_file_put(fs, file_of(fi));
+		sc_itable_forget(&fs->itable, inode_of(fs, e.ino), 1);
+	}
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1040,8 +1091,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (sc_ctl_owns(name)) {
 		/* Tunables live on the root; other names are not settable. */
 		ret = ino == FUSE_ROOT_ID
-			      ? sc_ctl_set(fs_of(req), fuse_req_ctx(req)->uid,
-					   name, value, size)
+			      ? sc_ctl_set(fs_of(req), view.caller.uid, name,
+					   value, size)
 			      : -EINVAL;
 		reply_status(req, ret);
 		return;
@@ -1235,6 +1286,11 @@ static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	int fd = file_fd(fi);
 
 	(void)ino;
+	/*
+	 * Waiting for another holder is no hung backing store; and with no
+	 * deadline, req stays ours to ask whether it was interrupted.
+	 */
+	sc_deadline_exempt();
 	for (;;) {
 		if (flock(fd, op | LOCK_NB) == 0) {
 			sc_reply_err(req, 0);
@@ -1248,20 +1304,18 @@ static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 			sc_reply_err(req, EINTR);
 			return;
 		}
-		/* Waiting for another holder is no hung backing store. */
-		sc_deadline_exempt();
 		nanosleep(&pause, NULL);
 	}
 }
 
 /*
- * Every operation that may wait on the backing store starts its deadline
- * (deadline.h) before anything else; forgets never wait and never fail.
+ * Every operation but the forgets (which never wait and never fail) is
+ * entered through enter_request, which starts its deadline.
  */
 #define DEADLINE(op, params, args)       \
 	static void deadline_##op params \
 	{                                \
-		sc_deadline_begin(req);  \
+		enter_request(req);      \
 		op args;                 \
 	}
 

@@ -102,7 +102,8 @@ class Mount:
         self._stderr.close()
         if check:
             assert self.proc.returncode == 0, f"daemon exit {self.proc.returncode}: {log}"
-            for bad in ("runtime error", "AddressSanitizer", "LeakSanitizer"):
+            for bad in ("runtime error", "AddressSanitizer", "LeakSanitizer",
+                        "ThreadSanitizer"):
                 assert bad not in log, log
         return log
 

@@ -416,3 +416,21 @@ def test_ssd_errors_and_disappearance_never_reach_applications(dirs):
         device.close()
     print(f"SSD faults: read errors, write errors (full), device gone: "
           f"{tally.bytes_verified} bytes verified, 0 wrong, 0 errors seen by readers")
+
+
+def test_backing_removed_after_mount(dirs):
+    """BACKING deleted under a live mount: every call fails with ENOENT,
+    as in a deleted directory; nothing hangs, nothing crashes, and the
+    mount still unmounts cleanly."""
+    base, backing_dir, mnt, _ = dirs
+    with open(os.path.join(backing_dir, "f"), "w") as f:
+        f.write("here\n")
+    m = scfs.Mount(backing_dir, mnt)
+    assert open(os.path.join(mnt, "f")).read() == "here\n"
+    scfs.rmtree(backing_dir)
+    assert scfs.outcome(lambda: open(os.path.join(mnt, "f")).read()) == ("err", "ENOENT")
+    assert scfs.outcome(os.mkdir, os.path.join(mnt, "d")) == ("err", "ENOENT")
+    assert scfs.outcome(lambda: open(os.path.join(mnt, "new"), "w")) == ("err", "ENOENT")
+    assert scfs.outcome(os.listdir, mnt) == ("ok", [])
+    assert not os.path.exists(backing_dir)  # nothing was made in its place
+    m.unmount()

@@ -200,8 +200,9 @@ def test_hung_server_times_out_and_cached_data_still_served(net):
             with open(os.path.join(mnt, "uncached"), "rb") as f:
                 return f.read()
         assert in_thread(read_uncached, 30) == ("err", "ETIMEDOUT")
-        st = stats(mnt)
-        assert st["backing_timeouts"] >= 1 and st["backing_state"] == "hung", st
+        scfs.wait_for(lambda: stats(mnt)["backing_state"] == "hung", timeout=10,
+                      what="backing_state: hung")
+        assert stats(mnt)["backing_timeouts"] >= 1
         os.close(fd)
         # Unmount while the server is still stopped: the mount goes at
         # once, and the daemon, its cache records committed, leaves the
