@@ -28,6 +28,7 @@ enum page_queue {
 #define PG_SWAPPED 0x2u	   /* the SSD holds this page */
 #define PG_REFERENCED 0x4u /* read again since it was inserted */
 #define PG_MARKER 0x8u	   /* the scanner's place, not a page */
+#define PG_FROM_SSD 0x10u  /* inserted from the SSD (else from BACKING) */
 
 struct page {
 	TAILQ_ENTRY(page) q;	/* protected by the colour lock */
@@ -311,7 +312,7 @@ int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
 	bytes = (int)pg->bytes;
 	if (ret_origin)
 		*ret_origin = pg->flags & PG_REFERENCED ? SC_POOL_RAM
-			      : pg->flags & PG_SWAPPED	? SC_POOL_SSD
+			      : pg->flags & PG_FROM_SSD ? SC_POOL_SSD
 							: SC_POOL_BACKING;
 	dequeue(c, pg);
 	if (pg->flags & PG_REFERENCED && pg->flags & PG_SWAPPED) {
@@ -328,6 +329,20 @@ int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
 	c->hits++;
 	pthread_mutex_unlock(&c->lock);
 	return bytes;
+}
+
+bool sc_pool_contains(struct sc_pool *p, uint64_t object, uint64_t validator,
+		      uint64_t pindex)
+{
+	struct colour *c = &p->colours[sc_pool_colour_of(object, pindex)];
+	struct page *pg;
+	bool found;
+
+	pthread_mutex_lock(&c->lock);
+	pg = find(c, object, pindex);
+	found = pg && pg->validator == validator;
+	pthread_mutex_unlock(&c->lock);
+	return found;
 }
 
 int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
@@ -356,7 +371,8 @@ int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
 	pg->bytes = bytes;
 	pg->busy = 0;
 	pg->touched = 0;
-	pg->flags = (uint8_t)(PG_VALID | (swapped ? PG_SWAPPED : 0));
+	pg->flags =
+		(uint8_t)(PG_VALID | (swapped ? PG_SWAPPED | PG_FROM_SSD : 0));
 	pg->hash_next = c->hash[bucket_of(c, object, pindex)];
 	c->hash[bucket_of(c, object, pindex)] = pg;
 	atomic_fetch_add(resident_of(p, object), 1);

@@ -63,6 +63,10 @@ enum sc_pool_origin {
 int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
 		 uint64_t pindex, void *dst, enum sc_pool_origin *ret_origin);
 
+/* Whether page pindex of (object, validator) is in the pool; no side effect. */
+bool sc_pool_contains(struct sc_pool *p, uint64_t object, uint64_t validator,
+		      uint64_t pindex);
+
 /* The page was served to a reader: its next read counts as a RAM hit. */
 void sc_pool_mark_served(struct sc_pool *p, uint64_t object, uint64_t pindex);
 

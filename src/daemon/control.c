@@ -183,6 +183,11 @@ int sc_ctl_set(struct sc_fs *fs, uid_t caller, const char *name,
 		sc_warn("tunable %s: value of %zu bytes refused", name, size);
 		return -EINVAL;
 	}
+	if (memchr(value, '\0', size)) {
+		sc_warn("tunable %s: value with a NUL byte inside refused",
+			name);
+		return -EINVAL;
+	}
 	memcpy(text, value, size);
 	text[size] = '\0';
 	ret = sc_tunable_parse(id, text, &v);

@@ -144,6 +144,7 @@ static pthread_mutex_t ending = PTHREAD_MUTEX_INITIALIZER;
 /*
  * The watchdog's end of the mount: what must not be lost is the cache's
  * records (the scanner and the store never wait on the backing store).
+ * The session's fd is left to the exit: workers may still be reading it.
  */
 static bool end_stuck(struct sc_fs *fs)
 {
@@ -151,7 +152,6 @@ static bool end_stuck(struct sc_fs *fs)
 		return false;
 	sc_scanner_stop(fs->scanner);
 	fs->scanner = NULL;
-	fuse_session_unmount(fs->session);
 	if (fs->store && !sc_store_failed(fs->store))
 		sc_store_commit(fs->store);
 	return true;

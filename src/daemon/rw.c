@@ -32,10 +32,18 @@
 
 /*
  * A read within this distance of where the last one ended counts as
- * sequential: the kernel's read-ahead sends several requests at once,
- * and they reach the worker threads in any order.
+ * sequential: the kernel's read-ahead sends its whole window (read_ahead=)
+ * as several requests at once, and they reach the worker threads in any
+ * order.
  */
 #define SEQUENTIAL_SLACK (1u << 20)
+
+static uint64_t sequential_slack(const struct sc_fs *fs)
+{
+	uint64_t window = fs->opts->read_ahead_bytes;
+
+	return window > SEQUENTIAL_SLACK ? window : SEQUENTIAL_SLACK;
+}
 
 static void read_spliced(fuse_req_t req, struct sc_file *f, size_t size,
 			 off_t off)
@@ -169,10 +177,17 @@ static uint32_t backing_run(struct sc_fs *fs, struct sc_file *f,
 				    max);
 }
 
+static bool in_pool(struct sc_fs *fs, struct sc_file *f, uint32_t cluster)
+{
+	return sc_pool_contains(fs->pool, f->object, f->validator,
+				(uint64_t)cluster * SC_CLUSTER_PAGES);
+}
+
 /*
  * Fill clusters [cluster, cluster + n) into the pool ahead of a reader:
- * the SSD's copies from the SSD, each run of the others in one read of
- * the backing store.
+ * those in the pool already (a reader that got there first) are left,
+ * the SSD's copies come from the SSD, and each run of the others from
+ * one read of the backing store.
  */
 static void fill_ahead(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 		       unsigned n, unsigned char *scratch)
@@ -180,14 +195,18 @@ static void fill_ahead(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 	uint32_t end = cluster + n;
 
 	while (cluster < end) {
-		uint32_t run = backing_run(fs, f, cluster, end - cluster);
+		uint32_t run = 1;
 
-		if (run == 0 && fill_from_ssd(fs, f, cluster, scratch) == 0) {
+		if (in_pool(fs, f, cluster) ||
+		    (backing_run(fs, f, cluster, 1) == 0 &&
+		     fill_from_ssd(fs, f, cluster, scratch) == 0)) {
 			cluster++;
 			continue;
 		}
-		if (run == 0)
-			run = 1; /* the copy was damaged or went: fetch it */
+		/* A damaged or vanished copy is fetched like a missing one. */
+		while (cluster + run < end && !in_pool(fs, f, cluster + run) &&
+		       backing_run(fs, f, cluster + run, 1) == 1)
+			run++;
 		fill_from_backing(fs, f, cluster, run, UINT64_MAX, NULL, NULL);
 		cluster += run;
 	}
@@ -547,8 +566,9 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	unsigned char *scratch = aligned_alloc(SC_PAGE_BYTES, SC_CLUSTER_BYTES);
 	uint64_t last =
 		atomic_load_explicit(&f->next_off, memory_order_relaxed);
-	bool sequential = (uint64_t)off + SEQUENTIAL_SLACK >= last &&
-			  (uint64_t)off <= last + SEQUENTIAL_SLACK;
+	uint64_t slack = sequential_slack(fs);
+	bool sequential = (uint64_t)off + slack >= last &&
+			  (uint64_t)off <= last + slack;
 	uint64_t pos = (uint64_t)off, end = (uint64_t)off + size;
 	uint64_t by_source[3] = { 0, 0, 0 };
 	size_t done = 0;

@@ -8,6 +8,8 @@
 #define NS_PER_S 1000000000ULL
 #define TICK_NS (NS_PER_S / 10) /* 10 Hz when enabled */
 #define IDLE_NS (5 * NS_PER_S)	/* 5 s when disabled */
+/* A burst that ended short of the trigger is written after this quiet. */
+#define QUIET_NS NS_PER_S
 
 void sc_governor_init(struct sc_governor *g, int64_t curburst_bytes,
 		      uint64_t now_ns)
@@ -59,21 +61,33 @@ static void refill(struct sc_governor *g, const struct sc_governor_config *c,
  * burst: a quarter of the inactive pages, at least min_hysteresis.  The
  * trigger is bumped by the pages added and reset when a pass reaches the
  * end of the queues.
+ *
+ * Beyond the reference: pages added since the last pass reached the end,
+ * too few to pull the trigger, are written once no page has been added
+ * for QUIET_NS.  The tail of a burst of reads is then cached when the
+ * burst ends, not whenever the next one comes; a pass still never runs
+ * for a trickle while pages keep arriving.
  */
 static bool writing_heuristic(struct sc_governor *g,
 			      const struct sc_governor_config *c,
-			      uint64_t inactive_pages, uint64_t *pending_adds)
+			      uint64_t now_ns, uint64_t inactive_pages,
+			      uint64_t *pending_adds)
 {
 	uint64_t hyst = inactive_pages / 4;
 
 	if (hyst < c->min_hysteresis_pages)
 		hyst = c->min_hysteresis_pages;
 	g->hysteresis_pages = hyst;
+	if (*pending_adds) {
+		g->added_since_end += *pending_adds;
+		g->last_add_ns = now_ns;
+	}
 	g->wtrigger += (int64_t)*pending_adds;
 	*pending_adds = 0;
 	if (g->wtrigger < -(int64_t)hyst)
 		g->wtrigger = -(int64_t)hyst;
-	return g->wtrigger >= 0;
+	return g->wtrigger >= 0 ||
+	       (g->added_since_end && now_ns - g->last_add_ns >= QUIET_NS);
 }
 
 enum sc_tick_action
@@ -103,14 +117,15 @@ sc_governor_tick(struct sc_governor *g, const struct sc_governor_config *c,
 	if (g->curburst_bytes < c->accrate_bytes)
 		return SC_TICK_IDLE;
 	if (g->burst == SC_BURST_BURSTING)
-		return writing_heuristic(g, c, inactive_pages, pending_adds)
+		return writing_heuristic(g, c, now_ns, inactive_pages,
+					 pending_adds)
 			       ? SC_TICK_WRITE
 			       : SC_TICK_IDLE;
 	/* Recovering: burst again only once above minburst. */
 	if (g->curburst_bytes <= c->minburst_bytes)
 		return SC_TICK_IDLE;
 	g->burst = SC_BURST_BURSTING;
-	return writing_heuristic(g, c, inactive_pages, pending_adds)
+	return writing_heuristic(g, c, now_ns, inactive_pages, pending_adds)
 		       ? SC_TICK_WRITE
 		       : SC_TICK_IDLE;
 }
@@ -134,8 +149,10 @@ void sc_governor_pass_done(struct sc_governor *g, bool reached_end)
 {
 	if (g->burst == SC_BURST_BURSTING && g->curburst_bytes <= 0)
 		g->burst = SC_BURST_RECOVERING;
-	if (reached_end)
+	if (reached_end) {
 		g->wtrigger = -(int64_t)g->hysteresis_pages;
+		g->added_since_end = 0;
+	}
 }
 
 uint64_t sc_governor_interval_ns(bool data_enable, bool meta_enable,

@@ -47,6 +47,8 @@ struct sc_governor {
 	enum sc_burst_state burst;
 	int64_t wtrigger;	   /* >= 0: enough pages added for a pass */
 	uint64_t hysteresis_pages; /* the last one computed */
+	uint64_t added_since_end;  /* pages added since a pass reached it */
+	uint64_t last_add_ns;	   /* when pages were last added */
 	uint64_t last_tick_ns;
 	uint64_t refill_carry; /* sub-byte remainder of the refill */
 };

@@ -50,17 +50,21 @@ def read(path):
         return f.read()
 
 
-def wait_written(mnt, at_least, timeout=30):
-    """Until the scanner has written at_least bytes and gone quiet."""
+def wait_written(mnt, sizes, timeout=30):
+    """Until the scanner has written every cluster of files of the given
+    sizes (one size or a list): counting clusters, not bytes, since the
+    last cluster of a file is written whole."""
+    if isinstance(sizes, int):
+        sizes = [sizes]
+    want = sum((size + 65535) // 65536 for size in sizes)
     deadline = time.monotonic() + timeout
-    last = -1
+    got = -1
     while time.monotonic() < deadline:
-        w = stats(mnt)["write_count"]
-        if w >= at_least and w == last:
-            return w
-        last = w
-        time.sleep(0.3)
-    raise AssertionError(f"write_count {last} < {at_least}")
+        got = stats(mnt)["clusters_written"]
+        if got >= want:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"clusters_written {got} < {want}")
 
 
 def mount(backing, mnt, cache, *extra):
@@ -79,7 +83,7 @@ def test_reads_reach_the_ssd_and_survive_remount(dirs):
     try:
         for name, data in files.items():
             assert read(os.path.join(mnt, name)) == data
-        wait_written(m.mountpoint, total)
+        wait_written(m.mountpoint, [len(d) for d in files.values()])
     finally:
         m.unmount()
     drop_caches()
@@ -234,10 +238,12 @@ def test_stats_and_tunables_xattrs(dirs):
         assert stats(mnt)["maxswappct"] == 60
         os.setxattr(mnt, "user.swapcache.maxburst", b"4G\n")
         assert stats(mnt)["maxburst"] == 4 << 30
-        for bad in (b"abc", b"101", b"", b"9" * 80):
+        for bad in (b"abc", b"101", b"", b"9" * 80, b"5" * 60000, b"60\x000", b"-5",
+                    b"50%", b" 50"):
             with pytest.raises(OSError) as e:
                 os.setxattr(mnt, "user.swapcache.maxswappct", bad)
-            assert e.value.errno == errno.EINVAL
+            assert e.value.errno == errno.EINVAL, bad
+            assert stats(mnt)["maxswappct"] == 60  # left as it was
         with pytest.raises(OSError) as e:
             os.setxattr(mnt, "user.swapcache.nonsense", b"1")
         assert e.value.errno == errno.EINVAL

@@ -55,7 +55,7 @@ def test_sshfs_reads_served_from_ssd_after_remounts(net):
         for name, data in files.items():
             assert read(os.path.join(mnt, name)) == data
         assert stats(mnt)["read_bytes_backing"] >= total
-        wait_written(mnt, total)
+        wait_written(mnt, [len(d) for d in files.values()])
     finally:
         m.unmount()
     # sshfs itself is remounted too: its inode numbers start over.
@@ -86,10 +86,11 @@ def test_sshfs_sequential_reads_fetch_each_byte_once(net):
         drop_caches()
         assert read(os.path.join(mnt, "seq")) == data
         st = stats(mnt)
-        # Every byte once; with the kernel's 1 MiB requests reaching the
-        # threads out of order, at most one range (256 KiB) twice.  Without
-        # the claims this was 2-3 times the size.
-        assert size <= st["fetch_bytes_backing"] <= size + 256 * 1024
+        # Every byte once, though the kernel's requests (its whole 4 MiB
+        # read-ahead window at once) reach the threads out of order: a
+        # read-ahead job leaves what a reader fetched first.  Allow one
+        # cluster for a race; without the claims this was 2-3 times the size.
+        assert size <= st["fetch_bytes_backing"] <= size + 65536
         assert st["read_bytes_backing"] == size
         # Two readers of each of three files at once, each with its own handle.
         others = {f"p{i}": make_file(os.path.join(remote, f"p{i}"), 3 * MIB + i, None)

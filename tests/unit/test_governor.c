@@ -192,6 +192,42 @@ static void test_heuristic_waits_for_enough_new_pages(void **state)
 			 SC_TICK_WRITE);
 }
 
+/* One tick at *t (advanced by a tick) with adds new pages. */
+static enum sc_tick_action tick_adding(struct sc_governor *g, uint64_t *t,
+				       uint64_t adds)
+{
+	*t += TICK;
+	return sc_governor_tick(g, &base, *t, 0, 1ull << 40, 0, &adds);
+}
+
+static void test_tail_of_a_burst_written_once_quiet(void **state)
+{
+	struct sc_governor g;
+	uint64_t t = 0;
+
+	(void)state;
+	sc_governor_init(&g, 100 * MIB, 0);
+	g.wtrigger = -1024; /* as after a pass that reached the end */
+	/* A trickle, one page a tick for 5 s: never a pass for it. */
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(tick_adding(&g, &t, 1), SC_TICK_IDLE);
+	/* Quiet: a second after the last page came, the tail is written. */
+	for (int i = 0; i < 9; i++)
+		assert_int_equal(tick_adding(&g, &t, 0), SC_TICK_IDLE);
+	assert_int_equal(tick_adding(&g, &t, 0), SC_TICK_WRITE);
+	/* Once: the pass reached the end, and nothing came since. */
+	sc_governor_pass_done(&g, true);
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(tick_adding(&g, &t, 0), SC_TICK_IDLE);
+	/* A pass that stopped short (maxscan) is taken again next tick. */
+	assert_int_equal(tick_adding(&g, &t, 5), SC_TICK_IDLE);
+	for (int i = 0; i < 9; i++)
+		assert_int_equal(tick_adding(&g, &t, 0), SC_TICK_IDLE);
+	assert_int_equal(tick_adding(&g, &t, 0), SC_TICK_WRITE);
+	sc_governor_pass_done(&g, false);
+	assert_int_equal(tick_adding(&g, &t, 0), SC_TICK_WRITE);
+}
+
 static void test_user_curburst_above_maxburst_is_kept(void **state)
 {
 	struct sc_governor g;
@@ -248,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_no_pass_below_a_seconds_budget),
 		cmocka_unit_test(test_cleaning_hysteresis),
 		cmocka_unit_test(test_heuristic_waits_for_enough_new_pages),
+		cmocka_unit_test(test_tail_of_a_burst_written_once_quiet),
 		cmocka_unit_test(test_user_curburst_above_maxburst_is_kept),
 		cmocka_unit_test(test_refill_is_exact_for_late_ticks),
 		cmocka_unit_test(test_interval_10hz_or_5s),

@@ -94,6 +94,11 @@ static void test_other_validator_misses_and_frees(void **state)
 
 	(void)state;
 	put(p, 1, 10, 0);
+	/* Looking leaves the page as it is, under its own validator only. */
+	assert_true(sc_pool_contains(p, 1, 10, 0));
+	assert_false(sc_pool_contains(p, 1, 11, 0));
+	assert_false(sc_pool_contains(p, 1, 10, 1));
+	assert_true(sc_pool_contains(p, 1, 10, 0));
 	assert_false(hit(p, 1, 11, 0)); /* the file changed */
 	assert_false(hit(p, 1, 10, 0)); /* and the old page is gone */
 	sc_pool_get_stats(p, &st);
