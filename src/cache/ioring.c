@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "ioring.h"
 
@@ -82,6 +83,16 @@ static struct ring *thread_ring(int *ret_err)
 	r->nfree = SC_IORING_DEPTH;
 	pthread_setspecific(ring_key, r);
 	return r;
+}
+
+void sc_io_settle(void)
+{
+	struct ring *r;
+
+	pthread_once(&ring_once, ring_key_init);
+	r = pthread_getspecific(ring_key);
+	if (r)
+		io_uring_get_events(&r->uring);
 }
 
 /* How many requests from io[0] can go as one: contiguous, one direction. */
@@ -292,19 +303,15 @@ int sc_io_batch(int fd, struct sc_io *io, size_t n)
 
 int sc_io_datasync(int fd)
 {
-	struct sc_io sync = { .len = 0 };
-	struct group *g;
-	struct ring *r;
 	int err = sc_io_drain();
 
 	if (err < 0)
 		return err;
-	r = thread_ring(&err);
-	if (!r)
-		return err;
-	/* A group of one: settling it writes the result into sync. */
-	io_uring_prep_fsync(take_group(r, &sync, 1, &g), fd,
-			    IORING_FSYNC_DATASYNC);
-	err = sc_io_drain();
-	return err < 0 ? err : sync.res;
+	/*
+	 * fdatasync(2) itself, not the ring's: io_uring runs a sync on one of
+	 * its worker threads (a hand-off each way while we wait anyway), and
+	 * that worker may keep the file referenced, and a flock() on it
+	 * held, for a while after the caller has closed it.
+	 */
+	return fdatasync(fd) < 0 ? -errno : 0;
 }

@@ -55,6 +55,13 @@ int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth);
 /* Wait for every request this thread queued; 0 or as sc_io_submit(). */
 int sc_io_drain(void);
 
+/*
+ * Run this thread's deferred completion work: a request that finished on
+ * one of the kernel's worker threads holds its file (and a flock() on it)
+ * until its submitter does, even after the caller closed its fd.
+ */
+void sc_io_settle(void);
+
 /* sc_io_submit() with the widest window, then sc_io_drain(). */
 int sc_io_batch(int fd, struct sc_io *io, size_t n);
 

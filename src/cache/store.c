@@ -1592,6 +1592,8 @@ static int lock_device(int fd)
 			return 0;
 		if (errno != EWOULDBLOCK)
 			return -errno;
+		/* The holder may be this thread's own ring (ioring.h). */
+		sc_io_settle();
 		nanosleep(&pause, NULL);
 	}
 	return flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : -EBUSY;
@@ -1929,6 +1931,7 @@ int sc_store_close(struct sc_store *s)
 		ret = write_superblock(s);
 	}
 	free_index(s);
+	sc_io_settle(); /* let go of the file with its fd */
 	close(s->fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
