@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -957,6 +958,23 @@ static ssize_t add_dir_entry(fuse_req_t req, struct sc_fs *fs, struct sc_dir *d,
 	return (ssize_t)used;
 }
 
+/*
+ * A readdirplus reply that did not go out (the watchdog answered the
+ * request): the kernel never got the lookup references of its entries.
+ */
+static void forget_entries(struct sc_fs *fs, const char *buf, size_t len)
+{
+	for (size_t at = 0; at + sizeof(struct fuse_direntplus) <= len;) {
+		struct fuse_direntplus d;
+
+		memcpy(&d, buf + at, sizeof(d));
+		if (d.entry_out.nodeid)
+			sc_itable_forget(&fs->itable,
+					 inode_of(fs, d.entry_out.nodeid), 1);
+		at += FUSE_DIRENTPLUS_SIZE(&d);
+	}
+}
+
 static void read_dir(fuse_req_t req, size_t size, off_t offset,
 		     struct fuse_file_info *fi, bool plus)
 {
@@ -1006,8 +1024,8 @@ static void read_dir(fuse_req_t req, size_t size, off_t offset,
 	 */
 	if (err && rem == size)
 		sc_reply_err(req, err);
-	else
-		sc_reply_buf(req, buf, size - rem);
+	else if (sc_reply_buf(req, buf, size - rem) != 0 && plus)
+		forget_entries(fs, buf, size - rem);
 	free(buf);
 }
 
