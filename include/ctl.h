@@ -7,6 +7,9 @@
  *   getfattr -n user.swapcache.accrate MNT        one tunable
  *   setfattr -n user.swapcache.accrate -v 2M MNT  set it (root or the
  *                                                 mounting user)
+ *   getfattr -n user.swapcache.residency FILE     how much of a file is
+ *                                                 cached: ssd_bytes,
+ *                                                 ram_bytes, size lines
  *
  * Every tunable of swapcachefs(8) has its name under the prefix.  Names
  * under the prefix belong to the overlay and never reach the backing
@@ -18,5 +21,6 @@
 
 #define SC_CTL_PREFIX "user.swapcache."
 #define SC_CTL_STATS SC_CTL_PREFIX "stats"
+#define SC_CTL_RESIDENCY SC_CTL_PREFIX "residency"
 
 #endif

@@ -345,6 +345,19 @@ bool sc_pool_contains(struct sc_pool *p, uint64_t object, uint64_t validator,
 	return found;
 }
 
+uint64_t sc_pool_object_pages(struct sc_pool *p, uint64_t object,
+			      uint64_t validator, uint64_t npages)
+{
+	uint64_t n = 0;
+
+	/* No page of it anywhere (the common answer): no page to look up. */
+	if (atomic_load(resident_of(p, object)) == 0)
+		return 0;
+	for (uint64_t i = 0; i < npages; i++)
+		n += sc_pool_contains(p, object, validator, i);
+	return n;
+}
+
 int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
 		   uint64_t pindex, const void *src, uint32_t bytes,
 		   bool swapped)

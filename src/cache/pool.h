@@ -67,6 +67,10 @@ int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
 bool sc_pool_contains(struct sc_pool *p, uint64_t object, uint64_t validator,
 		      uint64_t pindex);
 
+/* How many of the pages 0..npages - 1 of (object, validator) are here. */
+uint64_t sc_pool_object_pages(struct sc_pool *p, uint64_t object,
+			      uint64_t validator, uint64_t npages);
+
 /* The page was served to a reader: its next read counts as a RAM hit. */
 void sc_pool_mark_served(struct sc_pool *p, uint64_t object, uint64_t pindex);
 

@@ -1074,6 +1074,41 @@ void sc_store_touch(struct sc_store *s, uint64_t object, uint32_t cluster)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/*
+ * The entry of object if it is stored under validator; NONE when it is
+ * not stored, or stored under another (stale: none of it is served).
+ * Caller holds s->lock.
+ */
+static uint32_t current_object(const struct sc_store *s, uint64_t object,
+			       uint64_t validator)
+{
+	uint32_t pos = object_find(s, object);
+
+	if (pos == NONE ||
+	    s->objects[s->object_map[pos]].validator != validator)
+		return NONE;
+	return s->object_map[pos];
+}
+
+uint64_t sc_store_object_bytes(struct sc_store *s, uint64_t object,
+			       uint64_t validator)
+{
+	uint64_t pages = 0;
+	uint32_t obj;
+
+	pthread_mutex_lock(&s->lock);
+	obj = current_object(s, object, validator);
+	for (uint32_t c = 0; obj != NONE && c < s->objects[obj].clusters; c++) {
+		uint32_t pos = cluster_find(s, obj, c);
+
+		if (pos != NONE)
+			pages += (uint64_t)__builtin_popcount(
+				s->slots[s->cluster_map[pos]].valid_mask);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return pages * SC_PAGE_BYTES;
+}
+
 uint32_t sc_store_missing_run(struct sc_store *s, uint64_t object,
 			      uint64_t validator, uint32_t cluster,
 			      uint32_t max)
@@ -1083,12 +1118,7 @@ uint32_t sc_store_missing_run(struct sc_store *s, uint64_t object,
 	if (sc_store_failed(s))
 		return max;
 	pthread_mutex_lock(&s->lock);
-	obj = object_find(s, object);
-	if (obj != NONE) {
-		obj = s->object_map[obj];
-		if (s->objects[obj].validator != validator)
-			obj = NONE; /* stale: nothing of it will be read */
-	}
+	obj = current_object(s, object, validator);
 	while (n < max &&
 	       (obj == NONE || cluster_find(s, obj, cluster + n) == NONE))
 		n++;

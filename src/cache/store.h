@@ -214,6 +214,13 @@ uint32_t sc_store_missing_run(struct sc_store *s, uint64_t object,
 			      uint64_t validator, uint32_t cluster,
 			      uint32_t max);
 
+/*
+ * The bytes of (object, validator) the SSD holds, in whole pages: what a
+ * reader of that version would be served from it.
+ */
+uint64_t sc_store_object_bytes(struct sc_store *s, uint64_t object,
+			       uint64_t validator);
+
 /* Drop every cluster of object, durably, before returning. */
 int sc_store_drop_object(struct sc_store *s, uint64_t object);
 

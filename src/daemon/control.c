@@ -14,6 +14,7 @@
 #include "deadline.h"
 #include "log.h"
 #include "nvme.h"
+#include "objects.h"
 #include "pool.h"
 #include "scanner.h"
 #include "store.h"
@@ -143,6 +144,28 @@ static ssize_t copy_out(const char *value, size_t n, char *buf, size_t len)
 		return -ERANGE;
 	memcpy(buf, value, n);
 	return (ssize_t)n;
+}
+
+ssize_t sc_ctl_residency(struct sc_fs *fs, const char *path,
+			 const struct stat *st, char *buf, size_t len)
+{
+	char value[256];
+	struct text t = { value, sizeof(value), 0 };
+	uint64_t object, validator, pages, ssd = 0, ram = 0;
+
+	if (fs->store) {
+		object = sc_object_name(fs, path);
+		validator = sc_object_validator(fs, st);
+		pages = ((uint64_t)st->st_size + SC_PAGE_BYTES - 1) /
+			SC_PAGE_BYTES;
+		ssd = sc_store_object_bytes(fs->store, object, validator);
+		ram = sc_pool_object_pages(fs->pool, object, validator, pages) *
+		      SC_PAGE_BYTES;
+	}
+	counter(&t, "ssd_bytes", ssd);
+	counter(&t, "ram_bytes", ram);
+	counter(&t, "size", (uint64_t)st->st_size);
+	return copy_out(value, t.used, buf, len);
 }
 
 ssize_t sc_ctl_get(struct sc_fs *fs, const char *name, char *buf, size_t len)

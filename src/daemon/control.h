@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "fs.h"
@@ -34,6 +35,14 @@ int sc_ctl_set(struct sc_fs *fs, uid_t caller, const char *name,
  * len allows.  Returns the bytes they take.
  */
 size_t sc_ctl_list(char *buf, size_t len);
+
+/*
+ * user.swapcache.residency of the regular file at path (below BACKING)
+ * whose attributes are st: the bytes of its current contents on the SSD
+ * and in RAM, and its size, as "name: value" lines.  As sc_ctl_get.
+ */
+ssize_t sc_ctl_residency(struct sc_fs *fs, const char *path,
+			 const struct stat *st, char *buf, size_t len);
 
 /* The stats text into buf; returns its length (may exceed len). */
 size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len);

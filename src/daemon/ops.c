@@ -23,6 +23,7 @@
 
 #include "backing.h"
 #include "creds.h"
+#include "ctl.h"
 #include "deadline.h"
 #include "fs.h"
 #include "control.h"
@@ -1156,6 +1157,46 @@ static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 	free(buf);
 }
 
+/*
+ * Answer a getxattr of ours: n is the value's length in buf (or the length
+ * it needs, with size 0) or a negative errno.  Frees buf.
+ */
+static void reply_ctl_value(fuse_req_t req, char *buf, size_t size, ssize_t n)
+{
+	if (n < 0)
+		sc_reply_err(req, (int)-n);
+	else if (size == 0)
+		sc_reply_xattr(req, (size_t)n);
+	else
+		sc_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* user.swapcache.residency of a regular file: what of it is cached. */
+static void reply_residency(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *inode = inode_of(fs, ino);
+	char path[PATH_MAX], *buf = NULL;
+	struct sc_loc loc;
+	struct stat st;
+	ssize_t n;
+
+	if (!enter_inode(req, ino, &loc))
+		return;
+	n = sc_loc_stat(&loc, &st);
+	sc_loc_done(&loc);
+	if (n == 0 && !S_ISREG(st.st_mode))
+		n = -ENODATA;
+	if (n == 0)
+		n = sc_itable_path(&fs->itable, inode, path, sizeof(path));
+	if (n >= 0 && size && !(buf = malloc(size)))
+		n = -ENOMEM;
+	if (n >= 0)
+		n = sc_ctl_residency(fs, path, &st, buf, size);
+	reply_ctl_value(req, buf, size, n);
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
@@ -1166,19 +1207,17 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_xattr_call(req, ino, name, size);
 		return;
 	}
+	if (strcmp(name, SC_CTL_RESIDENCY) == 0) {
+		reply_residency(req, ino, size);
+		return;
+	}
 	if (ino != FUSE_ROOT_ID) {
 		sc_reply_err(req, ENODATA);
 		return;
 	}
 	buf = size ? malloc(size) : NULL;
 	n = sc_ctl_get(fs_of(req), name, buf, size);
-	if (n < 0)
-		sc_reply_err(req, (int)-n);
-	else if (size == 0)
-		sc_reply_xattr(req, (size_t)n);
-	else
-		sc_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	reply_ctl_value(req, buf, size, n);
 }
 
 /* The root lists the backing directory's names and ours. */

@@ -276,3 +276,41 @@ def test_bad_tunable_mount_options_refused(dirs):
         assert r.returncode == 1, opt
         assert pattern in r.stderr, r.stderr
         assert not os.path.ismount(mnt)
+
+
+def residency(path):
+    text = os.getxattr(path, "user.swapcache.residency").decode()
+    return {k: int(v) for k, v in (line.split(": ") for line in text.splitlines())}
+
+
+def test_residency_of_a_file(dirs):
+    """user.swapcache.residency: the bytes of a file's current contents on
+    the SSD and in RAM, whole pages, and its size."""
+    base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "c.swc")
+    path = os.path.join(backing, "f")
+    data = make_file(path, 300000, None)
+    pages = -(-len(data) // 4096) * 4096
+    m = mount(backing, mnt, cache)
+    try:
+        f = os.path.join(mnt, "f")
+        assert residency(f) == {"ssd_bytes": 0, "ram_bytes": 0, "size": 300000}
+        assert read(f) == data
+        assert residency(f)["ram_bytes"] == pages
+        wait_written(mnt, len(data))
+        assert residency(f) == {"ssd_bytes": pages, "ram_bytes": pages, "size": 300000}
+        with pytest.raises(OSError) as e:
+            os.getxattr(mnt, "user.swapcache.residency")  # a directory
+        assert e.value.errno == errno.ENODATA
+    finally:
+        m.unmount()
+    m = mount(backing, mnt, cache)
+    try:
+        f = os.path.join(mnt, "f")
+        assert residency(f) == {"ssd_bytes": pages, "ram_bytes": 0, "size": 300000}
+        # Changed behind the mount's back: nothing cached is of it.
+        time.sleep(0.01)
+        make_file(path, 5000, 7)
+        assert residency(f) == {"ssd_bytes": 0, "ram_bytes": 0, "size": 5000}
+    finally:
+        m.unmount()

@@ -99,6 +99,12 @@ static void test_other_validator_misses_and_frees(void **state)
 	assert_false(sc_pool_contains(p, 1, 11, 0));
 	assert_false(sc_pool_contains(p, 1, 10, 1));
 	assert_true(sc_pool_contains(p, 1, 10, 0));
+	put(p, 1, 10, 2);
+	assert_int_equal(sc_pool_object_pages(p, 1, 10, 3), 2);
+	assert_int_equal(sc_pool_object_pages(p, 1, 10, 2), 1);
+	assert_int_equal(sc_pool_object_pages(p, 1, 11, 3), 0);
+	assert_int_equal(sc_pool_object_pages(p, 2, 10, 3), 0);
+	sc_pool_drop_range(p, 1, 2, 2);
 	assert_false(hit(p, 1, 11, 0)); /* the file changed */
 	assert_false(hit(p, 1, 10, 0)); /* and the old page is gone */
 	sc_pool_get_stats(p, &st);

@@ -837,6 +837,10 @@ static void test_audit_finds_index_out_of_step_with_device(void **state)
 	assert_int_equal(put(s, 4, 40, 0, 1), 0);
 	assert_int_equal(put(s, 4, 40, 1, 1), 0);
 	assert_audit_ok(s);
+	/* What residency reports: whole pages of this version only. */
+	assert_int_equal(sc_store_object_bytes(s, 4, 40), 2 * SC_CLUSTER_BYTES);
+	assert_int_equal(sc_store_object_bytes(s, 4, 41), 0);
+	assert_int_equal(sc_store_object_bytes(s, 5, 40), 0);
 	sb = file_superblock();
 	slot_of(4, 1, &slot);
 	rec_off = sb.index_offset + slot * SC_RECORD_BYTES;
