@@ -10,6 +10,7 @@
  *   getfattr -n user.swapcache.residency FILE     how much of a file is
  *                                                 cached: ssd_bytes,
  *                                                 ram_bytes, size lines
+ *   setfattr -n user.swapcache.evict FILE         drop it from the cache
  *
  * Every tunable of swapcachefs(8) has its name under the prefix.  Names
  * under the prefix belong to the overlay and never reach the backing
@@ -22,5 +23,6 @@
 #define SC_CTL_PREFIX "user.swapcache."
 #define SC_CTL_STATS SC_CTL_PREFIX "stats"
 #define SC_CTL_RESIDENCY SC_CTL_PREFIX "residency"
+#define SC_CTL_EVICT SC_CTL_PREFIX "evict"
 
 #endif

@@ -1100,6 +1100,52 @@ static bool enter_xattr_path(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc,
 	return true;
 }
 
+/*
+ * The regular file ino, for the overlay's per-file names: its attributes
+ * and its path below BACKING.  not_regular: the error for anything else;
+ * readable: the caller must be allowed to read it.  0 or a negative errno.
+ */
+static int cached_file(fuse_req_t req, fuse_ino_t ino, int not_regular,
+		       bool readable, struct stat *st, char *path, size_t len)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_loc loc;
+	int ret = as_caller(req);
+
+	if (ret == 0)
+		ret = sc_loc_of_inode(fs, inode_of(fs, ino), &loc);
+	if (ret < 0)
+		return ret;
+	ret = sc_loc_stat(&loc, st);
+	if (ret == 0 && !S_ISREG(st->st_mode))
+		ret = not_regular;
+	if (ret == 0 && readable &&
+	    faccessat(loc.dir_fd, loc.name, R_OK,
+		      AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0)
+		ret = -errno;
+	sc_loc_done(&loc);
+	if (ret == 0)
+		ret = sc_itable_path(&fs->itable, inode_of(fs, ino), path, len);
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * user.swapcache.evict on a regular file: drop what the cache holds of it,
+ * RAM and SSD, for whoever may read it (it changes speed, never bytes).
+ */
+static void evict_file(fuse_req_t req, fuse_ino_t ino)
+{
+	struct sc_fs *fs = fs_of(req);
+	char path[PATH_MAX];
+	struct stat st;
+	int ret = cached_file(req, ino, -EINVAL, true, &st, path, sizeof(path));
+
+	/* As for a change: the drop is durable, racing reads refused. */
+	if (ret == 0 && fs->store)
+		sc_object_changed(fs, sc_object_name(fs, path));
+	reply_status(req, ret);
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
@@ -1107,6 +1153,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct sc_loc loc;
 	int ret;
 
+	if (strcmp(name, SC_CTL_EVICT) == 0) {
+		evict_file(req, ino);
+		return;
+	}
 	if (sc_ctl_owns(name)) {
 		/* Tunables live on the root; other names are not settable. */
 		ret = ino == FUSE_ROOT_ID
@@ -1175,25 +1225,15 @@ static void reply_ctl_value(fuse_req_t req, char *buf, size_t size, ssize_t n)
 /* user.swapcache.residency of a regular file: what of it is cached. */
 static void reply_residency(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct sc_fs *fs = fs_of(req);
-	struct sc_inode *inode = inode_of(fs, ino);
 	char path[PATH_MAX], *buf = NULL;
-	struct sc_loc loc;
 	struct stat st;
-	ssize_t n;
+	ssize_t n =
+		cached_file(req, ino, -ENODATA, false, &st, path, sizeof(path));
 
-	if (!enter_inode(req, ino, &loc))
-		return;
-	n = sc_loc_stat(&loc, &st);
-	sc_loc_done(&loc);
-	if (n == 0 && !S_ISREG(st.st_mode))
-		n = -ENODATA;
-	if (n == 0)
-		n = sc_itable_path(&fs->itable, inode, path, sizeof(path));
-	if (n >= 0 && size && !(buf = malloc(size)))
+	if (n == 0 && size && !(buf = malloc(size)))
 		n = -ENOMEM;
-	if (n >= 0)
-		n = sc_ctl_residency(fs, path, &st, buf, size);
+	if (n == 0)
+		n = sc_ctl_residency(fs_of(req), path, &st, buf, size);
 	reply_ctl_value(req, buf, size, n);
 }
 

@@ -314,3 +314,32 @@ def test_residency_of_a_file(dirs):
         assert residency(f) == {"ssd_bytes": 0, "ram_bytes": 0, "size": 5000}
     finally:
         m.unmount()
+
+
+def test_evict_a_file(dirs):
+    """setfattr -n user.swapcache.evict FILE drops it from RAM and the SSD,
+    for anyone who may read it; the next read fetches it again, right."""
+    base, backing, mnt, _ = dirs
+    path = os.path.join(backing, "f")
+    data = make_file(path, 200000, None)
+    os.chmod(path, 0o600)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        f = os.path.join(mnt, "f")
+        assert read(f) == data
+        wait_written(mnt, len(data))
+        assert residency(f)["ssd_bytes"] > 0 and residency(f)["ram_bytes"] > 0
+        assert scfs.as_user(scfs.NOBODY, scfs.NOBODY, os.setxattr, f,
+                            "user.swapcache.evict", b"") == ("err", "EACCES")
+        assert residency(f)["ssd_bytes"] > 0
+        os.setxattr(f, "user.swapcache.evict", b"")
+        assert residency(f) == {"ssd_bytes": 0, "ram_bytes": 0, "size": 200000}
+        fetched = stats(mnt)["fetch_bytes_backing"]
+        drop_caches()
+        assert read(f) == data
+        assert stats(mnt)["fetch_bytes_backing"] == fetched + len(data)
+        with pytest.raises(OSError) as e:
+            os.setxattr(mnt, "user.swapcache.evict", b"")  # a directory
+        assert e.value.errno == errno.EINVAL
+    finally:
+        m.unmount()
