@@ -85,12 +85,17 @@ static struct ring *thread_ring(int *ret_err)
 	return r;
 }
 
+/* The calling thread's ring if it has made one; never makes one. */
+static struct ring *existing_ring(void)
+{
+	pthread_once(&ring_once, ring_key_init);
+	return pthread_getspecific(ring_key);
+}
+
 void sc_io_settle(void)
 {
-	struct ring *r;
+	struct ring *r = existing_ring();
 
-	pthread_once(&ring_once, ring_key_init);
-	r = pthread_getspecific(ring_key);
 	if (r)
 		io_uring_get_events(&r->uring);
 }
@@ -280,10 +285,8 @@ int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
 
 int sc_io_drain(void)
 {
-	struct ring *r;
+	struct ring *r = existing_ring();
 
-	pthread_once(&ring_once, ring_key_init);
-	r = pthread_getspecific(ring_key);
 	while (r && r->inflight) {
 		int err = reap(r);
 

@@ -65,7 +65,7 @@ void sc_io_settle(void);
 /* sc_io_submit() with the widest window, then sc_io_drain(). */
 int sc_io_batch(int fd, struct sc_io *io, size_t n);
 
-/* fdatasync(fd) through the ring, after the thread's queued requests. */
+/* fdatasync(2) of fd, after the thread's queued requests are done. */
 int sc_io_datasync(int fd);
 
 #endif

@@ -52,7 +52,7 @@ int sc_creds_become(const struct sc_creds *caller, sc_creds_groups_fn groups,
 		    void *groups_arg)
 {
 	gid_t list[MAX_GROUPS];
-	uint64_t now = sc_monotonic_ns();
+	uint64_t now = sc_monotonic_coarse_ns();
 	int n, ret;
 
 	if (current.known && current.who.uid == caller->uid &&
@@ -84,7 +84,7 @@ int sc_creds_restore(void)
 	if (syscall(SYS_setgroups, (size_t)0, NULL) < 0)
 		return -errno;
 	current.who = (struct sc_creds){ geteuid(), getegid(), 0 };
-	current.since_ns = sc_monotonic_ns();
+	current.since_ns = sc_monotonic_coarse_ns();
 	current.known = true;
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "deadline.h"
 #include "fs.h"
 #include "log.h"
@@ -64,15 +65,6 @@ static struct {
 	_Atomic unsigned stuck;
 } dog = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 
-/* The coarse clock: a few ms of slack is nothing against a deadline. */
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void give_back(void *arg)
 {
 	struct slot *s = arg;
@@ -120,7 +112,8 @@ bool sc_deadline_begin(fuse_req_t req)
 	w = atomic_load_explicit(&s->state, memory_order_relaxed);
 	atomic_store_explicit(&s->req, (uintptr_t)req, memory_order_relaxed);
 	atomic_store_explicit(&s->has_fallback, false, memory_order_relaxed);
-	atomic_store_explicit(&s->since_ns, now_ns(), memory_order_relaxed);
+	atomic_store_explicit(&s->since_ns, sc_monotonic_coarse_ns(),
+			      memory_order_relaxed);
 	atomic_store_explicit(&s->state, WORD(SLOT_BUSY, GEN(w) + 1),
 			      memory_order_release);
 	return true;
@@ -221,20 +214,15 @@ static void *watchdog_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&dog.lock);
 	while (!dog.stop) {
-		struct timespec until;
+		struct timespec until =
+			sc_timespec_after(CLOCK_REALTIME, WATCH_EVERY_NS);
 		unsigned stuck;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += (long)WATCH_EVERY_NS;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
 		pthread_cond_timedwait(&dog.wake, &dog.lock, &until);
 		if (dog.stop)
 			break;
 		pthread_mutex_unlock(&dog.lock);
-		stuck = watch_once(now_ns());
+		stuck = watch_once(sc_monotonic_coarse_ns());
 		atomic_store(&dog.stuck, stuck);
 		if (stuck && !was_stuck)
 			sc_warn("the backing store has not answered for %llu s: requests that need it fail with ETIMEDOUT (backing_timeout=); cached data is still served",

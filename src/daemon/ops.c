@@ -1178,6 +1178,21 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
  * getxattr and listxattr share their reply protocol: size 0 asks for the
  * length, otherwise the value itself (or ERANGE).
  */
+/*
+ * Answer a getxattr or listxattr: n is the value's length in buf (or the
+ * length it needs, with size 0) or a negative errno.  Frees buf.
+ */
+static void reply_xattr_value(fuse_req_t req, char *buf, size_t size, ssize_t n)
+{
+	if (n < 0)
+		sc_reply_err(req, (int)-n);
+	else if (size == 0)
+		sc_reply_xattr(req, (size_t)n);
+	else
+		sc_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
 static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 			     size_t size)
 {
@@ -1185,7 +1200,6 @@ static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct sc_loc loc;
 	char *buf = NULL;
 	ssize_t n;
-	int ret;
 
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
@@ -1196,30 +1210,10 @@ static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	n = name ? lgetxattr(path, name, buf, size)
 		 : llistxattr(path, buf, size);
-	ret = n < 0 ? -errno : 0;
-	sc_loc_done(&loc);
-	if (ret < 0)
-		reply_status(req, ret);
-	else if (size == 0)
-		sc_reply_xattr(req, (size_t)n);
-	else
-		sc_reply_buf(req, buf, (size_t)n);
-	free(buf);
-}
-
-/*
- * Answer a getxattr of ours: n is the value's length in buf (or the length
- * it needs, with size 0) or a negative errno.  Frees buf.
- */
-static void reply_ctl_value(fuse_req_t req, char *buf, size_t size, ssize_t n)
-{
 	if (n < 0)
-		sc_reply_err(req, (int)-n);
-	else if (size == 0)
-		sc_reply_xattr(req, (size_t)n);
-	else
-		sc_reply_buf(req, buf, (size_t)n);
-	free(buf);
+		n = -errno;
+	sc_loc_done(&loc);
+	reply_xattr_value(req, buf, size, n);
 }
 
 /* user.swapcache.residency of a regular file: what of it is cached. */
@@ -1234,7 +1228,7 @@ static void reply_residency(fuse_req_t req, fuse_ino_t ino, size_t size)
 		n = -ENOMEM;
 	if (n == 0)
 		n = sc_ctl_residency(fs_of(req), path, &st, buf, size);
-	reply_ctl_value(req, buf, size, n);
+	reply_xattr_value(req, buf, size, n);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -1257,7 +1251,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	buf = size ? malloc(size) : NULL;
 	n = sc_ctl_get(fs_of(req), name, buf, size);
-	reply_ctl_value(req, buf, size, n);
+	reply_xattr_value(req, buf, size, n);
 }
 
 /* The root lists the backing directory's names and ours. */

@@ -222,7 +222,7 @@ static void *scanner_main(void *arg)
 	while (!sc->stop) {
 		struct sc_store_stats st;
 		struct timespec until;
-		uint64_t interval, deadline;
+		uint64_t interval;
 
 		pthread_mutex_unlock(&sc->lock);
 		sc_store_get_stats(sc->store, &st);
@@ -231,10 +231,7 @@ static void *scanner_main(void *arg)
 			sc_tunable_get(sc->tun, SC_T_META_ENABLE),
 			st.used_bytes, st.data_bytes,
 			(unsigned)sc_tunable_get(sc->tun, SC_T_MAXSWAPPCT));
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		deadline = (uint64_t)until.tv_nsec + interval;
-		until.tv_sec += (time_t)(deadline / 1000000000ULL);
-		until.tv_nsec = (long)(deadline % 1000000000ULL);
+		until = sc_timespec_after(CLOCK_MONOTONIC, interval);
 		pthread_mutex_lock(&sc->lock);
 		while (!sc->stop && !sc->kicked &&
 		       pthread_cond_timedwait(&sc->wake, &sc->lock, &until) ==
