@@ -94,6 +94,57 @@
  * part of one only if the slot's trailer is intact, names the same
  * object, cluster, slot and data_crc as the record, and each page matches
  * its page_crc.
+ *
+ * Metadata records
+ *
+ * Directories are cached as well as files: a directory's names, the
+ * attributes and symlink targets of its entries and the names known to be
+ * absent make one metadata record, stored like a file's contents (pages
+ * of an object, in clusters, checked by the slot trailers) under the
+ * object named by the SipHash of the directory's path followed by a NUL
+ * byte (no file's name has one), with the validator SC_META_VALIDATOR.
+ * File validators are always odd, so never equal to it.  A record is
+ * trusted only if its checksum matches; a stale one is refused by
+ * comparing its directory's attributes with the directory's own.
+ *
+ * Record header (then the directory's attributes, then the entries)
+ *
+ * | offset | size | field        | meaning                                      |
+ * |--------|------|--------------|----------------------------------------------|
+ * | 0      | 8    | magic        | "SWPCMETA"                                   |
+ * | 8      | 4    | version      | SC_META_VERSION                              |
+ * | 12     | 4    | flags        | SC_META_LISTED: the names are the whole list |
+ * | 16     | 8    | validated_ns | CLOCK_REALTIME the list was last confirmed   |
+ * | 24     | 4    | bytes        | the record's length, header included         |
+ * | 28     | 4    | checksum     | CRC32C of the record, bytes 16..23 and 28..31|
+ * |        |      |              | taken as zero                                |
+ * | 32     | 4    | nentries     |                                              |
+ * | 36     | 4    | reserved     | 0                                            |
+ * | 40     | 8    | object       | the record's own object name                 |
+ *
+ * Attributes (96 bytes; times in ns since the epoch, two's complement)
+ *
+ * | offset | size | field   | | offset | size | field                      |
+ * |--------|------|---------| |--------|------|----------------------------|
+ * | 0      | 8    | ino     | | 64     | 8    | ctime                      |
+ * | 8      | 8    | birth   | | 72     | 4    | mode                       |
+ * | 16     | 8    | size    | | 76     | 4    | nlink                      |
+ * | 24     | 8    | blocks  | | 80     | 4    | uid                        |
+ * | 32     | 8    | rdev    | | 84     | 4    | gid                        |
+ * | 40     | 8    | dev     | | 88     | 4    | blksize                    |
+ * | 48     | 8    | atime   | | 92     | 4    | flags: SC_META_FOREIGN_DEV |
+ * | 56     | 8    | mtime   | |        |      | (dev is not BACKING's)     |
+ *
+ * Entry (16 bytes, the attributes when state is 3, the name, the target)
+ *
+ * | offset | size | field        | meaning                                      |
+ * |--------|------|--------------|----------------------------------------------|
+ * | 0      | 2    | name_len     | 1..255                                       |
+ * | 2      | 2    | link_len     | symlink target bytes; 0: unknown             |
+ * | 4      | 1    | state        | 1 absent, 2 listed (type only), 3 attributes |
+ * | 5      | 1    | dtype        | DT_* of the entry                            |
+ * | 6      | 2    | reserved     | 0                                            |
+ * | 8      | 8    | validated_ns | CLOCK_REALTIME the state was last confirmed  |
  */
 #ifndef SC_FORMAT_H
 #define SC_FORMAT_H
@@ -119,6 +170,17 @@
 #define SC_TRAILER_BYTES 4096u
 
 #define SC_RECORD_USED 0x1u
+
+#define SC_META_MAGIC "SWPCMETA"
+#define SC_META_VERSION 1u
+#define SC_META_VALIDATOR 2u
+#define SC_META_HEADER_BYTES 48u
+#define SC_META_ATTR_BYTES 96u
+#define SC_META_ENTRY_BYTES 16u
+#define SC_META_LISTED 0x1u
+#define SC_META_FOREIGN_DEV 0x1u
+/* A larger record is not cached (about 100,000 entries). */
+#define SC_META_MAX_BYTES (32u << 20)
 
 struct sc_superblock {
 	uint32_t version;

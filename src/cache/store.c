@@ -1167,7 +1167,8 @@ uint64_t sc_store_validator(const struct sc_store *s, uint64_t size,
 {
 	uint64_t v[3] = { size, mtime_ns, ctime_ns };
 
-	return sc_siphash(&s->key, v, sizeof(v));
+	/* Odd, so never SC_META_VALIDATOR (format.h). */
+	return sc_siphash(&s->key, v, sizeof(v)) | 1;
 }
 
 void sc_store_get_stats(struct sc_store *s, struct sc_store_stats *ret)

@@ -109,7 +109,10 @@ int sc_store_close(struct sc_store *s);
 uint64_t sc_store_object_name(const struct sc_store *s, const char *path,
 			      size_t len);
 
-/* The validator of a backing file: ctime_ns 0 where it has no real one. */
+/*
+ * The validator of a backing file: ctime_ns 0 where it has no real one.
+ * Always odd: metadata records use SC_META_VALIDATOR.
+ */
 uint64_t sc_store_validator(const struct sc_store *s, uint64_t size,
 			    uint64_t mtime_ns, uint64_t ctime_ns);
 
