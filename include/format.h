@@ -135,7 +135,7 @@
  * | 48     | 8    | atime   | | 92     | 4    | flags: SC_META_FOREIGN_DEV |
  * | 56     | 8    | mtime   | |        |      | (dev is not BACKING's)     |
  *
- * Entry (16 bytes, the attributes when state is 3, the name, the target)
+ * Entry (24 bytes, the attributes when state is 3, the name, the target)
  *
  * | offset | size | field        | meaning                                      |
  * |--------|------|--------------|----------------------------------------------|
@@ -145,6 +145,7 @@
  * | 5      | 1    | dtype        | DT_* of the entry                            |
  * | 6      | 2    | reserved     | 0                                            |
  * | 8      | 8    | validated_ns | CLOCK_REALTIME the state was last confirmed  |
+ * | 16     | 8    | ino          | the inode number the listing gave            |
  */
 #ifndef SC_FORMAT_H
 #define SC_FORMAT_H
@@ -176,7 +177,7 @@
 #define SC_META_VALIDATOR 2u
 #define SC_META_HEADER_BYTES 48u
 #define SC_META_ATTR_BYTES 96u
-#define SC_META_ENTRY_BYTES 16u
+#define SC_META_ENTRY_BYTES 24u
 #define SC_META_LISTED 0x1u
 #define SC_META_FOREIGN_DEV 0x1u
 /* A larger record is not cached (about 100,000 entries). */

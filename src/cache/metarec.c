@@ -248,6 +248,7 @@ uint32_t sc_metarec_encode(const struct sc_metarec *r, uint64_t object,
 		p[at + 5] = e->dtype;
 		sc_put_le(p + at + 6, 0, 2);
 		sc_put_le(p + at + 8, e->validated_ns, 8);
+		sc_put_le(p + at + 16, e->ino, 8);
 		at += SC_META_ENTRY_BYTES;
 		if (e->state == SC_META_ATTR) {
 			attr_encode(&e->attr, p + at);
@@ -333,6 +334,7 @@ static int decode_entries(const unsigned char *p, size_t len, uint32_t count,
 		e->state = state;
 		e->dtype = hdr[5];
 		e->validated_ns = sc_get_le(hdr + 8, 8);
+		e->ino = sc_get_le(hdr + 16, 8);
 		if (state == SC_META_ATTR &&
 		    !attr_decode(p + attr_at, &e->attr))
 			return -EBADMSG;

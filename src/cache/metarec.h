@@ -38,6 +38,7 @@ struct sc_meta_entry {
 	uint8_t state;		  /* enum sc_meta_state */
 	uint8_t dtype;		  /* DT_* of the listing or the attributes */
 	uint64_t validated_ns;	  /* realtime: state last confirmed */
+	uint64_t ino;		  /* as listed (readdir's d_ino) */
 	struct sc_meta_attr attr; /* with SC_META_ATTR */
 };
 

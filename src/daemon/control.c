@@ -13,8 +13,10 @@
 #include "ctl.h"
 #include "deadline.h"
 #include "log.h"
+#include "meta.h"
 #include "nvme.h"
 #include "objects.h"
+#include "offline.h"
 #include "pool.h"
 #include "scanner.h"
 #include "store.h"
@@ -84,6 +86,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	struct sc_scanner_stats sc = { 0 };
 	struct sc_store_stats st = { 0 };
 	struct sc_pool_stats ps = { 0 };
+	struct sc_meta_stats ms;
 	uint64_t ram = atomic_load(&fs->read_bytes_ram);
 	uint64_t ssd = atomic_load(&fs->read_bytes_ssd);
 	uint64_t backing = atomic_load(&fs->read_bytes_backing);
@@ -95,6 +98,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 		sc_store_get_stats(fs->store, &st);
 	if (fs->pool)
 		sc_pool_get_stats(fs->pool, &ps);
+	sc_meta_get_stats(fs->meta, &ms);
 	line(&t, "state: %s\n",
 	     sc.state == SC_SCAN_CLEANING ? "cleaning" : "writing");
 	line(&t, "burst: %s\n",
@@ -109,8 +113,19 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "read_bytes_ssd", ssd);
 	counter(&t, "read_bytes_backing", backing);
 	counter(&t, "fetch_bytes_backing", atomic_load(&fs->fetch_bytes));
-	line(&t, "backing_state: %s\n", sc_deadline_stuck() ? "hung" : "ok");
+	line(&t, "backing_state: %s\n",
+	     sc_offline_now()	   ? "offline"
+	     : sc_deadline_stuck() ? "hung"
+				   : "ok");
 	counter(&t, "backing_timeouts", sc_deadline_expired());
+	counter(&t, "backing_offline_count", sc_offline_count());
+	counter(&t, "meta_dirs", ms.dirs);
+	counter(&t, "meta_entries", ms.entries);
+	counter(&t, "meta_ram_bytes", ms.ram_bytes);
+	counter(&t, "meta_hits", ms.hits);
+	counter(&t, "meta_misses", ms.misses);
+	counter(&t, "meta_loads", ms.loads);
+	counter(&t, "meta_published", ms.published);
 	line(&t, "hit_ratio_pct: %.1f\n",
 	     total ? 100.0 * (double)(ram + ssd) / (double)total : 0.0);
 	counter(&t, "ssd_size_bytes", st.data_bytes);
@@ -121,6 +136,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "inactive_pages", ps.inactive_pages);
 	counter(&t, "free_pages", ps.free_pages);
 	counter(&t, "clusters_written", sc.clusters_written);
+	counter(&t, "meta_clusters_written", sc.meta_clusters_written);
 	counter(&t, "clusters_refused", sc.clusters_refused);
 	counter(&t, "clusters_cleaned", sc.clusters_cleaned);
 	counter(&t, "ssd_hits", st.hits);

@@ -12,6 +12,7 @@
 #define SC_CREDS_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 struct sc_creds {
@@ -34,6 +35,14 @@ int sc_creds_become(const struct sc_creds *caller, sc_creds_groups_fn groups,
 
 /* Return the calling thread to the daemon's own identity. */
 int sc_creds_restore(void);
+
+/*
+ * Whether the identity this thread acts with may access a file of
+ * attributes st for mask (R_OK, W_OK, X_OK), by its mode bits as the
+ * kernel would decide: for answers given from the metadata cache without
+ * asking BACKING.  0 or -EACCES.
+ */
+int sc_creds_may(const struct stat *st, int mask);
 
 /*
  * The supplementary groups of process *(pid_t *)arg, read from /proc as

@@ -7,7 +7,6 @@
 #ifndef SC_HANDLE_H
 #define SC_HANDLE_H
 
-#include <dirent.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <stdatomic.h>
@@ -15,6 +14,7 @@
 #include <sys/types.h>
 
 #include "inode.h"
+#include "meta.h"
 
 /* Backing-store fetches of one handle in flight at once, at most. */
 #define SC_FETCHES 8u
@@ -54,11 +54,16 @@ struct sc_fs;
 /* Drop a reference; the last one closes the backing fd and frees f. */
 void sc_file_put(struct sc_fs *fs, struct sc_file *f);
 
+/*
+ * An open directory: the listing taken at opendir (from the metadata
+ * cache, or read whole from BACKING), served from position 0 ("."), 1
+ * ("..") and 2 on (list.names[0] on); a rewind takes it again.
+ */
 struct sc_dir {
-	pthread_mutex_t lock; /* serialises the stream below */
-	DIR *stream;	      /* protected by lock */
-	struct dirent *entry; /* read but not yet returned; protected by lock */
-	off_t offset;	      /* protected by lock */
+	pthread_mutex_t lock;	  /* serialises the fields below */
+	struct sc_meta_list list; /* by lock */
+	bool served;		  /* some of list was returned; by lock */
+	int fd; /* the backing directory, opened when needed; by lock */
 	struct sc_inode *inode; /* pinned */
 };
 

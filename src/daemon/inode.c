@@ -227,6 +227,23 @@ int sc_itable_lookup_ref(struct sc_itable *t, struct sc_inode *parent,
 	return 0;
 }
 
+bool sc_itable_contradicts(struct sc_itable *t, dev_t dev, ino_t ino,
+			   uint64_t birth)
+{
+	struct sc_inode *inode;
+	bool other;
+
+	pthread_rwlock_rdlock(&t->lock);
+	inode = find_locked(t, dev, ino);
+	other = inode && inode != &t->root && inode->birth != birth;
+	/* Retired: BACKING said another file took its number. */
+	LIST_FOREACH(inode, &t->retired, hash_entry)
+		other |= inode->dev == dev && inode->ino == ino &&
+			 inode->birth == birth;
+	pthread_rwlock_unlock(&t->lock);
+	return other;
+}
+
 void sc_itable_forget(struct sc_itable *t, struct sc_inode *inode,
 		      uint64_t nlookup)
 {

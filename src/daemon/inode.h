@@ -77,6 +77,15 @@ int sc_itable_lookup_ref(struct sc_itable *t, struct sc_inode *parent,
 			 const char *name, dev_t dev, ino_t ino, uint64_t birth,
 			 mode_t type, struct sc_inode **ret_inode);
 
+/*
+ * Whether the table knows (dev, ino) as a file of another birth, or knows
+ * the file (dev, ino, birth) is gone (retired): an entry from the metadata
+ * cache that says otherwise is older than what the table learnt from
+ * BACKING, and is not to be believed.
+ */
+bool sc_itable_contradicts(struct sc_itable *t, dev_t dev, ino_t ino,
+			   uint64_t birth);
+
 /* The kernel dropped nlookup references (FUSE forget). */
 void sc_itable_forget(struct sc_itable *t, struct sc_inode *inode,
 		      uint64_t nlookup);

@@ -24,6 +24,7 @@
 #include "deadline.h"
 #include "fs.h"
 #include "log.h"
+#include "meta.h"
 #include "mountcheck.h"
 #include "ops.h"
 #include "objects.h"
@@ -218,6 +219,9 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 			sc_err("cannot start the scanner: %s", strerror(-err));
 			goto out_unmount;
 		}
+		if (fs->meta)
+			sc_scanner_set_feeder(fs->scanner, sc_meta_publish,
+					      fs->meta);
 		err = sc_rw_start(fs);
 		if (err < 0) {
 			sc_err("cannot start the read-ahead threads: %s",
@@ -335,6 +339,8 @@ int main(int argc, char *argv[])
 				   sfs.f_type != FUSE_SUPER_MAGIC;
 	}
 	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino);
+	if (ret == 0 && fs.store)
+		ret = sc_meta_create(&fs, &fs.meta);
 	if (ret < 0) {
 		fprintf(stderr, "swapcachefs: %s\n", strerror(-ret));
 		return 1;
@@ -351,6 +357,7 @@ int main(int argc, char *argv[])
 
 	ret = run_session(&fs, &opts, mountpoint);
 
+	sc_meta_destroy(fs.meta);
 	sc_pool_destroy(fs.pool);
 	if (fs.store && sc_store_failed(fs.store)) {
 		sc_store_close(fs.store); /* said so when it failed */

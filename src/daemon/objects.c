@@ -22,7 +22,8 @@ static struct {
 	_Atomic uint64_t size;
 } sizes[SIZE_SLOTS];
 
-uint64_t sc_object_name(struct sc_fs *fs, const char *relpath)
+/* The store's name of BACKING/relpath, and of what follows its NUL. */
+static uint64_t name_of(struct sc_fs *fs, const char *relpath, bool meta)
 {
 	char full[PATH_MAX * 2];
 	int n;
@@ -30,9 +31,19 @@ uint64_t sc_object_name(struct sc_fs *fs, const char *relpath)
 	if (!fs->store)
 		return 0;
 	n = snprintf(full, sizeof(full), "%s/%s", fs->backing_path, relpath);
-	if (n < 0 || (size_t)n >= sizeof(full))
+	if (n < 0 || (size_t)n + 1 >= sizeof(full))
 		return 0;
-	return sc_store_object_name(fs->store, full, (size_t)n) | 1;
+	return sc_store_object_name(fs->store, full, (size_t)n + meta) | 1;
+}
+
+uint64_t sc_object_name(struct sc_fs *fs, const char *relpath)
+{
+	return name_of(fs, relpath, false);
+}
+
+uint64_t sc_object_meta_name(struct sc_fs *fs, const char *dirpath)
+{
+	return name_of(fs, dirpath, true);
 }
 
 uint64_t sc_object_of_inode(struct sc_fs *fs, struct sc_inode *inode)
@@ -59,6 +70,14 @@ uint64_t sc_object_validator(struct sc_fs *fs, const struct stat *st)
 				  ctime);
 }
 
+bool sc_object_any_cached(struct sc_fs *fs, uint64_t object, uint64_t validator)
+{
+	if (!fs->store || !object)
+		return false;
+	return sc_store_object_bytes(fs->store, object, validator) > 0 ||
+	       sc_pool_contains(fs->pool, object, validator, 0);
+}
+
 void sc_object_note_size(struct sc_fs *fs, uint64_t object, uint64_t size)
 {
 	unsigned i = (unsigned)(object % SIZE_SLOTS);
@@ -75,7 +94,8 @@ bool sc_object_policy(void *arg, uint64_t object, uint64_t validator,
 	int64_t max = sc_tunable_get(&fs->tunables, SC_T_MAXFILESIZE);
 	unsigned i = (unsigned)(object % SIZE_SLOTS);
 
-	(void)validator;
+	if (validator == SC_META_VALIDATOR)
+		return true;
 	if (max <= 0)
 		return true;
 	if (atomic_load(&sizes[i].object) == object)

@@ -20,11 +20,21 @@
  */
 uint64_t sc_object_name(struct sc_fs *fs, const char *relpath);
 
+/*
+ * The object name of the metadata record of the directory at dirpath:
+ * the hash of its path and a NUL byte, which no file's path ends with.
+ */
+uint64_t sc_object_meta_name(struct sc_fs *fs, const char *dirpath);
+
 /* The object name of inode by its current path; 0 when unknown. */
 uint64_t sc_object_of_inode(struct sc_fs *fs, struct sc_inode *inode);
 
 /* The validator of a backing file's attributes. */
 uint64_t sc_object_validator(struct sc_fs *fs, const struct stat *st);
+
+/* Whether the SSD or RAM holds anything of (object, validator). */
+bool sc_object_any_cached(struct sc_fs *fs, uint64_t object,
+			  uint64_t validator);
 
 /* Remember the size of object, for the maxfilesize policy. */
 void sc_object_note_size(struct sc_fs *fs, uint64_t object, uint64_t size);

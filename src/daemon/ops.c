@@ -6,6 +6,7 @@
  * Operations on open files use the handle's fd and need no path at all.
  * Data reads and writes are handed to rw.c, where the cache lives.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
@@ -28,7 +29,9 @@
 #include "fs.h"
 #include "control.h"
 #include "handle.h"
+#include "meta.h"
 #include "objects.h"
+#include "offline.h"
 #include "ops.h"
 #include "reply.h"
 #include "rw.h"
@@ -106,9 +109,134 @@ static int as_caller(fuse_req_t req)
 			       &view.caller.pid);
 }
 
+/*
+ * Reply ret (0 or a negative errno).  A network error that finds BACKING
+ * offline is told as such: "Host is down", not a disk's "I/O error".
+ */
 static void reply_status(fuse_req_t req, int ret)
 {
+	if (ret < 0 && sc_offline_is_network_error(ret) &&
+	    sc_offline_check(fs_of(req), ret))
+		ret = -SC_OFFLINE_ERRNO;
 	sc_reply_err(req, ret < 0 ? -ret : 0);
+}
+
+/*
+ * How old the metadata cache's answers may be: any age while BACKING
+ * cannot answer (offline, or hung on some request), else meta_timeout.
+ */
+static enum sc_meta_age meta_age(void)
+{
+	return sc_offline_now() || sc_deadline_stuck() ? SC_META_ANY_AGE
+						       : SC_META_FRESH;
+}
+
+/* The path below BACKING of directory inode dir into buf: 0 or -errno. */
+static int dir_path(struct sc_fs *fs, struct sc_inode *dir, char *buf,
+		    size_t len)
+{
+	int n = sc_itable_path(&fs->itable, dir, buf, len);
+
+	return n < 0 ? n : 0;
+}
+
+/* The directory path and name of inode (".", "." for the root). */
+static int path_pair(struct sc_fs *fs, struct sc_inode *inode,
+		     char dir[PATH_MAX], char name[NAME_MAX + 1])
+{
+	int n = sc_itable_dir_and_name(&fs->itable, inode, dir, PATH_MAX, name,
+				       NAME_MAX + 1);
+
+	return n < 0 ? n : 0;
+}
+
+/*
+ * Whether the caller may access the directory at dirpath for mask, by the
+ * latest attributes known of it: an answer from the cache skips the
+ * backing call that would have checked.  0, -EACCES, or -ENOENT when
+ * nothing is known of it (ask BACKING).
+ */
+static int may_access_dir(struct sc_fs *fs, const char *dirpath, int mask)
+{
+	struct stat st;
+	int ret = sc_meta_dir_attr(fs->meta, dirpath, &st);
+
+	return ret < 0 ? ret : sc_creds_may(&st, mask);
+}
+
+/*
+ * inode changed through the mount: what the metadata cache knew of it and
+ * of its directory's listing goes, durably, before the change is made.
+ */
+static void meta_changed_inode(struct sc_fs *fs, struct sc_inode *inode)
+{
+	char dir[PATH_MAX], name[NAME_MAX + 1];
+
+	if (fs->meta && path_pair(fs, inode, dir, name) == 0)
+		sc_meta_changed(fs->meta, dir, name);
+}
+
+/* What the cache knew of the name of inode is doubtful: ask next time. */
+static void meta_forget_inode(struct sc_fs *fs, struct sc_inode *inode)
+{
+	char dir[PATH_MAX], name[NAME_MAX + 1];
+
+	if (fs->meta && path_pair(fs, inode, dir, name) == 0)
+		sc_meta_forget(fs->meta, dir, name);
+}
+
+/*
+ * Note what BACKING said of the file inode names, by that name: true when
+ * the cache had answered otherwise (see sc_meta_note).
+ */
+static bool meta_note_inode(struct sc_fs *fs, struct sc_inode *inode,
+			    const struct stat *st, uint64_t birth)
+{
+	char dir[PATH_MAX], name[NAME_MAX + 1];
+
+	return fs->meta && inode != &fs->itable.root &&
+	       path_pair(fs, inode, dir, name) == 0 &&
+	       sc_meta_note(fs->meta, dir, name, st, birth);
+}
+
+/*
+ * name in the directory inode dir is about to change through the mount:
+ * as meta_changed_inode.
+ */
+static void meta_changed(struct sc_fs *fs, struct sc_inode *dir,
+			 const char *name)
+{
+	char path[PATH_MAX];
+
+	if (fs->meta && dir_path(fs, dir, path, sizeof(path)) == 0)
+		sc_meta_changed(fs->meta, path, name);
+}
+
+/* The directory name in dir was removed or replaced: forget it all. */
+static void meta_gone(struct sc_fs *fs, struct sc_inode *dir, const char *name)
+{
+	char path[PATH_MAX];
+	int n;
+
+	if (!fs->meta || dir_path(fs, dir, path, sizeof(path)) < 0)
+		return;
+	if (strcmp(path, ".") == 0)
+		n = snprintf(path, sizeof(path), "%s", name);
+	else
+		n = snprintf(path + strlen(path), sizeof(path) - strlen(path),
+			     "/%s", name);
+	if (n > 0 && (size_t)n < sizeof(path))
+		sc_meta_gone(fs->meta, path);
+}
+
+/* Note what BACKING said of name in the directory inode dir. */
+static void meta_note(struct sc_fs *fs, struct sc_inode *dir, const char *name,
+		      const struct stat *st, uint64_t birth)
+{
+	char path[PATH_MAX];
+
+	if (fs->meta && dir_path(fs, dir, path, sizeof(path)) == 0)
+		sc_meta_note(fs->meta, path, name, st, birth);
 }
 
 /*
@@ -129,13 +257,26 @@ static bool enter_dir_entry(fuse_req_t req, struct sc_inode *dir,
 	return true;
 }
 
-static bool enter_inode(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc)
+/*
+ * Act as the caller and resolve inode's location; while BACKING is
+ * offline, fail at once instead.  0 or a negative errno.
+ */
+static int reach_inode(fuse_req_t req, struct sc_inode *inode,
+		       struct sc_loc *loc)
 {
-	struct sc_fs *fs = fs_of(req);
 	int ret = as_caller(req);
 
+	if (ret == 0 && sc_offline_now())
+		ret = -SC_OFFLINE_ERRNO;
 	if (ret == 0)
-		ret = sc_loc_of_inode(fs, inode_of(fs, ino), loc);
+		ret = sc_loc_of_inode(fs_of(req), inode, loc);
+	return ret;
+}
+
+static bool enter_inode(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc)
+{
+	int ret = reach_inode(req, inode_of(fs_of(req), ino), loc);
+
 	if (ret < 0) {
 		reply_status(req, ret);
 		return false;
@@ -163,7 +304,10 @@ static int make_entry(struct sc_fs *fs, struct sc_inode *parent,
 	return 0;
 }
 
-/* Stat the entry at loc and turn it into a kernel entry under parent. */
+/*
+ * Stat the entry at loc, note it in the metadata cache and turn it into a
+ * kernel entry under parent.
+ */
 static int entry_at(struct sc_fs *fs, struct sc_inode *parent,
 		    const struct sc_loc *loc, struct fuse_entry_param *e)
 {
@@ -173,6 +317,7 @@ static int entry_at(struct sc_fs *fs, struct sc_inode *parent,
 
 	if (ret < 0)
 		return ret;
+	meta_note(fs, parent, loc->name, &st, birth);
 	return make_entry(fs, parent, loc->name, &st, birth, e);
 }
 
@@ -214,27 +359,92 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
 }
 
+/* A lookup that found nothing: cached by the kernel if negative_timeout. */
+static void reply_negative(struct sc_fs *fs, fuse_req_t req)
+{
+	struct fuse_entry_param e;
+
+	if (fs->negative_timeout_s <= 0) {
+		sc_reply_err(req, ENOENT);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.entry_timeout = fs->negative_timeout_s;
+	sc_reply_entry(req, &e);
+}
+
+/* Answer a lookup from the metadata cache; false when it cannot. */
+static bool lookup_cached(fuse_req_t req, struct sc_inode *dir,
+			  const char *dirpath, const char *name,
+			  enum sc_meta_age age)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct stat st;
+	uint64_t birth;
+	enum sc_meta_answer answer =
+		sc_meta_lookup(fs->meta, dirpath, name, age, &st, &birth);
+	int ret;
+
+	if (answer == SC_META_UNKNOWN ||
+	    (answer == SC_META_EXISTS &&
+	     sc_itable_contradicts(&fs->itable, st.st_dev, st.st_ino, birth)))
+		return false;
+	ret = may_access_dir(fs, dirpath, X_OK);
+	if (ret == -ENOENT)
+		return false;
+	if (ret == 0 && answer == SC_META_NOT_THERE) {
+		reply_negative(fs, req);
+		return true;
+	}
+	if (ret == 0)
+		ret = make_entry(fs, dir, name, &st, birth, &e);
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		reply_entry(fs, req, &e);
+	return true;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct sc_fs *fs = fs_of(req);
 	struct sc_inode *dir = inode_of(fs, parent);
+	char dirpath[PATH_MAX];
+	bool cached = fs->meta &&
+		      dir_path(fs, dir, dirpath, sizeof(dirpath)) == 0;
 	struct fuse_entry_param e;
 	struct sc_loc loc;
-	int ret;
+	struct stat st;
+	uint64_t birth = 0;
+	int ret = as_caller(req);
 
-	if (!enter_dir_entry(req, dir, name, &loc))
+	if (ret == 0 && cached &&
+	    lookup_cached(req, dir, dirpath, name, meta_age()))
 		return;
-	ret = entry_at(fs, dir, &loc, &e);
-	sc_loc_done(&loc);
-	if (ret == -ENOENT && fs->negative_timeout_s > 0) {
-		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->negative_timeout_s;
-		sc_reply_entry(req, &e);
-	} else if (ret < 0) {
-		reply_status(req, ret);
-	} else {
-		reply_entry(fs, req, &e);
+	if (ret == 0 && sc_offline_now())
+		ret = -SC_OFFLINE_ERRNO;
+	if (ret == 0)
+		ret = sc_loc_in_dir(fs, dir, name, &loc);
+	if (ret == 0) {
+		ret = sc_stat_birth(loc.dir_fd, loc.name, &st, &birth);
+		sc_loc_done(&loc);
+		if (cached && (ret == 0 || ret == -ENOENT))
+			sc_meta_note(fs->meta, dirpath, name,
+				     ret == 0 ? &st : NULL, birth);
+		else if (cached && sc_offline_check(fs, ret) &&
+			 lookup_cached(req, dir, dirpath, name,
+				       SC_META_ANY_AGE))
+			return;
 	}
+	if (ret == 0)
+		ret = make_entry(fs, dir, name, &st, birth, &e);
+	if (ret == -ENOENT)
+		reply_negative(fs, req);
+	else if (ret < 0)
+		reply_status(req, ret);
+	else
+		reply_entry(fs, req, &e);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -300,11 +510,36 @@ static void target_done(struct target *t)
 	sc_loc_done(&t->loc);
 }
 
-static int target_stat(const struct target *t, struct stat *st)
+/* Stat the target; birth is known (else 0) through a name only. */
+static int target_stat(const struct target *t, struct stat *st, uint64_t *birth)
 {
+	*birth = 0;
 	if (t->fd >= 0)
 		return fstat(t->fd, st) < 0 ? -errno : 0;
-	return sc_loc_stat(&t->loc, st);
+	return sc_stat_birth(t->loc.dir_fd, t->loc.name, st, birth);
+}
+
+/* Answer a getattr from the metadata cache; false when it cannot. */
+static bool getattr_cached(fuse_req_t req, struct sc_inode *inode,
+			   const char *dir, const char *name,
+			   enum sc_meta_age age)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct stat st;
+	uint64_t birth;
+
+	if (inode == &fs->itable.root) {
+		/* The root is asked for rarely: BACKING answers if it can. */
+		if (age != SC_META_ANY_AGE ||
+		    sc_meta_dir_attr(fs->meta, ".", &st) < 0)
+			return false;
+	} else if (sc_meta_lookup(fs->meta, dir, name, age, &st, &birth) !=
+			   SC_META_EXISTS ||
+		   st.st_ino != inode->ino || birth != inode->birth) {
+		return false; /* unknown, or the name holds another file */
+	}
+	sc_reply_attr(req, &st, fs->attr_timeout_s);
+	return true;
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -312,18 +547,21 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	struct sc_fs *fs = fs_of(req);
 	struct sc_inode *inode = inode_of(fs, ino);
+	char dir[PATH_MAX], name[NAME_MAX + 1];
+	bool named = fs->meta && path_pair(fs, inode, dir, name) == 0;
 	struct target t;
 	struct stat st;
+	uint64_t birth;
 	int ret;
 
 	/*
 	 * A cached handle reads the file as it was at open; while BACKING
-	 * hangs, its attributes come from that open too, so that the reads
-	 * the kernel checks against them (a read across the end of the file)
-	 * are still answered.
+	 * hangs or is offline, its attributes come from that open too, so
+	 * that the reads the kernel checks against them (a read across the
+	 * end of the file) are still answered.
 	 */
 	if (fi && inode->type != S_IFDIR && file_of(fi)->cacheable) {
-		if (sc_deadline_stuck()) {
+		if (sc_deadline_stuck() || sc_offline_now()) {
 			sc_reply_attr(req, &file_of(fi)->opened,
 				      fs->attr_timeout_s);
 			return;
@@ -331,13 +569,25 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		sc_deadline_fallback_attr(&file_of(fi)->opened,
 					  fs->attr_timeout_s);
 	}
+	if (named && getattr_cached(req, inode, dir, name, meta_age()))
+		return;
 	ret = as_caller(req);
+	if (ret == 0 && sc_offline_now())
+		ret = -SC_OFFLINE_ERRNO;
 	if (ret == 0)
 		ret = target_of(fs, inode, fi, &t);
 	if (ret == 0) {
-		ret = target_stat(&t, &st);
+		ret = target_stat(&t, &st, &birth);
+		/* Through the name (not a handle): what the name holds now. */
+		if (named && t.fd < 0 && inode != &fs->itable.root &&
+		    (ret == 0 || ret == -ENOENT))
+			sc_meta_note(fs->meta, dir, name, ret == 0 ? &st : NULL,
+				     birth);
 		target_done(&t);
 	}
+	if (ret < 0 && named && sc_offline_check(fs, ret) &&
+	    getattr_cached(req, inode, dir, name, SC_META_ANY_AGE))
+		return;
 	if (ret < 0)
 		reply_status(req, ret);
 	else
@@ -437,9 +687,10 @@ static bool is_killpriv_chmod(const struct target *t, const struct stat *attr,
 {
 	const mode_t setid = S_ISUID | S_ISGID;
 	struct stat st;
+	uint64_t birth;
 	bool writable;
 
-	if (valid != FUSE_SET_ATTR_MODE || target_stat(t, &st) < 0)
+	if (valid != FUSE_SET_ATTR_MODE || target_stat(t, &st, &birth) < 0)
 		return false;
 	if ((attr->st_mode & ~setid & 07777) != (st.st_mode & ~setid & 07777) ||
 	    (attr->st_mode & setid & ~st.st_mode))
@@ -456,20 +707,22 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int valid, struct fuse_file_info *fi)
 {
 	struct sc_fs *fs = fs_of(req);
-	uint64_t object = 0;
+	struct sc_inode *inode = inode_of(fs, ino);
+	uint64_t object = 0, birth;
 	struct target t;
 	struct stat st;
 	int ret;
 
 	ret = as_caller(req);
 	if (ret == 0)
-		ret = target_of(fs, inode_of(fs, ino), fi, &t);
+		ret = target_of(fs, inode, fi, &t);
 	if (ret < 0) {
 		reply_status(req, ret);
 		return;
 	}
 	if (valid & FUSE_SET_ATTR_SIZE)
-		object = sc_object_of_inode(fs, inode_of(fs, ino));
+		object = sc_object_of_inode(fs, inode);
+	meta_changed_inode(fs, inode);
 	sc_object_changed(fs, object);
 	ret = apply_setattr(t.fd, &t.loc, attr, valid);
 	sc_object_changed(fs, object);
@@ -480,7 +733,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			ret = apply_setattr(t.fd, &t.loc, attr, valid);
 	}
 	if (ret == 0)
-		ret = target_stat(&t, &st);
+		ret = target_stat(&t, &st, &birth);
+	if (ret == 0 && t.fd < 0)
+		meta_note_inode(fs, inode, &st, birth);
 	target_done(&t);
 	if (ret < 0)
 		reply_status(req, ret);
@@ -490,24 +745,40 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	char target[PATH_MAX + 1];
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *inode = inode_of(fs, ino);
+	char target[PATH_MAX + 1], dir[PATH_MAX], name[NAME_MAX + 1];
+	bool named = fs->meta && path_pair(fs, inode, dir, name) == 0;
 	struct sc_loc loc;
-	ssize_t n;
+	ssize_t n = 0;
 	int ret;
 
-	if (!enter_inode(req, ino, &loc))
-		return;
-	n = readlinkat(loc.dir_fd, loc.name, target, sizeof(target));
-	ret = n < 0 ? -errno : 0;
-	sc_loc_done(&loc);
-	if (ret < 0) {
-		reply_status(req, ret);
-	} else if ((size_t)n >= sizeof(target)) {
-		sc_reply_err(req, ENAMETOOLONG);
-	} else {
-		target[n] = '\0';
+	if (named && sc_meta_readlink(fs->meta, dir, name, meta_age(), target,
+				      sizeof(target)) >= 0) {
 		sc_reply_readlink(req, target);
+		return;
 	}
+	ret = reach_inode(req, inode, &loc);
+	if (ret == 0) {
+		n = readlinkat(loc.dir_fd, loc.name, target, sizeof(target));
+		ret = n < 0 ? -errno : 0;
+		sc_loc_done(&loc);
+	}
+	if (ret == 0 && (size_t)n >= sizeof(target))
+		ret = -ENAMETOOLONG;
+	if (ret == 0) {
+		target[n] = '\0';
+		if (named)
+			sc_meta_note_link(fs->meta, dir, name, target);
+	} else if (named && sc_offline_check(fs, ret) &&
+		   sc_meta_readlink(fs->meta, dir, name, SC_META_ANY_AGE,
+				    target, sizeof(target)) >= 0) {
+		ret = 0;
+	}
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		sc_reply_readlink(req, target);
 }
 
 enum make_kind { MAKE_NODE, MAKE_DIR, MAKE_SYMLINK };
@@ -525,6 +796,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (!enter_dir_entry(req, dir, name, &loc))
 		return;
+	meta_changed(fs, dir, name);
 	switch (kind) {
 	case MAKE_NODE:
 		ret = mknodat(loc.dir_fd, loc.name, mode, rdev);
@@ -538,6 +810,12 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	ret = ret < 0 ? -errno : entry_at(fs, dir, &loc, &e);
 	sc_loc_done(&loc);
+	if (ret == 0 && kind == MAKE_SYMLINK && fs->meta) {
+		char path[PATH_MAX];
+
+		if (dir_path(fs, dir, path, sizeof(path)) == 0)
+			sc_meta_note_link(fs->meta, path, name, link_target);
+	}
 	if (ret < 0)
 		reply_status(req, ret);
 	else
@@ -593,10 +871,15 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!enter_dir_entry(req, dir, name, &loc))
 		return;
 	ret = sc_loc_stat(&loc, &st);
+	if (ret == 0)
+		meta_changed(fs, dir, name);
 	if (ret == 0 && unlinkat(loc.dir_fd, loc.name, flags) < 0)
 		ret = -errno;
 	if (ret == 0) {
 		changed_at(fs, dir, name);
+		if (flags & AT_REMOVEDIR)
+			meta_gone(fs, dir, name);
+		meta_note(fs, dir, name, NULL, 0);
 		sc_itable_unname(&fs->itable, dir, name, st.st_dev, st.st_ino);
 	}
 	sc_loc_done(&loc);
@@ -631,6 +914,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = sc_loc_stat(&src, &src_st);
 	if (ret == 0 && sc_loc_stat(&dst, &dst_st) < 0)
 		dst_st.st_ino = 0;
+	if (ret == 0) {
+		meta_changed(fs, from, name);
+		meta_changed(fs, to, newname);
+	}
 	if (ret == 0 &&
 	    renameat2(src.dir_fd, src.name, dst.dir_fd, dst.name, flags) < 0)
 		ret = -errno;
@@ -638,6 +925,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		/* Objects are named by path: both names now hold new files. */
 		changed_at(fs, from, name);
 		changed_at(fs, to, newname);
+		if (S_ISDIR(src_st.st_mode) || S_ISDIR(dst_st.st_mode)) {
+			meta_gone(fs, from, name);
+			meta_gone(fs, to, newname);
+		}
+		if (!(flags & RENAME_EXCHANGE))
+			meta_note(fs, from, name, NULL, 0);
 	}
 	if (ret == 0)
 		sc_itable_rename(&fs->itable, from, name, src_st.st_dev,
@@ -660,6 +953,10 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (!enter_inode(req, ino, &src))
 		return;
 	ret = sc_loc_in_dir(fs, dir, newname, &dst);
+	if (ret == 0) {
+		meta_changed(fs, dir, newname);
+		meta_changed_inode(fs, inode_of(fs, ino)); /* its link count */
+	}
 	if (ret == 0 &&
 	    linkat(src.dir_fd, src.name, dst.dir_fd, dst.name, 0) < 0)
 		ret = -errno;
@@ -706,7 +1003,7 @@ static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 	sc_object_note_size(fs, f->object, f->size);
 }
 
-/* st: fstat of fd, the backing file just opened. */
+/* st: fstat of fd, the backing file just opened (-1: none, offline). */
 static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 		    const struct stat *st, struct fuse_file_info *fi)
 {
@@ -722,7 +1019,7 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	pthread_mutex_init(&f->fetches.lock, NULL);
 	pthread_cond_init(&f->fetches.done, NULL);
 	attach_object(fs, f, flags, st);
-	sc_itable_pin(&fs->itable, inode, &f->backing);
+	sc_itable_pin(&fs->itable, inode, fd >= 0 ? &f->backing : NULL);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
 }
@@ -731,8 +1028,12 @@ void sc_file_put(struct sc_fs *fs, struct sc_file *f)
 {
 	if (atomic_fetch_sub(&f->refs, 1) != 1)
 		return;
-	sc_itable_unpin(&fs->itable, f->inode, &f->backing);
-	close(f->backing.fd);
+	if (f->backing.fd >= 0) {
+		sc_itable_unpin(&fs->itable, f->inode, &f->backing);
+		close(f->backing.fd);
+	} else {
+		sc_itable_unpin(&fs->itable, f->inode, NULL);
+	}
 	pthread_mutex_destroy(&f->fetches.lock);
 	pthread_cond_destroy(&f->fetches.done);
 	free(f);
@@ -751,12 +1052,15 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (!enter_dir_entry(req, dir, name, &loc))
 		return;
+	meta_changed(fs, dir, name);
 	ret = sc_loc_open(&loc,
 			  backing_open_flags(fi->flags) | O_CREAT |
 				  (fi->flags & O_EXCL),
 			  mode, &fd);
 	if (ret == 0)
 		ret = sc_stat_birth(fd, "", &st, &birth);
+	if (ret == 0)
+		meta_note(fs, dir, name, &st, birth);
 	if (ret == 0)
 		ret = make_entry(fs, dir, name, &st, birth, &e);
 	sc_loc_done(&loc);
@@ -777,6 +1081,45 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 }
 
+/*
+ * Open while BACKING is offline: a regular file whose attributes and some
+ * of whose data are cached gets a handle without a backing fd, served
+ * from RAM and the SSD alone (what is not cached fails with
+ * SC_OFFLINE_ERRNO, and keeps failing until the file is opened again).
+ */
+static int open_offline(struct sc_fs *fs, struct sc_inode *inode,
+			struct fuse_file_info *fi)
+{
+	char dir[PATH_MAX], name[NAME_MAX + 1];
+	struct sc_file *f;
+	struct stat st;
+	uint64_t birth;
+	int ret;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC)
+		return -EROFS;
+	if (!fs->meta || inode == &fs->itable.root ||
+	    path_pair(fs, inode, dir, name) < 0 ||
+	    sc_meta_lookup(fs->meta, dir, name, SC_META_ANY_AGE, &st, &birth) !=
+		    SC_META_EXISTS ||
+	    st.st_ino != inode->ino || birth != inode->birth ||
+	    !S_ISREG(st.st_mode))
+		return -SC_OFFLINE_ERRNO;
+	ret = sc_creds_may(&st, R_OK);
+	if (ret == 0)
+		ret = new_file(fs, inode, -1, fi->flags, &st, fi);
+	if (ret < 0)
+		return ret;
+	f = file_of(fi);
+	if (st.st_size > 0 &&
+	    (!f->cacheable ||
+	     !sc_object_any_cached(fs, f->object, f->validator))) {
+		sc_file_put(fs, f);
+		return -SC_OFFLINE_ERRNO; /* nothing of it to read */
+	}
+	return 0;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct sc_fs *fs = fs_of(req);
@@ -786,25 +1129,42 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	uint64_t birth;
 	int ret, fd = -1;
 
-	if (!enter_inode(req, ino, &loc))
-		return;
-	ret = sc_loc_open(&loc, backing_open_flags(fi->flags), 0, &fd);
-	sc_loc_done(&loc);
+	ret = reach_inode(req, inode, &loc);
+	if (ret == 0) {
+		if (fi->flags & O_TRUNC)
+			meta_changed_inode(fs, inode);
+		ret = sc_loc_open(&loc, backing_open_flags(fi->flags), 0, &fd);
+		sc_loc_done(&loc);
+	}
 	if (ret == 0)
 		ret = sc_stat_birth(fd, "", &st, &birth);
+	/*
+	 * Close-to-open: the file changed since the cache last answered for
+	 * it, and the kernel may hold those attributes (its size bounds the
+	 * reads): it is told to ask again.  Attributes only, which takes no
+	 * lock the open holds.
+	 */
 	/*
 	 * The name now holds another file (replaced behind the mount's back,
 	 * and the kernel's dentry is older): ESTALE makes the kernel look
 	 * the name up again and open the new inode, so that this handle does
-	 * not share the old file's page cache with its readers.
+	 * not share the old file's page cache with its readers.  That lookup
+	 * must ask BACKING: the cached entry goes.
 	 */
 	if (ret == 0 && (st.st_ino != inode->ino || st.st_dev != inode->dev ||
-			 birth != inode->birth))
+			 birth != inode->birth)) {
+		meta_forget_inode(fs, inode);
 		ret = -ESTALE;
+	} else if (ret == 0 && meta_note_inode(fs, inode, &st, birth)) {
+		fuse_lowlevel_notify_inval_inode(fs->session,
+						 nodeid_of(fs, inode), -1, 0);
+	}
 	if (ret == 0)
 		ret = new_file(fs, inode, fd, fi->flags, &st, fi);
 	if (ret < 0 && fd >= 0)
 		close(fd);
+	if (ret < 0 && sc_offline_check(fs, ret))
+		ret = open_offline(fs, inode, fi);
 	if (ret < 0) {
 		reply_status(req, ret);
 		return;
@@ -826,21 +1186,36 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
 {
 	/* As the caller, so the backing store clears set-id bits for us. */
 	int ret = as_caller(req);
+	struct sc_fs *fs = fs_of(req);
+	char dir[PATH_MAX], name[NAME_MAX + 1];
+	bool named = fs->meta &&
+		     path_pair(fs, file_of(fi)->inode, dir, name) == 0;
 
 	(void)ino;
-	if (ret < 0)
+	if (ret < 0) {
 		reply_status(req, ret);
-	else
-		sc_rw_write(fs_of(req), req, file_of(fi), in_buf, off);
+		return;
+	}
+	/*
+	 * Before and after: a lookup racing the write may note the old size.
+	 * (After the reply the handle may be gone: only the names are used.)
+	 */
+	if (named)
+		sc_meta_changed(fs->meta, dir, name);
+	sc_rw_write(fs, req, file_of(fi), in_buf, off);
+	if (named)
+		sc_meta_changed(fs->meta, dir, name);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/* A close of a dup makes NFS and friends flush, as close(2) would. */
-	int fd = dup(file_fd(fi));
+	int fd = file_fd(fi) < 0 ? 0 : dup(file_fd(fi));
 
 	(void)ino;
-	if (fd < 0)
+	if (file_fd(fi) < 0)
+		sc_reply_err(req, 0); /* opened offline: nothing to flush */
+	else if (fd < 0)
 		sc_reply_err(req, errno);
 	else
 		sc_reply_err(req, close(fd) < 0 ? errno : 0);
@@ -860,51 +1235,30 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int fd = file_fd(fi);
 
 	(void)ino;
-	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
+	if (fd < 0)
+		sc_reply_err(req, 0); /* opened offline: read-only */
+	else if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
 		sc_reply_err(req, errno);
 	else
 		sc_reply_err(req, 0);
 }
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+/* The backing directory of d, opened on first need: 0 or -errno. */
+static int dir_fd(struct sc_fs *fs, struct sc_dir *d)
 {
-	struct sc_fs *fs = fs_of(req);
-	struct sc_inode *inode = inode_of(fs, ino);
-	struct sc_dir *d = NULL;
 	struct sc_loc loc;
-	int ret, fd = -1;
+	int ret;
 
-	if (!enter_inode(req, ino, &loc))
-		return;
-	ret = sc_loc_open(&loc, O_RDONLY | O_DIRECTORY, 0, &fd);
-	sc_loc_done(&loc);
+	if (d->fd >= 0)
+		return 0;
+	if (sc_offline_now())
+		return -SC_OFFLINE_ERRNO;
+	ret = sc_loc_of_inode(fs, d->inode, &loc);
 	if (ret == 0) {
-		d = calloc(1, sizeof(*d));
-		if (!d)
-			ret = -ENOMEM;
+		ret = sc_loc_open(&loc, O_RDONLY | O_DIRECTORY, 0, &d->fd);
+		sc_loc_done(&loc);
 	}
-	if (ret == 0) {
-		d->stream = fdopendir(fd);
-		if (!d->stream)
-			ret = -errno;
-	}
-	if (ret < 0) {
-		free(d);
-		if (fd >= 0)
-			close(fd);
-		reply_status(req, ret);
-		return;
-	}
-	pthread_mutex_init(&d->lock, NULL);
-	d->inode = inode;
-	sc_itable_pin(&fs->itable, inode, NULL);
-	fi->fh = (uint64_t)(uintptr_t)d;
-	if (sc_reply_open(req, fi) != 0) {
-		closedir(d->stream);
-		sc_itable_unpin(&fs->itable, inode, NULL);
-		free(d);
-	}
+	return ret;
 }
 
 static bool is_dot_or_dotdot(const char *name)
@@ -913,44 +1267,197 @@ static bool is_dot_or_dotdot(const char *name)
 	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
+/* Read the whole backing directory fd into list ("." and ".." left out). */
+static int read_backing_dir(int fd, struct sc_meta_list *list)
+{
+	int copy = dup(fd);
+	struct dirent *de;
+	DIR *stream;
+	int ret = 0;
+
+	if (copy < 0)
+		return -errno;
+	stream = fdopendir(copy);
+	if (!stream) {
+		close(copy);
+		return -errno;
+	}
+	for (;;) {
+		errno = 0;
+		de = readdir(stream);
+		if (!de) {
+			ret = -errno;
+			break;
+		}
+		if (!is_dot_or_dotdot(de->d_name))
+			ret = sc_meta_list_add(list, de->d_name, de->d_type,
+					       de->d_ino);
+		if (ret < 0)
+			break;
+	}
+	closedir(stream);
+	if (ret < 0)
+		sc_meta_list_free(list);
+	return ret;
+}
+
+/* The listing of dir from the metadata cache, if the caller may read it. */
+static int list_cached(struct sc_fs *fs, const char *path, enum sc_meta_age age,
+		       const struct stat *dir_now, struct sc_meta_list *list)
+{
+	int ret = sc_meta_list(fs->meta, path, age, dir_now, list);
+
+	if (ret == 0 && !dir_now) {
+		ret = may_access_dir(fs, path, R_OK);
+		if (ret < 0)
+			sc_meta_list_free(list);
+	}
+	return ret;
+}
+
 /*
- * Add the entry d->entry to buf.  For readdirplus the entry is looked up
- * too, which gives the kernel a reference; a plus entry that does not fit
- * must give it back.  Returns the bytes used, 0 when it did not fit (or
- * vanished meanwhile: -ENOENT), or a negative errno.
+ * Take the listing of d: from the metadata cache while it is fresh (no
+ * backing call at all), else from BACKING (its directory's attributes
+ * unchanged since the cached listing was read: that listing is renewed;
+ * else the directory is read whole and its listing noted).
+ */
+static int list_dir(struct sc_fs *fs, struct sc_dir *d)
+{
+	char path[PATH_MAX];
+	bool cached = fs->meta &&
+		      dir_path(fs, d->inode, path, sizeof(path)) == 0;
+	struct stat st;
+	int ret;
+
+	sc_meta_list_free(&d->list);
+	if (cached) {
+		ret = list_cached(fs, path, meta_age(), NULL, &d->list);
+		if (ret != -ENOENT)
+			return ret;
+	}
+	ret = dir_fd(fs, d);
+	if (ret == 0 && fstat(d->fd, &st) < 0)
+		ret = -errno;
+	if (ret == 0 && cached &&
+	    list_cached(fs, path, SC_META_FRESH, &st, &d->list) == 0)
+		return 0;
+	if (ret == 0)
+		ret = read_backing_dir(d->fd, &d->list);
+	if (ret == 0 && cached)
+		sc_meta_set_list(fs->meta, path, &st, &d->list);
+	if (ret < 0 && cached && sc_offline_check(fs, ret) &&
+	    list_cached(fs, path, SC_META_ANY_AGE, NULL, &d->list) == 0)
+		return 0;
+	return ret;
+}
+
+static void dir_free(struct sc_fs *fs, struct sc_dir *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	sc_meta_list_free(&d->list);
+	sc_itable_unpin(&fs->itable, d->inode, NULL);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_dir *d = calloc(1, sizeof(*d));
+	int ret = d ? as_caller(req) : -ENOMEM;
+
+	if (ret < 0) {
+		free(d);
+		reply_status(req, ret);
+		return;
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	d->fd = -1;
+	d->inode = inode_of(fs, ino);
+	sc_itable_pin(&fs->itable, d->inode, NULL);
+	ret = list_dir(fs, d);
+	if (ret < 0) {
+		dir_free(fs, d);
+		reply_status(req, ret);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (sc_reply_open(req, fi) != 0)
+		dir_free(fs, d);
+}
+
+/*
+ * The attributes of a listed name for readdirplus: from the listing, else
+ * from BACKING (and noted).  -ENOENT when it vanished meanwhile; other
+ * errors leave the name without attributes.
+ */
+static int name_attr(struct sc_fs *fs, struct sc_dir *d,
+		     struct sc_meta_name *nm)
+{
+	int ret;
+
+	if (nm->has_attr && !sc_itable_contradicts(&fs->itable, nm->st.st_dev,
+						   nm->st.st_ino, nm->birth))
+		return 0;
+	ret = dir_fd(fs, d);
+	if (ret == 0)
+		ret = sc_stat_birth(d->fd, nm->name, &nm->st, &nm->birth);
+	if (ret == 0 || ret == -ENOENT)
+		meta_note(fs, d->inode, nm->name, ret == 0 ? &nm->st : NULL,
+			  nm->birth);
+	nm->has_attr = ret == 0;
+	return ret;
+}
+
+/*
+ * Add the entry at position pos of d to buf.  For readdirplus the entry is
+ * looked up too, which gives the kernel a reference; a plus entry that does
+ * not fit must give it back.  Returns the bytes used, 0 when it did not fit
+ * (or vanished meanwhile: -ENOENT), or a negative errno.
  */
 static ssize_t add_dir_entry(fuse_req_t req, struct sc_fs *fs, struct sc_dir *d,
-			     bool plus, char *buf, size_t rem)
+			     size_t pos, bool plus, char *buf, size_t rem)
 {
-	const char *name = d->entry->d_name;
-	off_t next = d->entry->d_off;
+	struct sc_meta_name dots = { .dtype = DT_DIR }, *nm = &dots;
 	struct fuse_entry_param e;
 	size_t used;
+	int ret = 0;
 
+	if (pos < 2) {
+		dots.name = pos == 0 ? "." : "..";
+		dots.ino = pos == 0 || !d->inode->parent
+				   ? d->inode->ino
+				   : d->inode->parent->ino;
+	} else {
+		nm = &d->list.names[pos - 2];
+		if (plus)
+			ret = name_attr(fs, d, nm);
+		if (ret == -ENOENT)
+			return ret;
+	}
+	memset(&e, 0, sizeof(e));
+	if (nm->has_attr) {
+		e.attr = nm->st;
+	} else {
+		e.attr.st_ino = nm->ino;
+		e.attr.st_mode = DTTOIF(nm->dtype);
+	}
 	if (!plus) {
-		struct stat st = {
-			.st_ino = d->entry->d_ino,
-			.st_mode = (mode_t)d->entry->d_type << 12,
-		};
-
-		used = fuse_add_direntry(req, buf, rem, name, &st, next);
+		used = fuse_add_direntry(req, buf, rem, nm->name, &e.attr,
+					 (off_t)pos + 1);
 		return used > rem ? 0 : (ssize_t)used;
 	}
-	if (is_dot_or_dotdot(name)) {
-		memset(&e, 0, sizeof(e));
-		e.attr.st_ino = d->entry->d_ino;
-		e.attr.st_mode = (mode_t)d->entry->d_type << 12;
-	} else {
-		struct stat st;
-		uint64_t birth;
-		int ret = sc_stat_birth(dirfd(d->stream), name, &st, &birth);
-
-		if (ret == 0)
-			ret = make_entry(fs, d->inode, name, &st, birth, &e);
+	/* Without attributes (".", "..", BACKING offline): a name only. */
+	if (nm->has_attr) {
+		ret = make_entry(fs, d->inode, nm->name, &nm->st, nm->birth,
+				 &e);
 		if (ret < 0)
 			return ret;
 	}
-	used = fuse_add_direntry_plus(req, buf, rem, name, &e, next);
+	used = fuse_add_direntry_plus(req, buf, rem, nm->name, &e,
+				      (off_t)pos + 1);
 	if (used > rem) {
 		if (e.ino)
 			sc_itable_forget(&fs->itable, inode_of(fs, e.ino), 1);
@@ -990,41 +1497,28 @@ static void read_dir(fuse_req_t req, size_t size, off_t offset,
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
-	if (offset != d->offset) {
-		seekdir(d->stream, offset);
-		d->entry = NULL;
-		d->offset = offset;
-	}
-	for (;;) {
-		ssize_t used;
+	/* A rewind sees the directory as it is now. */
+	if (offset == 0 && d->served)
+		err = -list_dir(fs, d);
+	for (size_t pos = (size_t)offset; !err && pos < d->list.n + 2; pos++) {
+		ssize_t used = add_dir_entry(req, fs, d, pos, plus,
+					     buf + (size - rem), rem);
 
-		if (!d->entry) {
-			errno = 0;
-			d->entry = readdir(d->stream);
-			if (!d->entry) {
-				err = errno;
-				break;
-			}
-		}
-		used = add_dir_entry(req, fs, d, plus, buf + (size - rem), rem);
 		if (used == 0)
 			break;
-		if (used < 0 && used != -ENOENT) {
+		if (used < 0 && used != -ENOENT)
 			err = (int)-used;
-			break;
-		}
 		if (used > 0)
 			rem -= (size_t)used;
-		d->offset = d->entry->d_off;
-		d->entry = NULL;
 	}
+	d->served = true;
 	pthread_mutex_unlock(&d->lock);
 	/*
 	 * Entries already in the buffer carry lookup references: an error
 	 * can only be reported when there are none.
 	 */
 	if (err && rem == size)
-		sc_reply_err(req, err);
+		reply_status(req, -err);
 	else if (sc_reply_buf(req, buf, size - rem) != 0 && plus)
 		forget_entries(fs, buf, size - rem);
 	free(buf);
@@ -1047,35 +1541,49 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	struct sc_dir *d = dir_of(fi);
-
 	(void)ino;
-	closedir(d->stream);
-	sc_itable_unpin(&fs_of(req)->itable, d->inode, NULL);
-	pthread_mutex_destroy(&d->lock);
-	free(d);
+	dir_free(fs_of(req), dir_of(fi));
 	sc_reply_err(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
-	int fd = dirfd(dir_of(fi)->stream);
+	struct sc_dir *d = dir_of(fi);
+	int ret;
 
 	(void)ino;
-	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
-		sc_reply_err(req, errno);
-	else
-		sc_reply_err(req, 0);
+	pthread_mutex_lock(&d->lock);
+	ret = dir_fd(fs_of(req), d);
+	if (ret == 0 && (datasync ? fdatasync(d->fd) : fsync(d->fd)) < 0)
+		ret = -errno;
+	pthread_mutex_unlock(&d->lock);
+	reply_status(req, ret);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	/* The last answer, for df while BACKING is offline. */
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct statvfs last;
+	static bool have_last;
 	struct statvfs sv;
+	int ret = 0;
 
 	(void)ino;
-	if (fstatvfs(fs_of(req)->root_fd, &sv) < 0)
-		sc_reply_err(req, errno);
+	if (sc_offline_now() || fstatvfs(fs_of(req)->root_fd, &sv) < 0)
+		ret = sc_offline_now() ? -SC_OFFLINE_ERRNO : -errno;
+	pthread_mutex_lock(&lock);
+	if (ret == 0) {
+		last = sv;
+		have_last = true;
+	} else if (have_last && sc_offline_check(fs_of(req), ret)) {
+		sv = last;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	if (ret < 0)
+		reply_status(req, ret);
 	else
 		sc_reply_statfs(req, &sv);
 }
@@ -1167,8 +1675,13 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 
+	if (sc_offline_now()) {
+		sc_reply_err(req, EROFS);
+		return;
+	}
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
+	meta_changed_inode(fs_of(req), inode_of(fs_of(req), ino)); /* ctime */
 	ret = lsetxattr(path, name, value, size, flags) < 0 ? -errno : 0;
 	sc_loc_done(&loc);
 	reply_status(req, ret);
@@ -1303,8 +1816,13 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 
+	if (sc_offline_now()) {
+		sc_reply_err(req, EROFS);
+		return;
+	}
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
+	meta_changed_inode(fs_of(req), inode_of(fs_of(req), ino)); /* ctime */
 	ret = lremovexattr(path, name) < 0 ? -errno : 0;
 	sc_loc_done(&loc);
 	reply_status(req, ret);
@@ -1312,11 +1830,30 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *inode = inode_of(fs, ino);
+	char dir[PATH_MAX], name[NAME_MAX + 1];
 	struct sc_loc loc;
-	int ret;
+	struct stat st;
+	uint64_t birth;
+	int ret = as_caller(req);
 
-	if (!enter_inode(req, ino, &loc))
+	if (ret == 0 && mask & W_OK && sc_offline_now())
+		ret = -EROFS;
+	if (ret == 0 && fs->meta && inode != &fs->itable.root &&
+	    path_pair(fs, inode, dir, name) == 0 &&
+	    sc_meta_lookup(fs->meta, dir, name, meta_age(), &st, &birth) ==
+		    SC_META_EXISTS &&
+	    st.st_ino == inode->ino && birth == inode->birth) {
+		reply_status(req, mask == F_OK ? 0 : sc_creds_may(&st, mask));
 		return;
+	}
+	if (ret == 0)
+		ret = reach_inode(req, inode, &loc);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
 	/* AT_EACCESS: check with the fsuid we now hold, i.e. the caller's. */
 	ret = faccessat(loc.dir_fd, loc.name, mask,
 			AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0
@@ -1329,7 +1866,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 			 off_t length, struct fuse_file_info *fi)
 {
-	(void)ino;
+	meta_changed_inode(fs_of(req), inode_of(fs_of(req), ino));
 	if (fallocate(file_fd(fi), mode, offset, length) < 0)
 		sc_reply_err(req, errno);
 	else
@@ -1356,7 +1893,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	ssize_t n;
 
 	(void)ino_in;
-	(void)ino_out;
+	meta_changed_inode(fs_of(req), inode_of(fs_of(req), ino_out));
 	n = copy_file_range(file_fd(fi_in), &off_in, file_fd(fi_out), &off_out,
 			    len, (unsigned)flags);
 	if (n < 0)
@@ -1410,53 +1947,63 @@ static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		op args;                 \
 	}
 
+/* An operation that changes BACKING: refused at once while it is offline. */
+#define CHANGE(op, params, args)                  \
+	static void deadline_##op params          \
+	{                                         \
+		enter_request(req);               \
+		if (sc_offline_now())             \
+			sc_reply_err(req, EROFS); \
+		else                              \
+			op args;                  \
+	}
+
 DEADLINE(op_lookup, (fuse_req_t req, fuse_ino_t parent, const char *name),
 	 (req, parent, name))
 DEADLINE(op_getattr,
 	 (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
 	 (req, ino, fi))
-DEADLINE(op_setattr,
-	 (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
-	  struct fuse_file_info *fi),
-	 (req, ino, attr, valid, fi))
+CHANGE(op_setattr,
+       (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+	struct fuse_file_info *fi),
+       (req, ino, attr, valid, fi))
 DEADLINE(op_readlink, (fuse_req_t req, fuse_ino_t ino), (req, ino))
-DEADLINE(op_mknod,
-	 (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-	  dev_t rdev),
-	 (req, parent, name, mode, rdev))
-DEADLINE(op_mkdir,
-	 (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode),
-	 (req, parent, name, mode))
-DEADLINE(op_symlink,
-	 (fuse_req_t req, const char *link, fuse_ino_t parent,
-	  const char *name),
-	 (req, link, parent, name))
-DEADLINE(op_unlink, (fuse_req_t req, fuse_ino_t parent, const char *name),
-	 (req, parent, name))
-DEADLINE(op_rmdir, (fuse_req_t req, fuse_ino_t parent, const char *name),
-	 (req, parent, name))
-DEADLINE(op_rename,
-	 (fuse_req_t req, fuse_ino_t parent, const char *name,
-	  fuse_ino_t newparent, const char *newname, unsigned int flags),
-	 (req, parent, name, newparent, newname, flags))
-DEADLINE(op_link,
-	 (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-	  const char *newname),
-	 (req, ino, newparent, newname))
-DEADLINE(op_create,
-	 (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-	  struct fuse_file_info *fi),
-	 (req, parent, name, mode, fi))
+CHANGE(op_mknod,
+       (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	dev_t rdev),
+       (req, parent, name, mode, rdev))
+CHANGE(op_mkdir,
+       (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode),
+       (req, parent, name, mode))
+CHANGE(op_symlink,
+       (fuse_req_t req, const char *link, fuse_ino_t parent, const char *name),
+       (req, link, parent, name))
+CHANGE(op_unlink, (fuse_req_t req, fuse_ino_t parent, const char *name),
+       (req, parent, name))
+CHANGE(op_rmdir, (fuse_req_t req, fuse_ino_t parent, const char *name),
+       (req, parent, name))
+CHANGE(op_rename,
+       (fuse_req_t req, fuse_ino_t parent, const char *name,
+	fuse_ino_t newparent, const char *newname, unsigned int flags),
+       (req, parent, name, newparent, newname, flags))
+CHANGE(op_link,
+       (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	const char *newname),
+       (req, ino, newparent, newname))
+CHANGE(op_create,
+       (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	struct fuse_file_info *fi),
+       (req, parent, name, mode, fi))
 DEADLINE(op_open, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
 	 (req, ino, fi))
 DEADLINE(op_read,
 	 (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	  struct fuse_file_info *fi),
 	 (req, ino, size, off, fi))
-DEADLINE(op_write_buf,
-	 (fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
-	  struct fuse_file_info *fi),
-	 (req, ino, in_buf, off, fi))
+CHANGE(op_write_buf,
+       (fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
+	struct fuse_file_info *fi),
+       (req, ino, in_buf, off, fi))
 DEADLINE(op_flush, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
 	 (req, ino, fi))
 DEADLINE(op_release,
@@ -1498,19 +2045,19 @@ DEADLINE(op_removexattr, (fuse_req_t req, fuse_ino_t ino, const char *name),
 	 (req, ino, name))
 DEADLINE(op_access, (fuse_req_t req, fuse_ino_t ino, int mask),
 	 (req, ino, mask))
-DEADLINE(op_fallocate,
-	 (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
-	  struct fuse_file_info *fi),
-	 (req, ino, mode, offset, length, fi))
+CHANGE(op_fallocate,
+       (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+	struct fuse_file_info *fi),
+       (req, ino, mode, offset, length, fi))
 DEADLINE(op_lseek,
 	 (fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	  struct fuse_file_info *fi),
 	 (req, ino, off, whence, fi))
-DEADLINE(op_copy_file_range,
-	 (fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
-	  struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
-	  struct fuse_file_info *fi_out, size_t len, int flags),
-	 (req, ino_in, off_in, fi_in, ino_out, off_out, fi_out, len, flags))
+CHANGE(op_copy_file_range,
+       (fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+	struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+	struct fuse_file_info *fi_out, size_t len, int flags),
+       (req, ino_in, off_in, fi_in, ino_out, off_out, fi_out, len, flags))
 DEADLINE(op_flock,
 	 (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op),
 	 (req, ino, fi, op))

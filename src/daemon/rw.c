@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "objects.h"
+#include "offline.h"
 #include "pool.h"
 #include "reply.h"
 #include "rw.h"
@@ -123,6 +124,8 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 		return 0;
 	if (off + len > f->size)
 		len = f->size - off;
+	if (f->backing.fd < 0)
+		return -SC_OFFLINE_ERRNO; /* opened offline */
 	buf = malloc(len);
 	if (!buf)
 		return -ENOMEM;
@@ -547,6 +550,8 @@ look:
 	 * change racing us, or a short read: the backing store answers.
 	 */
 	*source = FROM_BACKING;
+	if (f->backing.fd < 0)
+		return -SC_OFFLINE_ERRNO; /* opened offline */
 	ret = (int)pread(f->backing.fd, dst, SC_PAGE_BYTES,
 			 (off_t)(pindex * SC_PAGE_BYTES));
 	return ret < 0 ? -errno : ret;
@@ -620,6 +625,10 @@ void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	 * From the size known at open on, only the backing store knows (the
 	 * file may have grown); a read across it ends there (close-to-open).
 	 */
+	if (f->backing.fd < 0 && (uint64_t)off >= f->size) {
+		sc_reply_buf(req, NULL, 0); /* opened offline: its end */
+		return;
+	}
 	if (!f->cacheable || (uint64_t)off >= f->size) {
 		atomic_fetch_add(&fs->read_bytes_backing, size);
 		read_spliced(req, f, size, off);

@@ -31,6 +31,8 @@ struct sc_scanner {
 	pthread_cond_t wake;
 	bool stop, kicked;
 	struct sc_scanner_stats stats;
+	void (*feed)(void *arg); /* by lock */
+	void *feed_arg;
 
 	/* The scanner thread's own; no lock. */
 	struct sc_governor gov;
@@ -49,7 +51,9 @@ static bool eligible(void *arg, uint64_t object, uint64_t validator,
 {
 	struct sc_scanner *sc = arg;
 
-	if (!sc_tunable_get(sc->tun, SC_T_DATA_ENABLE))
+	if (!sc_tunable_get(sc->tun, validator == SC_META_VALIDATOR
+					     ? SC_T_META_ENABLE
+					     : SC_T_DATA_ENABLE))
 		return false;
 	if (sc->policy &&
 	    !sc->policy(sc->policy_arg, object, validator, pindex))
@@ -62,7 +66,7 @@ static bool eligible(void *arg, uint64_t object, uint64_t validator,
 static uint64_t flush(struct sc_scanner *sc, struct sc_pool_cluster *cl,
 		      struct sc_store_write *w, size_t n)
 {
-	uint64_t bytes = 0, refused = 0, stored = 0;
+	uint64_t bytes = 0, refused = 0, stored = 0, meta = 0;
 
 	if (n == 0)
 		return 0;
@@ -71,6 +75,7 @@ static uint64_t flush(struct sc_scanner *sc, struct sc_pool_cluster *cl,
 		if (w[i].result == 0) {
 			bytes += CLUSTER_COST;
 			stored++;
+			meta += w[i].validator == SC_META_VALIDATOR;
 		} else {
 			/* Charged when gathered; it never reached the SSD. */
 			sc_governor_refund(&sc->gov, CLUSTER_COST);
@@ -81,6 +86,7 @@ static uint64_t flush(struct sc_scanner *sc, struct sc_pool_cluster *cl,
 	pthread_mutex_lock(&sc->lock);
 	sc->stats.write_count += bytes;
 	sc->stats.clusters_written += stored;
+	sc->stats.meta_clusters_written += meta;
 	sc->stats.clusters_refused += refused;
 	pthread_mutex_unlock(&sc->lock);
 	return bytes;
@@ -168,6 +174,20 @@ static void cleaning_pass(struct sc_scanner *sc, uint64_t size_bytes)
 	pthread_mutex_unlock(&sc->lock);
 }
 
+/* Let the daemon put what it keeps elsewhere (metadata) into the pool. */
+static void feed(struct sc_scanner *sc)
+{
+	void (*fn)(void *arg);
+	void *arg;
+
+	pthread_mutex_lock(&sc->lock);
+	fn = sc->feed;
+	arg = sc->feed_arg;
+	pthread_mutex_unlock(&sc->lock);
+	if (fn)
+		fn(arg);
+}
+
 static void tick(struct sc_scanner *sc)
 {
 	struct sc_governor_config cfg = {
@@ -183,6 +203,7 @@ static void tick(struct sc_scanner *sc)
 	struct sc_pool_stats ps;
 	int64_t request;
 
+	feed(sc);
 	request = atomic_exchange(&sc->tun->curburst_request, -1);
 	if (request >= 0)
 		sc->gov.curburst_bytes = request;
@@ -299,11 +320,27 @@ void sc_scanner_stop(struct sc_scanner *sc)
 	pthread_cond_signal(&sc->wake);
 	pthread_mutex_unlock(&sc->lock);
 	pthread_join(sc->thread, NULL);
+	/*
+	 * A last pass within the budget, so that what was read just before
+	 * the unmount (a tree walked for its metadata above all) is kept.
+	 */
+	feed(sc);
+	if (!sc_store_failed(sc->store) && sc_governor_may_write(&sc->gov))
+		writing_pass(sc);
 	sc_store_commit(sc->store);
 	pthread_cond_destroy(&sc->wake);
 	pthread_mutex_destroy(&sc->lock);
 	free(sc->bufs);
 	free(sc);
+}
+
+void sc_scanner_set_feeder(struct sc_scanner *sc, void (*fn)(void *arg),
+			   void *arg)
+{
+	pthread_mutex_lock(&sc->lock);
+	sc->feed = fn;
+	sc->feed_arg = arg;
+	pthread_mutex_unlock(&sc->lock);
 }
 
 void sc_scanner_kick(struct sc_scanner *sc)

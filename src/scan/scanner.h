@@ -26,7 +26,8 @@ struct sc_scanner_stats {
 	int64_t curburst_bytes;
 	uint64_t write_count; /* bytes written to the SSD by the scanner */
 	uint64_t clusters_written;
-	uint64_t clusters_refused; /* invalidated while being written */
+	uint64_t meta_clusters_written; /* of them, metadata records */
+	uint64_t clusters_refused;	/* invalidated while being written */
 	uint64_t clusters_cleaned;
 	uint64_t writing_passes, cleaning_passes;
 	uint64_t hysteresis_pages;
@@ -49,8 +50,19 @@ int sc_scanner_start(struct sc_store *store, struct sc_pool *pool,
 		     struct sc_tunables *tunables, sc_scanner_policy_fn policy,
 		     void *policy_arg, struct sc_scanner **ret);
 
-/* Stop the thread, commit the store's index.  NULL is fine. */
+/*
+ * Stop the thread: a last feed and writing pass (within the budget), then
+ * commit the store's index.  NULL is fine.
+ */
 void sc_scanner_stop(struct sc_scanner *sc);
+
+/*
+ * fn(arg) is called at the start of every tick and before the last pass
+ * at stop, from the scanner thread: the daemon moves what it keeps outside
+ * the pool (metadata records) into it.  NULL for none.
+ */
+void sc_scanner_set_feeder(struct sc_scanner *sc, void (*fn)(void *arg),
+			   void *arg);
 
 /* Tick now instead of at the next interval (tests, prefetch). */
 void sc_scanner_kick(struct sc_scanner *sc);

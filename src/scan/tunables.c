@@ -33,6 +33,9 @@ const struct sc_tunable_desc sc_tunable_descs[SC_T_COUNT] = {
 				  1 << 24 },
 	[SC_T_CLEANPEROBJ] = { "cleanperobj", SC_TK_SIZE, 16 * MB, 64 * KB,
 			       64 * TB },
+	/* NFS's acregmax; a year at most, so a time in ns never overflows. */
+	[SC_T_META_TIMEOUT] = { "meta_timeout", SC_TK_SECONDS, 60, 0,
+				366 * 86400 },
 };
 
 void sc_tunables_init(struct sc_tunables *t)
@@ -64,6 +67,7 @@ int sc_tunable_parse(int id, const char *text, int64_t *ret_value)
 		break;
 	case SC_TK_PCT:
 	case SC_TK_COUNT:
+	case SC_TK_SECONDS:
 		ret = sc_parse_uint(text, 0, UINT64_MAX, &v);
 		break;
 	case SC_TK_SIZE:

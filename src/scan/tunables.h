@@ -32,6 +32,7 @@ enum sc_tunable {
 	SC_T_MAXSCAN,
 	SC_T_MIN_HYSTERESIS,
 	SC_T_CLEANPEROBJ,
+	SC_T_META_TIMEOUT, /* ours: seconds cached metadata is trusted */
 	SC_T_COUNT,
 };
 
@@ -41,6 +42,7 @@ enum sc_tunable_kind {
 	SC_TK_SIZE,  /* bytes, K/M/G/T suffixes */
 	SC_TK_RATE,  /* bytes per second, "/s" optional */
 	SC_TK_COUNT, /* pages */
+	SC_TK_SECONDS,
 };
 
 struct sc_tunable_desc {

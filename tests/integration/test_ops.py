@@ -412,8 +412,17 @@ def test_mmap_read_and_shared_write(pair):
     assert pair.same(lambda p: read(p)[8:16], "m")[1] == bytes([8, 9]) + b"ABCD" + bytes([14, 15])
 
 
-def test_changes_behind_the_mount_are_seen(mount):
-    """No data cache yet beyond the kernel's: close-to-open holds."""
+def test_changes_behind_the_mount_are_seen(dirs):
+    """With meta_timeout=0 only the kernel's own caches stand in the way."""
+    base, backing, mnt, ref = dirs
+    mount = scfs.Mount(backing, mnt, options=("allow_other", "meta_timeout=0"))
+    try:
+        changes_are_seen(mount)
+    finally:
+        mount.unmount()
+
+
+def changes_are_seen(mount):
     back = os.path.join(mount.backing, "f")
     front = os.path.join(mount.mountpoint, "f")
     write(back, b"first")

@@ -59,6 +59,7 @@ static void sample_record(struct sc_metarec *r)
 		e->state = (uint8_t)(SC_META_ABSENT + i % 3);
 		e->dtype = DT_REG;
 		e->validated_ns = 1700000004000000000ULL + (uint64_t)i;
+		e->ino = 5000 + (uint64_t)i;
 		if (e->state == SC_META_ATTR)
 			e->attr = sample_attr((uint64_t)i);
 		if (i % 5 == 0)
@@ -95,6 +96,7 @@ static void assert_same_record(const struct sc_metarec *a,
 		assert_int_equal(x->state, y->state);
 		assert_int_equal(x->dtype, y->dtype);
 		assert_int_equal(x->validated_ns, y->validated_ns);
+		assert_int_equal(x->ino, y->ino);
 		if (x->state == SC_META_ATTR)
 			assert_memory_equal(&x->attr, &y->attr,
 					    sizeof(x->attr));

@@ -26,6 +26,8 @@ static void test_names_and_defaults_follow_dragonfly(void **state)
 	assert_int_equal(sc_tunable_get(&t, SC_T_MIN_HYSTERESIS), 1024);
 	assert_int_equal(sc_tunable_get(&t, SC_T_MAXFILESIZE), 0);
 	assert_int_equal(sc_tunable_get(&t, SC_T_READ_ENABLE), 1);
+	assert_int_equal(sc_tunable_get(&t, SC_T_META_TIMEOUT), 60);
+	assert_int_equal(sc_tunable_lookup("meta_timeout"), SC_T_META_TIMEOUT);
 	assert_int_equal(atomic_load(&t.curburst_request), -1);
 }
 
@@ -47,6 +49,14 @@ static void test_parse_by_kind_and_range(void **state)
 	assert_int_equal(sc_tunable_parse(SC_T_MAXSWAPPCT, "5", &v), -ERANGE);
 	assert_int_equal(sc_tunable_parse(SC_T_MAXSWAPPCT, "50%", &v), -EINVAL);
 	assert_int_equal(sc_tunable_parse(SC_T_MAXSCAN, "-3", &v), -EINVAL);
+	assert_int_equal(sc_tunable_parse(SC_T_META_TIMEOUT, "0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(sc_tunable_parse(SC_T_META_TIMEOUT, "3600", &v), 0);
+	assert_int_equal(v, 3600);
+	assert_int_equal(sc_tunable_parse(SC_T_META_TIMEOUT, "1e9", &v),
+			 -EINVAL);
+	assert_int_equal(sc_tunable_parse(SC_T_META_TIMEOUT, "99999999", &v),
+			 -ERANGE);
 }
 
 /* A refused value leaves the output alone (fuzzing found a bool that did not). */

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The metadata cache (meta_enable): attributes, directory listings,
+ * symlink targets and names known to be absent, read from BACKING, kept
+ * per directory as metadata records (src/cache/metarec.h).  Records live
+ * decoded in RAM while in use; the scanner's feeder publishes changed ones
+ * into the page pool as pages of their own object, so they reach the SSD
+ * through the same queues, governor and store as file data and survive a
+ * remount.  A record that left RAM is read back from the pool or the SSD.
+ *
+ * Every datum is trusted for meta_timeout seconds since it was last
+ * confirmed by BACKING; after that the caller confirms it with one call
+ * (a stat of the file, or of the directory for a listing) and notes the
+ * answer here.  While BACKING cannot answer (offline, hung), anything
+ * known is served whatever its age.  Changes made through the mount are
+ * noted at once, and the SSD copy of a record they touch is dropped
+ * durably before the change is acknowledged.
+ *
+ * This module never calls BACKING: ops.c does, and tells it what it saw.
+ * Directories are named by their path below BACKING ("." for the root),
+ * files by (directory, name).
+ */
+#ifndef SC_META_H
+#define SC_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+struct sc_fs;
+struct sc_meta;
+
+/* RAM for decoded records; beyond it, records least recently used leave. */
+#define SC_META_RAM_BYTES (32u << 20)
+
+/* Create the cache of fs (fs->store and fs->pool set).  0 or -ENOMEM. */
+int sc_meta_create(struct sc_fs *fs, struct sc_meta **ret);
+void sc_meta_destroy(struct sc_meta *m);
+
+/* How old an answer may be. */
+enum sc_meta_age {
+	SC_META_FRESH,	 /* confirmed within meta_timeout */
+	SC_META_ANY_AGE, /* BACKING cannot answer: whatever is known */
+};
+
+enum sc_meta_answer {
+	SC_META_UNKNOWN, /* ask BACKING */
+	SC_META_EXISTS,
+	SC_META_NOT_THERE,
+};
+
+/*
+ * What is known of name in dir: its attributes and birth time, that it
+ * does not exist, or nothing of the age asked.  NULL m: unknown.
+ */
+enum sc_meta_answer sc_meta_lookup(struct sc_meta *m, const char *dir,
+				   const char *name, enum sc_meta_age age,
+				   struct stat *ret_st, uint64_t *ret_birth);
+
+/*
+ * The latest attributes known of the directory at path, whatever their
+ * age (for permission checks on cached answers, and the root's getattr
+ * while BACKING cannot answer): 0 or -ENOENT.
+ */
+int sc_meta_dir_attr(struct sc_meta *m, const char *path, struct stat *ret_st);
+
+/*
+ * BACKING just said what name in dir is (st), or that it is absent (NULL).
+ * Returns true when the cache had served other attributes for it (beyond
+ * its access time): the kernel may hold them, and should be told.
+ */
+bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
+		  const struct stat *st, uint64_t birth);
+
+/*
+ * What is known of name in dir is doubtful (the file behind it changed
+ * behind the mount's back): the next question about it goes to BACKING.
+ */
+void sc_meta_forget(struct sc_meta *m, const char *dir, const char *name);
+
+/* The symlink target of name in dir, as long as its attributes are. */
+void sc_meta_note_link(struct sc_meta *m, const char *dir, const char *name,
+		       const char *target);
+
+/*
+ * The target of symlink name in dir into buf: its length, or -ENOENT
+ * when not known at the age asked, or -ENAMETOOLONG.
+ */
+int sc_meta_readlink(struct sc_meta *m, const char *dir, const char *name,
+		     enum sc_meta_age age, char *buf, size_t len);
+
+/* A directory listing, as handed to readdir. */
+struct sc_meta_name {
+	char *name;
+	uint8_t dtype;
+	uint64_t ino;
+	bool has_attr; /* st and birth are known at the age asked */
+	struct stat st;
+	uint64_t birth;
+};
+
+struct sc_meta_list {
+	size_t n, cap;
+	struct sc_meta_name *names;
+};
+
+/* Append a name to list: 0 or -ENOMEM. */
+int sc_meta_list_add(struct sc_meta_list *list, const char *name, uint8_t dtype,
+		     uint64_t ino);
+void sc_meta_list_free(struct sc_meta_list *list);
+
+/*
+ * The listing of dir if it is known at the age asked, into *ret (freed by
+ * the caller): 0, or -ENOENT.  dir_now: the directory's attributes just
+ * read from BACKING, or NULL; a listing they confirm (mtime and ctime as
+ * when it was read) is renewed.
+ */
+int sc_meta_list(struct sc_meta *m, const char *dir, enum sc_meta_age age,
+		 const struct stat *dir_now, struct sc_meta_list *ret);
+
+/* BACKING listed dir (whose attributes were dir_st before it was read). */
+void sc_meta_set_list(struct sc_meta *m, const char *dir,
+		      const struct stat *dir_st,
+		      const struct sc_meta_list *list);
+
+/*
+ * Changes through the mount.  name in dir was created, removed, renamed
+ * or changed: what is known of it and of dir's listing is dropped (the
+ * caller notes what it now knows), in RAM and durably on the SSD.
+ */
+void sc_meta_changed(struct sc_meta *m, const char *dir, const char *name);
+
+/* The directory path was removed or renamed: forget it and all below. */
+void sc_meta_gone(struct sc_meta *m, const char *path);
+
+/*
+ * The scanner's feeder: encode the records changed since the last call
+ * into the page pool (the scanner writes them as it writes file data).
+ */
+void sc_meta_publish(void *m);
+
+struct sc_meta_stats {
+	uint64_t dirs;	    /* records in RAM */
+	uint64_t entries;   /* names they hold */
+	uint64_t ram_bytes; /* their RAM */
+	uint64_t hits;	    /* answers given without BACKING */
+	uint64_t misses;    /* questions left to BACKING */
+	uint64_t loads;	    /* records read back from the pool or SSD */
+	uint64_t published; /* records encoded into the pool */
+};
+
+void sc_meta_get_stats(struct sc_meta *m, struct sc_meta_stats *ret);
+
+#endif
