@@ -266,7 +266,11 @@ PidFile {self.dir}/sshd.pid
 Subsystem sftp internal-sftp
 """)
         os.makedirs("/run/sshd", exist_ok=True)
-        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config],
+        self.config = config
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", self.config],
                                      stderr=subprocess.DEVNULL)
         wait_for(self.listening, what="sshd")
 
@@ -279,12 +283,12 @@ Subsystem sftp internal-sftp
         self.proc.wait(timeout=10)
 
 
-def sshfs_mount(sshd, remote, local):
+def sshfs_mount(sshd, remote, local, extra=""):
     subprocess.run(["sshfs", f"root@127.0.0.1:{remote}", local,
                     "-p", str(sshd.port),
                     "-o", f"IdentityFile={sshd.key},StrictHostKeyChecking=no,"
                           "UserKnownHostsFile=/dev/null,BatchMode=yes,"
-                          "dir_cache=no,attr_timeout=0,entry_timeout=0"],
+                          "dir_cache=no,attr_timeout=0,entry_timeout=0" + extra],
                    check=True, capture_output=True, timeout=30)
     wait_for(lambda: os.path.ismount(local), what="sshfs")
 

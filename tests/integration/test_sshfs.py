@@ -16,6 +16,7 @@ import pytest
 import scfs
 from scfs import Sshd, sshfs_mount, sshfs_unmount
 from test_cache import drop_caches, make_file, read, stats, wait_written
+from test_meta import view
 
 MIB = 1 << 20
 
@@ -226,5 +227,71 @@ def test_hung_server_times_out_and_cached_data_still_served(net):
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-uz", mnt])
+
+
+def test_offline_server_cached_tree_still_served(net):
+    """The sshd and its sessions killed: sshfs (-o reconnect) answers every
+    call with EIO at once.  What was read before is still served, right to
+    the byte (listings, attributes, links and data); what was not fails at
+    once with EHOSTDOWN; changes fail with EROFS.  When the sshd is back,
+    the mount is back online by itself."""
+    base, remote, backing, mnt, sshd = net
+    sshfs_unmount(backing)
+    sshfs_mount(sshd, remote, backing, ",reconnect")
+    os.makedirs(os.path.join(remote, "d", "sub"))
+    files = {"d/a": make_file(os.path.join(remote, "d", "a"), MIB, None),
+             "d/b": make_file(os.path.join(remote, "d", "b"), 5000, None),
+             "d/sub/c": make_file(os.path.join(remote, "d", "sub", "c"), 200000, None)}
+    os.symlink("a", os.path.join(remote, "d", "link"))
+    uncached = make_file(os.path.join(remote, "uncached"), MIB, None)
+    m = scfs.Mount(backing, mnt, options=("allow_other", f"cache={base}/c.swc",
+                                          "cache_size=64M", "min_hysteresis=0"))
+    killed = []
+    try:
+        before = view(mnt)
+        for name, data in files.items():
+            assert read(os.path.join(mnt, name)) == data
+        wait_written(mnt, [len(d) for d in files.values()])
+        drop_caches()
+        killed = process_tree(sshd.proc.pid)
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        sshd.proc.wait(timeout=10)
+
+        # Cached: served as before.  Each call must answer within 10 s.
+        assert in_thread(lambda: view(mnt), 10) == ("ok", before)
+        for name, data in files.items():
+            assert in_thread(lambda: read(os.path.join(mnt, name)), 10) == ("ok", data)
+        assert in_thread(lambda: os.readlink(os.path.join(mnt, "d", "link")), 10) == \
+            ("ok", "a")
+        # Not cached: fails at once.  Changes: refused.
+        assert in_thread(lambda: read(os.path.join(mnt, "uncached")), 10) == \
+            ("err", "EHOSTDOWN")
+        assert in_thread(lambda: os.mkdir(os.path.join(mnt, "d", "new")), 10) == \
+            ("err", "EROFS")
+        assert in_thread(lambda: open(os.path.join(mnt, "d", "b"), "ab"), 10) == \
+            ("err", "EROFS")
+        assert in_thread(lambda: os.unlink(os.path.join(mnt, "d", "b")), 10) == \
+            ("err", "EROFS")
+        st = stats(mnt)
+        assert st["backing_state"] == "offline" and st["backing_offline_count"] == 1
+        assert "is offline" in m.log()
+
+        # The server back: online again without help.
+        sshd.start()
+        killed = []
+        scfs.wait_for(lambda: stats(mnt)["backing_state"] == "ok", timeout=20,
+                      what="the mount to come back online")
+        assert "is back online" in m.log()
+        assert read(os.path.join(mnt, "uncached")) == uncached
+        with open(os.path.join(mnt, "d", "new"), "wb") as f:
+            f.write(b"written after")
+        assert read(os.path.join(remote, "d", "new")) == b"written after"
+        m.unmount()
+    finally:
+        if killed:
+            sshd.start()
         if os.path.ismount(mnt):
             subprocess.run(["fusermount3", "-uz", mnt])
