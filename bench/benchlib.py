@@ -2,6 +2,7 @@
 """What every benchmark here shares: emptying the caches between
 measurements and publishing the table."""
 import os
+import statistics
 import time
 
 
@@ -12,6 +13,12 @@ def drop_caches(pause=0.5):
     with open("/proc/sys/vm/drop_caches", "w") as f:
         f.write("3")
     time.sleep(pause)
+
+
+def spread(values, digits):
+    """(median, "median (min-max)") of the repetitions of one measurement."""
+    m = statistics.median(values)
+    return m, f"{m:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def publish(lines, path):

@@ -17,13 +17,12 @@ Usage: sudo bench/network.py [--size-mib 512] [--reps 3]
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import drop_caches, publish  # noqa: E402
+from benchlib import drop_caches, publish, spread  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -167,10 +166,9 @@ def main():
              f"{args.reps} reps, medians (min-max)",
              f"{'workload':36} {'swapcachefs':>22} {'other':>24} {'ratio':>6} {'target':>7}"]
     for what, other, target in rows:
-        a, b = results[(what, "swapcachefs")], results[(what, other)]
-        ma, mb = statistics.median(a), statistics.median(b)
-        lines.append(f"{what:36} {ma:10.1f} ({min(a):.0f}-{max(a):.0f}) "
-                     f"{other:>7} {mb:9.1f} ({min(b):.0f}-{max(b):.0f}) "
+        ma, a = spread(results[(what, "swapcachefs")], 0)
+        mb, b = spread(results[(what, other)], 0)
+        lines.append(f"{what:36} {a:>22} {other:>7} {b:>16} "
                      f"{ma / mb:6.2f} {'>=' + str(target):>7}")
     publish(lines, args.out)
 

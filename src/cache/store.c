@@ -1176,6 +1176,7 @@ void sc_store_get_stats(struct sc_store *s, struct sc_store_stats *ret)
 	pthread_mutex_lock(&s->lock);
 	*ret = s->stats;
 	ret->write_bytes = s->sb.write_bytes;
+	ret->format_ns = s->sb.format_ns;
 	pthread_mutex_unlock(&s->lock);
 	ret->used_bytes = ret->used_slots * SC_CLUSTER_BYTES;
 }

@@ -84,6 +84,7 @@ struct sc_store_stats {
 	uint64_t used_slots;
 	uint64_t objects;
 	uint64_t write_bytes; /* data written, lifetime of the device */
+	uint64_t format_ns;   /* CLOCK_REALTIME when it was formatted */
 	uint64_t read_bytes;  /* data read since open */
 	uint64_t hits, misses;
 	uint64_t checksum_errors; /* clusters dropped for a CRC mismatch */

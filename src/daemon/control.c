@@ -20,6 +20,7 @@
 #include "pool.h"
 #include "scanner.h"
 #include "store.h"
+#include "wear.h"
 
 #define PREFIX_LEN (sizeof(SC_CTL_PREFIX) - 1)
 #define NVME_REFRESH_NS (60ULL * 1000000000ULL) /* the health log: 1 min */
@@ -78,6 +79,68 @@ static void drive_stats(struct sc_fs *fs, struct text *t)
 		line(t, "nvme_critical_warning: %u\n", d->critical_warning);
 	}
 	pthread_mutex_unlock(&fs->drive_lock);
+}
+
+/*
+ * What the drive has written in its life, and how fast: from its health
+ * log (data units written, power-on hours), else from the cache's own
+ * count since it was formatted (a lower bound: others may write the drive
+ * too).  Called with drive_lock held.
+ */
+static void drive_wear(struct sc_fs *fs, uint64_t *written, double *rate,
+		       const char **source)
+{
+	struct sc_nvme_info *d = &fs->drive;
+	struct sc_store_stats st = { 0 };
+	struct timespec now;
+	double age;
+
+	if (d->present)
+		sc_nvme_refresh(d, sc_monotonic_ns(), NVME_REFRESH_NS);
+	if (d->present && d->health_valid) {
+		*written = d->data_units_written * SC_NVME_DATA_UNIT_BYTES;
+		*rate = d->power_on_hours ? (double)*written /
+						    (d->power_on_hours * 3600.0)
+					  : 0;
+		*source = "nvme";
+		return;
+	}
+	if (fs->store)
+		sc_store_get_stats(fs->store, &st);
+	clock_gettime(CLOCK_REALTIME, &now);
+	age = (double)now.tv_sec - (double)st.format_ns / 1e9;
+	*written = st.write_bytes;
+	*rate = age > 0 ? (double)st.write_bytes / age : 0;
+	*source = "cache";
+}
+
+static void wear_stats(struct sc_fs *fs, struct text *t)
+{
+	const char *source;
+	uint64_t written;
+	double rate, days;
+
+	if (!fs->store)
+		return;
+	pthread_mutex_lock(&fs->drive_lock);
+	drive_wear(fs, &written, &rate, &source);
+	days = sc_wear_days_left((uint64_t)sc_tunable_get(&fs->tunables,
+							  SC_T_ENDURANCE),
+				 written, rate,
+				 fs->drive.present && fs->drive.health_valid
+					 ? fs->drive.percent_used
+					 : 0,
+				 fs->drive.present && fs->drive.health_valid
+					 ? fs->drive.power_on_hours
+					 : 0);
+	pthread_mutex_unlock(&fs->drive_lock);
+	line(t, "wear_source: %s\n", source);
+	counter(t, "wear_written_bytes", written);
+	line(t, "wear_rate_bytes_per_s: %.0f\n", rate);
+	if (days < 0)
+		line(t, "projected_lifetime_days: unknown\n");
+	else
+		line(t, "projected_lifetime_days: %.0f\n", days);
 }
 
 size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
@@ -149,6 +212,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 					  : "ok");
 	counter(&t, "index_ram_bytes", st.index_ram_bytes);
 	drive_stats(fs, &t);
+	wear_stats(fs, &t);
 	return t.used;
 }
 
@@ -237,7 +301,34 @@ int sc_ctl_set(struct sc_fs *fs, uid_t caller, const char *name,
 	sc_tunable_set(&fs->tunables, id, v);
 	sc_info("tunable %s set to %lld by uid %u", name, (long long)v,
 		(unsigned)caller);
+	if (id == SC_T_ENDURANCE || id == SC_T_LIFETIME)
+		sc_ctl_apply_wear_budget(fs);
 	return 0;
+}
+
+void sc_ctl_apply_wear_budget(struct sc_fs *fs)
+{
+	int64_t endurance = sc_tunable_get(&fs->tunables, SC_T_ENDURANCE);
+	int64_t lifetime = sc_tunable_get(&fs->tunables, SC_T_LIFETIME);
+	const char *source;
+	uint64_t written, rate;
+	double observed;
+
+	if (endurance <= 0 || lifetime <= 0)
+		return;
+	pthread_mutex_lock(&fs->drive_lock);
+	drive_wear(fs, &written, &observed, &source);
+	pthread_mutex_unlock(&fs->drive_lock);
+	rate = sc_wear_accrate((uint64_t)endurance, written, (uint64_t)lifetime,
+			       (uint64_t)sc_tunable_descs[SC_T_ACCRATE].min);
+	if (rate > (uint64_t)sc_tunable_descs[SC_T_ACCRATE].max)
+		rate = (uint64_t)sc_tunable_descs[SC_T_ACCRATE].max;
+	sc_tunable_set(&fs->tunables, SC_T_ACCRATE, (int64_t)rate);
+	sc_notice("wear budget: %llu bytes rated, %llu written (%s), over %llu "
+		  "days: accrate %llu bytes/s",
+		  (unsigned long long)endurance, (unsigned long long)written,
+		  source, (unsigned long long)lifetime / 86400,
+		  (unsigned long long)rate);
 }
 
 size_t sc_ctl_list(char *buf, size_t len)

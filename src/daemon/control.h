@@ -37,6 +37,13 @@ int sc_ctl_set(struct sc_fs *fs, uid_t caller, const char *name,
 size_t sc_ctl_list(char *buf, size_t len);
 
 /*
+ * With both tunables endurance and lifetime set, derive accrate from them
+ * and from what the drive has written (wear.h); called at mount and when
+ * either changes.
+ */
+void sc_ctl_apply_wear_budget(struct sc_fs *fs);
+
+/*
  * user.swapcache.residency of the regular file at path (below BACKING)
  * whose attributes are st: the bytes of its current contents on the SSD
  * and in RAM, and its size, as "name: value" lines.  As sc_ctl_get.

@@ -21,6 +21,7 @@
 
 #include "cachedev.h"
 #include "config.h"
+#include "control.h"
 #include "deadline.h"
 #include "fs.h"
 #include "log.h"
@@ -338,6 +339,7 @@ int main(int argc, char *argv[])
 		fs.ctime_is_real = fstatfs(fs.root_fd, &sfs) == 0 &&
 				   sfs.f_type != FUSE_SUPER_MAGIC;
 	}
+	sc_ctl_apply_wear_budget(&fs);
 	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino);
 	if (ret == 0 && fs.store)
 		ret = sc_meta_create(&fs, &fs.meta);

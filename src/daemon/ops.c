@@ -1706,14 +1706,49 @@ static void reply_xattr_value(fuse_req_t req, char *buf, size_t size, ssize_t n)
 	free(buf);
 }
 
+/*
+ * Devices of BACKING that keep no extended attributes (sshfs): once one
+ * answers a getxattr with EOPNOTSUPP, the next are answered so at once,
+ * without the round trips that reaching a path below BACKING costs (ls -l
+ * asks two per file).  Slots hold dev + 1; 0 is empty.
+ */
+#define NO_XATTR_DEVS 8u
+static _Atomic uint64_t no_xattr_devs[NO_XATTR_DEVS];
+
+static bool xattrs_unsupported(dev_t dev)
+{
+	for (unsigned i = 0; i < NO_XATTR_DEVS; i++)
+		if (atomic_load_explicit(&no_xattr_devs[i],
+					 memory_order_relaxed) == dev + 1)
+			return true;
+	return false;
+}
+
+static void note_no_xattrs(dev_t dev)
+{
+	for (unsigned i = 0; i < NO_XATTR_DEVS; i++) {
+		uint64_t empty = 0;
+
+		if (atomic_compare_exchange_strong(&no_xattr_devs[i], &empty,
+						   dev + 1) ||
+		    empty == dev + 1)
+			return;
+	}
+}
+
 static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 			     size_t size)
 {
+	struct sc_inode *inode = inode_of(fs_of(req), ino);
 	char path[PATH_MAX + 64];
 	struct sc_loc loc;
 	char *buf = NULL;
 	ssize_t n;
 
+	if (name && xattrs_unsupported(inode->dev)) {
+		sc_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
 	if (size && !(buf = malloc(size))) {
@@ -1725,6 +1760,8 @@ static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 : llistxattr(path, buf, size);
 	if (n < 0)
 		n = -errno;
+	if (name && n == -EOPNOTSUPP)
+		note_no_xattrs(inode->dev);
 	sc_loc_done(&loc);
 	reply_xattr_value(req, buf, size, n);
 }

@@ -9,6 +9,7 @@
 
 #include "parse.h"
 #include "tunables.h"
+#include "wear.h"
 
 #define KB 1024LL
 #define MB (1024LL * KB)
@@ -36,6 +37,10 @@ const struct sc_tunable_desc sc_tunable_descs[SC_T_COUNT] = {
 	/* NFS's acregmax; a year at most, so a time in ns never overflows. */
 	[SC_T_META_TIMEOUT] = { "meta_timeout", SC_TK_SECONDS, 60, 0,
 				366 * 86400 },
+	[SC_T_ENDURANCE] = { "endurance", SC_TK_ENDURANCE, 0, 0,
+			     1000000000000000000LL },
+	[SC_T_LIFETIME] = { "lifetime", SC_TK_LIFETIME, 0, 0,
+			    100LL * 365 * 86400 },
 };
 
 void sc_tunables_init(struct sc_tunables *t)
@@ -75,6 +80,12 @@ int sc_tunable_parse(int id, const char *text, int64_t *ret_value)
 		break;
 	case SC_TK_RATE:
 		ret = sc_parse_rate(text, &v);
+		break;
+	case SC_TK_ENDURANCE:
+		ret = sc_parse_endurance(text, &v);
+		break;
+	case SC_TK_LIFETIME:
+		ret = sc_parse_lifetime(text, &v);
 		break;
 	default:
 		ret = -EINVAL;

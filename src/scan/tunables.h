@@ -33,6 +33,9 @@ enum sc_tunable {
 	SC_T_MIN_HYSTERESIS,
 	SC_T_CLEANPEROBJ,
 	SC_T_META_TIMEOUT, /* ours: seconds cached metadata is trusted */
+	SC_T_ENDURANCE,	   /* ours: bytes the drive is rated to write */
+	SC_T_LIFETIME,	   /* ours: seconds it should last; with endurance,
+			    * they set accrate (wear.h) */
 	SC_T_COUNT,
 };
 
@@ -43,6 +46,8 @@ enum sc_tunable_kind {
 	SC_TK_RATE,  /* bytes per second, "/s" optional */
 	SC_TK_COUNT, /* pages */
 	SC_TK_SECONDS,
+	SC_TK_ENDURANCE, /* bytes, decimal K/M/G/T/P as drives are rated */
+	SC_TK_LIFETIME,	 /* seconds, h/d/w/y suffixes */
 };
 
 struct sc_tunable_desc {

@@ -344,3 +344,25 @@ def test_evict_a_file(dirs):
         assert e.value.errno == errno.EINVAL
     finally:
         m.unmount()
+
+
+def test_wear_budget_sets_accrate(dirs):
+    """endurance and lifetime derive accrate from what is left of the drive
+    (here a cache file: what the cache wrote), at mount and at run time."""
+    base, backing, mnt, _ = dirs
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "endurance=1T", "lifetime=1y")
+    try:
+        st = stats(mnt)
+        year = 365 * 86400
+        assert st["endurance"] == 10**12 and st["lifetime"] == year
+        # Nothing written yet but the format: 10**12 / year, to the byte.
+        assert st["accrate"] == (10**12 - st["wear_written_bytes"]) // year
+        assert st["wear_source"] == "cache"
+        assert st["projected_lifetime_days"] != "unknown" or st["wear_rate_bytes_per_s"] == 0
+        os.setxattr(mnt, "user.swapcache.lifetime", b"30d")
+        assert stats(mnt)["accrate"] == (10**12 - st["wear_written_bytes"]) // (30 * 86400)
+        with pytest.raises(OSError):
+            os.setxattr(mnt, "user.swapcache.endurance", b"600TB")
+        assert "wear budget" in m.log()
+    finally:
+        m.unmount()
