@@ -11,6 +11,9 @@
  *                                                 cached: ssd_bytes,
  *                                                 ram_bytes, size lines
  *   setfattr -n user.swapcache.evict FILE         drop it from the cache
+ *   setfattr -n user.swapcache.cache -v cache|noscache|none PATH
+ *                                                 the flag use_chflags
+ *                                                 reads (policy.h)
  *
  * Every tunable of swapcachefs(8) has its name under the prefix.  Names
  * under the prefix belong to the overlay and never reach the backing
@@ -24,5 +27,6 @@
 #define SC_CTL_STATS SC_CTL_PREFIX "stats"
 #define SC_CTL_RESIDENCY SC_CTL_PREFIX "residency"
 #define SC_CTL_EVICT SC_CTL_PREFIX "evict"
+#define SC_CTL_CACHE SC_CTL_PREFIX "cache"
 
 #endif

@@ -107,6 +107,16 @@
  * trusted only if its checksum matches; a stale one is refused by
  * comparing its directory's attributes with the directory's own.
  *
+ * Cache flags
+ *
+ * The cache/noscache flags set with the user.swapcache.cache xattr are
+ * kept in one object (named by the SipHash of BACKING's path, a NUL and
+ * "flags") under SC_PINNED_VALIDATOR, which the cleaner never frees: a
+ * 24-byte header ("SWPCFLAG", then 4 bytes each, little-endian: version
+ * 1, count, bytes of the whole set, CRC32C of the bytes after the header),
+ * then per flag one byte (1 cache, 2 noscache), two bytes of path length
+ * and the path below BACKING.
+ *
  * Record header (then the directory's attributes, then the entries)
  *
  * | offset | size | field        | meaning                                      |
@@ -175,6 +185,8 @@
 #define SC_META_MAGIC "SWPCMETA"
 #define SC_META_VERSION 1u
 #define SC_META_VALIDATOR 2u
+/* Clusters stored under this validator are settings: never cleaned. */
+#define SC_PINNED_VALIDATOR 4u
 #define SC_META_HEADER_BYTES 48u
 #define SC_META_ATTR_BYTES 96u
 #define SC_META_ENTRY_BYTES 24u

@@ -1029,6 +1029,9 @@ size_t sc_store_clean(struct sc_store *s, uint32_t max_examine,
 					  memory_order_relaxed);
 		if (sl->state != SLOT_USED)
 			continue;
+		/* Settings, not a cache: never cleaned (format.h). */
+		if (s->objects[sl->obj].validator == SC_PINNED_VALIDATOR)
+			continue;
 		/* Second chance: a cluster hit since the last pass stays. */
 		if (sl->referenced) {
 			sl->referenced = 0;

@@ -30,6 +30,7 @@
 #include "ops.h"
 #include "objects.h"
 #include "options.h"
+#include "policy.h"
 #include "pool.h"
 #include "rw.h"
 #include "scanner.h"
@@ -343,6 +344,8 @@ int main(int argc, char *argv[])
 	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino);
 	if (ret == 0 && fs.store)
 		ret = sc_meta_create(&fs, &fs.meta);
+	if (ret == 0 && fs.store)
+		ret = sc_policy_open(&fs, &fs.policy);
 	if (ret < 0) {
 		fprintf(stderr, "swapcachefs: %s\n", strerror(-ret));
 		return 1;
@@ -360,6 +363,7 @@ int main(int argc, char *argv[])
 	ret = run_session(&fs, &opts, mountpoint);
 
 	sc_meta_destroy(fs.meta);
+	sc_policy_close(fs.policy);
 	sc_pool_destroy(fs.pool);
 	if (fs.store && sc_store_failed(fs.store)) {
 		sc_store_close(fs.store); /* said so when it failed */

@@ -22,6 +22,7 @@
 #include "metarec.h"
 #include "objects.h"
 #include "pool.h"
+#include "relpath.h"
 #include "store.h"
 
 #define NS_PER_S 1000000000ULL
@@ -910,16 +911,6 @@ void sc_meta_changed(struct sc_meta *m, const char *dir, const char *name)
 	pthread_mutex_unlock(&m->lock);
 }
 
-static bool is_below(const char *path, const char *top)
-{
-	size_t n = strlen(top);
-
-	if (strcmp(top, ".") == 0)
-		return true;
-	return strncmp(path, top, n) == 0 &&
-	       (path[n] == '\0' || path[n] == '/');
-}
-
 void sc_meta_gone(struct sc_meta *m, const char *path)
 {
 	uint64_t object;
@@ -937,7 +928,7 @@ void sc_meta_gone(struct sc_meta *m, const char *path)
 	/* Those below are refused when read back (confirm_loaded). */
 	for (d = TAILQ_FIRST(&m->lru); d; d = next) {
 		next = TAILQ_NEXT(d, lru);
-		if (is_below(d->path, path))
+		if (sc_path_is_below(d->path, path))
 			unlink_dir(m, d);
 	}
 	pthread_mutex_unlock(&m->lock);

@@ -20,6 +20,7 @@
 static struct {
 	_Atomic uint64_t object;
 	_Atomic uint64_t size;
+	_Atomic bool flagged; /* its path says cache (use_chflags) */
 } sizes[SIZE_SLOTS];
 
 /* The store's name of BACKING/relpath, and of what follows its NUL. */
@@ -78,12 +79,14 @@ bool sc_object_any_cached(struct sc_fs *fs, uint64_t object, uint64_t validator)
 	       sc_pool_contains(fs->pool, object, validator, 0);
 }
 
-void sc_object_note_size(struct sc_fs *fs, uint64_t object, uint64_t size)
+void sc_object_note(struct sc_fs *fs, uint64_t object, uint64_t size,
+		    bool flagged)
 {
 	unsigned i = (unsigned)(object % SIZE_SLOTS);
 
 	(void)fs;
 	atomic_store(&sizes[i].size, size);
+	atomic_store(&sizes[i].flagged, flagged);
 	atomic_store(&sizes[i].object, object);
 }
 
@@ -93,12 +96,17 @@ bool sc_object_policy(void *arg, uint64_t object, uint64_t validator,
 	struct sc_fs *fs = arg;
 	int64_t max = sc_tunable_get(&fs->tunables, SC_T_MAXFILESIZE);
 	unsigned i = (unsigned)(object % SIZE_SLOTS);
+	bool known = atomic_load(&sizes[i].object) == object;
 
 	if (validator == SC_META_VALIDATOR)
 		return true;
+	/* A file not opened lately is not known to be flagged: not written. */
+	if (sc_tunable_get(&fs->tunables, SC_T_USE_CHFLAGS) &&
+	    !(known && atomic_load(&sizes[i].flagged)))
+		return false;
 	if (max <= 0)
 		return true;
-	if (atomic_load(&sizes[i].object) == object)
+	if (known)
 		return atomic_load(&sizes[i].size) <= (uint64_t)max;
 	return (pindex + 1) * SC_PAGE_BYTES <= (uint64_t)max;
 }

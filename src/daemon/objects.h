@@ -36,8 +36,13 @@ uint64_t sc_object_validator(struct sc_fs *fs, const struct stat *st);
 bool sc_object_any_cached(struct sc_fs *fs, uint64_t object,
 			  uint64_t validator);
 
-/* Remember the size of object, for the maxfilesize policy. */
-void sc_object_note_size(struct sc_fs *fs, uint64_t object, uint64_t size);
+/*
+ * Remember what the scanner's policy needs of object, which pages do not
+ * carry: its size (maxfilesize) and whether its path is flagged for the
+ * SSD (use_chflags, policy.h).  Called at each open.
+ */
+void sc_object_note(struct sc_fs *fs, uint64_t object, uint64_t size,
+		    bool flagged);
 
 /* The scanner's policy hook (sc_scanner_policy_fn); arg is the fs. */
 bool sc_object_policy(void *arg, uint64_t object, uint64_t validator,

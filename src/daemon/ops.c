@@ -33,6 +33,7 @@
 #include "objects.h"
 #include "offline.h"
 #include "ops.h"
+#include "policy.h"
 #include "reply.h"
 #include "rw.h"
 
@@ -140,6 +141,22 @@ static int dir_path(struct sc_fs *fs, struct sc_inode *dir, char *buf,
 	return n < 0 ? n : 0;
 }
 
+/* The path below BACKING of name in directory inode dir: 0 or -errno. */
+static int child_path(struct sc_fs *fs, struct sc_inode *dir, const char *name,
+		      char *buf, size_t len)
+{
+	char parent[PATH_MAX];
+	int ret = dir_path(fs, dir, parent, sizeof(parent));
+	int n;
+
+	if (ret < 0)
+		return ret;
+	n = strcmp(parent, ".") == 0
+		    ? snprintf(buf, len, "%s", name)
+		    : snprintf(buf, len, "%s/%s", parent, name);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 /* The directory path and name of inode (".", "." for the root). */
 static int path_pair(struct sc_fs *fs, struct sc_inode *inode,
 		     char dir[PATH_MAX], char name[NAME_MAX + 1])
@@ -216,16 +233,8 @@ static void meta_changed(struct sc_fs *fs, struct sc_inode *dir,
 static void meta_gone(struct sc_fs *fs, struct sc_inode *dir, const char *name)
 {
 	char path[PATH_MAX];
-	int n;
 
-	if (!fs->meta || dir_path(fs, dir, path, sizeof(path)) < 0)
-		return;
-	if (strcmp(path, ".") == 0)
-		n = snprintf(path, sizeof(path), "%s", name);
-	else
-		n = snprintf(path + strlen(path), sizeof(path) - strlen(path),
-			     "/%s", name);
-	if (n > 0 && (size_t)n < sizeof(path))
+	if (fs->meta && child_path(fs, dir, name, path, sizeof(path)) == 0)
 		sc_meta_gone(fs->meta, path);
 }
 
@@ -844,18 +853,27 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 static void changed_at(struct sc_fs *fs, struct sc_inode *dir, const char *name)
 {
 	char path[PATH_MAX];
-	int n;
 
-	if (!fs->store)
+	if (fs->store && child_path(fs, dir, name, path, sizeof(path)) == 0)
+		sc_object_changed(fs, sc_object_name(fs, path));
+}
+
+/*
+ * The cache flags of name in dir (and below it) follow it to new_name in
+ * new_dir, or go with it when new_dir is NULL (removed).
+ */
+static void policy_moved(struct sc_fs *fs, struct sc_inode *dir,
+			 const char *name, struct sc_inode *new_dir,
+			 const char *new_name)
+{
+	char path[PATH_MAX], to[PATH_MAX];
+
+	if (!fs->policy || child_path(fs, dir, name, path, sizeof(path)) < 0)
 		return;
-	n = sc_itable_path(&fs->itable, dir, path, sizeof(path));
-	if (n < 0 || (size_t)n + strlen(name) + 2 > sizeof(path))
-		return;
-	if (strcmp(path, ".") == 0)
-		snprintf(path, sizeof(path), "%s", name);
-	else
-		snprintf(path + n, sizeof(path) - (size_t)n, "/%s", name);
-	sc_object_changed(fs, sc_object_name(fs, path));
+	if (!new_dir)
+		sc_policy_remove(fs->policy, path);
+	else if (child_path(fs, new_dir, new_name, to, sizeof(to)) == 0)
+		sc_policy_rename(fs->policy, path, to);
 }
 
 /* unlink and rmdir: remove name and let its inode forget the name. */
@@ -880,6 +898,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (flags & AT_REMOVEDIR)
 			meta_gone(fs, dir, name);
 		meta_note(fs, dir, name, NULL, 0);
+		policy_moved(fs, dir, name, NULL, NULL);
 		sc_itable_unname(&fs->itable, dir, name, st.st_dev, st.st_ino);
 	}
 	sc_loc_done(&loc);
@@ -929,8 +948,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			meta_gone(fs, from, name);
 			meta_gone(fs, to, newname);
 		}
-		if (!(flags & RENAME_EXCHANGE))
+		if (!(flags & RENAME_EXCHANGE)) {
 			meta_note(fs, from, name, NULL, 0);
+			policy_moved(fs, from, name, to, newname);
+		}
 	}
 	if (ret == 0)
 		sc_itable_rename(&fs->itable, from, name, src_st.st_dev,
@@ -989,9 +1010,12 @@ static int backing_open_flags(int flags)
 static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 			  const struct stat *st)
 {
-	if (!fs->store || !S_ISREG(st->st_mode))
+	char path[PATH_MAX];
+
+	if (!fs->store || !S_ISREG(st->st_mode) ||
+	    sc_itable_path(&fs->itable, f->inode, path, sizeof(path)) < 0)
 		return;
-	f->object = sc_object_of_inode(fs, f->inode);
+	f->object = sc_object_name(fs, path);
 	if (!f->object)
 		return;
 	if (flags & O_TRUNC)
@@ -1000,7 +1024,8 @@ static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 	f->validator = sc_object_validator(fs, st);
 	f->cacheable = fs->pool && !f->direct &&
 		       (flags & O_ACCMODE) == O_RDONLY;
-	sc_object_note_size(fs, f->object, f->size);
+	sc_object_note(fs, f->object, f->size,
+		       sc_policy_allows(fs->policy, path));
 }
 
 /* st: fstat of fd, the backing file just opened (-1: none, offline). */
@@ -1638,6 +1663,50 @@ static int cached_file(fuse_req_t req, fuse_ino_t ino, int not_regular,
 }
 
 /*
+ * The path below BACKING of ino and its attributes, for the cache flag:
+ * 0 or a negative errno.
+ */
+static int flagged_path(fuse_req_t req, fuse_ino_t ino, struct stat *st,
+			char *path, size_t len)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct sc_loc loc;
+	int ret;
+
+	if (!fs->policy)
+		return -EOPNOTSUPP; /* cache=none: nowhere to keep it */
+	ret = reach_inode(req, inode_of(fs, ino), &loc);
+	if (ret < 0)
+		return ret;
+	ret = sc_loc_stat(&loc, st);
+	sc_loc_done(&loc);
+	if (ret == 0)
+		ret = dir_path(fs, inode_of(fs, ino), path, len);
+	return ret;
+}
+
+/*
+ * Set user.swapcache.cache (NULL value: remove it), as the owner of the
+ * file or root may, as for chflags(1).
+ */
+static void set_cache_flag(fuse_req_t req, fuse_ino_t ino, const char *value,
+			   size_t size)
+{
+	enum sc_flag flag = SC_FLAG_NONE;
+	char path[PATH_MAX];
+	struct stat st;
+	int ret = value ? sc_policy_parse(value, size, &flag) : 0;
+
+	if (ret == 0)
+		ret = flagged_path(req, ino, &st, path, sizeof(path));
+	if (ret == 0 && view.caller.uid != 0 && view.caller.uid != st.st_uid)
+		ret = -EPERM;
+	if (ret == 0)
+		ret = sc_policy_set(fs_of(req)->policy, path, flag);
+	reply_status(req, ret);
+}
+
+/*
  * user.swapcache.evict on a regular file: drop what the cache holds of it,
  * RAM and SSD, for whoever may read it (it changes speed, never bytes).
  */
@@ -1663,6 +1732,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (strcmp(name, SC_CTL_EVICT) == 0) {
 		evict_file(req, ino);
+		return;
+	}
+	if (strcmp(name, SC_CTL_CACHE) == 0) {
+		set_cache_flag(req, ino, value, size);
 		return;
 	}
 	if (sc_ctl_owns(name)) {
@@ -1781,6 +1854,25 @@ static void reply_residency(fuse_req_t req, fuse_ino_t ino, size_t size)
 	reply_xattr_value(req, buf, size, n);
 }
 
+/* getxattr of user.swapcache.cache: the flag set on ino itself. */
+static void reply_cache_flag(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char path[PATH_MAX], *buf = NULL;
+	struct stat st;
+	ssize_t n = flagged_path(req, ino, &st, path, sizeof(path));
+	enum sc_flag flag = n == 0 ? sc_policy_get(fs_of(req)->policy, path)
+				   : SC_FLAG_NONE;
+	const char *value = sc_policy_name(flag);
+
+	if (n == 0)
+		n = flag == SC_FLAG_NONE ? -ENODATA : (ssize_t)strlen(value);
+	if (n > 0 && size && (size_t)n > size)
+		n = -ERANGE;
+	if (n > 0 && size && !(buf = strdup(value)))
+		n = -ENOMEM;
+	reply_xattr_value(req, buf, size, n);
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
@@ -1795,6 +1887,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_residency(req, ino, size);
 		return;
 	}
+	if (strcmp(name, SC_CTL_CACHE) == 0) {
+		reply_cache_flag(req, ino, size);
+		return;
+	}
 	if (ino != FUSE_ROOT_ID) {
 		sc_reply_err(req, ENODATA);
 		return;
@@ -1804,42 +1900,53 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	reply_xattr_value(req, buf, size, n);
 }
 
-/* The root lists the backing directory's names and ours. */
-static void list_root_xattrs(fuse_req_t req, size_t size)
+/*
+ * listxattr: the backing file's names (none where BACKING keeps none),
+ * then ours: the control names on the root, the cache flag on a path
+ * that has one.
+ */
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char path[PATH_MAX + 64];
-	size_t ours = sc_ctl_list(NULL, 0);
+	struct sc_fs *fs = fs_of(req);
+	char path[PATH_MAX + 64], rel[PATH_MAX];
 	struct sc_loc loc;
 	char *buf = NULL;
+	size_t ours = 0;
 	ssize_t n;
 
-	if (!enter_xattr_path(req, FUSE_ROOT_ID, &loc, path, sizeof(path)))
+	if (ino == FUSE_ROOT_ID)
+		ours = sc_ctl_list(NULL, 0);
+	else if (fs->policy &&
+		 dir_path(fs, inode_of(fs, ino), rel, sizeof(rel)) == 0 &&
+		 sc_policy_get(fs->policy, rel) != SC_FLAG_NONE)
+		ours = sizeof(SC_CTL_CACHE);
+	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
 	n = llistxattr(path, NULL, 0);
+	if (n < 0)
+		n = errno == EOPNOTSUPP ? 0 : -errno;
 	if (n >= 0 && size) {
-		buf = malloc((size_t)n + ours);
-		n = buf ? llistxattr(path, buf, (size_t)n) : -1;
+		buf = malloc((size_t)n + ours + 1);
+		if (!buf)
+			n = -ENOMEM;
+		else if (n > 0 && (n = llistxattr(path, buf, (size_t)n)) < 0)
+			n = -errno;
 	}
 	sc_loc_done(&loc);
 	if (n < 0) {
-		sc_reply_err(req, buf ? errno : ENOMEM);
+		reply_status(req, (int)n);
 	} else if (size == 0) {
 		sc_reply_xattr(req, (size_t)n + ours);
 	} else if ((size_t)n + ours > size) {
 		sc_reply_err(req, ERANGE);
 	} else {
-		sc_ctl_list(buf + n, ours);
+		if (ino == FUSE_ROOT_ID)
+			sc_ctl_list(buf + n, ours);
+		else
+			memcpy(buf + n, SC_CTL_CACHE, ours);
 		sc_reply_buf(req, buf, (size_t)n + ours);
 	}
 	free(buf);
-}
-
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	if (ino == FUSE_ROOT_ID)
-		list_root_xattrs(req, size);
-	else
-		reply_xattr_call(req, ino, NULL, size);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -1848,6 +1955,10 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct sc_loc loc;
 	int ret;
 
+	if (strcmp(name, SC_CTL_CACHE) == 0) {
+		set_cache_flag(req, ino, NULL, 0);
+		return;
+	}
 	if (sc_ctl_owns(name)) {
 		sc_reply_err(req, ino == FUSE_ROOT_ID ? EPERM : ENODATA);
 		return;

@@ -366,3 +366,53 @@ def test_wear_budget_sets_accrate(dirs):
         assert "wear budget" in m.log()
     finally:
         m.unmount()
+
+
+def test_cache_flags_choose_what_reaches_the_ssd(dirs):
+    """use_chflags: only data under a directory flagged cache, and under
+    none flagged noscache, goes to the SSD.  The flags live in the cache
+    device, survive a remount and follow a rename."""
+    base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "c.swc")
+    os.makedirs(os.path.join(backing, "A", "sub"))
+    os.mkdir(os.path.join(backing, "B"))
+    files = {p: make_file(os.path.join(backing, p), MIB, i)
+             for i, p in enumerate(["A/f", "A/sub/g", "B/h"])}
+    m = mount(backing, mnt, cache, "use_chflags=1")
+    flag = "user.swapcache.cache"
+    try:
+        os.setxattr(os.path.join(mnt, "A"), flag, b"cache")
+        os.setxattr(os.path.join(mnt, "A", "sub"), flag, b"noscache")
+        assert os.getxattr(os.path.join(mnt, "A"), flag) == b"cache"
+        assert os.getxattr(os.path.join(mnt, "A", "sub"), flag) == b"noscache"
+        assert flag in os.listxattr(os.path.join(mnt, "A"))
+        assert flag not in os.listxattr(os.path.join(mnt, "B"))
+        assert scfs.outcome(os.getxattr, os.path.join(mnt, "B"), flag) == ("err", "ENODATA")
+        assert scfs.outcome(os.setxattr, os.path.join(mnt, "B"), flag, b"always") == \
+            ("err", "EINVAL")
+        assert scfs.as_user(1000, 1000, os.setxattr, os.path.join(mnt, "B"), flag,
+                            b"cache")[1] == "EPERM"
+        for p, data in files.items():
+            assert read(os.path.join(mnt, p)) == data
+        wait_written(mnt, MIB)
+        time.sleep(2)  # a writer that would take the others has had its tick
+        assert residency(os.path.join(mnt, "A", "f"))["ssd_bytes"] == MIB
+        assert residency(os.path.join(mnt, "A", "sub", "g"))["ssd_bytes"] == 0
+        assert residency(os.path.join(mnt, "B", "h"))["ssd_bytes"] == 0
+    finally:
+        m.unmount()
+    m = mount(backing, mnt, cache, "use_chflags=1")
+    try:
+        assert os.getxattr(os.path.join(mnt, "A"), flag) == b"cache"
+        assert os.getxattr(os.path.join(mnt, "A", "sub"), flag) == b"noscache"
+        os.rename(os.path.join(mnt, "A"), os.path.join(mnt, "C"))
+        assert os.getxattr(os.path.join(mnt, "C", "sub"), flag) == b"noscache"
+        os.mkdir(os.path.join(mnt, "A"))
+        assert scfs.outcome(os.getxattr, os.path.join(mnt, "A"), flag) == ("err", "ENODATA")
+        os.removexattr(os.path.join(mnt, "C", "sub"), flag)
+        os.setxattr(os.path.join(mnt, "C"), flag, b"none")
+        assert scfs.outcome(os.getxattr, os.path.join(mnt, "C"), flag) == ("err", "ENODATA")
+        assert scfs.outcome(os.getxattr, os.path.join(mnt, "C", "sub"), flag) == \
+            ("err", "ENODATA")
+    finally:
+        m.unmount()

@@ -441,6 +441,27 @@ static void test_cleaning_spares_recently_hit_clusters(void **state)
 	sc_store_close(s);
 }
 
+/* Settings kept under SC_PINNED_VALIDATOR are never cleaned. */
+static void test_cleaning_never_frees_pinned_clusters(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store_stats st;
+	struct sc_store *s = open_store(SMALL, false, &r);
+
+	(void)state;
+	for (uint32_t c = 0; c < 4; c++)
+		assert_int_equal(put(s, 9, SC_PINNED_VALIDATOR, c, 1), 0);
+	for (uint32_t c = 0; c < 20; c++)
+		assert_int_equal(put(s, 1, 7, c, 1), 0);
+	while (sc_store_clean(s, 1000, 0, 1000))
+		;
+	sc_store_get_stats(s, &st);
+	assert_int_equal(st.used_slots, 4);
+	for (uint32_t c = 0; c < 4; c++)
+		assert_int_equal(get(s, 9, SC_PINNED_VALIDATOR, c, 1), 0);
+	sc_store_close(s);
+}
+
 static void test_cleaning_limits_clusters_per_object(void **state)
 {
 	struct sc_store_report r;
@@ -875,6 +896,7 @@ int main(void)
 		T(test_records_follow_with_next_batch_or_commit),
 		T(test_invalidated_object_refuses_older_writes),
 		T(test_cleaning_spares_recently_hit_clusters),
+		T(test_cleaning_never_frees_pinned_clusters),
 		T(test_cleaning_limits_clusters_per_object),
 		T(test_names_and_validators_are_keyed_per_cache),
 		T(test_stale_validator_drops_object_durably),
