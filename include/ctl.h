@@ -10,7 +10,11 @@
  *   getfattr -n user.swapcache.residency FILE     how much of a file is
  *                                                 cached: ssd_bytes,
  *                                                 ram_bytes, size lines
- *   setfattr -n user.swapcache.evict FILE         drop it from the cache
+ *   setfattr -n user.swapcache.evict PATH         drop a file, or a
+ *                                                 directory's subtree,
+ *                                                 from the cache
+ *   setfattr -n user.swapcache.prefetch PATH      read it into the cache
+ *                                                 in the background
  *   setfattr -n user.swapcache.cache -v cache|noscache|none PATH
  *                                                 the flag use_chflags
  *                                                 reads (policy.h)
@@ -28,5 +32,6 @@
 #define SC_CTL_RESIDENCY SC_CTL_PREFIX "residency"
 #define SC_CTL_EVICT SC_CTL_PREFIX "evict"
 #define SC_CTL_CACHE SC_CTL_PREFIX "cache"
+#define SC_CTL_PREFETCH SC_CTL_PREFIX "prefetch"
 
 #endif

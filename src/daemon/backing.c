@@ -5,9 +5,11 @@
  * cheap next to the FUSE round trip it serves, and it lets the daemon hold
  * no fd for an idle inode.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -148,4 +150,88 @@ int sc_stat_birth(int dir_fd, const char *name, struct stat *ret_st,
 				       x.stx_btime.tv_nsec
 			     : 0;
 	return 0;
+}
+
+int sc_open_below(struct sc_fs *fs, const char *path, int flags, int *ret_fd)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.resolve = RESOLVE_SAFE,
+	};
+	long fd;
+
+	if (strcmp(path, ".") == 0)
+		path = "";
+	do {
+		fd = syscall(SYS_openat2, fs->root_fd, path[0] ? path : ".",
+			     &how, sizeof(how));
+	} while (fd < 0 && errno == EAGAIN);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = (int)fd;
+	return 0;
+}
+
+/* The files below the open directory fd, at path; depth levels left. */
+static int walk_dir(struct sc_fs *fs, int fd, const char *path, int depth,
+		    int (*fn)(void *arg, const char *path,
+			      const struct stat *st),
+		    void *arg, const _Atomic bool *stop)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+	int ret = 0;
+
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (ret == 0 && !atomic_load(stop) && (de = readdir(d))) {
+		char child[PATH_MAX];
+		struct stat st;
+		int n, cfd;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		n = strcmp(path, ".") == 0
+			    ? snprintf(child, sizeof(child), "%s", de->d_name)
+			    : snprintf(child, sizeof(child), "%s/%s", path,
+				       de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(child) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode)) {
+			ret = fn(arg, child, &st);
+		} else if (S_ISDIR(st.st_mode) && depth > 0 &&
+			   sc_open_below(fs, child, O_RDONLY | O_DIRECTORY,
+					 &cfd) == 0) {
+			ret = walk_dir(fs, cfd, child, depth - 1, fn, arg,
+				       stop);
+			ret = ret > 0 ? ret
+				      : 0; /* a subtree's error: skip it */
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+int sc_walk_files(struct sc_fs *fs, const char *path,
+		  int (*fn)(void *arg, const char *path, const struct stat *st),
+		  void *arg, const _Atomic bool *stop)
+{
+	struct stat st;
+	int fd, ret = sc_open_below(fs, path, O_RDONLY | O_NONBLOCK, &fd);
+
+	if (ret < 0)
+		return ret;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	if (S_ISDIR(st.st_mode))
+		return walk_dir(fs, fd, path, 64, fn, arg, stop);
+	close(fd);
+	return S_ISREG(st.st_mode) ? fn(arg, path, &st) : 0;
 }

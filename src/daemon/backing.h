@@ -62,4 +62,20 @@ int sc_loc_stat(const struct sc_loc *loc, struct stat *ret_st);
 int sc_stat_birth(int dir_fd, const char *name, struct stat *ret_st,
 		  uint64_t *ret_birth);
 
+/*
+ * Open path below BACKING with open(2) flags, safely: never following a
+ * symlink nor leaving BACKING.  0 or a negative errno.
+ */
+int sc_open_below(struct sc_fs *fs, const char *path, int flags, int *ret_fd);
+
+/*
+ * Call fn(arg, path, st) for the regular file path, or for every regular
+ * file below the directory path, depth first; stop early when fn returns
+ * non-zero (which is returned) or *stop becomes true.  0 or the first
+ * error met opening path itself; errors further down skip what they hide.
+ */
+int sc_walk_files(struct sc_fs *fs, const char *path,
+		  int (*fn)(void *arg, const char *path, const struct stat *st),
+		  void *arg, const _Atomic bool *stop);
+
 #endif

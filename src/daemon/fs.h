@@ -20,6 +20,7 @@
 struct fuse_session;
 struct sc_meta;
 struct sc_policy;
+struct sc_prefetch;
 struct sc_pool;
 struct sc_readahead;
 struct sc_scanner;
@@ -46,6 +47,7 @@ struct sc_fs {
 	struct sc_readahead *readahead; /* NULL with cache=none */
 	struct sc_meta *meta;		/* NULL with cache=none */
 	struct sc_policy *policy;	/* NULL with cache=none */
+	struct sc_prefetch *prefetch;	/* NULL with cache=none */
 	struct sc_tunables tunables;
 	bool ctime_is_real; /* BACKING keeps a real ctime (not FUSE) */
 	uid_t owner_uid;    /* who mounted: may set tunables */

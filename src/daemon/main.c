@@ -31,6 +31,7 @@
 #include "objects.h"
 #include "options.h"
 #include "policy.h"
+#include "prefetch.h"
 #include "pool.h"
 #include "rw.h"
 #include "scanner.h"
@@ -230,6 +231,12 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 			       strerror(-err));
 			goto out_unmount;
 		}
+		err = sc_prefetch_start(fs);
+		if (err < 0) {
+			sc_err("cannot start the prefetch thread: %s",
+			       strerror(-err));
+			goto out_unmount;
+		}
 	}
 	err_deadline =
 		sc_deadline_start(fs, opts->backing_timeout_ns, end_stuck);
@@ -254,6 +261,7 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 	}
 	ret = ret == 0 ? 0 : 1;
 out_unmount:
+	sc_prefetch_stop(fs);
 	sc_rw_stop(fs);
 	pthread_mutex_lock(&ending); /* kept: the end is ours from here */
 	sc_deadline_stop();

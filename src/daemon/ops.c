@@ -34,6 +34,7 @@
 #include "offline.h"
 #include "ops.h"
 #include "policy.h"
+#include "prefetch.h"
 #include "reply.h"
 #include "rw.h"
 
@@ -1634,51 +1635,25 @@ static bool enter_xattr_path(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc,
 }
 
 /*
- * The regular file ino, for the overlay's per-file names: its attributes
- * and its path below BACKING.  not_regular: the error for anything else;
- * readable: the caller must be allowed to read it.  0 or a negative errno.
+ * The target of one of the overlay's per-path names: its attributes and
+ * its path below BACKING.  readable: the caller must be allowed to read it
+ * (and to search it, a directory).  0 or a negative errno.
  */
-static int cached_file(fuse_req_t req, fuse_ino_t ino, int not_regular,
-		       bool readable, struct stat *st, char *path, size_t len)
+static int overlay_target(fuse_req_t req, fuse_ino_t ino, bool readable,
+			  struct stat *st, char *path, size_t len)
 {
 	struct sc_fs *fs = fs_of(req);
 	struct sc_loc loc;
-	int ret = as_caller(req);
+	int ret = reach_inode(req, inode_of(fs, ino), &loc);
 
-	if (ret == 0)
-		ret = sc_loc_of_inode(fs, inode_of(fs, ino), &loc);
 	if (ret < 0)
 		return ret;
 	ret = sc_loc_stat(&loc, st);
-	if (ret == 0 && !S_ISREG(st->st_mode))
-		ret = not_regular;
 	if (ret == 0 && readable &&
-	    faccessat(loc.dir_fd, loc.name, R_OK,
+	    faccessat(loc.dir_fd, loc.name,
+		      R_OK | (S_ISDIR(st->st_mode) ? X_OK : 0),
 		      AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0)
 		ret = -errno;
-	sc_loc_done(&loc);
-	if (ret == 0)
-		ret = sc_itable_path(&fs->itable, inode_of(fs, ino), path, len);
-	return ret < 0 ? ret : 0;
-}
-
-/*
- * The path below BACKING of ino and its attributes, for the cache flag:
- * 0 or a negative errno.
- */
-static int flagged_path(fuse_req_t req, fuse_ino_t ino, struct stat *st,
-			char *path, size_t len)
-{
-	struct sc_fs *fs = fs_of(req);
-	struct sc_loc loc;
-	int ret;
-
-	if (!fs->policy)
-		return -EOPNOTSUPP; /* cache=none: nowhere to keep it */
-	ret = reach_inode(req, inode_of(fs, ino), &loc);
-	if (ret < 0)
-		return ret;
-	ret = sc_loc_stat(&loc, st);
 	sc_loc_done(&loc);
 	if (ret == 0)
 		ret = dir_path(fs, inode_of(fs, ino), path, len);
@@ -1697,8 +1672,10 @@ static void set_cache_flag(fuse_req_t req, fuse_ino_t ino, const char *value,
 	struct stat st;
 	int ret = value ? sc_policy_parse(value, size, &flag) : 0;
 
+	if (ret == 0 && !fs_of(req)->policy)
+		ret = -EOPNOTSUPP; /* cache=none: nowhere to keep it */
 	if (ret == 0)
-		ret = flagged_path(req, ino, &st, path, sizeof(path));
+		ret = overlay_target(req, ino, false, &st, path, sizeof(path));
 	if (ret == 0 && view.caller.uid != 0 && view.caller.uid != st.st_uid)
 		ret = -EPERM;
 	if (ret == 0)
@@ -1706,20 +1683,48 @@ static void set_cache_flag(fuse_req_t req, fuse_ino_t ino, const char *value,
 	reply_status(req, ret);
 }
 
-/*
- * user.swapcache.evict on a regular file: drop what the cache holds of it,
- * RAM and SSD, for whoever may read it (it changes speed, never bytes).
- */
-static void evict_file(fuse_req_t req, fuse_ino_t ino)
+static int evict_one(void *arg, const char *path, const struct stat *st)
 {
+	(void)st;
+	/* As for a change: the drop is durable, racing reads refused. */
+	sc_object_changed(arg, sc_object_name(arg, path));
+	return 0;
+}
+
+/*
+ * user.swapcache.evict on a regular file or a directory (its subtree):
+ * drop what the cache holds of its data, RAM and SSD, for whoever may
+ * read it (it changes speed, never bytes).
+ */
+static void evict_path(fuse_req_t req, fuse_ino_t ino)
+{
+	static const _Atomic bool never;
 	struct sc_fs *fs = fs_of(req);
 	char path[PATH_MAX];
 	struct stat st;
-	int ret = cached_file(req, ino, -EINVAL, true, &st, path, sizeof(path));
+	int ret = overlay_target(req, ino, true, &st, path, sizeof(path));
 
-	/* As for a change: the drop is durable, racing reads refused. */
+	if (ret == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		ret = -EINVAL;
 	if (ret == 0 && fs->store)
-		sc_object_changed(fs, sc_object_name(fs, path));
+		ret = sc_walk_files(fs, path, evict_one, fs, &never);
+	reply_status(req, ret);
+}
+
+/*
+ * user.swapcache.prefetch on a regular file or a directory (its subtree):
+ * queue it for the prefetch thread, for whoever may read it.
+ */
+static void prefetch_path(fuse_req_t req, fuse_ino_t ino)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int ret = overlay_target(req, ino, true, &st, path, sizeof(path));
+
+	if (ret == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		ret = -EINVAL;
+	if (ret == 0)
+		ret = sc_prefetch_queue(fs_of(req), path);
 	reply_status(req, ret);
 }
 
@@ -1731,7 +1736,11 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int ret;
 
 	if (strcmp(name, SC_CTL_EVICT) == 0) {
-		evict_file(req, ino);
+		evict_path(req, ino);
+		return;
+	}
+	if (strcmp(name, SC_CTL_PREFETCH) == 0) {
+		prefetch_path(req, ino);
 		return;
 	}
 	if (strcmp(name, SC_CTL_CACHE) == 0) {
@@ -1844,9 +1853,10 @@ static void reply_residency(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	char path[PATH_MAX], *buf = NULL;
 	struct stat st;
-	ssize_t n =
-		cached_file(req, ino, -ENODATA, false, &st, path, sizeof(path));
+	ssize_t n = overlay_target(req, ino, false, &st, path, sizeof(path));
 
+	if (n == 0 && !S_ISREG(st.st_mode))
+		n = -ENODATA;
 	if (n == 0 && size && !(buf = malloc(size)))
 		n = -ENOMEM;
 	if (n == 0)
@@ -1859,7 +1869,9 @@ static void reply_cache_flag(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	char path[PATH_MAX], *buf = NULL;
 	struct stat st;
-	ssize_t n = flagged_path(req, ino, &st, path, sizeof(path));
+	ssize_t n = fs_of(req)->policy ? overlay_target(req, ino, false, &st,
+							path, sizeof(path))
+				       : -EOPNOTSUPP;
 	enum sc_flag flag = n == 0 ? sc_policy_get(fs_of(req)->policy, path)
 				   : SC_FLAG_NONE;
 	const char *value = sc_policy_name(flag);

@@ -557,6 +557,28 @@ look:
 	return ret < 0 ? -errno : ret;
 }
 
+int sc_rw_fetch(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
+		unsigned n)
+{
+	uint32_t end = cluster + n;
+
+	while (cluster < end) {
+		uint32_t run = backing_run(fs, f, cluster, end - cluster);
+		int ret;
+
+		if (run == 0 || in_pool(fs, f, cluster)) {
+			cluster++; /* on the SSD or in RAM already */
+			continue;
+		}
+		ret = fill_from_backing(fs, f, cluster, run, UINT64_MAX, NULL,
+					NULL);
+		if (ret < 0)
+			return ret;
+		cluster += run;
+	}
+	return 0;
+}
+
 static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 			size_t size, off_t off)
 {

@@ -339,9 +339,11 @@ def test_evict_a_file(dirs):
         drop_caches()
         assert read(f) == data
         assert stats(mnt)["fetch_bytes_backing"] == fetched + len(data)
-        with pytest.raises(OSError) as e:
-            os.setxattr(mnt, "user.swapcache.evict", b"")  # a directory
-        assert e.value.errno == errno.EINVAL
+        # A directory: its whole subtree.
+        scfs.wait_for(lambda: residency(f)["ssd_bytes"] > 0, timeout=30,
+                      what="the file on the SSD again")
+        os.setxattr(mnt, "user.swapcache.evict", b"")
+        assert residency(f) == {"ssd_bytes": 0, "ram_bytes": 0, "size": 200000}
     finally:
         m.unmount()
 
@@ -414,5 +416,47 @@ def test_cache_flags_choose_what_reaches_the_ssd(dirs):
         assert scfs.outcome(os.getxattr, os.path.join(mnt, "C"), flag) == ("err", "ENODATA")
         assert scfs.outcome(os.getxattr, os.path.join(mnt, "C", "sub"), flag) == \
             ("err", "ENODATA")
+    finally:
+        m.unmount()
+
+
+def test_prefetch_and_evict_a_subtree(dirs):
+    """user.swapcache.prefetch reads a file or a whole subtree into the
+    cache in the background, to the SSD; user.swapcache.evict drops a
+    subtree again."""
+    base, backing, mnt, _ = dirs
+    os.makedirs(os.path.join(backing, "P", "sub"))
+    files = {p: make_file(os.path.join(backing, p), size, i) for i, (p, size) in
+             enumerate([("P/p1", 2 * MIB), ("P/p2", MIB + 100), ("P/sub/p3", 300000),
+                        ("Q", 70000)])}
+    os.mkfifo(os.path.join(backing, "P", "fifo"))
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        os.setxattr(os.path.join(mnt, "P"), "user.swapcache.prefetch", b"")
+        in_p = [p for p in files if p.startswith("P/")]
+
+        def all_on_ssd(paths):
+            return all(residency(os.path.join(mnt, p))["ssd_bytes"] >=
+                       len(files[p]) // 4096 * 4096 for p in paths)
+        scfs.wait_for(lambda: all_on_ssd(in_p), timeout=60, what="the prefetch")
+        st = stats(mnt)
+        # Nothing was read by a program; each byte came from BACKING once.
+        assert st["read_bytes_backing"] == st["read_bytes_ram"] == 0
+        assert st["fetch_bytes_backing"] == sum(len(files[p]) for p in in_p)
+        assert residency(os.path.join(mnt, "Q"))["ssd_bytes"] == 0
+        for p in in_p:
+            assert read(os.path.join(mnt, p)) == files[p]
+        os.setxattr(os.path.join(mnt, "P"), "user.swapcache.evict", b"")
+        for p in in_p:
+            r = residency(os.path.join(mnt, p))
+            assert r["ssd_bytes"] == r["ram_bytes"] == 0, (p, r)
+        os.setxattr(os.path.join(mnt, "Q"), "user.swapcache.prefetch", b"")
+        scfs.wait_for(lambda: all_on_ssd(["Q"]), timeout=60, what="the prefetch of Q")
+        # user.* names exist on files and directories only (the kernel).
+        assert scfs.outcome(os.setxattr, os.path.join(mnt, "P", "fifo"),
+                            "user.swapcache.prefetch", b"") == ("err", "EPERM")
+        os.chmod(os.path.join(backing, "P"), 0o700)
+        assert scfs.as_user(1000, 1000, os.setxattr, os.path.join(mnt, "P"),
+                            "user.swapcache.prefetch", b"")[1] == "EACCES"
     finally:
         m.unmount()
