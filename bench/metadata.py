@@ -24,6 +24,7 @@ import time
 
 from benchlib import drop_caches, publish, spread  # noqa: E402
 from network import Rclone  # noqa: E402
+from slowlink import SlowLink  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -82,33 +83,19 @@ def stats(mnt):
         mnt, "user.swapcache.stats").decode().splitlines())
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--dirs", default="12x15")
-    ap.add_argument("--files", type=int, default=100)
-    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-metadata.txt"))
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("bench/metadata.py: needs root")
-    top, sub = (int(x) for x in args.dirs.split("x"))
-    base = tempfile.mkdtemp(prefix="scfs-meta-", dir="/var/tmp")
-    remote, backing, mnt, rmnt, plain = (os.path.join(base, d) for d in
-                                         ("server", "sshfs", "scfs", "rclone", "plain"))
-    for d in (remote, backing, mnt, rmnt, plain):
-        os.mkdir(d)
-    paths = make_tree(remote, top, sub, args.files)
-    sshd = scfs.Sshd(base)
+def measure(server, remote, base, paths, reps):
+    """The three systems on one link: ({(workload, system): [seconds]},
+    swapcachefs's metadata counters after its remounts)."""
+    backing, mnt, rmnt, plain = (os.path.join(base, d) for d in
+                                 ("sshfs", "scfs", "rclone", "plain"))
+    for d in (backing, mnt, rmnt, plain):
+        os.makedirs(d, exist_ok=True)
     cache = os.path.join(base, "c.swc")
-    results = {}
-    counters = {}
-
-    def add(key, value):
-        results.setdefault(key, []).append(value)
-
+    results, counters = {}, {}
     options = (f"cache={cache}", "cache_size=256M", "meta_timeout=3600")
+    r = Rclone(server, remote, rmnt, os.path.join(base, "rclone-cache"))
     try:
-        scfs.sshfs_mount(sshd, remote, backing)
+        scfs.sshfs_mount(server, remote, backing)
         # Warm swapcachefs and rclone once: walk the tree, unmount.
         m = scfs.Mount(backing, mnt, options=options)
         for fn in workloads(mnt, paths).values():
@@ -116,34 +103,39 @@ def main():
         scfs.wait_for(lambda: int(stats(mnt)["meta_clusters_written"]) > 0,
                       timeout=60, what="metadata on the SSD")
         m.unmount()
-        r = Rclone(sshd, remote, rmnt, os.path.join(base, "rclone-cache"))
         r.mount()
         for fn in workloads(rmnt, paths).values():
             fn()
         r.unmount()
-        for rep in range(args.reps):
+        for rep in range(reps):
             for name in workloads(mnt, paths):
                 m = scfs.Mount(backing, mnt, options=options)
-                add((name, "swapcachefs"), timed(workloads(mnt, paths)[name]))
+                results.setdefault((name, "swapcachefs"), []).append(
+                    timed(workloads(mnt, paths)[name]))
                 st = stats(mnt)
                 for k in ("meta_hits", "meta_misses", "meta_loads"):
                     counters[k] = counters.get(k, 0) + int(st[k])
                 m.unmount()
-                sshfs_defaults(sshd, remote, plain)
-                add((name, "sshfs"), timed(workloads(plain, paths)[name]))
+                sshfs_defaults(server, remote, plain)
+                results.setdefault((name, "sshfs"), []).append(
+                    timed(workloads(plain, paths)[name]))
                 scfs.sshfs_unmount(plain)
                 r.mount()
-                add((name, "rclone"), timed(workloads(rmnt, paths)[name]))
+                results.setdefault((name, "rclone"), []).append(
+                    timed(workloads(rmnt, paths)[name]))
                 r.unmount()
     finally:
         for p in (mnt, rmnt, plain, backing):
             if os.path.ismount(p):
                 subprocess.run(["fusermount3", "-uz", p])
-        sshd.stop()
-        subprocess.run(["rm", "-rf", base])
+        if os.path.exists(cache):
+            os.unlink(cache)
+        subprocess.run(["rm", "-rf", os.path.join(base, "rclone-cache")])
+    return results, counters
 
-    lines = [f"metadata over sshfs (127.0.0.1): {len(paths)} paths "
-             f"({top * sub} directories), {args.reps} reps, seconds, medians (min-max); "
+
+def table(title, results, counters, reps):
+    lines = [f"{title}, {reps} reps, seconds, medians (min-max); "
              f"ratio = other / swapcachefs (higher is better)",
              f"swapcachefs after remount: {counters.get('meta_hits', 0)} metadata hits, "
              f"{counters.get('meta_misses', 0)} misses, "
@@ -155,6 +147,52 @@ def main():
                                      for x in ("swapcachefs", "sshfs", "rclone"))
         lines.append(f"{name:8} {s:>20} {p:>20} {mp / ms:6.1f} {'>=10':>6} "
                      f"{r:>20} {mr / ms:6.1f} {'>=5':>6}")
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--slow-reps", type=int, default=1)
+    ap.add_argument("--link", choices=("loopback", "slow", "both"), default="both")
+    ap.add_argument("--rate", default="100mbit")
+    ap.add_argument("--delay-ms", type=float, default=1.0)
+    ap.add_argument("--dirs", default="12x15")
+    ap.add_argument("--files", type=int, default=100)
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-metadata.txt"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/metadata.py: needs root")
+    top, sub = (int(x) for x in args.dirs.split("x"))
+    base = tempfile.mkdtemp(prefix="scfs-meta-", dir="/var/tmp")
+    remote = os.path.join(base, "server")
+    os.mkdir(remote)
+    paths = make_tree(remote, top, sub, args.files)
+    head = f"{len(paths)} paths ({top * sub} directories)"
+    lines = []
+    try:
+        if args.link in ("loopback", "both"):
+            os.makedirs(os.path.join(base, "loop"))
+            sshd = scfs.Sshd(os.path.join(base, "loop"))
+            try:
+                res, cnt = measure(sshd, remote, os.path.join(base, "loop"), paths,
+                                   args.reps)
+            finally:
+                sshd.stop()
+            lines += table(f"metadata over sshfs to 127.0.0.1: {head}", res, cnt,
+                           args.reps)
+        if args.link in ("slow", "both"):
+            os.makedirs(os.path.join(base, "slow"))
+            link = SlowLink(os.path.join(base, "slow"), args.rate, args.delay_ms)
+            try:
+                res, cnt = measure(link, remote, os.path.join(base, "slow"), paths,
+                                   args.slow_reps)
+            finally:
+                link.stop()
+            lines += [""] + table(f"metadata over sshfs through {link.describe()}: "
+                                  f"{head}", res, cnt, args.slow_reps)
+    finally:
+        subprocess.run(["rm", "-rf", base])
     publish(lines, args.out)
 
 

@@ -94,6 +94,12 @@ class Mount:
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
+                # Where it is stuck, for the report (gdb is in the CI deps).
+                stacks = subprocess.run(
+                    ["gdb", "-batch", "-p", str(self.proc.pid), "-ex",
+                     "thread apply all bt"], capture_output=True, text=True,
+                    timeout=60).stdout if shutil.which("gdb") else ""
+                print(stacks[-20000:])
                 self.proc.kill()
                 self.proc.wait()
                 subprocess.run(["fusermount3", "-uz", self.mountpoint], capture_output=True)
@@ -239,11 +245,14 @@ def free_port():
 
 
 class Sshd:
-    """An sshd on 127.0.0.1 serving SFTP to root with a throwaway key."""
+    """An sshd on 127.0.0.1 serving SFTP to root with a throwaway key
+    (or on another address, inside the network namespace netns)."""
 
-    def __init__(self, base):
+    def __init__(self, base, address="127.0.0.1", netns=None):
         self.dir = os.path.join(base, "sshd")
         os.mkdir(self.dir, 0o700)
+        self.address = address
+        self.netns = netns
         self.port = free_port()
         self.key = os.path.join(self.dir, "user_key")
         host = os.path.join(self.dir, "host_key")
@@ -254,7 +263,7 @@ class Sshd:
         config = os.path.join(self.dir, "sshd_config")
         with open(config, "w") as f:
             f.write(f"""Port {self.port}
-ListenAddress 127.0.0.1
+ListenAddress {address}
 HostKey {host}
 AuthorizedKeysFile {self.dir}/authorized_keys
 PermitRootLogin prohibit-password
@@ -270,13 +279,15 @@ Subsystem sftp internal-sftp
         self.start()
 
     def start(self):
-        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", self.config],
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.proc = subprocess.Popen(prefix + ["/usr/sbin/sshd", "-D", "-e", "-f",
+                                               self.config],
                                      stderr=subprocess.DEVNULL)
         wait_for(self.listening, what="sshd")
 
     def listening(self):
         with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", self.port)) == 0
+            return s.connect_ex((self.address, self.port)) == 0
 
     def stop(self):
         self.proc.terminate()

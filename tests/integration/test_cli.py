@@ -165,10 +165,12 @@ def test_daemonizes_without_f_and_serves_single_threaded(dirs):
                                  capture_output=True, text=True).stdout.split()
         assert len(daemons) == 1
         # One thread serves FUSE; the others are the cache's scanner, its
-        # read-ahead fetchers and the watchdog of request deadlines.
+        # read-ahead fetchers, the prefetcher and the watchdog of request
+        # deadlines.
         names = sorted(open(f"/proc/{daemons[0]}/task/{t}/comm").read().strip()
                        for t in os.listdir(f"/proc/{daemons[0]}/task"))
-        assert names == ["readahead"] * 4 + ["swapcached", "swapcachefs", "watchdog"], names
+        assert names == ["prefetch"] + ["readahead"] * 4 + ["swapcached", "swapcachefs",
+                                                         "watchdog"], names
     finally:
         subprocess.run(["fusermount3", "-u", mnt])
     scfs.wait_for(lambda: subprocess.run(
