@@ -25,7 +25,8 @@ struct group {
 
 struct ring {
 	struct io_uring uring;
-	unsigned inflight; /* groups prepared and not yet reaped */
+	unsigned generation; /* fork_generation when it was made */
+	unsigned inflight;   /* groups prepared and not yet reaped */
 	unsigned nfree;
 	uint16_t free_ids[SC_IORING_DEPTH];
 	struct group groups[SC_IORING_DEPTH];
@@ -33,6 +34,19 @@ struct ring {
 
 static pthread_key_t ring_key;
 static pthread_once_t ring_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Forks so far, in this process's line.  A ring belongs to the process that
+ * made it: a single-issuer ring refuses a forked child's submissions (the
+ * daemon forks once to go to the background, after it has opened and
+ * read its cache), so the child's thread makes its own.
+ */
+static unsigned fork_generation;
+
+static void after_fork_in_child(void)
+{
+	fork_generation++;
+}
 
 static void ring_free(void *p)
 {
@@ -45,6 +59,26 @@ static void ring_free(void *p)
 static void ring_key_init(void)
 {
 	pthread_key_create(&ring_key, ring_free);
+	pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
+/*
+ * The calling thread's ring if it has one of this process (never makes
+ * one); one left from before a fork is let go (the child's copy of it: the
+ * parent's is its own).
+ */
+static struct ring *current_ring(void)
+{
+	struct ring *r;
+
+	pthread_once(&ring_once, ring_key_init);
+	r = pthread_getspecific(ring_key);
+	if (r && r->generation != fork_generation) {
+		ring_free(r);
+		pthread_setspecific(ring_key, NULL);
+		r = NULL;
+	}
+	return r;
 }
 
 /* The calling thread's ring; NULL and -errno in *ret_err on failure. */
@@ -53,8 +87,7 @@ static struct ring *thread_ring(int *ret_err)
 	struct ring *r;
 	int ret;
 
-	pthread_once(&ring_once, ring_key_init);
-	r = pthread_getspecific(ring_key);
+	r = current_ring();
 	if (r)
 		return r;
 	r = calloc(1, sizeof(*r));
@@ -81,20 +114,14 @@ static struct ring *thread_ring(int *ret_err)
 	for (unsigned i = 0; i < SC_IORING_DEPTH; i++)
 		r->free_ids[i] = (uint16_t)(SC_IORING_DEPTH - 1 - i);
 	r->nfree = SC_IORING_DEPTH;
+	r->generation = fork_generation;
 	pthread_setspecific(ring_key, r);
 	return r;
 }
 
-/* The calling thread's ring if it has made one; never makes one. */
-static struct ring *existing_ring(void)
-{
-	pthread_once(&ring_once, ring_key_init);
-	return pthread_getspecific(ring_key);
-}
-
 void sc_io_settle(void)
 {
-	struct ring *r = existing_ring();
+	struct ring *r = current_ring();
 
 	if (r)
 		io_uring_get_events(&r->uring);
@@ -285,7 +312,7 @@ int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
 
 int sc_io_drain(void)
 {
-	struct ring *r = existing_ring();
+	struct ring *r = current_ring();
 
 	while (r && r->inflight) {
 		int err = reap(r);

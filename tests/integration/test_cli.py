@@ -176,3 +176,11 @@ def test_daemonizes_without_f_and_serves_single_threaded(dirs):
     scfs.wait_for(lambda: subprocess.run(
         ["pgrep", "-f", f"swapcachefs -s -o allow_other.* {backing}"],
         capture_output=True).returncode != 0, what="daemon exit")
+    # The background daemon (a forked child) committed what it cached and
+    # left the cache clean: its own I/O rings, not those its parent made
+    # before the fork, wrote the last records (the data of f, the root's
+    # metadata record) and the flag.
+    audit = subprocess.run([os.environ["STORE_TOOL"], "audit", f"{mnt}.swc"],
+                           capture_output=True, text=True, timeout=60)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert re.search(r"loaded [2-9]\d* dropped 0 clean 1", audit.stdout), audit.stdout
