@@ -100,10 +100,14 @@ class Mount:
                      "thread apply all bt"], capture_output=True, text=True,
                     timeout=60).stdout if shutil.which("gdb") else ""
                 print(stacks[-20000:])
+                still = os.path.ismount(self.mountpoint)
                 self.proc.kill()
                 self.proc.wait()
                 subprocess.run(["fusermount3", "-uz", self.mountpoint], capture_output=True)
-                raise AssertionError("daemon did not exit after unmount")
+                raise AssertionError(
+                    "daemon did not exit after unmount" +
+                    (f" (still mounted: fusermount3 said {r.stderr.decode().strip()!r})"
+                     if still else ""))
         log = self.log()
         self._stderr.close()
         if check:
