@@ -17,6 +17,7 @@ Usage: sudo bench/network.py [--size-mib 512] [--reps 3]
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,29 @@ def rand_iops(path, qd, seconds):
          f"--runtime={seconds}", "--time_based=1", "--output-format=json"],
         capture_output=True, text=True, check=True).stdout
     return json.loads(out[out.index("{"):])["jobs"][0]["read"]["iops"]
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of process pid and all its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def warm_remount_read(add, system, pid, path, size_mib):
+    """The warm read after a remount, and the daemon's CPU time for it."""
+    before = cpu_seconds(pid)
+    add(("warm seq read, remount (MiB/s)", system), seq_read_mib_s(path))
+    add(("daemon CPU s per GiB, warm read", system),
+        (cpu_seconds(pid) - before) / (size_mib / 1024))
 
 
 def random_reads(add, system, path, seconds):
@@ -130,9 +154,10 @@ def main():
                 seq_read_mib_s(os.path.join(mnt, "big")))
             m.unmount()
             m = scfs.Mount(backing, mnt, options=(f"cache={cache}", "ram=256M"))
-            add(("warm seq read, remount (MiB/s)", "swapcachefs"),
-                seq_read_mib_s(os.path.join(mnt, "big")))
+            warm_remount_read(add, "swapcachefs", m.proc.pid,
+                              os.path.join(mnt, "big"), args.size_mib)
             random_reads(add, "swapcachefs", os.path.join(mnt, "big"), args.seconds)
+            add(("daemon peak RSS (MiB)", "swapcachefs"), peak_rss_mib(m.proc.pid))
             m.unmount()
             os.unlink(cache)
 
@@ -145,9 +170,10 @@ def main():
                 seq_read_mib_s(os.path.join(rmnt, "big")))
             r.unmount()
             r.mount()
-            add(("warm seq read, remount (MiB/s)", "rclone"),
-                seq_read_mib_s(os.path.join(rmnt, "big")))
+            warm_remount_read(add, "rclone", r.proc.pid, os.path.join(rmnt, "big"),
+                              args.size_mib)
             random_reads(add, "rclone", os.path.join(rmnt, "big"), args.seconds)
+            add(("daemon peak RSS (MiB)", "rclone"), peak_rss_mib(r.proc.pid))
             r.unmount()
             subprocess.run(["rm", "-rf", rdir])
     finally:
@@ -157,19 +183,30 @@ def main():
         sshd.stop()
         subprocess.run(["rm", "-rf", base])
 
-    rows = [("cold seq read (MiB/s)", "sshfs", 0.95),
-            ("warm seq read, drop_caches (MiB/s)", "rclone", 1.5),
-            ("warm seq read, remount (MiB/s)", "rclone", 1.5),
-            ("4K rand read QD1 (IOPS)", "rclone", 2.0),
-            ("4K rand read QD32 (IOPS)", "rclone", 2.0)]
+    # (workload, compared with, target, higher is better)
+    rows = [("cold seq read (MiB/s)", "sshfs", 0.95, True),
+            ("warm seq read, drop_caches (MiB/s)", "rclone", 1.5, True),
+            ("warm seq read, remount (MiB/s)", "rclone", 1.5, True),
+            ("4K rand read QD1 (IOPS)", "rclone", 2.0, True),
+            ("4K rand read QD32 (IOPS)", "rclone", 2.0, True),
+            ("daemon CPU s per GiB, warm read", "rclone", 0.5, False),
+            ("daemon peak RSS (MiB)", "rclone", None, False)]
     lines = [f"swapcachefs over sshfs (127.0.0.1), {args.size_mib} MiB file, "
-             f"{args.reps} reps, medians (min-max)",
+             f"{args.reps} reps, medians (min-max); ratio = swapcachefs / other",
              f"{'workload':36} {'swapcachefs':>22} {'other':>24} {'ratio':>6} {'target':>7}"]
-    for what, other, target in rows:
-        ma, a = spread(results[(what, "swapcachefs")], 0)
-        mb, b = spread(results[(what, other)], 0)
+    for what, other, target, higher in rows:
+        digits = 0 if higher else 2
+        ma, a = spread(results[(what, "swapcachefs")], digits)
+        mb, b = spread(results[(what, other)], digits)
+        goal = "" if target is None else ((">=" if higher else "<=") + str(target))
         lines.append(f"{what:36} {a:>22} {other:>7} {b:>16} "
-                     f"{ma / mb:6.2f} {'>=' + str(target):>7}")
+                     f"{ma / mb:6.2f} {goal:>7}")
+    # The RSS budget of issue 7: the RAM pool, the index (1 MiB per GiB of
+    # cache device at most), and 64 MiB.
+    budget = 256 + (2 * args.size_mib + 64) / 1024 + 64
+    rss = statistics.median(results[("daemon peak RSS (MiB)", "swapcachefs")])
+    lines.append(f"swapcachefs peak RSS {rss:.0f} MiB against its budget "
+                 f"{budget:.0f} MiB (ram=256M + index + 64 MiB)")
     publish(lines, args.out)
 
 
