@@ -263,7 +263,11 @@ static void unlink_dir(struct sc_meta *m, struct dir *d)
 	free(d);
 }
 
-/* Records least recently used leave RAM while over budget (clean ones). */
+/*
+ * Records least recently used leave RAM while over budget: clean ones, and
+ * those whose published copy differs only in when things were confirmed
+ * (an older time is only more cautious).
+ */
 static void trim(struct sc_meta *m, struct dir *keep)
 {
 	struct dir *d = TAILQ_LAST(&m->lru, dir_list);
@@ -271,7 +275,7 @@ static void trim(struct sc_meta *m, struct dir *keep)
 	while (m->ram > SC_META_RAM_BYTES && d && d != keep) {
 		struct dir *prev = TAILQ_PREV(d, dir_list, lru);
 
-		if (!d->dirty)
+		if (!d->dirty || (d->times_only && d->published_crc))
 			unlink_dir(m, d);
 		d = prev;
 	}
@@ -984,30 +988,39 @@ void sc_meta_publish(void *arg)
 	struct sc_meta *m = arg;
 	uint64_t timeout, now = now_ns();
 	struct dir *d, *next;
+	bool enabled;
 
 	pthread_mutex_lock(&m->lock);
-	if (!sc_tunable_get(&m->fs->tunables, SC_T_META_ENABLE))
-		goto out;
+	enabled = sc_tunable_get(&m->fs->tunables, SC_T_META_ENABLE);
 	timeout =
 		(uint64_t)sc_tunable_get(&m->fs->tunables, SC_T_META_TIMEOUT) *
 		NS_PER_S;
 	for (d = TAILQ_FIRST(&m->dirty); d; d = next) {
 		next = TAILQ_NEXT(d, dirty_link);
-		/*
-		 * A record whose times alone moved is written again once the
-		 * copy on the SSD is half a timeout old, not at every stat.
-		 */
-		if (d->times_only && d->published_crc &&
-		    now - d->published_ns < timeout / 2)
+		if (!enabled || (d->times_only && timeout == 0)) {
+			/*
+			 * Nothing goes to the SSD (meta_enable 0), or only
+			 * times no answer will ever trust (meta_timeout 0):
+			 * the record stays in RAM, where it can leave; an
+			 * older copy of other contents must not outlive it.
+			 */
+			if (!d->times_only)
+				drop_copies(m, d);
+		} else if (d->times_only && d->published_crc &&
+			   now - d->published_ns < timeout / 2) {
+			/*
+			 * Times alone moved: written again once the copy on
+			 * the SSD is half a timeout old, not at every stat.
+			 */
 			continue;
-		if (!publish_dir(m, d))
+		} else if (!publish_dir(m, d)) {
 			continue;
+		}
 		d->dirty = false;
 		TAILQ_REMOVE(&m->dirty, d, dirty_link);
 		account(m, d);
 	}
 	trim(m, NULL);
-out:
 	pthread_mutex_unlock(&m->lock);
 }
 

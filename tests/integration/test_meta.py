@@ -240,3 +240,25 @@ def test_corrupt_metadata_records_detected(dirs):
         assert st["checksum_errors"] == 3 and st["meta_loads"] == 0, st
     finally:
         m.unmount()
+
+
+def test_meta_enable_0_asks_backing_and_writes_nothing(dirs):
+    """meta_enable=0: every question goes to BACKING (a change behind the
+    mount is seen once the kernel's own caches expire) and no metadata
+    reaches the SSD."""
+    base, backing, mnt, _ = dirs
+    make_tree(backing)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "meta_enable=0",
+              "min_hysteresis=0")
+    try:
+        assert view(mnt) == view(backing)
+        with open(os.path.join(backing, "d", "new"), "wb") as f:
+            f.write(b"new")
+        time.sleep(KERNEL_TIMEOUT)
+        assert view(mnt) == view(backing)
+        time.sleep(1.5)  # a scanner tick or more: the feeder has run
+        st = stats(mnt)
+        assert st["meta_hits"] == 0 and st["meta_misses"] > 0, st
+        assert st["meta_published"] == 0 and st["meta_clusters_written"] == 0, st
+    finally:
+        m.unmount()
