@@ -18,4 +18,19 @@ struct sc_hash_key {
 uint64_t sc_siphash(const struct sc_hash_key *key, const void *data,
 		    size_t len);
 
+/*
+ * FNV-1a, 32 bits: unkeyed and fast, for the daemon's own in-RAM indexes
+ * of short strings (names in a directory record, flagged paths), which
+ * nobody outside chooses the layout of.
+ */
+static inline uint32_t sc_fnv1a(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "checksum.h"
+#include "hash.h"
 #include "le.h"
 #include "metarec.h"
 
@@ -34,20 +35,11 @@ void sc_metarec_free(struct sc_metarec *r)
 	sc_metarec_init(r);
 }
 
-/* FNV-1a: names are short, and the index is rebuilt at will. */
-static uint32_t name_hash(const char *name)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 16777619u;
-	return h;
-}
-
 /* The index slot holding name, or the empty slot where it would go. */
 static uint32_t index_slot(const struct sc_metarec *r, const char *name)
 {
-	uint32_t mask = r->index_cap - 1, i = name_hash(name) & mask;
+	uint32_t mask = r->index_cap - 1,
+		 i = sc_fnv1a(name, strlen(name)) & mask;
 
 	while (r->index[i] &&
 	       strcmp(r->entries[r->index[i] - 1].name, name) != 0)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backing.h"
+#include "relpath.h"
 
 #define RESOLVE_SAFE \
 	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
@@ -189,16 +190,12 @@ static int walk_dir(struct sc_fs *fs, int fd, const char *path, int depth,
 	while (ret == 0 && !atomic_load(stop) && (de = readdir(d))) {
 		char child[PATH_MAX];
 		struct stat st;
-		int n, cfd;
+		int cfd;
 
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		n = strcmp(path, ".") == 0
-			    ? snprintf(child, sizeof(child), "%s", de->d_name)
-			    : snprintf(child, sizeof(child), "%s/%s", path,
-				       de->d_name);
-		if (n < 0 || (size_t)n >= sizeof(child) ||
+		if (sc_path_join(child, sizeof(child), path, de->d_name) < 0 ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (S_ISREG(st.st_mode)) {

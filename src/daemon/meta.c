@@ -579,13 +579,8 @@ static void check_child_listing(struct sc_meta *m, const char *dir,
 {
 	char path[4096];
 	struct dir *child;
-	int n;
 
-	if (strcmp(dir, ".") == 0)
-		n = snprintf(path, sizeof(path), "%s", name);
-	else
-		n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(path))
+	if (sc_path_join(path, sizeof(path), dir, name) < 0)
 		return;
 	child = find_dir(m, sc_object_meta_name(m->fs, path), path);
 	if (child && child->rec.flags & SC_META_LISTED &&
@@ -784,9 +779,9 @@ int sc_meta_list(struct sc_meta *m, const char *dir, enum sc_meta_age age,
 		if (e->state == SC_META_ABSENT)
 			continue;
 		err = sc_meta_list_add(ret, e->name, e->dtype, e->ino);
-		nm = &ret->names[ret->n - 1];
 		if (err == 0 && e->state == SC_META_ATTR &&
 		    attr_fresh(m, e, age)) {
+			nm = &ret->names[ret->n - 1];
 			stat_of(m, &e->attr, &nm->st, &nm->birth);
 			nm->has_attr = true;
 		}

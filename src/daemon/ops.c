@@ -35,6 +35,7 @@
 #include "ops.h"
 #include "policy.h"
 #include "prefetch.h"
+#include "relpath.h"
 #include "reply.h"
 #include "rw.h"
 
@@ -148,14 +149,8 @@ static int child_path(struct sc_fs *fs, struct sc_inode *dir, const char *name,
 {
 	char parent[PATH_MAX];
 	int ret = dir_path(fs, dir, parent, sizeof(parent));
-	int n;
 
-	if (ret < 0)
-		return ret;
-	n = strcmp(parent, ".") == 0
-		    ? snprintf(buf, len, "%s", name)
-		    : snprintf(buf, len, "%s/%s", parent, name);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	return ret < 0 ? ret : sc_path_join(buf, len, parent, name);
 }
 
 /* The directory path and name of inode (".", "." for the root). */
@@ -529,6 +524,21 @@ static int target_stat(const struct target *t, struct stat *st, uint64_t *birth)
 	return sc_stat_birth(t->loc.dir_fd, t->loc.name, st, birth);
 }
 
+/*
+ * The cached attributes of inode, named name in dir (not the root), at the
+ * age asked: false when unknown, or when the name now holds another file.
+ */
+static bool cached_attr(struct sc_fs *fs, struct sc_inode *inode,
+			const char *dir, const char *name, enum sc_meta_age age,
+			struct stat *st)
+{
+	uint64_t birth;
+
+	return sc_meta_lookup(fs->meta, dir, name, age, st, &birth) ==
+		       SC_META_EXISTS &&
+	       st->st_ino == inode->ino && birth == inode->birth;
+}
+
 /* Answer a getattr from the metadata cache; false when it cannot. */
 static bool getattr_cached(fuse_req_t req, struct sc_inode *inode,
 			   const char *dir, const char *name,
@@ -536,17 +546,14 @@ static bool getattr_cached(fuse_req_t req, struct sc_inode *inode,
 {
 	struct sc_fs *fs = fs_of(req);
 	struct stat st;
-	uint64_t birth;
 
 	if (inode == &fs->itable.root) {
 		/* The root is asked for rarely: BACKING answers if it can. */
 		if (age != SC_META_ANY_AGE ||
 		    sc_meta_dir_attr(fs->meta, ".", &st) < 0)
 			return false;
-	} else if (sc_meta_lookup(fs->meta, dir, name, age, &st, &birth) !=
-			   SC_META_EXISTS ||
-		   st.st_ino != inode->ino || birth != inode->birth) {
-		return false; /* unknown, or the name holds another file */
+	} else if (!cached_attr(fs, inode, dir, name, age, &st)) {
+		return false;
 	}
 	sc_reply_attr(req, &st, fs->attr_timeout_s);
 	return true;
@@ -1119,16 +1126,13 @@ static int open_offline(struct sc_fs *fs, struct sc_inode *inode,
 	char dir[PATH_MAX], name[NAME_MAX + 1];
 	struct sc_file *f;
 	struct stat st;
-	uint64_t birth;
 	int ret;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC)
 		return -EROFS;
 	if (!fs->meta || inode == &fs->itable.root ||
 	    path_pair(fs, inode, dir, name) < 0 ||
-	    sc_meta_lookup(fs->meta, dir, name, SC_META_ANY_AGE, &st, &birth) !=
-		    SC_META_EXISTS ||
-	    st.st_ino != inode->ino || birth != inode->birth ||
+	    !cached_attr(fs, inode, dir, name, SC_META_ANY_AGE, &st) ||
 	    !S_ISREG(st.st_mode))
 		return -SC_OFFLINE_ERRNO;
 	ret = sc_creds_may(&st, R_OK);
@@ -1597,8 +1601,10 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	int ret = 0;
 
 	(void)ino;
-	if (sc_offline_now() || fstatvfs(fs_of(req)->root_fd, &sv) < 0)
-		ret = sc_offline_now() ? -SC_OFFLINE_ERRNO : -errno;
+	if (sc_offline_now())
+		ret = -SC_OFFLINE_ERRNO;
+	else if (fstatvfs(fs_of(req)->root_fd, &sv) < 0)
+		ret = -errno;
 	pthread_mutex_lock(&lock);
 	if (ret == 0) {
 		last = sv;
@@ -1995,16 +2001,13 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	char dir[PATH_MAX], name[NAME_MAX + 1];
 	struct sc_loc loc;
 	struct stat st;
-	uint64_t birth;
 	int ret = as_caller(req);
 
 	if (ret == 0 && mask & W_OK && sc_offline_now())
 		ret = -EROFS;
 	if (ret == 0 && fs->meta && inode != &fs->itable.root &&
 	    path_pair(fs, inode, dir, name) == 0 &&
-	    sc_meta_lookup(fs->meta, dir, name, meta_age(), &st, &birth) ==
-		    SC_META_EXISTS &&
-	    st.st_ino == inode->ino && birth == inode->birth) {
+	    cached_attr(fs, inode, dir, name, meta_age(), &st)) {
 		reply_status(req, mask == F_OK ? 0 : sc_creds_may(&st, mask));
 		return;
 	}

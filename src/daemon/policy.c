@@ -15,6 +15,7 @@
 
 #include "checksum.h"
 #include "fs.h"
+#include "hash.h"
 #include "le.h"
 #include "log.h"
 #include "policy.h"
@@ -42,20 +43,11 @@ struct sc_policy {
 	uint32_t clusters; /* written to the device */
 };
 
-static uint32_t hash_of(const char *s, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
-}
-
 /* The index slot of the len first bytes of path, or its empty slot. */
 static uint32_t slot_of(const struct sc_policy *p, const char *path, size_t len)
 {
 	uint32_t mask = p->index_cap - 1;
-	uint32_t i = hash_of(path, len) & mask;
+	uint32_t i = sc_fnv1a(path, len) & mask;
 
 	while (p->index[i]) {
 		const char *have = p->flags[p->index[i] - 1].path;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "backing.h"
+#include "clock.h"
 #include "deadline.h"
 #include "fs.h"
 #include "handle.h"
@@ -43,25 +44,18 @@ struct sc_prefetch {
 	_Atomic bool stop;
 };
 
-static uint64_t now_ns(void)
+/*
+ * Note what the scanner's policy needs of the file at path (as an open
+ * does), and say whether the scanner would write its pages at all: by
+ * that policy itself (maxfilesize, use_chflags) and data_enable.
+ */
+static bool worth_it(struct sc_fs *fs, const char *path, uint64_t object,
+		     const struct stat *st)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Whether the scanner would write this file's pages at all. */
-static bool worth_it(struct sc_fs *fs, const char *path, uint64_t size)
-{
-	int64_t max = sc_tunable_get(&fs->tunables, SC_T_MAXFILESIZE);
-
-	if (!sc_tunable_get(&fs->tunables, SC_T_DATA_ENABLE))
-		return false;
-	if (max > 0 && size > (uint64_t)max)
-		return false;
-	return !sc_tunable_get(&fs->tunables, SC_T_USE_CHFLAGS) ||
-	       sc_policy_allows(fs->policy, path);
+	sc_object_note(fs, object, (uint64_t)st->st_size,
+		       sc_policy_allows(fs->policy, path));
+	return sc_tunable_get(&fs->tunables, SC_T_DATA_ENABLE) &&
+	       sc_object_policy(fs, object, sc_object_validator(fs, st), 0);
 }
 
 /*
@@ -72,7 +66,7 @@ static bool wait_for_ssd(struct sc_prefetch *pf, struct sc_file *f,
 			 uint64_t end, uint64_t window)
 {
 	const struct timespec pause = { .tv_nsec = PAUSE_NS };
-	uint64_t last = 0, since = now_ns();
+	uint64_t last = 0, since = sc_monotonic_ns();
 
 	for (;;) {
 		uint64_t on_ssd = sc_store_object_bytes(
@@ -84,8 +78,8 @@ static bool wait_for_ssd(struct sc_prefetch *pf, struct sc_file *f,
 			return false;
 		if (on_ssd != last) {
 			last = on_ssd;
-			since = now_ns();
-		} else if (now_ns() - since > STALL_NS) {
+			since = sc_monotonic_ns();
+		} else if (sc_monotonic_ns() - since > STALL_NS) {
 			return false;
 		}
 		sc_scanner_kick(pf->fs->scanner);
@@ -103,10 +97,10 @@ static int prefetch_file(void *arg, const char *path, const struct stat *st)
 		(uint32_t)(((uint64_t)st->st_size + SC_CLUSTER_BYTES - 1) /
 			   SC_CLUSTER_BYTES);
 	struct sc_file f = { .refs = 1, .cacheable = true };
-	bool flagged = sc_policy_allows(fs->policy, path);
 	int ret = 0;
 
-	if (!worth_it(fs, path, (uint64_t)st->st_size))
+	f.object = sc_object_name(fs, path);
+	if (!worth_it(fs, path, f.object, st))
 		return 0;
 	sc_pool_get_stats(fs->pool, &ps);
 	if (ps.pages * SC_PAGE_BYTES / 4 < window)
@@ -114,10 +108,9 @@ static int prefetch_file(void *arg, const char *path, const struct stat *st)
 	if (sc_open_below(fs, path, O_RDONLY | O_NONBLOCK, &f.backing.fd) < 0)
 		return 0;
 	if (fstat(f.backing.fd, &f.opened) == 0 && S_ISREG(f.opened.st_mode)) {
-		f.object = sc_object_name(fs, path);
+		/* The contents as of this open name the pages, not the walk's. */
 		f.validator = sc_object_validator(fs, &f.opened);
 		f.size = (uint64_t)f.opened.st_size;
-		sc_object_note(fs, f.object, f.size, flagged);
 		for (uint32_t c = 0; c < clusters && ret == 0;
 		     c += STEP_CLUSTERS) {
 			unsigned n = clusters - c < STEP_CLUSTERS
