@@ -39,7 +39,7 @@ struct sc_file {
 	_Atomic unsigned refs;	   /* the kernel's handle, and read-ahead */
 	struct sc_open_fd backing; /* backing.fd: owned; linked in inode */
 	struct sc_inode *inode;	   /* pinned */
-	bool direct;		   /* opened with O_DIRECT: bypass the cache */
+	bool direct;		   /* opened with O_DIRECT (direct_enable) */
 	bool cacheable;		   /* reads go through the pool and the SSD */
 	uint64_t object;	   /* the store's name of the file; 0: none */
 	uint64_t validator;	   /* of the contents at open */

@@ -1013,7 +1013,9 @@ static int backing_open_flags(int flags)
  * What the cache needs of a new handle on a regular file: the object's
  * name, and its validator and size as of this open (close-to-open: the
  * backing store is asked now, and a changed file never matches what was
- * cached of it before).  Reads are cached for read-only opens.
+ * cached of it before).  Reads are cached for read-only opens, and for
+ * O_DIRECT ones only when direct_enable says so: such a program may
+ * expect every read to reach the backing store, as it does over NFS.
  */
 static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 			  const struct stat *st)
@@ -1030,8 +1032,9 @@ static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 		sc_object_changed(fs, f->object);
 	f->size = (uint64_t)st->st_size;
 	f->validator = sc_object_validator(fs, st);
-	f->cacheable = fs->pool && !f->direct &&
-		       (flags & O_ACCMODE) == O_RDONLY;
+	f->cacheable = fs->pool && (flags & O_ACCMODE) == O_RDONLY &&
+		       (!f->direct || sc_tunable_get(&fs->tunables,
+						     SC_T_DIRECT_ENABLE));
 	sc_object_note(fs, f->object, f->size,
 		       sc_policy_allows(fs->policy, path));
 }

@@ -41,6 +41,7 @@ const struct sc_tunable_desc sc_tunable_descs[SC_T_COUNT] = {
 			     1000000000000000000LL },
 	[SC_T_LIFETIME] = { "lifetime", SC_TK_LIFETIME, 0, 0,
 			    100LL * 365 * 86400 },
+	[SC_T_DIRECT_ENABLE] = { "direct_enable", SC_TK_BOOL, 0, 0, 1 },
 };
 
 void sc_tunables_init(struct sc_tunables *t)

@@ -2,7 +2,7 @@
 """The cache over a real mount of a local backing directory: reads reach
 the SSD and are served from it after a remount, a file changed behind the
 mount's back is seen at the next open, writes go through, O_DIRECT
-bypasses the cache, a hot set survives a cold scan larger than the
+bypasses the cache unless direct_enable, a hot set survives a cold scan larger than the
 cache, and the stats and tunables xattrs behave."""
 import errno
 import os
@@ -153,21 +153,45 @@ def test_writes_go_through_and_drop_cached_copies(dirs):
         m.unmount()
 
 
-def test_o_direct_bypasses_the_cache(dirs):
+def read_direct(path, size):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        return os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+
+
+def test_o_direct_bypasses_the_cache_unless_direct_enable(dirs):
     base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "c.swc")
     data = make_file(os.path.join(backing, "f"), MIB, 4)
-    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    path = os.path.join(mnt, "f")
+    m = mount(backing, mnt, cache)
     try:
         before = stats(mnt)["read_bytes_backing"]
-        fd = os.open(os.path.join(mnt, "f"), os.O_RDONLY | os.O_DIRECT)
-        try:
-            got = os.pread(fd, MIB, 0)
-        finally:
-            os.close(fd)
-        assert got == data
+        assert read_direct(path, MIB) == data
         st = stats(mnt)
         assert st["read_bytes_backing"] - before >= MIB
         assert st["read_bytes_ram"] == 0 and st["read_bytes_ssd"] == 0
+        assert st["direct_enable"] == 0
+
+        os.setxattr(mnt, "user.swapcache.direct_enable", b"1")
+        assert read_direct(path, MIB) == data  # now into the pool
+        wait_written(mnt, MIB)
+    finally:
+        m.unmount()
+    m = mount(backing, mnt, cache, "direct_enable=1")
+    try:
+        drop_caches()
+        before = stats(mnt)
+        assert read_direct(path, MIB) == data
+        assert read_direct(path, MIB) == data  # not the kernel's cache
+        st = stats(mnt)
+        ssd = st["read_bytes_ssd"] - before["read_bytes_ssd"]
+        ram = st["read_bytes_ram"] - before["read_bytes_ram"]
+        # Both reads reached the daemon; the pool was empty at the first.
+        assert ssd + ram >= 2 * MIB and ssd >= MIB // 2
+        assert st["read_bytes_backing"] == before["read_bytes_backing"]
     finally:
         m.unmount()
 
@@ -230,7 +254,8 @@ def test_stats_and_tunables_xattrs(dirs):
                     "ssd_io_errors", "read_enable", "data_enable", "meta_enable",
                     "use_chflags", "maxswappct", "accrate", "curburst",
                     "maxburst", "minburst", "maxfilesize", "maxlaunder",
-                    "maxscan", "min_hysteresis", "cleanperobj"):
+                    "maxscan", "min_hysteresis", "cleanperobj", "meta_timeout",
+                    "endurance", "lifetime", "direct_enable"):
             assert key in st, key
         assert st["state"] == "writing" and st["accrate"] == 2 * MIB
         assert st["ssd_size_bytes"] > 32 * MIB
