@@ -50,7 +50,13 @@ struct sc_fs {
 	struct sc_prefetch *prefetch;	/* NULL with cache=none */
 	struct sc_tunables tunables;
 	bool ctime_is_real; /* BACKING keeps a real ctime (not FUSE) */
-	uid_t owner_uid;    /* who mounted: may set tunables */
+	/*
+	 * BACKING keeps a file's inode number while it exists.  Not FUSE:
+	 * sshfs numbers its nodes as the kernel asks for them and numbers
+	 * them anew once the kernel has dropped them.
+	 */
+	bool ino_is_stable;
+	uid_t owner_uid; /* who mounted: may set tunables */
 	_Atomic uint64_t read_bytes_ram;
 	_Atomic uint64_t read_bytes_ssd;
 	_Atomic uint64_t read_bytes_backing;

@@ -344,9 +344,11 @@ int main(int argc, char *argv[])
 	{
 		struct statfs sfs;
 
-		/* FUSE stores (sshfs) report no ctime of their own. */
+		/* FUSE stores (sshfs): no ctime of their own, no lasting inode
+		 * numbers. */
 		fs.ctime_is_real = fstatfs(fs.root_fd, &sfs) == 0 &&
 				   sfs.f_type != FUSE_SUPER_MAGIC;
+		fs.ino_is_stable = fs.ctime_is_real;
 	}
 	sc_ctl_apply_wear_budget(&fs);
 	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino);

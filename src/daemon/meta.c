@@ -134,10 +134,17 @@ static void stat_of(const struct sc_meta *m, const struct sc_meta_attr *a,
 		*birth = a->birth;
 }
 
+/* Field by field: the padding of a struct built by assignment is not set. */
 static bool same_attr(const struct sc_meta_attr *a,
 		      const struct sc_meta_attr *b)
 {
-	return memcmp(a, b, sizeof(*a)) == 0;
+	return a->ino == b->ino && a->birth == b->birth && a->size == b->size &&
+	       a->blocks == b->blocks && a->rdev == b->rdev &&
+	       a->dev == b->dev && a->atime_ns == b->atime_ns &&
+	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
+	       a->mode == b->mode && a->nlink == b->nlink && a->uid == b->uid &&
+	       a->gid == b->gid && a->blksize == b->blksize &&
+	       a->foreign_dev == b->foreign_dev;
 }
 
 /* A listing read under attributes a still stands under b. */
@@ -420,6 +427,25 @@ static void confirm_loaded(struct sc_meta *m, struct dir *d)
 	expire_all(d);
 }
 
+/*
+ * A new record (names about to be looked up in it) takes the attributes
+ * its parent's record holds of the directory: see check_child_listing.
+ */
+static void adopt_parent_view(struct sc_meta *m, struct dir *d)
+{
+	char parent[4096];
+	const struct sc_meta_entry *e;
+	const char *name;
+	struct dir *pd;
+
+	if (!split_path(d->path, parent, sizeof(parent), &name))
+		return;
+	pd = find_dir(m, sc_object_meta_name(m->fs, parent), parent);
+	e = pd ? sc_metarec_find(&pd->rec, name) : NULL;
+	if (e && e->state == SC_META_ATTR && S_ISDIR(e->attr.mode))
+		d->rec.self = e->attr;
+}
+
 static void count_absent(struct dir *d)
 {
 	d->absent = 0;
@@ -454,6 +480,8 @@ static struct dir *get_dir(struct sc_meta *m, const char *path)
 		d->published_crc = 1;
 		confirm_loaded(m, d);
 		count_absent(d);
+	} else {
+		adopt_parent_view(m, d);
 	}
 	if (m->count >= m->nbuckets)
 		grow_table(m);
@@ -572,7 +600,12 @@ static void set_state(struct dir *d, struct sc_meta_entry *e, uint8_t state)
 	e->state = state;
 }
 
-/* What BACKING said of a directory: a listing it contradicts expires. */
+/*
+ * What BACKING said of a directory: a listing it contradicts expires.  A
+ * record of names looked up one by one, never listed, takes the
+ * directory's attributes as its own, so that after a remount its names
+ * are found to belong to the directory there (confirm_loaded).
+ */
 static void check_child_listing(struct sc_meta *m, const char *dir,
 				const char *name,
 				const struct sc_meta_attr *attr)
@@ -583,9 +616,15 @@ static void check_child_listing(struct sc_meta *m, const char *dir,
 	if (sc_path_join(path, sizeof(path), dir, name) < 0)
 		return;
 	child = find_dir(m, sc_object_meta_name(m->fs, path), path);
-	if (child && child->rec.flags & SC_META_LISTED &&
-	    !listing_stands(&child->rec.self, attr) &&
-	    child->rec.validated_ns) {
+	if (!child)
+		return;
+	if (!(child->rec.flags & SC_META_LISTED)) {
+		if (!listing_stands(&child->rec.self, attr)) {
+			child->rec.self = *attr;
+			mark_dirty(m, child, true);
+		}
+	} else if (!listing_stands(&child->rec.self, attr) &&
+		   child->rec.validated_ns) {
 		child->rec.validated_ns = 0;
 		mark_dirty(m, child, true);
 	}
@@ -601,13 +640,49 @@ static bool differ_beyond_atime(const struct sc_meta_attr *a,
 	return !same_attr(&x, b);
 }
 
+/*
+ * Whether attr is what e knew under another inode number only, on a
+ * BACKING whose numbers do not last (fs.h): the same file, renumbered.
+ */
+static bool renumbered(const struct sc_meta *m, const struct sc_meta_entry *e,
+		       const struct sc_meta_attr *attr)
+{
+	struct sc_meta_attr a = *attr;
+
+	if (m->fs->ino_is_stable || e->state != SC_META_ATTR)
+		return false;
+	a.ino = e->attr.ino;
+	if (!a.foreign_dev && !e->attr.foreign_dev)
+		a.dev = e->attr.dev; /* BACKING's own: new at each sshfs mount */
+	return !differ_beyond_atime(&e->attr, &a);
+}
+
+bool sc_meta_same_file(struct sc_meta *m, const char *dir, const char *name,
+		       uint64_t ino, const struct stat *st, uint64_t birth)
+{
+	const struct sc_meta_entry *e;
+	struct sc_meta_attr attr;
+	struct dir *d;
+	bool same;
+
+	if (!m)
+		return false;
+	attr = attr_of(m, st, birth);
+	pthread_mutex_lock(&m->lock);
+	d = get_dir(m, dir);
+	e = d ? sc_metarec_find(&d->rec, name) : NULL;
+	same = e && e->attr.ino == ino && renumbered(m, e, &attr);
+	pthread_mutex_unlock(&m->lock);
+	return same;
+}
+
 bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 		  const struct stat *st, uint64_t birth)
 {
 	struct sc_meta_entry *e;
 	struct sc_meta_attr attr;
 	struct dir *d;
-	bool same, told_otherwise = false;
+	bool same, told_otherwise = false, renumbered_only = false;
 
 	if (!m)
 		return false;
@@ -623,10 +698,12 @@ bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 		goto out;
 	if (st) {
 		attr = attr_of(m, st, birth);
+		/* The same file, renumbered: news to nobody. */
+		renumbered_only = renumbered(m, e, &attr);
 		same = e->state == SC_META_ATTR && same_attr(&e->attr, &attr);
-		told_otherwise = e->state == SC_META_ATTR &&
+		told_otherwise = e->state == SC_META_ATTR && !renumbered_only &&
 				 differ_beyond_atime(&e->attr, &attr);
-		if (!same &&
+		if (!same && !renumbered_only &&
 		    (e->state != SC_META_ATTR || e->attr.ino != attr.ino ||
 		     e->attr.birth != attr.birth ||
 		     (e->attr.mode & S_IFMT) != (attr.mode & S_IFMT)))
@@ -643,7 +720,7 @@ bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 		sc_metarec_set_link(e, NULL);
 	}
 	e->validated_ns = now_ns();
-	mark_dirty(m, d, same);
+	mark_dirty(m, d, same || renumbered_only);
 	trim(m, d);
 out:
 	pthread_mutex_unlock(&m->lock);

@@ -66,6 +66,14 @@ enum sc_meta_answer sc_meta_lookup(struct sc_meta *m, const char *dir,
 int sc_meta_dir_attr(struct sc_meta *m, const char *path, struct stat *ret_st);
 
 /*
+ * Whether st, what BACKING says now of name in dir, is the file the cache
+ * knew there as inode number ino, renumbered by a BACKING whose numbers do
+ * not last (sshfs): all else the same but the access time.
+ */
+bool sc_meta_same_file(struct sc_meta *m, const char *dir, const char *name,
+		       uint64_t ino, const struct stat *st, uint64_t birth);
+
+/*
  * BACKING just said what name in dir is (st), or that it is absent (NULL).
  * Returns true when the cache had served other attributes for it (beyond
  * its access time): the kernel may hold them, and should be told.

@@ -199,6 +199,26 @@ static void meta_forget_inode(struct sc_fs *fs, struct sc_inode *inode)
 }
 
 /*
+ * Whether st, just read from BACKING by inode's name, is inode's file: the
+ * same number and birth, or (on a BACKING that renumbers, fs.h) what the
+ * metadata cache knew of the name under inode's number.  Otherwise the
+ * name was given to another file behind the mount's back.
+ */
+static bool same_file(struct sc_fs *fs, struct sc_inode *inode,
+		      const struct stat *st, uint64_t birth)
+{
+	char dir[PATH_MAX], name[NAME_MAX + 1];
+
+	if (st->st_ino == inode->ino && st->st_dev == inode->dev &&
+	    birth == inode->birth)
+		return true;
+	return !fs->ino_is_stable && fs->meta && birth == inode->birth &&
+	       (st->st_mode & S_IFMT) == inode->type &&
+	       path_pair(fs, inode, dir, name) == 0 &&
+	       sc_meta_same_file(fs->meta, dir, name, inode->ino, st, birth);
+}
+
+/*
  * Note what BACKING said of the file inode names, by that name: true when
  * the cache had answered otherwise (see sc_meta_note).
  */
@@ -1033,8 +1053,8 @@ static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 	f->size = (uint64_t)st->st_size;
 	f->validator = sc_object_validator(fs, st);
 	f->cacheable = fs->pool && (flags & O_ACCMODE) == O_RDONLY &&
-		       (!f->direct || sc_tunable_get(&fs->tunables,
-						     SC_T_DIRECT_ENABLE));
+		       (!f->direct ||
+			sc_tunable_get(&fs->tunables, SC_T_DIRECT_ENABLE));
 	sc_object_note(fs, f->object, f->size,
 		       sc_policy_allows(fs->policy, path));
 }
@@ -1184,8 +1204,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * not share the old file's page cache with its readers.  That lookup
 	 * must ask BACKING: the cached entry goes.
 	 */
-	if (ret == 0 && (st.st_ino != inode->ino || st.st_dev != inode->dev ||
-			 birth != inode->birth)) {
+	if (ret == 0 && !same_file(fs, inode, &st, birth)) {
 		meta_forget_inode(fs, inode);
 		ret = -ESTALE;
 	} else if (ret == 0 && meta_note_inode(fs, inode, &st, birth)) {

@@ -32,9 +32,9 @@ enum sc_tunable {
 	SC_T_MAXSCAN,
 	SC_T_MIN_HYSTERESIS,
 	SC_T_CLEANPEROBJ,
-	SC_T_META_TIMEOUT, /* ours: seconds cached metadata is trusted */
-	SC_T_ENDURANCE,	   /* ours: bytes the drive is rated to write */
-	SC_T_LIFETIME,	   /* ours: seconds it should last; with endurance,
+	SC_T_META_TIMEOUT,  /* ours: seconds cached metadata is trusted */
+	SC_T_ENDURANCE,	    /* ours: bytes the drive is rated to write */
+	SC_T_LIFETIME,	    /* ours: seconds it should last; with endurance,
 			    * they set accrate (wear.h) */
 	SC_T_DIRECT_ENABLE, /* ours: O_DIRECT reads served by the cache too */
 	SC_T_COUNT,

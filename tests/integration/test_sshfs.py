@@ -74,6 +74,40 @@ def test_sshfs_reads_served_from_ssd_after_remounts(net):
         m.unmount()
 
 
+def test_sshfs_files_opened_by_name_need_no_server_after_remount(net):
+    """Files opened by their paths, their directories never listed: after
+    a remount of swapcachefs, and with sshfs having numbered every node
+    anew (the kernel dropped them), the names are answered from the
+    metadata on the SSD and the opens take the cached files for the same
+    ones: no lookup goes to the server, none fails."""
+    base, remote, backing, mnt, sshd = net
+    cache = os.path.join(base, "c.swc")
+    os.makedirs(os.path.join(remote, "d", "sub"))
+    files = {f"d/sub/f{i}": make_file(os.path.join(remote, "d", "sub", f"f{i}"),
+                                      100 + i, i) for i in range(20)}
+    m = mount(backing, mnt, cache)
+    try:
+        for name, data in files.items():
+            assert read(os.path.join(mnt, name)) == data
+        # The records of the root, d and d/sub.
+        scfs.wait_for(lambda: stats(mnt)["meta_clusters_written"] >= 3, timeout=30,
+                      what="metadata records on the SSD")
+    finally:
+        m.unmount()
+    drop_caches()
+    m = mount(backing, mnt, cache)
+    try:
+        drop_caches()
+        for name, data in files.items():
+            assert read(os.path.join(mnt, name)) == data
+        st = stats(mnt)
+        assert st["meta_loads"] >= 3
+        assert st["meta_misses"] == 0
+        assert st["meta_hits"] >= len(files) + 2
+    finally:
+        m.unmount()
+
+
 def test_sshfs_sequential_reads_fetch_each_byte_once(net):
     """Read-ahead fetches several ranges at once from the backing store,
     and a reader reaching a range being fetched waits for it: a cold
