@@ -222,9 +222,11 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 			sc_err("cannot start the scanner: %s", strerror(-err));
 			goto out_unmount;
 		}
-		if (fs->meta)
+		if (fs->meta) {
 			sc_scanner_set_feeder(fs->scanner, sc_meta_publish,
 					      fs->meta);
+			sc_meta_start_warm_up(fs->meta);
+		}
 		err = sc_rw_start(fs);
 		if (err < 0) {
 			sc_err("cannot start the read-ahead threads: %s",
@@ -261,6 +263,7 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 	}
 	ret = ret == 0 ? 0 : 1;
 out_unmount:
+	sc_meta_stop_warm_up(fs->meta);
 	sc_prefetch_stop(fs);
 	sc_rw_stop(fs);
 	pthread_mutex_lock(&ending); /* kept: the end is ours from here */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,9 @@ struct sc_meta {
 	size_t ram;
 	struct sc_meta_attr root_at_mount;
 	struct sc_meta_stats stats;
+	pthread_t warm_thread; /* warm_up */
+	bool warm_started;
+	atomic_bool warm_stop;
 };
 
 static uint64_t now_ns(void)
@@ -453,34 +457,31 @@ static void count_absent(struct dir *d)
 		d->absent += d->rec.entries[i].state == SC_META_ABSENT;
 }
 
-/* The record of the directory at path, from RAM, the pool or the SSD. */
-static struct dir *get_dir(struct sc_meta *m, const char *path)
+/*
+ * A record for path into the table: rec when one was read back (taken
+ * over), else a new one.  NULL when out of memory.
+ */
+static struct dir *add_dir(struct sc_meta *m, const char *path, uint64_t object,
+			   struct sc_metarec *rec)
 {
-	uint64_t object = sc_object_meta_name(m->fs, path);
-	struct dir *d;
+	struct dir *d = calloc(1, sizeof(*d));
 
-	if (!object)
-		return NULL;
-	d = find_dir(m, object, path);
-	if (d) {
-		TAILQ_REMOVE(&m->lru, d, lru);
-		TAILQ_INSERT_HEAD(&m->lru, d, lru);
-		return d;
-	}
-	d = calloc(1, sizeof(*d));
 	if (!d || !(d->path = strdup(path))) {
 		free(d);
+		if (rec)
+			sc_metarec_free(rec);
 		return NULL;
 	}
 	d->object = object;
-	sc_metarec_init(&d->rec);
-	if (load_record(m, object, &d->rec) == 0) {
+	if (rec) {
+		d->rec = *rec;
 		m->stats.loads++;
 		/* What the SSD or the pool holds is this version. */
 		d->published_crc = 1;
 		confirm_loaded(m, d);
 		count_absent(d);
 	} else {
+		sc_metarec_init(&d->rec);
 		adopt_parent_view(m, d);
 	}
 	if (m->count >= m->nbuckets)
@@ -492,6 +493,142 @@ static struct dir *get_dir(struct sc_meta *m, const char *path)
 	account(m, d);
 	trim(m, d);
 	return d;
+}
+
+/* The record of the directory at path, from RAM, the pool or the SSD. */
+static struct dir *get_dir(struct sc_meta *m, const char *path)
+{
+	uint64_t object = sc_object_meta_name(m->fs, path);
+	struct sc_metarec rec;
+	struct dir *d;
+
+	if (!object)
+		return NULL;
+	d = find_dir(m, object, path);
+	if (d) {
+		TAILQ_REMOVE(&m->lru, d, lru);
+		TAILQ_INSERT_HEAD(&m->lru, d, lru);
+		return d;
+	}
+	sc_metarec_init(&rec);
+	if (load_record(m, object, &rec) == 0)
+		return add_dir(m, path, object, &rec);
+	return add_dir(m, path, object, NULL);
+}
+
+/* ---- warming up: records read back at mount, before they are asked for ---- */
+
+/* Paths waiting to be read back, breadth first. */
+struct warm_queue {
+	char **paths;
+	size_t head, n, cap;
+};
+
+static void warm_push(struct warm_queue *q, char *path)
+{
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? 2 * q->cap : 64;
+		char **p = realloc(q->paths, cap * sizeof(*p));
+
+		if (!p) {
+			free(path);
+			return;
+		}
+		q->paths = p;
+		q->cap = cap;
+	}
+	q->paths[q->n++] = path;
+}
+
+/* The subdirectories d lists or knows of, onto q.  With m->lock held. */
+static void warm_children(const struct dir *d, struct warm_queue *q)
+{
+	char path[4096];
+
+	for (uint32_t i = 0; i < d->rec.n; i++) {
+		const struct sc_meta_entry *e = &d->rec.entries[i];
+
+		if (e->state == SC_META_ABSENT || e->dtype != DT_DIR ||
+		    sc_path_join(path, sizeof(path), d->path, e->name) < 0)
+			continue;
+		char *copy = strdup(path);
+
+		if (copy)
+			warm_push(q, copy);
+	}
+}
+
+/*
+ * Read the records on the SSD back into RAM from the root down, up to
+ * half the RAM budget, while the mount is young: a walk after a remount
+ * (find, ls -R, a build) then finds them in RAM instead of waiting for
+ * one SSD read per directory with the table locked.  The reads happen
+ * without the lock; each record goes in as get_dir would have put it.
+ */
+static void *warm_up(void *arg)
+{
+	struct sc_meta *m = arg;
+	struct warm_queue q = { 0 };
+	char *root = strdup(".");
+
+	if (root)
+		warm_push(&q, root);
+	while (q.head < q.n && !atomic_load(&m->warm_stop)) {
+		char *path = q.paths[q.head++];
+		uint64_t object = sc_object_meta_name(m->fs, path);
+		struct sc_metarec rec;
+		struct dir *d;
+		bool full;
+
+		pthread_mutex_lock(&m->lock);
+		d = find_dir(m, object, path);
+		pthread_mutex_unlock(&m->lock);
+		if (!d) {
+			sc_metarec_init(&rec);
+			if (load_record(m, object, &rec) < 0) {
+				free(path);
+				continue; /* nothing on the SSD below here */
+			}
+			pthread_mutex_lock(&m->lock);
+			d = find_dir(m, object, path);
+			if (d)
+				sc_metarec_free(&rec); /* asked for meanwhile */
+			else
+				d = add_dir(m, path, object, &rec);
+		} else {
+			pthread_mutex_lock(&m->lock);
+			d = find_dir(m, object, path); /* may have left RAM */
+		}
+		if (d)
+			warm_children(d, &q);
+		full = m->ram > SC_META_RAM_BYTES / 2;
+		pthread_mutex_unlock(&m->lock);
+		free(path);
+		if (full)
+			break;
+	}
+	while (q.head < q.n)
+		free(q.paths[q.head++]);
+	free(q.paths);
+	return NULL;
+}
+
+void sc_meta_start_warm_up(struct sc_meta *m)
+{
+	if (m && sc_tunable_get(&m->fs->tunables, SC_T_META_ENABLE) &&
+	    pthread_create(&m->warm_thread, NULL, warm_up, m) == 0) {
+		m->warm_started = true;
+		pthread_setname_np(m->warm_thread, "meta-warm");
+	}
+}
+
+void sc_meta_stop_warm_up(struct sc_meta *m)
+{
+	if (!m || !m->warm_started)
+		return;
+	atomic_store(&m->warm_stop, true);
+	pthread_join(m->warm_thread, NULL);
+	m->warm_started = false;
 }
 
 /* ---- the interface ---- */
@@ -523,6 +660,7 @@ void sc_meta_destroy(struct sc_meta *m)
 {
 	if (!m)
 		return;
+	sc_meta_stop_warm_up(m);
 	while (!TAILQ_EMPTY(&m->lru))
 		unlink_dir(m, TAILQ_FIRST(&m->lru));
 	pthread_mutex_destroy(&m->lock);

@@ -66,6 +66,15 @@ enum sc_meta_answer sc_meta_lookup(struct sc_meta *m, const char *dir,
 int sc_meta_dir_attr(struct sc_meta *m, const char *path, struct stat *ret_st);
 
 /*
+ * Read the directory records on the SSD back into RAM in the background,
+ * from the root down (up to half the metadata RAM), so that the first walk
+ * after a mount does not wait on the SSD once per directory.  Start after
+ * the store and the pool are up; stop before they go.
+ */
+void sc_meta_start_warm_up(struct sc_meta *m);
+void sc_meta_stop_warm_up(struct sc_meta *m);
+
+/*
  * Whether st, what BACKING says now of name in dir, is the file the cache
  * knew there as inode number ino, renumbered by a BACKING whose numbers do
  * not last (sshfs): all else the same but the access time.

@@ -124,9 +124,10 @@ def wait_published(mnt, timeout=30):
 
 
 def test_metadata_survives_remount(dirs):
-    """After a remount within meta_timeout the tree is walked from the SSD:
-    a change made behind the mount while it was down is not seen until
-    BACKING is asked again."""
+    """After a remount within meta_timeout the tree is walked from the SSD
+    (its records read back into RAM as the mount starts): a change made
+    behind the mount while it was down is not seen until BACKING is asked
+    again."""
     base, backing, mnt, _ = dirs
     cache = os.path.join(base, "c.swc")
     make_tree(backing)
@@ -145,6 +146,10 @@ def test_metadata_survives_remount(dirs):
         f.write(b"more")
     m = mount(backing, mnt, cache, "meta_timeout=600")
     try:
+        # Read back before they are asked for: d/sub is reached only by
+        # walking the records down from the root.
+        scfs.wait_for(lambda: stats(mnt)["meta_loads"] == 3, timeout=10,
+                      what="the records read back at mount")
         assert view(mnt) == before
         st = stats(mnt)
         assert st["meta_loads"] == 3  # the root, d and d/sub: from the SSD
