@@ -106,6 +106,36 @@ static int fill_from_ssd(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 }
 
 /*
+ * Fill pages [pindex, pindex + n), within one cluster, from its SSD copy:
+ * a read that is not sequential costs the device the pages it asks for,
+ * not the whole cluster, and the pool takes just those.  0 or a miss.
+ */
+static int fill_pages_from_ssd(struct sc_fs *fs, struct sc_file *f,
+			       uint64_t pindex, unsigned n, unsigned char *buf)
+{
+	struct sc_store_read r = {
+		.object = f->object,
+		.validator = f->validator,
+		.cluster = (uint32_t)(pindex / SC_CLUSTER_PAGES),
+		.first_page = (uint8_t)(pindex % SC_CLUSTER_PAGES),
+		.npages = (uint8_t)n,
+		.buf = buf,
+	};
+	uint32_t epoch = sc_store_epoch(fs->store, f->object);
+
+	if (!sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
+		return -ENOENT;
+	sc_store_read_many(fs->store, &r, 1);
+	if (r.result < 0)
+		return r.result;
+	for (unsigned i = 0; i < n; i++)
+		sc_pool_insert(fs->pool, f->object, f->validator, pindex + i,
+			       buf + (size_t)i * SC_PAGE_BYTES,
+			       page_bytes(f, pindex + i), true);
+	return check_epoch(fs, f, epoch);
+}
+
+/*
  * Read clusters [cluster, cluster + n) from the backing store into the
  * pool, and page want (if dst) into dst with its bytes in *ret_bytes.
  * Returns 0 or a negative errno.
@@ -468,12 +498,14 @@ static void queue_readahead(struct sc_fs *fs, struct sc_file *f, uint32_t from)
 enum page_source { FROM_RAM, FROM_SSD, FROM_BACKING };
 
 /*
- * Copy page pindex into dst, filling its cluster on a miss.  Returns the
- * page's bytes or a negative errno; *source says where it came from.
+ * Copy page pindex into dst, filling its cluster on a miss (or, for a
+ * read that is not sequential, the want_pages of the request from pindex
+ * on, when the SSD has them).  Returns the page's bytes or a negative
+ * errno; *source says where it came from.
  */
 static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
-		    bool sequential, unsigned char *dst, unsigned char *scratch,
-		    enum page_source *source)
+		    unsigned want_pages, bool sequential, unsigned char *dst,
+		    unsigned char *scratch, enum page_source *source)
 {
 	uint32_t cluster = (uint32_t)(pindex / SC_CLUSTER_PAGES);
 	enum sc_pool_origin origin;
@@ -501,7 +533,9 @@ look:
 		return ret;
 	}
 	*source = FROM_SSD;
-	ret = fill_from_ssd(fs, f, cluster, scratch);
+	ret = sequential
+		      ? fill_from_ssd(fs, f, cluster, scratch)
+		      : fill_pages_from_ssd(fs, f, pindex, want_pages, scratch);
 	if (ret == 0) {
 		/* Served now: the next read of this page is a RAM hit. */
 		ret = sc_pool_read(fs->pool, f->object, f->validator, pindex,
@@ -604,9 +638,17 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		/* A whole page of the request is read straight into place. */
 		bool direct = in_page == 0 && end - pos >= SC_PAGE_BYTES;
 		unsigned char *dst = direct ? out + done : page;
+		/* The request's pages from here to the end of the cluster. */
+		uint64_t left =
+			(end - pindex * SC_PAGE_BYTES + SC_PAGE_BYTES - 1) /
+			SC_PAGE_BYTES;
+		unsigned in_cluster = SC_CLUSTER_PAGES -
+				      (unsigned)(pindex % SC_CLUSTER_PAGES);
 		enum page_source source;
-		int bytes = get_page(fs, f, pindex, sequential, dst, scratch,
-				     &source);
+		int bytes = get_page(fs, f, pindex,
+				     left < in_cluster ? (unsigned)left
+						       : in_cluster,
+				     sequential, dst, scratch, &source);
 		uint64_t n;
 
 		if (bytes < 0) {
