@@ -14,7 +14,9 @@ Systems:
   local disk      the files themselves (the device limit)
   passthrough_ll  libfuse's example over the same directory (the FUSE limit)
   sshfs           sshfs alone, as a user mounts it (its own caches)
-  swapcachefs     over sshfs: cold (a new cache), warm after drop_caches,
+  swapcachefs     over sshfs mounted as for "sshfs" (its own caches too:
+                  the same sshfs, with and without swapcachefs on top):
+                  cold (a new cache), warm after drop_caches,
                   warm after a remount; cache file on the local disk,
                   ram=256M, direct_enable=1 (O_DIRECT reads served from the
                   cache, as passthrough_ll serves them from its disk),
@@ -646,7 +648,7 @@ def main():
         try:
             systems = [LocalDisk(server), Passthrough(pll, server, mk("pll"))]
             over = systems_over("loop", sshd)
-            scfs.sshfs_mount(sshd, server, over[1].backing)
+            sshfs_defaults(sshd, server, over[1].backing)
             try:
                 run_link(res, "loopback", systems + over, d_loop, args.reps, wls, only)
                 if not args.no_profile and (not only or "swapcachefs" in only):
@@ -664,7 +666,7 @@ def main():
             link = SlowLink(mk("slow"), args.rate, args.delay_ms)
             try:
                 over = systems_over("slow", link)
-                scfs.sshfs_mount(link, server, over[1].backing)
+                sshfs_defaults(link, server, over[1].backing)
                 try:
                     run_link(res, "slow", over, d_slow, args.slow_reps, wls, only)
                 finally:
