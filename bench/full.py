@@ -57,7 +57,7 @@ import time
 
 from benchlib import drop_caches, publish, spread  # noqa: E402
 from metadata import make_tree, sshfs_defaults  # noqa: E402
-from network import Rclone, cpu_seconds  # noqa: E402
+from network import Rclone, cpu_seconds, peak_rss_mib  # noqa: E402
 from overlay import build_passthrough_ll, fio  # noqa: E402
 from slowlink import SlowLink  # noqa: E402
 
@@ -228,14 +228,11 @@ def cpu_of(pids):
 
 
 def hwm_mib(pid):
+    """peak_rss_mib of a process that may have ended meanwhile (0)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+        return peak_rss_mib(pid)
     except OSError:
-        pass
-    return 0.0
+        return 0.0
 
 
 # ---- the systems ----

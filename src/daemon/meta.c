@@ -578,27 +578,23 @@ static void *warm_up(void *arg)
 		uint64_t object = sc_object_meta_name(m->fs, path);
 		struct sc_metarec rec;
 		struct dir *d;
-		bool full;
+		bool loaded, full;
 
 		pthread_mutex_lock(&m->lock);
 		d = find_dir(m, object, path);
-		pthread_mutex_unlock(&m->lock);
 		if (!d) {
+			pthread_mutex_unlock(&m->lock);
 			sc_metarec_init(&rec);
-			if (load_record(m, object, &rec) < 0) {
-				free(path);
-				continue; /* nothing on the SSD below here */
-			}
+			loaded = load_record(m, object, &rec) == 0;
 			pthread_mutex_lock(&m->lock);
+			/* It may have been asked for meanwhile. */
 			d = find_dir(m, object, path);
-			if (d)
-				sc_metarec_free(&rec); /* asked for meanwhile */
-			else
+			if (loaded && d)
+				sc_metarec_free(&rec);
+			else if (loaded)
 				d = add_dir(m, path, object, &rec);
-		} else {
-			pthread_mutex_lock(&m->lock);
-			d = find_dir(m, object, path); /* may have left RAM */
 		}
+		/* Without a record, nothing on the SSD below here either. */
 		if (d)
 			warm_children(d, &q);
 		full = m->ram > SC_META_RAM_BYTES / 2;

@@ -76,48 +76,22 @@ static int check_epoch(struct sc_fs *fs, struct sc_file *f, uint32_t epoch)
 	return -EAGAIN;
 }
 
-/* Fill the missing cluster from its SSD copy; 0 or a miss. */
-static int fill_from_ssd(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
-			 unsigned char *buf)
-{
-	uint64_t first = (uint64_t)cluster * SC_CLUSTER_PAGES;
-	uint32_t epoch = sc_store_epoch(fs->store, f->object);
-	uint16_t mask;
-	int ret;
-
-	if (!sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
-		return -ENOENT;
-	ret = sc_store_read(fs->store, f->object, f->validator, cluster, buf,
-			    &mask);
-	if (ret < 0)
-		return ret;
-	for (unsigned i = 0; i < SC_CLUSTER_PAGES; i++) {
-		uint32_t bytes = page_bytes(f, first + i);
-
-		/* A cluster lacking a page of the file cannot serve it. */
-		if (bytes && !(mask & (1u << i)))
-			return -ENOENT;
-		if (bytes)
-			sc_pool_insert(fs->pool, f->object, f->validator,
-				       first + i, buf + i * SC_PAGE_BYTES,
-				       bytes, true);
-	}
-	return check_epoch(fs, f, epoch);
-}
-
 /*
- * Fill pages [pindex, pindex + n), within one cluster, from its SSD copy:
- * a read that is not sequential costs the device the pages it asks for,
- * not the whole cluster, and the pool takes just those.  0 or a miss.
+ * Fill the pool from an SSD copy: the whole cluster of page pindex (n 0:
+ * one read, verified by the record's checksum, for sequential reads), or
+ * pages [pindex, pindex + n) of one cluster (each verified by its page
+ * checksum: a read that is not sequential costs the device the pages it
+ * asks for, and the pool takes just those).  0 or a miss.
  */
-static int fill_pages_from_ssd(struct sc_fs *fs, struct sc_file *f,
-			       uint64_t pindex, unsigned n, unsigned char *buf)
+static int fill_from_ssd(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
+			 unsigned n, unsigned char *buf)
 {
+	uint64_t first = n ? pindex : pindex - pindex % SC_CLUSTER_PAGES;
 	struct sc_store_read r = {
 		.object = f->object,
 		.validator = f->validator,
 		.cluster = (uint32_t)(pindex / SC_CLUSTER_PAGES),
-		.first_page = (uint8_t)(pindex % SC_CLUSTER_PAGES),
+		.first_page = (uint8_t)(first % SC_CLUSTER_PAGES),
 		.npages = (uint8_t)n,
 		.buf = buf,
 	};
@@ -128,10 +102,19 @@ static int fill_pages_from_ssd(struct sc_fs *fs, struct sc_file *f,
 	sc_store_read_many(fs->store, &r, 1);
 	if (r.result < 0)
 		return r.result;
-	for (unsigned i = 0; i < n; i++)
-		sc_pool_insert(fs->pool, f->object, f->validator, pindex + i,
-			       buf + (size_t)i * SC_PAGE_BYTES,
-			       page_bytes(f, pindex + i), true);
+	for (unsigned i = 0; i < (n ? n : SC_CLUSTER_PAGES); i++) {
+		uint32_t bytes = page_bytes(f, first + i);
+
+		/* A cluster lacking a page of the file cannot serve it. */
+		if (bytes &&
+		    !(r.mask & (1u << ((first + i) % SC_CLUSTER_PAGES))))
+			return -ENOENT;
+		if (bytes)
+			sc_pool_insert(fs->pool, f->object, f->validator,
+				       first + i,
+				       buf + (size_t)i * SC_PAGE_BYTES, bytes,
+				       true);
+	}
 	return check_epoch(fs, f, epoch);
 }
 
@@ -226,7 +209,8 @@ static void fill_ahead(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 
 		if (in_pool(fs, f, cluster) ||
 		    (backing_run(fs, f, cluster, 1) == 0 &&
-		     fill_from_ssd(fs, f, cluster, scratch) == 0)) {
+		     fill_from_ssd(fs, f, (uint64_t)cluster * SC_CLUSTER_PAGES,
+				   0, scratch) == 0)) {
 			cluster++;
 			continue;
 		}
@@ -533,9 +517,8 @@ look:
 		return ret;
 	}
 	*source = FROM_SSD;
-	ret = sequential
-		      ? fill_from_ssd(fs, f, cluster, scratch)
-		      : fill_pages_from_ssd(fs, f, pindex, want_pages, scratch);
+	ret = fill_from_ssd(fs, f, pindex, sequential ? 0 : want_pages,
+			    scratch);
 	if (ret == 0) {
 		/* Served now: the next read of this page is a RAM hit. */
 		ret = sc_pool_read(fs->pool, f->object, f->validator, pindex,
