@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "fs.h"
+#include "hash.h"
 #include "meta.h"
 #include "metarec.h"
 #include "objects.h"
@@ -29,6 +30,8 @@
 #define NS_PER_S 1000000000ULL
 /* Names known to be absent, at most, per directory. */
 #define MAX_ABSENT 4096u
+/* Slots of sc_meta.forgot_at: collisions only cost a note now and then. */
+#define FORGET_SLOTS 64u
 /* RAM of an entry beyond its encoded bytes: struct, index, malloc. */
 #define ENTRY_OVERHEAD 96u
 
@@ -61,6 +64,12 @@ struct sc_meta {
 	size_t ram;
 	struct sc_meta_attr root_at_mount;
 	struct sc_meta_stats stats;
+	/*
+	 * Orders notes against forgets (sc_meta_ticket): the sequence number
+	 * of the last forget of any name hashing to each slot.
+	 */
+	atomic_uint_fast64_t seq;
+	uint64_t forgot_at[FORGET_SLOTS];
 	pthread_t warm_thread; /* warm_up */
 	bool warm_started;
 	atomic_bool warm_stop;
@@ -191,6 +200,25 @@ static bool attr_fresh(const struct sc_meta *m, const struct sc_meta_entry *e,
 }
 
 /* ---- the table ---- */
+
+static uint64_t *forgot_at(struct sc_meta *m, const char *dir, const char *name)
+{
+	uint32_t h = sc_fnv1a(dir, strlen(dir)) * 16777619u ^
+		     sc_fnv1a(name, strlen(name));
+
+	return &m->forgot_at[h % FORGET_SLOTS];
+}
+
+/* name in dir was forgotten or changed: notes asked before are doubtful. */
+static void mark_forgotten(struct sc_meta *m, const char *dir, const char *name)
+{
+	*forgot_at(m, dir, name) = atomic_fetch_add(&m->seq, 1) + 1;
+}
+
+uint64_t sc_meta_ticket(struct sc_meta *m)
+{
+	return m ? atomic_load(&m->seq) : 0;
+}
 
 static size_t bucket_of(const struct sc_meta *m, uint64_t object)
 {
@@ -811,7 +839,7 @@ bool sc_meta_same_file(struct sc_meta *m, const char *dir, const char *name,
 }
 
 bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
-		  const struct stat *st, uint64_t birth)
+		  const struct stat *st, uint64_t birth, uint64_t ticket)
 {
 	struct sc_meta_entry *e;
 	struct sc_meta_attr attr;
@@ -821,6 +849,13 @@ bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 	if (!m)
 		return false;
 	pthread_mutex_lock(&m->lock);
+	/*
+	 * BACKING's answer may predate a forget (a lookup racing an open
+	 * that found the name replaced): noting it would bring back what
+	 * was forgotten.  It is left unsaid; the next question asks again.
+	 */
+	if (*forgot_at(m, dir, name) > ticket)
+		goto out;
 	d = get_dir(m, dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	if (d && !e && (st || d->absent < MAX_ABSENT)) {
@@ -869,6 +904,7 @@ void sc_meta_forget(struct sc_meta *m, const char *dir, const char *name)
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
+	mark_forgotten(m, dir, name);
 	d = find_dir(m, sc_object_meta_name(m->fs, dir), dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	if (e) {
@@ -1098,6 +1134,7 @@ void sc_meta_changed(struct sc_meta *m, const char *dir, const char *name)
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
+	mark_forgotten(m, dir, name);
 	d = get_dir(m, dir);
 	if (d) {
 		e = sc_metarec_find(&d->rec, name);

@@ -83,12 +83,21 @@ bool sc_meta_same_file(struct sc_meta *m, const char *dir, const char *name,
 		       uint64_t ino, const struct stat *st, uint64_t birth);
 
 /*
- * BACKING just said what name in dir is (st), or that it is absent (NULL).
- * Returns true when the cache had served other attributes for it (beyond
- * its access time): the kernel may hold them, and should be told.
+ * Taken before asking BACKING about a name, and handed to sc_meta_note
+ * with the answer: an answer asked for before the name was last forgotten
+ * or changed (sc_meta_forget, sc_meta_changed) may be older than what was
+ * forgotten, and is not noted.
+ */
+uint64_t sc_meta_ticket(struct sc_meta *m);
+
+/*
+ * BACKING just said what name in dir is (st), or that it is absent (NULL),
+ * in answer to a question asked at ticket.  Returns true when the cache
+ * had served other attributes for it (beyond its access time): the kernel
+ * may hold them, and should be told.
  */
 bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
-		  const struct stat *st, uint64_t birth);
+		  const struct stat *st, uint64_t birth, uint64_t ticket);
 
 /*
  * What is known of name in dir is doubtful (the file behind it changed

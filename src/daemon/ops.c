@@ -219,17 +219,19 @@ static bool same_file(struct sc_fs *fs, struct sc_inode *inode,
 }
 
 /*
- * Note what BACKING said of the file inode names, by that name: true when
- * the cache had answered otherwise (see sc_meta_note).
+ * Note what BACKING said of the file inode names, by that name, when asked
+ * at ticket (sc_meta_ticket): true when the cache had answered otherwise
+ * (see sc_meta_note).
  */
 static bool meta_note_inode(struct sc_fs *fs, struct sc_inode *inode,
-			    const struct stat *st, uint64_t birth)
+			    const struct stat *st, uint64_t birth,
+			    uint64_t ticket)
 {
 	char dir[PATH_MAX], name[NAME_MAX + 1];
 
 	return fs->meta && inode != &fs->itable.root &&
 	       path_pair(fs, inode, dir, name) == 0 &&
-	       sc_meta_note(fs->meta, dir, name, st, birth);
+	       sc_meta_note(fs->meta, dir, name, st, birth, ticket);
 }
 
 /*
@@ -254,14 +256,28 @@ static void meta_gone(struct sc_fs *fs, struct sc_inode *dir, const char *name)
 		sc_meta_gone(fs->meta, path);
 }
 
-/* Note what BACKING said of name in the directory inode dir. */
+/*
+ * Note what BACKING said of name in the directory inode dir, asked at
+ * ticket (sc_meta_ticket).
+ */
 static void meta_note(struct sc_fs *fs, struct sc_inode *dir, const char *name,
-		      const struct stat *st, uint64_t birth)
+		      const struct stat *st, uint64_t birth, uint64_t ticket)
 {
 	char path[PATH_MAX];
 
 	if (fs->meta && dir_path(fs, dir, path, sizeof(path)) == 0)
-		sc_meta_note(fs->meta, path, name, st, birth);
+		sc_meta_note(fs->meta, path, name, st, birth, ticket);
+}
+
+/*
+ * Note what a change through the mount made of name (it is the one that
+ * knows, whatever was forgotten before).
+ */
+static void meta_note_made(struct sc_fs *fs, struct sc_inode *dir,
+			   const char *name, const struct stat *st,
+			   uint64_t birth)
+{
+	meta_note(fs, dir, name, st, birth, sc_meta_ticket(fs->meta));
 }
 
 /*
@@ -337,12 +353,12 @@ static int entry_at(struct sc_fs *fs, struct sc_inode *parent,
 		    const struct sc_loc *loc, struct fuse_entry_param *e)
 {
 	struct stat st;
-	uint64_t birth;
+	uint64_t birth, ticket = sc_meta_ticket(fs->meta);
 	int ret = sc_stat_birth(loc->dir_fd, loc->name, &st, &birth);
 
 	if (ret < 0)
 		return ret;
-	meta_note(fs, parent, loc->name, &st, birth);
+	meta_note(fs, parent, loc->name, &st, birth, ticket);
 	return make_entry(fs, parent, loc->name, &st, birth, e);
 }
 
@@ -441,7 +457,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	struct sc_loc loc;
 	struct stat st;
-	uint64_t birth = 0;
+	uint64_t birth = 0, ticket;
 	int ret = as_caller(req);
 
 	if (ret == 0 && cached &&
@@ -452,11 +468,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (ret == 0)
 		ret = sc_loc_in_dir(fs, dir, name, &loc);
 	if (ret == 0) {
+		ticket = sc_meta_ticket(fs->meta);
 		ret = sc_stat_birth(loc.dir_fd, loc.name, &st, &birth);
 		sc_loc_done(&loc);
 		if (cached && (ret == 0 || ret == -ENOENT))
 			sc_meta_note(fs->meta, dirpath, name,
-				     ret == 0 ? &st : NULL, birth);
+				     ret == 0 ? &st : NULL, birth, ticket);
 		else if (cached && sc_offline_check(fs, ret) &&
 			 lookup_cached(req, dir, dirpath, name,
 				       SC_META_ANY_AGE))
@@ -614,12 +631,14 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (ret == 0)
 		ret = target_of(fs, inode, fi, &t);
 	if (ret == 0) {
+		uint64_t ticket = sc_meta_ticket(fs->meta);
+
 		ret = target_stat(&t, &st, &birth);
 		/* Through the name (not a handle): what the name holds now. */
 		if (named && t.fd < 0 && inode != &fs->itable.root &&
 		    (ret == 0 || ret == -ENOENT))
 			sc_meta_note(fs->meta, dir, name, ret == 0 ? &st : NULL,
-				     birth);
+				     birth, ticket);
 		target_done(&t);
 	}
 	if (ret < 0 && named && sc_offline_check(fs, ret) &&
@@ -745,7 +764,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	struct sc_fs *fs = fs_of(req);
 	struct sc_inode *inode = inode_of(fs, ino);
-	uint64_t object = 0, birth;
+	uint64_t object = 0, birth, ticket;
 	struct target t;
 	struct stat st;
 	int ret;
@@ -769,10 +788,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (ret == 0)
 			ret = apply_setattr(t.fd, &t.loc, attr, valid);
 	}
+	ticket = sc_meta_ticket(fs->meta);
 	if (ret == 0)
 		ret = target_stat(&t, &st, &birth);
 	if (ret == 0 && t.fd < 0)
-		meta_note_inode(fs, inode, &st, birth);
+		meta_note_inode(fs, inode, &st, birth, ticket);
 	target_done(&t);
 	if (ret < 0)
 		reply_status(req, ret);
@@ -925,7 +945,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		changed_at(fs, dir, name);
 		if (flags & AT_REMOVEDIR)
 			meta_gone(fs, dir, name);
-		meta_note(fs, dir, name, NULL, 0);
+		meta_note_made(fs, dir, name, NULL, 0);
 		policy_moved(fs, dir, name, NULL, NULL);
 		sc_itable_unname(&fs->itable, dir, name, st.st_dev, st.st_ino);
 	}
@@ -977,7 +997,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			meta_gone(fs, to, newname);
 		}
 		if (!(flags & RENAME_EXCHANGE)) {
-			meta_note(fs, from, name, NULL, 0);
+			meta_note_made(fs, from, name, NULL, 0);
 			policy_moved(fs, from, name, to, newname);
 		}
 	}
@@ -1116,7 +1136,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret == 0)
 		ret = sc_stat_birth(fd, "", &st, &birth);
 	if (ret == 0)
-		meta_note(fs, dir, name, &st, birth);
+		meta_note_made(fs, dir, name, &st, birth);
 	if (ret == 0)
 		ret = make_entry(fs, dir, name, &st, birth, &e);
 	sc_loc_done(&loc);
@@ -1179,13 +1199,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sc_inode *inode = inode_of(fs, ino);
 	struct sc_loc loc;
 	struct stat st;
-	uint64_t birth;
+	uint64_t birth, ticket = 0;
 	int ret, fd = -1;
 
 	ret = reach_inode(req, inode, &loc);
 	if (ret == 0) {
 		if (fi->flags & O_TRUNC)
 			meta_changed_inode(fs, inode);
+		ticket = sc_meta_ticket(fs->meta);
 		ret = sc_loc_open(&loc, backing_open_flags(fi->flags), 0, &fd);
 		sc_loc_done(&loc);
 	}
@@ -1207,7 +1228,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret == 0 && !same_file(fs, inode, &st, birth)) {
 		meta_forget_inode(fs, inode);
 		ret = -ESTALE;
-	} else if (ret == 0 && meta_note_inode(fs, inode, &st, birth)) {
+	} else if (ret == 0 && meta_note_inode(fs, inode, &st, birth, ticket)) {
 		fuse_lowlevel_notify_inval_inode(fs->session,
 						 nodeid_of(fs, inode), -1, 0);
 	}
@@ -1448,17 +1469,19 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 static int name_attr(struct sc_fs *fs, struct sc_dir *d,
 		     struct sc_meta_name *nm)
 {
+	uint64_t ticket;
 	int ret;
 
 	if (nm->has_attr && !sc_itable_contradicts(&fs->itable, nm->st.st_dev,
 						   nm->st.st_ino, nm->birth))
 		return 0;
 	ret = dir_fd(fs, d);
+	ticket = sc_meta_ticket(fs->meta);
 	if (ret == 0)
 		ret = sc_stat_birth(d->fd, nm->name, &nm->st, &nm->birth);
 	if (ret == 0 || ret == -ENOENT)
 		meta_note(fs, d->inode, nm->name, ret == 0 ? &nm->st : NULL,
-			  nm->birth);
+			  nm->birth, ticket);
 	nm->has_attr = ret == 0;
 	return ret;
 }

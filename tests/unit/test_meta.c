@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of the metadata cache (src/daemon/meta.c) over a real store
+ * and pool: answers noted and served, answers that predate a forget or a
+ * change not noted, and files renumbered by a BACKING whose inode numbers
+ * do not last recognised as the same files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "fs.h"
+#include "meta.h"
+#include "pool.h"
+#include "store.h"
+
+struct fixture {
+	char cache[256];
+	struct sc_fs fs;
+	struct sc_store_report report;
+};
+
+static int setup(void **state)
+{
+	const char *dir = getenv("SCFS_TEST_DIR");
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct sc_store_open_args args = { .size_bytes = 16u << 20 };
+	int err = 0;
+
+	assert_non_null(fx);
+	snprintf(fx->cache, sizeof(fx->cache), "%s/meta-test-%d.swc",
+		 dir ? dir : "/var/tmp", getpid());
+	unlink(fx->cache);
+	args.path = fx->cache;
+	assert_int_equal(sc_store_open(&args, &fx->fs.store, &fx->report), 0);
+	fx->fs.pool = sc_pool_create(4u << 20, &err);
+	assert_non_null(fx->fs.pool);
+	sc_tunables_init(&fx->fs.tunables);
+	fx->fs.root_fd = open("/", O_PATH | O_DIRECTORY);
+	assert_true(fx->fs.root_fd >= 0);
+	strcpy(fx->fs.backing_path, "/srv/backing");
+	fx->fs.ino_is_stable = true;
+	fx->fs.ctime_is_real = true;
+	assert_int_equal(sc_meta_create(&fx->fs, &fx->fs.meta), 0);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	sc_meta_destroy(fx->fs.meta);
+	sc_pool_destroy(fx->fs.pool);
+	sc_store_close(fx->fs.store);
+	close(fx->fs.root_fd);
+	unlink(fx->cache);
+	free(fx);
+	return 0;
+}
+
+/* A regular file's attributes as BACKING would give them. */
+static struct stat file_stat(ino_t ino, off_t size, long mtime_s)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_dev = 42;
+	st.st_ino = ino;
+	st.st_mode = S_IFREG | 0644;
+	st.st_nlink = 1;
+	st.st_size = size;
+	st.st_blocks = (size + 511) / 512;
+	st.st_mtim.tv_sec = mtime_s;
+	st.st_ctim.tv_sec = mtime_s;
+	return st;
+}
+
+/* What the cache answers for d/name, fresh; *st filled on EXISTS. */
+static enum sc_meta_answer ask(struct fixture *fx, const char *name,
+			       struct stat *st)
+{
+	uint64_t birth;
+
+	return sc_meta_lookup(fx->fs.meta, "d", name, SC_META_FRESH, st,
+			      &birth);
+}
+
+static void note(struct fixture *fx, const char *name, const struct stat *st,
+		 uint64_t ticket)
+{
+	sc_meta_note(fx->fs.meta, "d", name, st, 0, ticket);
+}
+
+static void test_noted_answers_are_served(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat st = file_stat(10, 1234, 1000), got;
+
+	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
+	note(fx, "f", &st, sc_meta_ticket(fx->fs.meta));
+	assert_int_equal(ask(fx, "f", &got), SC_META_EXISTS);
+	assert_int_equal(got.st_ino, 10);
+	assert_int_equal(got.st_size, 1234);
+	note(fx, "gone", NULL, sc_meta_ticket(fx->fs.meta));
+	assert_int_equal(ask(fx, "gone", &got), SC_META_NOT_THERE);
+}
+
+/*
+ * A lookup asked BACKING before an open found the name replaced and
+ * forgot it; its answer, the old file, arrives after the forget.  Noting
+ * it would send the kernel's retry to the old file again (ESTALE to the
+ * program): it is dropped, and the next question goes to BACKING.
+ */
+static void test_answers_older_than_a_forget_are_not_noted(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat old = file_stat(10, 100, 1000),
+		    new = file_stat(11, 200, 2000);
+	struct stat got;
+	uint64_t before;
+
+	note(fx, "f", &old, sc_meta_ticket(fx->fs.meta));
+	before = sc_meta_ticket(fx->fs.meta); /* the racing lookup asks */
+	sc_meta_forget(fx->fs.meta, "d", "f");
+	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
+	note(fx, "f", &old, before); /* ... and its answer arrives */
+	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
+	/* A question asked after the forget is answered and noted. */
+	note(fx, "f", &new, sc_meta_ticket(fx->fs.meta));
+	assert_int_equal(ask(fx, "f", &got), SC_META_EXISTS);
+	assert_int_equal(got.st_ino, 11);
+	assert_int_equal(got.st_size, 200);
+	/* Other names are not held up by the forget. */
+	note(fx, "other", &old, before);
+	assert_int_equal(ask(fx, "other", &got), SC_META_EXISTS);
+}
+
+/* The same for a change through the mount (a write racing a lookup). */
+static void test_answers_older_than_a_change_are_not_noted(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat old = file_stat(10, 100, 1000),
+		    grown = file_stat(10, 300, 3000);
+	struct stat got;
+	uint64_t before = sc_meta_ticket(fx->fs.meta);
+
+	sc_meta_changed(fx->fs.meta, "d", "f");
+	note(fx, "f", &old, before);
+	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
+	note(fx, "f", &grown, sc_meta_ticket(fx->fs.meta));
+	assert_int_equal(ask(fx, "f", &got), SC_META_EXISTS);
+	assert_int_equal(got.st_size, 300);
+}
+
+/*
+ * sshfs gives a file a new number once the kernel forgot it: on such a
+ * BACKING, a file that differs in its number only is the same file; a
+ * file that differs in anything else is not, and on a BACKING with lasting
+ * numbers a new number is a new file.
+ */
+static void test_renumbered_files_are_the_same_file(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat st = file_stat(10, 100, 1000);
+	struct stat renumbered = st, rewritten = file_stat(12, 101, 1000);
+
+	renumbered.st_ino = 12;
+	renumbered.st_atim.tv_sec = 5000; /* read since: not a change */
+	note(fx, "f", &st, sc_meta_ticket(fx->fs.meta));
+	assert_false(
+		sc_meta_same_file(fx->fs.meta, "d", "f", 10, &renumbered, 0));
+	fx->fs.ino_is_stable = false;
+	assert_true(
+		sc_meta_same_file(fx->fs.meta, "d", "f", 10, &renumbered, 0));
+	assert_false(
+		sc_meta_same_file(fx->fs.meta, "d", "f", 10, &rewritten, 0));
+	assert_false(
+		sc_meta_same_file(fx->fs.meta, "d", "f", 11, &renumbered, 0));
+	assert_false(sc_meta_same_file(fx->fs.meta, "d", "nothing", 10,
+				       &renumbered, 0));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_noted_answers_are_served,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_answers_older_than_a_forget_are_not_noted, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_answers_older_than_a_change_are_not_noted, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_renumbered_files_are_the_same_file, setup,
+			teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
