@@ -77,6 +77,9 @@ struct sc_pool {
 	atomic_uint_fast64_t total_adds;
 };
 
+/* Pages the SSD holds passed over by a writing pass for one examined. */
+#define SWAPPED_PER_EXAMINED 16u
+
 /* All pages of one cluster share a colour. */
 unsigned sc_pool_colour_of(uint64_t object, uint64_t pindex)
 {
@@ -512,6 +515,8 @@ int sc_pool_next_cluster(struct sc_pool *p, unsigned colour, unsigned *budget,
 	struct colour *c = &p->colours[colour];
 	struct page *pg;
 
+	unsigned passed = 0;
+
 	pthread_mutex_lock(&c->lock);
 	while (*budget > 0) {
 		pg = TAILQ_NEXT(&c->marker, q);
@@ -525,6 +530,15 @@ int sc_pool_next_cluster(struct sc_pool *p, unsigned colour, unsigned *budget,
 		/* Move the marker past pg: the next look resumes there. */
 		TAILQ_REMOVE(&c->inactive, &c->marker, q);
 		TAILQ_INSERT_AFTER(&c->inactive, pg, &c->marker, q);
+		/*
+		 * A page the SSD holds already (read back from it) is passed
+		 * over at a fraction of the cost of one examined: a reread of
+		 * a file mostly on the SSD fills the queues with such pages,
+		 * and the pages it lacks must not be recycled before the
+		 * scanner reaches them.
+		 */
+		if (pg->flags & PG_SWAPPED && ++passed % SWAPPED_PER_EXAMINED)
+			continue;
 		(*budget)--;
 		if (pg->flags & (PG_MARKER | PG_SWAPPED) ||
 		    !(pg->flags & PG_VALID) || pg->busy ||

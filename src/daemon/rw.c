@@ -4,11 +4,12 @@
  *
  * A read of a cacheable file is served a cluster at a time: pages found
  * in the RAM pool are copied out; a cluster with pages missing is read
- * from its SSD copy (when read_enable) or else from the backing store,
- * in whole aligned clusters with read-ahead on sequential access (four
- * threads fetch the next megabyte while the reader waits for its own
- * clusters; no range is fetched twice), and its pages go into the pool
- * for the scanner to copy to the SSD.  Other
+ * from its SSD copy (when read_enable; the SSD copies of all the clusters
+ * of a request are read at once, straight into the reply) or else from
+ * the backing store, in whole aligned clusters with read-ahead on
+ * sequential access (four threads fetch the next megabyte while the
+ * reader waits for its own clusters; no range is fetched twice), and its
+ * pages go into the pool for the scanner to copy to the SSD.  Other
  * reads (no cache, O_DIRECT, files opened for writing, reads past the
  * size known at open) are spliced from the backing fd.
  *
@@ -17,6 +18,7 @@
  * only).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,6 +79,48 @@ static int check_epoch(struct sc_fs *fs, struct sc_file *f, uint32_t epoch)
 }
 
 /*
+ * Put into the pool the pages an SSD read r brought of f, from page
+ * first on: 0, or -ENOENT when the copy lacks a page of the file (it
+ * cannot serve it).
+ */
+static int insert_from_ssd(struct sc_fs *fs, struct sc_file *f,
+			   const struct sc_store_read *r, uint64_t first)
+{
+	unsigned n = r->npages ? r->npages : SC_CLUSTER_PAGES;
+	const unsigned char *buf = r->buf;
+
+	if (r->result < 0)
+		return r->result;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t bytes = page_bytes(f, first + i);
+
+		if (bytes &&
+		    !(r->mask & (1u << ((first + i) % SC_CLUSTER_PAGES))))
+			return -ENOENT;
+		if (bytes)
+			sc_pool_insert(fs->pool, f->object, f->validator,
+				       first + i,
+				       buf + (size_t)i * SC_PAGE_BYTES, bytes,
+				       true);
+	}
+	return 0;
+}
+
+/* An SSD read of f's cluster into buf: whole (n 0) or pages from first. */
+static struct sc_store_read ssd_read_of(const struct sc_file *f, uint64_t first,
+					unsigned n, void *buf)
+{
+	return (struct sc_store_read){
+		.object = f->object,
+		.validator = f->validator,
+		.cluster = (uint32_t)(first / SC_CLUSTER_PAGES),
+		.first_page = (uint8_t)(first % SC_CLUSTER_PAGES),
+		.npages = (uint8_t)n,
+		.buf = buf,
+	};
+}
+
+/*
  * Fill the pool from an SSD copy: the whole cluster of page pindex (n 0:
  * one read, verified by the record's checksum, for sequential reads), or
  * pages [pindex, pindex + n) of one cluster (each verified by its page
@@ -87,35 +131,15 @@ static int fill_from_ssd(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
 			 unsigned n, unsigned char *buf)
 {
 	uint64_t first = n ? pindex : pindex - pindex % SC_CLUSTER_PAGES;
-	struct sc_store_read r = {
-		.object = f->object,
-		.validator = f->validator,
-		.cluster = (uint32_t)(pindex / SC_CLUSTER_PAGES),
-		.first_page = (uint8_t)(first % SC_CLUSTER_PAGES),
-		.npages = (uint8_t)n,
-		.buf = buf,
-	};
+	struct sc_store_read r = ssd_read_of(f, first, n, buf);
 	uint32_t epoch = sc_store_epoch(fs->store, f->object);
+	int ret;
 
 	if (!sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
 		return -ENOENT;
 	sc_store_read_many(fs->store, &r, 1);
-	if (r.result < 0)
-		return r.result;
-	for (unsigned i = 0; i < (n ? n : SC_CLUSTER_PAGES); i++) {
-		uint32_t bytes = page_bytes(f, first + i);
-
-		/* A cluster lacking a page of the file cannot serve it. */
-		if (bytes &&
-		    !(r.mask & (1u << ((first + i) % SC_CLUSTER_PAGES))))
-			return -ENOENT;
-		if (bytes)
-			sc_pool_insert(fs->pool, f->object, f->validator,
-				       first + i,
-				       buf + (size_t)i * SC_PAGE_BYTES, bytes,
-				       true);
-	}
-	return check_epoch(fs, f, epoch);
+	ret = insert_from_ssd(fs, f, &r, first);
+	return ret < 0 ? ret : check_epoch(fs, f, epoch);
 }
 
 /*
@@ -482,16 +506,24 @@ static void queue_readahead(struct sc_fs *fs, struct sc_file *f, uint32_t from)
 enum page_source { FROM_RAM, FROM_SSD, FROM_BACKING };
 
 /*
- * Copy page pindex into dst, filling its cluster on a miss (or, for a
- * read that is not sequential, the want_pages of the request from pindex
- * on, when the SSD has them).  Returns the page's bytes or a negative
- * errno; *source says where it came from.
+ * Copy page pindex into dst, filling its cluster on a miss: from the SSD
+ * (for a read that is not sequential and wants only part of the cluster,
+ * just the pages it wants, when the SSD has them), else from the backing
+ * store (with the rest of the request's clusters, and the read-ahead of a
+ * sequential read).  left: the request's pages from pindex on.  Returns
+ * the page's bytes or a negative errno; *source says where it came from.
  */
 static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
-		    unsigned want_pages, bool sequential, unsigned char *dst,
+		    uint64_t left, bool sequential, unsigned char *dst,
 		    unsigned char *scratch, enum page_source *source)
 {
 	uint32_t cluster = (uint32_t)(pindex / SC_CLUSTER_PAGES);
+	unsigned in_cluster =
+		SC_CLUSTER_PAGES - (unsigned)(pindex % SC_CLUSTER_PAGES);
+	/* The request's clusters from this one on. */
+	uint64_t clusters =
+		(pindex % SC_CLUSTER_PAGES + left + SC_CLUSTER_PAGES - 1) /
+		SC_CLUSTER_PAGES;
 	enum sc_pool_origin origin;
 	uint32_t completed;
 	unsigned looks = 0;
@@ -517,24 +549,37 @@ look:
 		return ret;
 	}
 	*source = FROM_SSD;
-	ret = fill_from_ssd(fs, f, pindex, sequential ? 0 : want_pages,
-			    scratch);
+	ret = fill_from_ssd(
+		fs, f, pindex,
+		sequential || (in_cluster == SC_CLUSTER_PAGES &&
+			       left >= SC_CLUSTER_PAGES)
+			? 0
+			: (unsigned)(left < in_cluster ? left : in_cluster),
+		scratch);
 	if (ret == 0) {
 		/* Served now: the next read of this page is a RAM hit. */
 		ret = sc_pool_read(fs->pool, f->object, f->validator, pindex,
 				   dst, NULL);
 	} else {
 		int bytes = 0; /* stays 0 if the file ended before it */
-		uint32_t want = sequential ? backing_run(fs, f, cluster,
-							 READAHEAD_CLUSTERS)
-					   : 1;
+		/*
+		 * The request's own clusters at once (out of order, the
+		 * kernel's read-ahead requests look random), and on a
+		 * sequential read at least READAHEAD_CLUSTERS.
+		 */
+		uint32_t want = sequential && clusters < READAHEAD_CLUSTERS
+					? READAHEAD_CLUSTERS
+					: (uint32_t)clusters;
 		unsigned n;
+		int slot;
+
+		want = backing_run(fs, f, cluster, want);
 		/* After a few looks, fetch whatever other fetches end. */
-		int slot = claim_fetch(
-			&f->fetches, cluster, want ? want : 1,
-			looks < MAX_LOOKS ? completed
-					  : atomic_load(&f->fetches.completed),
-			&n);
+		slot = claim_fetch(&f->fetches, cluster, want ? want : 1,
+				   looks < MAX_LOOKS
+					   ? completed
+					   : atomic_load(&f->fetches.completed),
+				   &n);
 
 		*source = FROM_BACKING;
 		if (slot < 0 && looks++ < MAX_LOOKS)
@@ -596,44 +641,184 @@ int sc_rw_fetch(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 	return 0;
 }
 
+/*
+ * A worker thread's buffers for reads, kept from one request to the next:
+ * allocating a megabyte a request cost a page fault and a zeroed page for
+ * every 4 KiB of it.  The reply buffer is aligned so that the SSD reads
+ * straight into it.
+ */
+#define OUT_BYTES (1u << 20) /* the kernel's largest read: 256 pages */
+
+struct read_bufs {
+	unsigned char *out;	/* OUT_BYTES */
+	unsigned char *page;	/* a page */
+	unsigned char *scratch; /* two clusters */
+};
+
+static pthread_key_t bufs_key;
+static pthread_once_t bufs_once = PTHREAD_ONCE_INIT;
+
+static void bufs_free(void *arg)
+{
+	struct read_bufs *b = arg;
+
+	free(b->out);
+	free(b->page);
+	free(b->scratch);
+	free(b);
+}
+
+static void bufs_key_init(void)
+{
+	pthread_key_create(&bufs_key, bufs_free);
+}
+
+/* This thread's buffers, made on first use; NULL without memory. */
+static struct read_bufs *thread_bufs(void)
+{
+	struct read_bufs *b;
+
+	pthread_once(&bufs_once, bufs_key_init);
+	b = pthread_getspecific(bufs_key);
+	if (b)
+		return b;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->out = aligned_alloc(SC_PAGE_BYTES, OUT_BYTES);
+	b->page = aligned_alloc(SC_PAGE_BYTES, SC_PAGE_BYTES);
+	b->scratch = aligned_alloc(SC_PAGE_BYTES, 2 * SC_CLUSTER_BYTES);
+	if (!b->out || !b->page || !b->scratch ||
+	    pthread_setspecific(bufs_key, b) != 0) {
+		bufs_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* Words of the mask of pages of a request in place. */
+#define PLACED_WORDS (OUT_BYTES / SC_PAGE_BYTES / 64)
+
+/* Clusters of one request read from the SSD together, at most. */
+#define SSD_BATCH 17u /* a megabyte, and a cluster for a misaligned one */
+
+/*
+ * A read of [off, end) into out (aligned) that spans clusters: the SSD
+ * copies of the clusters the pool lacks are read in one batch, so that
+ * the device works on them together (in one request where their slots
+ * follow each other) rather than one after the other.  (The kernel's
+ * read-ahead sends a sequential reader's requests several at once and
+ * out of order: each may look random, and still wants all its clusters.)
+ * A cluster wholly inside the request lands in place in out; on a
+ * sequential read the first and the last, when the request begins or
+ * ends inside them, come too, through scratch (two clusters).  Their
+ * pages go into the pool.  The request's pages now in place in out are
+ * marked in placed (a bit a page, from off's page on).
+ */
+static void fill_batch_from_ssd(struct sc_fs *fs, struct sc_file *f,
+				uint64_t off, uint64_t end, bool sequential,
+				unsigned char *out, unsigned char *scratch,
+				uint64_t *placed)
+{
+	uint32_t cluster = (uint32_t)(off / SC_CLUSTER_BYTES);
+	uint32_t last = (uint32_t)((end - 1) / SC_CLUSTER_BYTES);
+	struct sc_store_read r[SSD_BATCH];
+	bool in_place[SSD_BATCH];
+	unsigned n = 0, staged = 0;
+	uint32_t epoch;
+
+	if (end <= off || last - cluster + 1 > SSD_BATCH ||
+	    !sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
+		return;
+	epoch = sc_store_epoch(fs->store, f->object);
+	for (; cluster <= last; cluster++) {
+		uint64_t at = (uint64_t)cluster * SC_CLUSTER_BYTES;
+		void *buf;
+
+		if (in_pool(fs, f, cluster) ||
+		    backing_run(fs, f, cluster, 1) != 0)
+			continue;
+		in_place[n] = at >= off && at + SC_CLUSTER_BYTES <= end &&
+			      (at - off) % SC_PAGE_BYTES == 0;
+		if (!in_place[n] && (!sequential || staged == 2))
+			continue; /* the loop reads it, as it needs */
+		buf = in_place[n]
+			      ? out + (at - off)
+			      : scratch + (size_t)staged++ * SC_CLUSTER_BYTES;
+		r[n++] = ssd_read_of(f, (uint64_t)cluster * SC_CLUSTER_PAGES, 0,
+				     buf);
+	}
+	if (n < 2)
+		return; /* one cluster: the page loop reads it alone */
+	sc_store_read_many(fs->store, r, n);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t first = (uint64_t)r[i].cluster * SC_CLUSTER_PAGES;
+
+		if (insert_from_ssd(fs, f, &r[i], first) < 0 || !in_place[i])
+			continue;
+		for (unsigned pg = 0; pg < SC_CLUSTER_PAGES; pg++) {
+			uint64_t k = (first + pg) - off / SC_PAGE_BYTES;
+
+			placed[k / 64] |= 1ull << (k % 64);
+		}
+	}
+	if (check_epoch(fs, f, epoch) < 0)
+		memset(placed, 0, PLACED_WORDS * sizeof(*placed));
+}
+
 static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 			size_t size, off_t off)
 {
-	unsigned char *out = malloc(size ? size : 1);
-	unsigned char *page = aligned_alloc(SC_PAGE_BYTES, SC_PAGE_BYTES);
-	unsigned char *scratch = aligned_alloc(SC_PAGE_BYTES, SC_CLUSTER_BYTES);
+	struct read_bufs *bufs = size <= OUT_BYTES ? thread_bufs() : NULL;
+	unsigned char *out, *page, *scratch;
 	uint64_t last =
 		atomic_load_explicit(&f->next_off, memory_order_relaxed);
 	bool sequential = (uint64_t)off + SEQUENTIAL_SLACK >= last &&
 			  (uint64_t)off <= last + SEQUENTIAL_SLACK;
 	uint64_t pos = (uint64_t)off, end = (uint64_t)off + size;
 	uint64_t by_source[3] = { 0, 0, 0 };
+	uint64_t placed[PLACED_WORDS] = { 0 };
 	size_t done = 0;
 	int err = 0;
 
+	if (bufs) {
+		out = bufs->out;
+		page = bufs->page;
+		scratch = bufs->scratch;
+	} else {
+		/* Larger than the kernel sends, or no memory kept. */
+		out = malloc(size ? size : 1);
+		page = aligned_alloc(SC_PAGE_BYTES, SC_PAGE_BYTES);
+		scratch = aligned_alloc(SC_PAGE_BYTES, SC_CLUSTER_BYTES);
+	}
 	if (!out || !page || !scratch) {
 		err = ENOMEM;
 		goto out;
 	}
+	if (bufs)
+		fill_batch_from_ssd(fs, f, pos, end, sequential, out, scratch,
+				    placed);
 	while (pos < end) {
 		uint64_t pindex = pos / SC_PAGE_BYTES;
 		uint64_t in_page = pos % SC_PAGE_BYTES;
+		uint64_t k = pindex - (uint64_t)off / SC_PAGE_BYTES;
 		/* A whole page of the request is read straight into place. */
 		bool direct = in_page == 0 && end - pos >= SC_PAGE_BYTES;
 		unsigned char *dst = direct ? out + done : page;
-		/* The request's pages from here to the end of the cluster. */
+		/* The request's pages from here on. */
 		uint64_t left =
 			(end - pindex * SC_PAGE_BYTES + SC_PAGE_BYTES - 1) /
 			SC_PAGE_BYTES;
-		unsigned in_cluster = SC_CLUSTER_PAGES -
-				      (unsigned)(pindex % SC_CLUSTER_PAGES);
-		enum page_source source;
-		int bytes = get_page(fs, f, pindex,
-				     left < in_cluster ? (unsigned)left
-						       : in_cluster,
-				     sequential, dst, scratch, &source);
+		enum page_source source = FROM_SSD;
+		int bytes;
 		uint64_t n;
 
+		if (direct && k < PLACED_WORDS * 64 &&
+		    placed[k / 64] & (1ull << (k % 64)))
+			bytes = (int)page_bytes(f, pindex); /* in place */
+		else
+			bytes = get_page(fs, f, pindex, left, sequential, dst,
+					 scratch, &source);
 		if (bytes < 0) {
 			err = -bytes;
 			break;
@@ -660,9 +845,11 @@ out:
 		sc_reply_err(req, err);
 	else
 		sc_reply_buf(req, (const char *)out, done);
-	free(out);
-	free(page);
-	free(scratch);
+	if (!bufs) {
+		free(out);
+		free(page);
+		free(scratch);
+	}
 }
 
 void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,

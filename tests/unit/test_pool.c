@@ -177,7 +177,44 @@ static void test_marker_resumes_and_survives_removal(void **state)
 	assert_int_equal(sc_pool_next_cluster(p, 5, &budget, always, NULL, buf,
 					      &cl),
 			 -ENOENT); /* all on the SSD already */
-	assert_int_equal(budget, 5);
+	assert_int_equal(budget, 10); /* five such pages cost nothing */
+	free(buf);
+	sc_pool_destroy(p);
+}
+
+/*
+ * Pages read back from the SSD are passed over at a sixteenth of what an
+ * examined page costs the writing pass's budget: a reread of a file mostly
+ * on the SSD does not use up the pass before it reaches the pages the SSD
+ * lacks.
+ */
+static void test_pages_on_the_ssd_cost_a_sixteenth(void **state)
+{
+	int err;
+	struct sc_pool *p = sc_pool_create(1 << 22, &err);
+	unsigned char *buf = malloc(SC_CLUSTER_BYTES);
+	unsigned char page[SC_PAGE_BYTES] = { 0 };
+	struct sc_pool_cluster cl;
+	uint64_t lacking = nth_in_colour(9, 3, 40);
+	unsigned budget = 2;
+
+	(void)state;
+	for (unsigned i = 0; i < 40; i++)
+		assert_int_equal(sc_pool_insert(p, 9, 1, nth_in_colour(9, 3, i),
+						page, SC_PAGE_BYTES, true),
+				 0);
+	put(p, 9, 1, lacking);
+	/* Two pages' worth of budget pass over 32 pages on the SSD... */
+	assert_int_equal(
+		sc_pool_next_cluster(p, 3, &budget, always, NULL, buf, &cl), 0);
+	assert_int_equal(budget, 0);
+	/* ... and one more reaches the page the SSD lacks, after 8 more. */
+	budget = 2;
+	assert_int_equal(
+		sc_pool_next_cluster(p, 3, &budget, always, NULL, buf, &cl), 1);
+	assert_int_equal(cl.cluster, lacking / SC_CLUSTER_PAGES);
+	assert_int_equal(budget, 1);
+	sc_pool_cluster_done(p, &cl, true);
 	free(buf);
 	sc_pool_destroy(p);
 }
@@ -292,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_other_validator_misses_and_frees),
 		cmocka_unit_test(test_lru_recycles_oldest_and_spares_active),
 		cmocka_unit_test(test_marker_resumes_and_survives_removal),
+		cmocka_unit_test(test_pages_on_the_ssd_cost_a_sixteenth),
 		cmocka_unit_test(test_cluster_gathers_only_its_aligned_pages),
 		cmocka_unit_test(test_drop_while_busy_frees_after_done),
 		cmocka_unit_test(test_eligibility_and_adds),
