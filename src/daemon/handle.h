@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "creds.h"
 #include "inode.h"
 #include "meta.h"
 
@@ -39,6 +40,17 @@ struct sc_file {
 	_Atomic unsigned refs;	   /* the kernel's handle, and read-ahead */
 	struct sc_open_fd backing; /* backing.fd: owned; linked in inode */
 	struct sc_inode *inode;	   /* pinned */
+	/*
+	 * Opened lazily: a read-only open of a file the cache holds, checked
+	 * against BACKING by name without opening it (a network filesystem
+	 * answers a stat from its own cache, an open costs a round trip), the
+	 * backing fd opened on first need (sc_file_fd) as the opener, with
+	 * open_flags.  Immutable, as are opener and open_flags.
+	 */
+	bool lazy;
+	struct sc_creds opener;
+	int open_flags;
+	pthread_mutex_t open_lock; /* serialises the lazy open */
 	bool direct;		   /* opened with O_DIRECT (direct_enable) */
 	bool cacheable;		   /* reads go through the pool and the SSD */
 	uint64_t object;	   /* the store's name of the file; 0: none */
@@ -53,6 +65,15 @@ struct sc_fs;
 
 /* Drop a reference; the last one closes the backing fd and frees f. */
 void sc_file_put(struct sc_fs *fs, struct sc_file *f);
+
+/*
+ * The backing fd of f, opened now if f was opened lazily and has none
+ * yet.  A negative errno otherwise: -SC_OFFLINE_ERRNO for a handle opened
+ * while BACKING was offline, -ESTALE when the file's name now holds
+ * another file (as NFS says of a file gone from the server), or the
+ * open's error.
+ */
+int sc_file_fd(struct sc_fs *fs, struct sc_file *f);
 
 /*
  * An open directory: the listing taken at opendir (from the metadata

@@ -260,7 +260,19 @@ void sc_itable_pin(struct sc_itable *t, struct sc_inode *inode,
 	pthread_rwlock_wrlock(&t->lock);
 	inode->refs++;
 	if (ofd)
-		LIST_INSERT_HEAD(&inode->open_fds, ofd, link);
+		LIST_INSERT_HEAD(ofd->fd >= 0 ? &inode->open_fds
+					      : &inode->lazy_fds,
+				 ofd, link);
+	pthread_rwlock_unlock(&t->lock);
+}
+
+void sc_itable_opened(struct sc_itable *t, struct sc_inode *inode,
+		      struct sc_open_fd *ofd, int fd)
+{
+	pthread_rwlock_wrlock(&t->lock);
+	LIST_REMOVE(ofd, link);
+	__atomic_store_n(&ofd->fd, fd, __ATOMIC_RELEASE);
+	LIST_INSERT_HEAD(&inode->open_fds, ofd, link);
 	pthread_rwlock_unlock(&t->lock);
 }
 
@@ -296,6 +308,22 @@ static bool named_locked(const struct sc_inode *inode,
 {
 	return inode->parent == parent && inode->name &&
 	       strcmp(inode->name, name) == 0;
+}
+
+void sc_itable_each_lazy(struct sc_itable *t, struct sc_inode *parent,
+			 const char *name, dev_t dev, ino_t ino,
+			 void (*grab)(void *arg, struct sc_open_fd *ofd),
+			 void *arg)
+{
+	struct sc_inode *inode;
+	struct sc_open_fd *ofd;
+
+	pthread_rwlock_rdlock(&t->lock);
+	inode = find_locked(t, dev, ino);
+	if (inode && named_locked(inode, parent, name))
+		LIST_FOREACH(ofd, &inode->lazy_fds, link)
+			grab(arg, ofd);
+	pthread_rwlock_unlock(&t->lock);
 }
 
 void sc_itable_unname(struct sc_itable *t, struct sc_inode *parent,

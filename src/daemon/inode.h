@@ -25,10 +25,13 @@
 /*
  * An open backing fd of an inode, linked into the inode while the handle
  * that owns it lives: operations that arrive without a handle on a file
- * that lost its name (unlinked but open) are served through it.
+ * that lost its name (unlinked but open) are served through it.  A handle
+ * opened lazily (its reads served by the cache, fd -1 until one is not)
+ * is linked too, among the inode's lazy handles, so that a change through
+ * the mount that would take the file's name away opens its fd first.
  */
 struct sc_open_fd {
-	int fd;
+	int fd; /* set by sc_itable_opened: read it with __atomic_load_n */
 	LIST_ENTRY(sc_open_fd) link; /* protected by itable->lock */
 };
 
@@ -48,6 +51,7 @@ struct sc_inode {
 	char *name;		 /* NULL when no name is known */
 	bool retired;		 /* moved to itable->retired: number reused */
 	struct sc_open_fd_list open_fds;
+	struct sc_open_fd_list lazy_fds; /* fd -1 until opened */
 	LIST_ENTRY(sc_inode) hash_entry;
 };
 
@@ -93,12 +97,26 @@ void sc_itable_forget(struct sc_itable *t, struct sc_inode *inode,
 /*
  * Pin an inode for an open handle; sc_itable_unpin releases it.  A handle
  * with a backing fd passes it (else NULL) so that sc_itable_dup_open_fd
- * can find it.
+ * can find it; a lazy one passes its sc_open_fd with fd -1.
  */
 void sc_itable_pin(struct sc_itable *t, struct sc_inode *inode,
 		   struct sc_open_fd *ofd);
 void sc_itable_unpin(struct sc_itable *t, struct sc_inode *inode,
 		     struct sc_open_fd *ofd);
+
+/* The lazy handle ofd of inode has its backing fd now: fd. */
+void sc_itable_opened(struct sc_itable *t, struct sc_inode *inode,
+		      struct sc_open_fd *ofd, int fd);
+
+/*
+ * The lazy handles (still without a backing fd) of the inode that (parent,
+ * name) holds as (dev, ino): grab(arg, ofd) is called for each under the
+ * table's lock (it may take a reference, and must not block).
+ */
+void sc_itable_each_lazy(struct sc_itable *t, struct sc_inode *parent,
+			 const char *name, dev_t dev, ino_t ino,
+			 void (*grab)(void *arg, struct sc_open_fd *ofd),
+			 void *arg);
 
 /*
  * A duplicate of one of the inode's open backing fds, for the caller to

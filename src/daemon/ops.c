@@ -93,9 +93,16 @@ static struct sc_file *file_of(struct fuse_file_info *fi)
 	return (struct sc_file *)(uintptr_t)fi->fh;
 }
 
+/* The handle's backing fd, or -1 while it has none (lazy, or offline). */
 static int file_fd(struct fuse_file_info *fi)
 {
-	return file_of(fi)->backing.fd;
+	return __atomic_load_n(&file_of(fi)->backing.fd, __ATOMIC_ACQUIRE);
+}
+
+/* The handle's backing fd, opened now if it was opened lazily. */
+static int file_fd_now(fuse_req_t req, struct fuse_file_info *fi)
+{
+	return sc_file_fd(fs_of(req), file_of(fi));
 }
 
 static struct sc_dir *dir_of(struct fuse_file_info *fi)
@@ -529,7 +536,8 @@ static int target_of(struct sc_fs *fs, struct sc_inode *inode,
 	t->fd = -1;
 	t->own_fd = false;
 	t->loc = (struct sc_loc){ .dir_fd = -1 };
-	if (fi && inode->type != S_IFDIR) {
+	/* A lazy handle without its fd yet: the file by its name. */
+	if (fi && inode->type != S_IFDIR && file_fd(fi) >= 0) {
 		t->fd = file_fd(fi);
 		return 0;
 	}
@@ -924,6 +932,61 @@ static void policy_moved(struct sc_fs *fs, struct sc_inode *dir,
 		sc_policy_rename(fs->policy, path, to);
 }
 
+/* Lazy handles of one file, taken to have their fds opened. */
+struct lazy_handles {
+	struct sc_file **f;
+	size_t n, cap;
+};
+
+/* Under the inode table's lock: take a reference unless it is closing. */
+static void take_lazy(void *arg, struct sc_open_fd *ofd)
+{
+	struct lazy_handles *h = arg;
+	struct sc_file *f =
+		(struct sc_file *)(void *)((char *)ofd -
+					   offsetof(struct sc_file, backing));
+	unsigned refs = atomic_load(&f->refs);
+
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 8;
+		struct sc_file **more = realloc(h->f, cap * sizeof(*more));
+
+		if (!more)
+			return; /* its misses will say ESTALE */
+		h->f = more;
+		h->cap = cap;
+	}
+	while (refs && !atomic_compare_exchange_weak(&f->refs, &refs, refs + 1))
+		;
+	if (refs)
+		h->f[h->n++] = f;
+}
+
+/*
+ * The file st at name in dir is about to lose that name through the mount
+ * (removed, or renamed over): its lazy handles open their backing fds
+ * first, so that they can still read it, as an open fd of a removed file
+ * can.  Then the thread acts as the request's caller again.
+ */
+static void open_lazy_handles(fuse_req_t req, struct sc_inode *dir,
+			      const char *name, const struct stat *st)
+{
+	struct sc_fs *fs = fs_of(req);
+	struct lazy_handles h = { 0 };
+
+	if (!S_ISREG(st->st_mode))
+		return;
+	sc_itable_each_lazy(&fs->itable, dir, name, st->st_dev, st->st_ino,
+			    take_lazy, &h);
+	for (size_t i = 0; i < h.n; i++) {
+		sc_file_fd(fs, h.f[i]);
+		sc_file_put(fs, h.f[i]);
+	}
+	free(h.f);
+	if (h.n)
+		as_caller(req);
+}
+
 /* unlink and rmdir: remove name and let its inode forget the name. */
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 int flags)
@@ -937,8 +1000,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!enter_dir_entry(req, dir, name, &loc))
 		return;
 	ret = sc_loc_stat(&loc, &st);
-	if (ret == 0)
+	if (ret == 0) {
 		meta_changed(fs, dir, name);
+		open_lazy_handles(req, dir, name, &st);
+	}
 	if (ret == 0 && unlinkat(loc.dir_fd, loc.name, flags) < 0)
 		ret = -errno;
 	if (ret == 0) {
@@ -984,6 +1049,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret == 0) {
 		meta_changed(fs, from, name);
 		meta_changed(fs, to, newname);
+		if (dst_st.st_ino && !(flags & RENAME_EXCHANGE))
+			open_lazy_handles(req, to, newname, &dst_st);
 	}
 	if (ret == 0 &&
 	    renameat2(src.dir_fd, src.name, dst.dir_fd, dst.name, flags) < 0)
@@ -1079,9 +1146,12 @@ static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 		       sc_policy_allows(fs->policy, path));
 }
 
-/* st: fstat of fd, the backing file just opened (-1: none, offline). */
+/*
+ * st: fstat of fd, the backing file just opened (-1: none, offline, or
+ * lazy: to be opened on first need with flags).
+ */
 static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
-		    const struct stat *st, struct fuse_file_info *fi)
+		    bool lazy, const struct stat *st, struct fuse_file_info *fi)
 {
 	struct sc_file *f = calloc(1, sizeof(*f));
 
@@ -1092,27 +1162,88 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	f->backing.fd = fd;
 	f->inode = inode;
 	f->direct = flags & O_DIRECT;
+	f->lazy = lazy;
+	f->opener = view.caller;
+	f->open_flags = backing_open_flags(flags);
+	pthread_mutex_init(&f->open_lock, NULL);
 	pthread_mutex_init(&f->fetches.lock, NULL);
 	pthread_cond_init(&f->fetches.done, NULL);
 	attach_object(fs, f, flags, st);
-	sc_itable_pin(&fs->itable, inode, fd >= 0 ? &f->backing : NULL);
+	sc_itable_pin(&fs->itable, inode, fd >= 0 || lazy ? &f->backing : NULL);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
 }
 
 void sc_file_put(struct sc_fs *fs, struct sc_file *f)
 {
+	int fd;
+
 	if (atomic_fetch_sub(&f->refs, 1) != 1)
 		return;
-	if (f->backing.fd >= 0) {
-		sc_itable_unpin(&fs->itable, f->inode, &f->backing);
-		close(f->backing.fd);
-	} else {
-		sc_itable_unpin(&fs->itable, f->inode, NULL);
-	}
+	fd = __atomic_load_n(&f->backing.fd, __ATOMIC_ACQUIRE);
+	sc_itable_unpin(&fs->itable, f->inode,
+			fd >= 0 || f->lazy ? &f->backing : NULL);
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_destroy(&f->open_lock);
 	pthread_mutex_destroy(&f->fetches.lock);
 	pthread_cond_destroy(&f->fetches.done);
 	free(f);
+}
+
+/*
+ * Whether st (and birth), of the file just opened by f's name, is the file
+ * f was opened on: the same number and birth, or on a BACKING that
+ * renumbers (fs.h) the same size and times.
+ */
+static bool still_opened_file(struct sc_fs *fs, const struct sc_file *f,
+			      const struct stat *st, uint64_t birth)
+{
+	if (st->st_ino == f->opened.st_ino && st->st_dev == f->opened.st_dev &&
+	    birth == f->inode->birth)
+		return true;
+	return !fs->ino_is_stable && S_ISREG(st->st_mode) &&
+	       sc_object_validator(fs, st) == f->validator;
+}
+
+int sc_file_fd(struct sc_fs *fs, struct sc_file *f)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint64_t birth;
+	int fd = __atomic_load_n(&f->backing.fd, __ATOMIC_ACQUIRE), ret;
+
+	if (fd >= 0)
+		return fd;
+	if (!f->lazy)
+		return -SC_OFFLINE_ERRNO;
+	pthread_mutex_lock(&f->open_lock);
+	fd = __atomic_load_n(&f->backing.fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0)
+		goto out;
+	ret = fs->switch_creds
+		      ? sc_creds_become(&f->opener, sc_creds_groups_of_pid,
+					&f->opener.pid)
+		      : 0;
+	if (ret == 0)
+		ret = sc_itable_path(&fs->itable, f->inode, path, sizeof(path));
+	if (ret >= 0)
+		ret = sc_open_below(fs, path, f->open_flags, &fd);
+	if (ret == 0) {
+		ret = sc_stat_birth(fd, "", &st, &birth);
+		if (ret == 0 && !still_opened_file(fs, f, &st, birth))
+			ret = -ESTALE;
+		if (ret < 0)
+			close(fd);
+	}
+	if (ret < 0) {
+		fd = ret;
+		goto out;
+	}
+	sc_itable_opened(&fs->itable, f->inode, &f->backing, fd);
+out:
+	pthread_mutex_unlock(&f->open_lock);
+	return fd;
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -1141,7 +1272,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = make_entry(fs, dir, name, &st, birth, &e);
 	sc_loc_done(&loc);
 	if (ret == 0) {
-		ret = new_file(fs, inode_of(fs, e.ino), fd, fi->flags, &st, fi);
+		ret = new_file(fs, inode_of(fs, e.ino), fd, fi->flags, false,
+			       &st, fi);
 		if (ret < 0)
 			sc_itable_forget(&fs->itable, inode_of(fs, e.ino), 1);
 	}
@@ -1180,7 +1312,7 @@ static int open_offline(struct sc_fs *fs, struct sc_inode *inode,
 		return -SC_OFFLINE_ERRNO;
 	ret = sc_creds_may(&st, R_OK);
 	if (ret == 0)
-		ret = new_file(fs, inode, -1, fi->flags, &st, fi);
+		ret = new_file(fs, inode, -1, fi->flags, false, &st, fi);
 	if (ret < 0)
 		return ret;
 	f = file_of(fi);
@@ -1193,10 +1325,59 @@ static int open_offline(struct sc_fs *fs, struct sc_inode *inode,
 	return 0;
 }
 
+/*
+ * Whether an open with flags may be lazy (struct sc_file; lazy_open):
+ * read-only, of a regular file, with the cache in use and not bypassed
+ * (O_DIRECT).
+ */
+static bool may_be_lazy(struct sc_fs *fs, const struct sc_inode *inode,
+			int flags)
+{
+	return sc_tunable_get(&fs->tunables, SC_T_LAZY_OPEN) && fs->store &&
+	       fs->pool && inode->type == S_IFREG &&
+	       (flags & O_ACCMODE) == O_RDONLY && !(flags & O_TRUNC) &&
+	       (!(flags & O_DIRECT) ||
+		sc_tunable_get(&fs->tunables, SC_T_DIRECT_ENABLE));
+}
+
+/*
+ * A lazy open's check of the file at loc, as the caller: what an open
+ * would refuse (read permission, ACLs included) is refused, and st and
+ * birth are the file's, by its name.
+ */
+static int check_lazily(const struct sc_loc *loc, struct stat *st,
+			uint64_t *birth)
+{
+	int ret = sc_stat_birth(loc->dir_fd, loc->name, st, birth);
+
+	if (ret == 0 && !S_ISREG(st->st_mode))
+		ret = -ESTALE; /* replaced by something else: look again */
+	if (ret == 0 && faccessat(loc->dir_fd, loc->name, R_OK,
+				  AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0)
+		ret = -errno;
+	return ret;
+}
+
+/*
+ * A lazy handle whose file the cache holds nothing of (at this validator)
+ * would open its backing fd at the first read anyway: it opens it now, so
+ * that what the open has to say is said by open(2).
+ */
+static int open_unless_cached(struct sc_fs *fs, struct sc_file *f)
+{
+	int fd;
+
+	if (f->cacheable && sc_object_any_cached(fs, f->object, f->validator))
+		return 0;
+	fd = sc_file_fd(fs, f);
+	return fd < 0 ? fd : 0;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct sc_fs *fs = fs_of(req);
 	struct sc_inode *inode = inode_of(fs, ino);
+	bool lazy = may_be_lazy(fs, inode, fi->flags);
 	struct sc_loc loc;
 	struct stat st;
 	uint64_t birth, ticket = 0;
@@ -1207,10 +1388,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fi->flags & O_TRUNC)
 			meta_changed_inode(fs, inode);
 		ticket = sc_meta_ticket(fs->meta);
-		ret = sc_loc_open(&loc, backing_open_flags(fi->flags), 0, &fd);
+		if (lazy)
+			ret = check_lazily(&loc, &st, &birth);
+		else
+			ret = sc_loc_open(&loc, backing_open_flags(fi->flags),
+					  0, &fd);
 		sc_loc_done(&loc);
 	}
-	if (ret == 0)
+	if (ret == 0 && !lazy)
 		ret = sc_stat_birth(fd, "", &st, &birth);
 	/*
 	 * Close-to-open: the file changed since the cache last answered for
@@ -1233,9 +1418,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 						 nodeid_of(fs, inode), -1, 0);
 	}
 	if (ret == 0)
-		ret = new_file(fs, inode, fd, fi->flags, &st, fi);
+		ret = new_file(fs, inode, fd, fi->flags, lazy, &st, fi);
 	if (ret < 0 && fd >= 0)
 		close(fd);
+	if (ret == 0 && lazy) {
+		ret = open_unless_cached(fs, file_of(fi));
+		if (ret < 0)
+			sc_file_put(fs, file_of(fi));
+	}
 	if (ret < 0 && sc_offline_check(fs, ret))
 		ret = open_offline(fs, inode, fi);
 	if (ret < 0) {
@@ -2074,8 +2264,12 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 			 off_t length, struct fuse_file_info *fi)
 {
+	int fd = file_fd_now(req, fi);
+
 	meta_changed_inode(fs_of(req), inode_of(fs_of(req), ino));
-	if (fallocate(file_fd(fi), mode, offset, length) < 0)
+	if (fd < 0)
+		sc_reply_err(req, -fd);
+	else if (fallocate(fd, mode, offset, length) < 0)
 		sc_reply_err(req, errno);
 	else
 		sc_reply_err(req, 0);
@@ -2084,10 +2278,13 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	off_t res = lseek(file_fd(fi), off, whence);
+	int fd = file_fd_now(req, fi);
+	off_t res = fd < 0 ? -1 : lseek(fd, off, whence);
 
 	(void)ino;
-	if (res < 0)
+	if (fd < 0)
+		sc_reply_err(req, -fd);
+	else if (res < 0)
 		sc_reply_err(req, errno);
 	else
 		sc_reply_lseek(req, res);
@@ -2098,12 +2295,17 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			       off_t off_out, struct fuse_file_info *fi_out,
 			       size_t len, int flags)
 {
+	int fd_in = file_fd_now(req, fi_in), fd_out = file_fd_now(req, fi_out);
 	ssize_t n;
 
 	(void)ino_in;
 	meta_changed_inode(fs_of(req), inode_of(fs_of(req), ino_out));
-	n = copy_file_range(file_fd(fi_in), &off_in, file_fd(fi_out), &off_out,
-			    len, (unsigned)flags);
+	if (fd_in < 0 || fd_out < 0) {
+		sc_reply_err(req, fd_in < 0 ? -fd_in : -fd_out);
+		return;
+	}
+	n = copy_file_range(fd_in, &off_in, fd_out, &off_out, len,
+			    (unsigned)flags);
 	if (n < 0)
 		sc_reply_err(req, errno);
 	else
@@ -2119,9 +2321,13 @@ static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     int op)
 {
 	const struct timespec pause = { .tv_nsec = FLOCK_RETRY_NS };
-	int fd = file_fd(fi);
+	int fd = file_fd_now(req, fi);
 
 	(void)ino;
+	if (fd < 0) {
+		sc_reply_err(req, -fd);
+		return;
+	}
 	/*
 	 * Waiting for another holder is no hung backing store; and with no
 	 * deadline, req stays ours to ask whether it was interrupted.

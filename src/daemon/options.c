@@ -56,7 +56,7 @@ const char sc_options_help[] =
 	"                              maxscan, min_hysteresis, cleanperobj,\n"
 	"                              meta_timeout (seconds cached metadata is\n"
 	"                              trusted: 60), endurance, lifetime,\n"
-	"                              direct_enable\n"
+	"                              direct_enable, lazy_open\n"
 	"     ro, rw, nosuid, nodev, noexec, noatime, ...\n"
 	"                              passed to the kernel mount\n"
 	"\n"

@@ -11,7 +11,8 @@
  * reader waits for its own clusters; no range is fetched twice), and its
  * pages go into the pool for the scanner to copy to the SSD.  Other
  * reads (no cache, O_DIRECT, files opened for writing, reads past the
- * size known at open) are spliced from the backing fd.
+ * size known at open) are spliced from the backing fd.  A handle opened
+ * lazily (handle.h) opens its backing fd when a read first needs it.
  *
  * Writes go through to the backing store before the reply; the file's
  * pages and SSD copies are dropped first (the cache holds clean data
@@ -42,13 +43,18 @@
  */
 #define SEQUENTIAL_SLACK (1u << 20)
 
-static void read_spliced(fuse_req_t req, struct sc_file *f, size_t size,
-			 off_t off)
+static void read_spliced(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
+			 size_t size, off_t off)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	int fd = sc_file_fd(fs, f);
 
+	if (fd < 0) {
+		sc_reply_err(req, -fd);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = f->backing.fd;
+	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	/* On failure sc_reply_data() has replied with the error itself. */
 	sc_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
@@ -156,17 +162,19 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	uint32_t epoch = sc_store_epoch(fs->store, f->object);
 	unsigned char *buf;
 	ssize_t got;
+	int fd;
 
 	if (off >= f->size)
 		return 0;
 	if (off + len > f->size)
 		len = f->size - off;
-	if (f->backing.fd < 0)
-		return -SC_OFFLINE_ERRNO; /* opened offline */
+	fd = sc_file_fd(fs, f); /* offline, or a lazy open that failed */
+	if (fd < 0)
+		return fd;
 	buf = malloc(len);
 	if (!buf)
 		return -ENOMEM;
-	got = pread(f->backing.fd, buf, len, (off_t)off);
+	got = pread(fd, buf, len, (off_t)off);
 	if (got < 0) {
 		free(buf);
 		return -errno;
@@ -612,9 +620,10 @@ look:
 	 * change racing us, or a short read: the backing store answers.
 	 */
 	*source = FROM_BACKING;
-	if (f->backing.fd < 0)
-		return -SC_OFFLINE_ERRNO; /* opened offline */
-	ret = (int)pread(f->backing.fd, dst, SC_PAGE_BYTES,
+	ret = sc_file_fd(fs, f);
+	if (ret < 0)
+		return ret;
+	ret = (int)pread(ret, dst, SC_PAGE_BYTES,
 			 (off_t)(pindex * SC_PAGE_BYTES));
 	return ret < 0 ? -errno : ret;
 }
@@ -859,13 +868,25 @@ void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	 * From the size known at open on, only the backing store knows (the
 	 * file may have grown); a read across it ends there (close-to-open).
 	 */
-	if (f->backing.fd < 0 && (uint64_t)off >= f->size) {
+	if (!f->lazy && f->backing.fd < 0 && (uint64_t)off >= f->size) {
 		sc_reply_buf(req, NULL, 0); /* opened offline: its end */
 		return;
 	}
+	/*
+	 * A lazy handle whose name holds another file or none by now: its
+	 * own file ended where it ended (as an open fd of it would read).
+	 */
+	if (f->lazy && (uint64_t)off >= f->size) {
+		int fd = sc_file_fd(fs, f);
+
+		if (fd == -ESTALE || fd == -ENOENT) {
+			sc_reply_buf(req, NULL, 0);
+			return;
+		}
+	}
 	if (!f->cacheable || (uint64_t)off >= f->size) {
 		atomic_fetch_add(&fs->read_bytes_backing, size);
-		read_spliced(req, f, size, off);
+		read_spliced(fs, req, f, size, off);
 		return;
 	}
 	if ((uint64_t)off + size > f->size)

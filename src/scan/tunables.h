@@ -37,6 +37,7 @@ enum sc_tunable {
 	SC_T_LIFETIME,	    /* ours: seconds it should last; with endurance,
 			    * they set accrate (wear.h) */
 	SC_T_DIRECT_ENABLE, /* ours: O_DIRECT reads served by the cache too */
+	SC_T_LAZY_OPEN,	    /* ours: cached files opened on BACKING lazily */
 	SC_T_COUNT,
 };
 

@@ -125,6 +125,87 @@ def test_change_behind_the_mount_seen_at_next_open(dirs):
         m.unmount()
 
 
+def backing_fds(m, path):
+    """How many fds the daemon holds on the backing file path."""
+    fds = f"/proc/{m.proc.pid}/fd"
+    n = 0
+    for fd in os.listdir(fds):
+        try:
+            n += os.readlink(os.path.join(fds, fd)) == path
+        except OSError:
+            pass
+    return n
+
+
+def test_lazy_open(dirs):
+    """With lazy_open, a read-only open of a file the cache holds is
+    checked against BACKING by name, without opening it: the backing file
+    is opened only when a read needs it.  Such a handle keeps reading a
+    file removed through the mount (its fd is opened first), and says
+    ESTALE, as NFS does, for one replaced behind the mount's back when it
+    needs BACKING.  Without lazy_open, every open opens the backing file."""
+    base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "c.swc")
+    data = {n: make_file(os.path.join(backing, n), 3 * MIB, i)
+            for i, n in enumerate(("a", "b", "c"))}
+    m = mount(backing, mnt, cache)
+    try:
+        for n, d in data.items():
+            assert read(os.path.join(mnt, n)) == d
+        wait_written(mnt, [len(d) for d in data.values()])
+        drop_caches()
+        with open(os.path.join(mnt, "a"), "rb") as f:
+            assert f.read() == data["a"]
+            assert backing_fds(m, os.path.join(backing, "a")) == 1
+    finally:
+        m.unmount()
+    m = mount(backing, mnt, cache, "lazy_open=1")
+    try:
+        drop_caches()
+        # From the SSD, with no backing fd behind the handle.
+        with open(os.path.join(mnt, "a"), "rb") as f:
+            assert f.read() == data["a"]
+            assert backing_fds(m, os.path.join(backing, "a")) == 0
+        # What the cache lacks (here: everything, read_enable=0) opens it.
+        os.setxattr(mnt, "user.swapcache.read_enable", b"0")
+        with open(os.path.join(mnt, "b"), "rb") as f:
+            assert backing_fds(m, os.path.join(backing, "b")) == 0
+            assert f.read(MIB) == data["b"][:MIB]
+            assert backing_fds(m, os.path.join(backing, "b")) == 1
+        os.setxattr(mnt, "user.swapcache.read_enable", b"1")
+        # Removed through the mount while open: still read to the end.
+        drop_caches()
+        with open(os.path.join(mnt, "b"), "rb") as f:
+            assert backing_fds(m, os.path.join(backing, "b")) == 0
+            os.unlink(os.path.join(mnt, "b"))
+            os.setxattr(mnt, "user.swapcache.read_enable", b"0")
+            assert f.read() == data["b"]
+        os.setxattr(mnt, "user.swapcache.read_enable", b"1")
+        # Replaced behind the mount's back while open: the cache serves
+        # what it holds of the file as opened; BACKING's file is another.
+        drop_caches()
+        with open(os.path.join(mnt, "c"), "rb") as f:
+            new = make_file(os.path.join(backing, "c.new"), 4 * MIB, 9)
+            os.rename(os.path.join(backing, "c.new"), os.path.join(backing, "c"))
+            assert f.read(MIB) == data["c"][:MIB]
+            os.setxattr(mnt, "user.swapcache.read_enable", b"0")
+            with pytest.raises(OSError) as e:
+                f.read()
+            assert e.value.errno == errno.ESTALE
+            # Past the end it had (the kernel learns the new file's size
+            # by the name): the end, as the old file's fd would say.
+            os.setxattr(mnt, "user.swapcache.meta_timeout", b"0")
+            time.sleep(1.1)
+            assert os.fstat(f.fileno()).st_size == 4 * MIB
+            f.seek(3 * MIB)
+            assert f.read() == b""
+        os.setxattr(mnt, "user.swapcache.read_enable", b"1")
+        time.sleep(1.1)  # the kernel's attributes of the old c expire
+        assert read(os.path.join(mnt, "c")) == new
+    finally:
+        m.unmount()
+
+
 def test_writes_go_through_and_drop_cached_copies(dirs):
     base, backing, mnt, _ = dirs
     path = os.path.join(mnt, "f")

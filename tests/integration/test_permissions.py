@@ -136,3 +136,18 @@ def test_write_by_user_clears_setuid(tree):
     both_as(tree, append, "shared")
     for root in (tree.backing, tree.ref):
         assert not os.stat(os.path.join(root, "shared")).st_mode & stat.S_ISUID
+
+
+def test_cached_files_keep_their_permissions(tree):
+    """With lazy_open, files the cache holds are checked by name, not
+    opened: the same users are refused the same files."""
+    mnt = tree.mountpoint
+    os.setxattr(mnt, "user.swapcache.lazy_open", b"1")
+    for name in ("secret", "group", "public"):
+        assert read(os.path.join(mnt, name))  # as root: now cached
+    stats = os.getxattr(mnt, "user.swapcache.stats").decode()
+    assert "read_bytes_backing: 0" not in stats
+    assert both_as(tree, read, "secret")[0] == "err"
+    assert both_as(tree, read, "group")[0] == "err"
+    assert both_as(tree, read, "group", groups=[GROUP]) == ("ok", "group readable")
+    assert both_as(tree, read, "public") == ("ok", "everyone")

@@ -176,7 +176,7 @@ static void test_marker_resumes_and_survives_removal(void **state)
 	budget = 10;
 	assert_int_equal(sc_pool_next_cluster(p, 5, &budget, always, NULL, buf,
 					      &cl),
-			 -ENOENT); /* all on the SSD already */
+			 -ENOENT);    /* all on the SSD already */
 	assert_int_equal(budget, 10); /* five such pages cost nothing */
 	free(buf);
 	sc_pool_destroy(p);
