@@ -20,7 +20,9 @@ Systems:
                   warm after a remount; cache file on the local disk,
                   ram=256M, direct_enable=1 (O_DIRECT reads served from the
                   cache, as passthrough_ll serves them from its disk),
-                  meta_timeout=3600
+                  meta_timeout=3600, lazy_open=1 (a cached file is opened
+                  on sshfs only when a read needs it: rclone opens its
+                  cached files alone too)
   rclone          mount --vfs-cache-mode full over an sftp remote to the
                   same sshd: cold, warm after drop_caches, after a remount
 
@@ -311,7 +313,7 @@ class Swapcachefs(System):
     def mount(self):
         self.m = scfs.Mount(self.backing, self.root, options=(
             f"cache={self.cache}", f"cache_size={self.cache_size}", "ram=256M",
-            "direct_enable=1", "meta_timeout=3600"))
+            "direct_enable=1", "meta_timeout=3600", "lazy_open=1"))
 
     def unmount(self):
         self.m.unmount()
