@@ -866,20 +866,15 @@ void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 {
 	/*
 	 * From the size known at open on, only the backing store knows (the
-	 * file may have grown); a read across it ends there (close-to-open).
+	 * file may have grown); a read across it ends there (close-to-open)
+	 * unless there is no file to ask: a handle opened offline, or a lazy
+	 * one whose name holds another file or none by now (its own file
+	 * ended where it ended, as an open fd of it would read).
 	 */
-	if (!f->lazy && f->backing.fd < 0 && (uint64_t)off >= f->size) {
-		sc_reply_buf(req, NULL, 0); /* opened offline: its end */
-		return;
-	}
-	/*
-	 * A lazy handle whose name holds another file or none by now: its
-	 * own file ended where it ended (as an open fd of it would read).
-	 */
-	if (f->lazy && (uint64_t)off >= f->size) {
+	if ((uint64_t)off >= f->size) {
 		int fd = sc_file_fd(fs, f);
 
-		if (fd == -ESTALE || fd == -ENOENT) {
+		if ((!f->lazy && fd < 0) || fd == -ESTALE || fd == -ENOENT) {
 			sc_reply_buf(req, NULL, 0);
 			return;
 		}
