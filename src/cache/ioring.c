@@ -164,17 +164,18 @@ static void settle_group(struct ring *r, uint16_t id, int res)
 }
 
 /*
- * Reap at least one completion (submitting what is prepared first), and
- * every other one already there.  0 or a negative errno.
+ * Reap at least want completions (submitting what is prepared first: one
+ * system call for both), and every other one already there.  0 or a
+ * negative errno.
  */
-static int reap(struct ring *r)
+static int reap(struct ring *r, unsigned want)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
 	int ret;
 
 	do {
-		ret = io_uring_submit_and_wait(&r->uring, 1);
+		ret = io_uring_submit_and_wait(&r->uring, want);
 	} while (ret == -EINTR);
 	if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
 		return ret;
@@ -266,25 +267,21 @@ static void prep_group(struct io_uring_sqe *sqe, int fd, struct group *g)
 		io_uring_prep_readv(sqe, fd, g->iov, g->count, io->off);
 }
 
-int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
+/*
+ * Prepare the n requests on r, reaping (which submits what is prepared)
+ * whenever depth are in flight.  0, or the ring's failure.
+ */
+static int queue_all(struct ring *r, int fd, struct sc_io *io, size_t n,
+		     unsigned depth)
 {
-	struct ring *r;
-	int err = 0;
-
-	if (depth == 0 || depth > SC_IORING_DEPTH)
-		depth = SC_IORING_DEPTH;
-	r = thread_ring(&err);
-	if (!r) {
-		fail_rest(io, n, err);
-		return err;
-	}
 	for (size_t done = 0; done < n;) {
 		size_t k = mergeable(io + done, n - done);
 		struct io_uring_sqe *sqe;
 		struct group *g;
 
 		while (r->inflight >= depth) {
-			err = reap(r);
+			int err = reap(r, 1); /* the window slides */
+
 			if (err < 0) {
 				fail_rest(io + done, n - done, err);
 				return ring_failed(r, err);
@@ -301,6 +298,31 @@ int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
 			io[done + i].res = -EINPROGRESS;
 		done += g->count;
 	}
+	return 0;
+}
+
+/* The calling thread's ring, or NULL with every request failed. */
+static struct ring *ring_for(struct sc_io *io, size_t n, int *ret_err)
+{
+	struct ring *r = thread_ring(ret_err);
+
+	if (!r)
+		fail_rest(io, n, *ret_err);
+	return r;
+}
+
+int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
+{
+	int err = 0;
+	struct ring *r = ring_for(io, n, &err);
+
+	if (!r)
+		return err;
+	if (depth == 0 || depth > SC_IORING_DEPTH)
+		depth = SC_IORING_DEPTH;
+	err = queue_all(r, fd, io, n, depth);
+	if (err < 0)
+		return err;
 	/* Start the device on what is prepared; reaping comes later. */
 	do {
 		err = io_uring_submit(&r->uring);
@@ -315,7 +337,8 @@ int sc_io_drain(void)
 	struct ring *r = current_ring();
 
 	while (r && r->inflight) {
-		int err = reap(r);
+		/* All at once: a batch's data and trailer reads, one wait. */
+		int err = reap(r, r->inflight);
 
 		if (err < 0)
 			return ring_failed(r, err);
@@ -323,12 +346,23 @@ int sc_io_drain(void)
 	return 0;
 }
 
-int sc_io_batch(int fd, struct sc_io *io, size_t n)
+int sc_io_batch(int fd, struct sc_io *io, size_t n, unsigned depth)
 {
-	int ret = sc_io_submit(fd, io, n, SC_IORING_DEPTH);
-	int ret2 = sc_io_drain();
+	int err = 0;
+	struct ring *r = ring_for(io, n, &err);
 
-	return ret < 0 ? ret : ret2;
+	if (!r)
+		return err;
+	if (depth == 0 || depth > SC_IORING_DEPTH)
+		depth = SC_IORING_DEPTH;
+	/*
+	 * Prepared only: the first wait submits them, one system call for
+	 * a batch (a single read is most batches) instead of two.
+	 */
+	err = queue_all(r, fd, io, n, depth);
+	if (err < 0)
+		return err;
+	return sc_io_drain();
 }
 
 int sc_io_datasync(int fd)

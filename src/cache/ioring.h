@@ -62,8 +62,11 @@ int sc_io_drain(void);
  */
 void sc_io_settle(void);
 
-/* sc_io_submit() with the widest window, then sc_io_drain(). */
-int sc_io_batch(int fd, struct sc_io *io, size_t n);
+/*
+ * sc_io_submit() then sc_io_drain(), in one system call when the n
+ * requests fit in depth (0: the widest window).
+ */
+int sc_io_batch(int fd, struct sc_io *io, size_t n, unsigned depth);
 
 /* fdatasync(2) of fd, after the thread's queued requests are done. */
 int sc_io_datasync(int fd);

@@ -575,7 +575,7 @@ int sc_store_commit(struct sc_store *s)
 		free(io);
 		return (int)n;
 	}
-	ret = sc_io_batch(s->fd, io, (size_t)n);
+	ret = sc_io_batch(s->fd, io, (size_t)n, 0);
 	ret = finish_dirty(s, io, (size_t)n, ret);
 	free(io);
 	free(bufs);
@@ -795,8 +795,7 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 	}
 	/* The window slides: each read is verified as it completes. */
 	if (nio) {
-		sc_io_submit(s->fd, io, nio, s->queue_depth);
-		sc_io_drain();
+		sc_io_batch(s->fd, io, nio, s->queue_depth);
 	}
 
 	pthread_mutex_lock(&s->lock);
@@ -1327,7 +1326,7 @@ static int walk_index(struct sc_store *s,
 			.off = s->sb.index_offset + done
 		};
 
-		ret = sc_io_batch(s->fd, &io, 1);
+		ret = sc_io_batch(s->fd, &io, 1, 0);
 		if (ret == 0 && io.res != (int)io.len)
 			ret = io.res < 0 ? io.res : -EIO;
 		if (ret < 0)
@@ -1510,7 +1509,7 @@ static int write_superblock(struct sc_store *s)
 			     .len = SC_SB_BYTES,
 			     .off = s->sb.sb_offset,
 			     .write = true };
-	ret = sc_io_batch(s->fd, &io, 1);
+	ret = sc_io_batch(s->fd, &io, 1, 0);
 	if (ret == 0 && io.res != SC_SB_BYTES)
 		ret = io.res < 0 ? io.res : -EIO;
 	if (ret == 0)
@@ -1534,7 +1533,7 @@ static int zero_range(int fd, uint64_t off, uint64_t len)
 				    .off = off,
 				    .write = true };
 
-		ret = sc_io_batch(fd, &io, 1);
+		ret = sc_io_batch(fd, &io, 1, 0);
 		if (ret == 0 && io.res != (int)io.len)
 			ret = io.res < 0 ? io.res : -EIO;
 		off += io.len;
@@ -1884,7 +1883,7 @@ int sc_store_open(const struct sc_store_open_args *args,
 	io = (struct sc_io){ .buf = head,
 			     .len = SC_ZERO_PROBE_BYTES,
 			     .off = 0 };
-	ret = sc_io_batch(s->fd, &io, 1);
+	ret = sc_io_batch(s->fd, &io, 1, 0);
 	if (ret == 0 && io.res != (int)SC_ZERO_PROBE_BYTES)
 		ret = io.res < 0 ? io.res : -EIO;
 	if (ret < 0) {

@@ -35,7 +35,7 @@ static void test_adjacent_requests_merge_and_each_gets_its_result(void **state)
 		io[i] = (struct sc_io){
 			.buf = w[i], .len = 4096, .off = off[i], .write = true
 		};
-	assert_int_equal(sc_io_batch(fd, io, 5), 0);
+	assert_int_equal(sc_io_batch(fd, io, 5, 0), 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(io[i].res, 4096);
 	for (int i = 0; i < 5; i++) {
@@ -50,7 +50,7 @@ static void test_adjacent_requests_merge_and_each_gets_its_result(void **state)
 		io[i] = (struct sc_io){ .buf = r[i],
 					.len = 4096,
 					.off = off[i] };
-	assert_int_equal(sc_io_batch(fd, io, 5), 0);
+	assert_int_equal(sc_io_batch(fd, io, 5, 0), 0);
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(io[i].res, 4096);
 		assert_memory_equal(r[i], w[i], 4096);
@@ -78,7 +78,7 @@ static void test_batch_larger_than_the_ring(void **state)
 			.buf = &words[i], .len = 4, .off = i * 8, .write = true
 		};
 	}
-	assert_int_equal(sc_io_batch(fd, io, n), 0);
+	assert_int_equal(sc_io_batch(fd, io, n, 0), 0);
 	for (size_t i = 0; i < n; i++) {
 		uint32_t got;
 
