@@ -301,26 +301,32 @@ static int queue_all(struct ring *r, int fd, struct sc_io *io, size_t n,
 	return 0;
 }
 
-/* The calling thread's ring, or NULL with every request failed. */
-static struct ring *ring_for(struct sc_io *io, size_t n, int *ret_err)
+/*
+ * Prepare the n requests on the calling thread's ring, keeping at most
+ * depth (0: the widest window) in flight; *ret_r is the ring.  0, or a
+ * negative errno with the requests not done failed.
+ */
+static int queue_on_ring(int fd, struct sc_io *io, size_t n, unsigned depth,
+			 struct ring **ret_r)
 {
-	struct ring *r = thread_ring(ret_err);
+	int err = 0;
+	struct ring *r = thread_ring(&err);
 
-	if (!r)
-		fail_rest(io, n, *ret_err);
-	return r;
+	if (!r) {
+		fail_rest(io, n, err);
+		return err;
+	}
+	if (depth == 0 || depth > SC_IORING_DEPTH)
+		depth = SC_IORING_DEPTH;
+	*ret_r = r;
+	return queue_all(r, fd, io, n, depth);
 }
 
 int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
 {
-	int err = 0;
-	struct ring *r = ring_for(io, n, &err);
+	struct ring *r;
+	int err = queue_on_ring(fd, io, n, depth, &r);
 
-	if (!r)
-		return err;
-	if (depth == 0 || depth > SC_IORING_DEPTH)
-		depth = SC_IORING_DEPTH;
-	err = queue_all(r, fd, io, n, depth);
 	if (err < 0)
 		return err;
 	/* Start the device on what is prepared; reaping comes later. */
@@ -348,21 +354,14 @@ int sc_io_drain(void)
 
 int sc_io_batch(int fd, struct sc_io *io, size_t n, unsigned depth)
 {
-	int err = 0;
-	struct ring *r = ring_for(io, n, &err);
-
-	if (!r)
-		return err;
-	if (depth == 0 || depth > SC_IORING_DEPTH)
-		depth = SC_IORING_DEPTH;
+	struct ring *r;
 	/*
 	 * Prepared only: the first wait submits them, one system call for
 	 * a batch (a single read is most batches) instead of two.
 	 */
-	err = queue_all(r, fd, io, n, depth);
-	if (err < 0)
-		return err;
-	return sc_io_drain();
+	int err = queue_on_ring(fd, io, n, depth, &r);
+
+	return err < 0 ? err : sc_io_drain();
 }
 
 int sc_io_datasync(int fd)

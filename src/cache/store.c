@@ -794,9 +794,8 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 		nio += p[i].ios_left;
 	}
 	/* The window slides: each read is verified as it completes. */
-	if (nio) {
+	if (nio)
 		sc_io_batch(s->fd, io, nio, s->queue_depth);
-	}
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
