@@ -10,7 +10,8 @@
  * tables at load factor 2/3) = 60 bytes per 64 KiB slot, 0.94 MiB per GiB
  * of cache device.  sc_store_get_stats() reports the exact figure.  The
  * page-checksum cache (struct crc_entry) is apart from it: fixed at most
- * 2.1 MiB whatever the device's size.
+ * 2.1 MiB whatever the device's size, warmed from the trailers after open
+ * (sc_store_warm_checksums).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -653,20 +654,30 @@ static int resolve_read(struct sc_store *s, struct pending_read *p,
 	return 0;
 }
 
-/* Whether the trailer read for p is the one of the slot p resolved to. */
-static bool trailer_matches(struct pending_read *p)
+/*
+ * Whether buf holds the trailer of slot as the index saw it (seen, of the
+ * object named name); its page checksums then go to page_crc.
+ */
+static bool trailer_agrees(const void *buf, uint64_t format_id, uint32_t slot,
+			   const struct slot *seen, uint64_t name,
+			   uint32_t page_crc[SC_CLUSTER_PAGES])
 {
 	struct sc_trailer t;
 
-	if (sc_trailer_decode(p->trailer, &t) < 0 ||
-	    t.format_id != p->format_id || t.slot != p->slot ||
-	    t.object != p->name || t.cluster != p->seen.cluster ||
-	    t.data_crc != p->seen.data_crc ||
-	    t.valid_mask != p->seen.valid_mask)
+	if (sc_trailer_decode(buf, &t) < 0 || t.format_id != format_id ||
+	    t.slot != slot || t.object != name || t.cluster != seen->cluster ||
+	    t.data_crc != seen->data_crc || t.valid_mask != seen->valid_mask)
 		return false;
-	memcpy(p->page_crc, t.page_crc, sizeof(p->page_crc));
-	p->crcs_learned = true;
+	memcpy(page_crc, t.page_crc, sizeof(t.page_crc));
 	return true;
+}
+
+/* Whether the trailer read for p is the one of the slot p resolved to. */
+static bool trailer_matches(struct pending_read *p)
+{
+	p->crcs_learned = trailer_agrees(p->trailer, p->format_id, p->slot,
+					 &p->seen, p->name, p->page_crc);
+	return p->crcs_learned;
 }
 
 /*
@@ -823,6 +834,97 @@ out:
 	free(io);
 	free(tbuf);
 	return hits;
+}
+
+/* Trailers read in one device request when warming the checksum cache. */
+#define WARM_SLOTS 256u
+
+/* What the index said of a slot whose trailer the warm-up reads. */
+struct warm_slot {
+	struct slot seen;
+	uint64_t name; /* seen.obj's */
+	bool wanted;   /* used, and its checksums not in RAM */
+	uint32_t page_crc[SC_CLUSTER_PAGES]; /* from its trailer */
+};
+
+/*
+ * The slots first.. first + n - 1 as the index has them now; returns how
+ * many are wanted.
+ */
+static uint32_t warm_candidates(struct sc_store *s, uint32_t first, uint32_t n,
+				struct warm_slot *w)
+{
+	uint32_t wanted = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t slot = first + i;
+
+		w[i].seen = s->slots[slot];
+		w[i].wanted = w[i].seen.state == SLOT_USED &&
+			      s->crc_cache[slot & s->crc_cache_mask].slot ==
+				      NONE;
+		if (w[i].wanted)
+			w[i].name = s->objects[w[i].seen.obj].name;
+		wanted += w[i].wanted;
+	}
+	return wanted;
+}
+
+bool sc_store_warm_checksums(struct sc_store *s, uint32_t *cursor)
+{
+	struct warm_slot w[WARM_SLOTS];
+	uint64_t format_id, nslots;
+	uint32_t first = *cursor, end, n, wanted;
+	unsigned char *buf;
+	struct sc_io io;
+
+	pthread_mutex_lock(&s->lock);
+	/* As many slots as the cache has entries: no warm slot evicts one. */
+	nslots = s->sb.nslots;
+	end = nslots < s->crc_cache_mask + 1ull ? (uint32_t)nslots
+						: s->crc_cache_mask + 1;
+	n = first < end ? (end - first < WARM_SLOTS ? end - first : WARM_SLOTS)
+			: 0;
+	wanted = n ? warm_candidates(s, first, n, w) : 0;
+	format_id = s->format_id;
+	pthread_mutex_unlock(&s->lock);
+	if (n == 0 || sc_store_failed(s))
+		return false;
+	*cursor = first + n;
+	if (wanted == 0)
+		return true;
+	buf = aligned_alloc_zero((size_t)n * SC_TRAILER_BYTES);
+	if (!buf)
+		return false;
+	io = (struct sc_io){ .buf = buf,
+			     .len = n * SC_TRAILER_BYTES,
+			     .off = trailer_offset(s, first) };
+	sc_io_batch(s->fd, &io, 1, 1);
+	if (io.res != (int)io.len) {
+		/* Reads will say what is wrong with the device, if anything. */
+		free(buf);
+		return false;
+	}
+	/* Decoded outside the lock: readers wait for none of it. */
+	for (uint32_t i = 0; i < n; i++)
+		w[i].wanted = w[i].wanted &&
+			      trailer_agrees(buf + (size_t)i * SC_TRAILER_BYTES,
+					     format_id, first + i, &w[i].seen,
+					     w[i].name, w[i].page_crc);
+	free(buf);
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct slot *now = &s->slots[first + i];
+
+		/* Freed or reused while it was read: its trailer may be torn. */
+		if (w[i].wanted && now->state == SLOT_USED &&
+		    now->gen == w[i].seen.gen && now->obj == w[i].seen.obj &&
+		    now->cluster == w[i].seen.cluster &&
+		    s->crc_cache[(first + i) & s->crc_cache_mask].slot == NONE)
+			crc_cache_put(s, first + i, w[i].page_crc);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return true;
 }
 
 int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,

@@ -206,6 +206,16 @@ size_t sc_store_clean(struct sc_store *s, uint32_t max_examine,
  */
 uint32_t sc_store_revolution(struct sc_store *s);
 
+/*
+ * Warm the page-checksum cache after open: read the trailers of the next
+ * slots from *cursor (0 at first) that are used and whose checksums are
+ * not in RAM, one device request for a run of them, and advance *cursor.
+ * Returns false once there is nothing more to warm (every slot the cache
+ * has room for was seen) or a read failed.  Without it, the first read of
+ * part of each cluster after a remount is two device reads, not one.
+ */
+bool sc_store_warm_checksums(struct sc_store *s, uint32_t *cursor);
+
 /* A copy of the cluster was used (from RAM): give it a second chance. */
 void sc_store_touch(struct sc_store *s, uint64_t object, uint32_t cluster);
 

@@ -235,10 +235,29 @@ static void tick(struct sc_scanner *sc)
 	pthread_mutex_unlock(&sc->lock);
 }
 
+static bool stopping(struct sc_scanner *sc)
+{
+	bool stop;
+
+	pthread_mutex_lock(&sc->lock);
+	stop = sc->stop;
+	pthread_mutex_unlock(&sc->lock);
+	return stop;
+}
+
 static void *scanner_main(void *arg)
 {
 	struct sc_scanner *sc = arg;
+	uint32_t warm_cursor = 0;
 
+	/*
+	 * First the page checksums of what the SSD holds, a run of trailers
+	 * a read: the first read of part of each cluster after a mount is
+	 * then one device read, not two (one for its trailer).
+	 */
+	while (sc_tunable_get(sc->tun, SC_T_READ_ENABLE) && !stopping(sc) &&
+	       sc_store_warm_checksums(sc->store, &warm_cursor))
+		;
 	pthread_mutex_lock(&sc->lock);
 	while (!sc->stop) {
 		struct sc_store_stats st;
