@@ -8,7 +8,8 @@
  *
  * Requests are queued with sc_io_submit() and kept in flight as a sliding
  * window: when the window is full, completions are reaped (and their
- * callbacks run) to make room, so the device always has work while the
+ * callbacks run) to make room, and each request that takes a freed place
+ * goes to the device at once, so the device always has work while the
  * caller prepares the next request.  sc_io_drain() waits for the rest.
  */
 #ifndef SC_IORING_H
