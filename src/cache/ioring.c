@@ -36,6 +36,15 @@ static pthread_key_t ring_key;
 static pthread_once_t ring_once = PTHREAD_ONCE_INIT;
 
 /*
+ * Rings are made and torn down under one lock.  liburing maps a ring's
+ * memory with system calls of its own, which ThreadSanitizer does not
+ * see: a new ring that lands where an exited thread's ring was would look
+ * like that thread's memory, written without order.  The lock orders the
+ * one after the other (it is taken once in a thread's life).
+ */
+static pthread_mutex_t ring_life_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
  * Forks so far, in this process's line.  A ring belongs to the process that
  * made it: a single-issuer ring refuses a forked child's submissions (the
  * daemon forks once to go to the background, after it has opened and
@@ -52,7 +61,9 @@ static void ring_free(void *p)
 {
 	struct ring *r = p;
 
+	pthread_mutex_lock(&ring_life_lock);
 	io_uring_queue_exit(&r->uring);
+	pthread_mutex_unlock(&ring_life_lock);
 	free(r);
 }
 
@@ -101,11 +112,13 @@ static struct ring *thread_ring(int *ret_err)
 	 * interrupts of whatever the thread is doing.  Older kernels lack the
 	 * flags: plain rings work there.
 	 */
+	pthread_mutex_lock(&ring_life_lock);
 	ret = io_uring_queue_init(SC_IORING_DEPTH, &r->uring,
 				  IORING_SETUP_SINGLE_ISSUER |
 					  IORING_SETUP_DEFER_TASKRUN);
 	if (ret == -EINVAL)
 		ret = io_uring_queue_init(SC_IORING_DEPTH, &r->uring, 0);
+	pthread_mutex_unlock(&ring_life_lock);
 	if (ret < 0) {
 		free(r);
 		*ret_err = ret;
