@@ -45,7 +45,8 @@ swapcachefs's warm read path; printed and written to build/bench-full.txt.
 
 Usage: sudo bench/full.py [--reps 3] [--size-mib 1024] [--dirs 12x15]
            [--files 100] [--seconds 5] [--slow-reps 1] [--slow-size-mib 128]
-           [--rate 100mbit] [--delay-ms 1] [--no-slow] [--no-profile] [--quick]
+           [--rate 100mbit] [--delay-ms 1] [--no-slow] [--no-loopback]
+           [--no-profile] [--quick]
 """
 import argparse
 import multiprocessing
@@ -580,6 +581,30 @@ def cpu_table(res, link):
     return lines
 
 
+def run_loopback(res, args, server, pll, d, systems_over, mk, wls, only, n_tree, budget):
+    """Every system over the sshd on 127.0.0.1: its tables, and the profile."""
+    prof = []
+    sshd = scfs.Sshd(mk("loop"))
+    try:
+        systems = [LocalDisk(server), Passthrough(pll, server, mk("pll"))]
+        over = systems_over("loop", sshd)
+        sshfs_defaults(sshd, server, over[1].backing)
+        try:
+            run_link(res, "loopback", systems + over, d, args.reps, wls, only)
+            if not args.no_profile and (not only or "swapcachefs" in only):
+                prof = profile(over[1], d, args.seconds)
+        finally:
+            scfs.sshfs_unmount(over[1].backing)
+    finally:
+        sshd.stop()
+    lines = figures_table(res, "loopback",
+                          f"sshd on 127.0.0.1: {args.size_mib} MiB file, {n_tree}, "
+                          f"{args.reps} reps", wls)
+    lines += [""] + targets_table(res, "loopback", budget)
+    lines += [""] + cpu_table(res, "loopback")
+    return lines, prof
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
@@ -592,6 +617,8 @@ def main():
     ap.add_argument("--rate", default="100mbit")
     ap.add_argument("--delay-ms", type=float, default=1.0)
     ap.add_argument("--no-slow", action="store_true")
+    ap.add_argument("--no-loopback", action="store_true",
+                    help="only the slow link (and no profile)")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--only", default="",
                     help="comma-separated systems to run (default: all)")
@@ -642,25 +669,13 @@ def main():
                             os.path.join(base, tag, "cache.swc"), f"{cache_size}M"),
                 RcloneFull(link_server, server, mk(tag, "rclone"), os.path.join(base, tag, "rc"))]
 
+    if args.no_loopback:
+        args.no_profile = True
     try:
-        sshd = scfs.Sshd(mk("loop"))
-        try:
-            systems = [LocalDisk(server), Passthrough(pll, server, mk("pll"))]
-            over = systems_over("loop", sshd)
-            sshfs_defaults(sshd, server, over[1].backing)
-            try:
-                run_link(res, "loopback", systems + over, d_loop, args.reps, wls, only)
-                if not args.no_profile and (not only or "swapcachefs" in only):
-                    prof = profile(over[1], d_loop, args.seconds)
-            finally:
-                scfs.sshfs_unmount(over[1].backing)
-        finally:
-            sshd.stop()
-        lines += figures_table(res, "loopback",
-                               f"sshd on 127.0.0.1: {args.size_mib} MiB file, {n_tree}, "
-                               f"{args.reps} reps", wls)
-        lines += [""] + targets_table(res, "loopback", budget)
-        lines += [""] + cpu_table(res, "loopback")
+        if not args.no_loopback:
+            table, prof = run_loopback(res, args, server, pll, d_loop, systems_over, mk,
+                                       wls, only, n_tree, budget)
+            lines += table
         if not args.no_slow:
             link = SlowLink(mk("slow"), args.rate, args.delay_ms)
             try:
