@@ -307,10 +307,16 @@ static void mark_dirty(struct sc_store *s, uint32_t slot)
 	s->dirty[sector / 64] |= 1ULL << (sector % 64);
 }
 
+/* The checksum-cache entry slot maps to (held by slot or another, or empty). */
+static struct crc_entry *crc_entry_of(const struct sc_store *s, uint32_t slot)
+{
+	return &s->crc_cache[slot & s->crc_cache_mask];
+}
+
 static bool crc_cache_get(const struct sc_store *s, uint32_t slot,
 			  uint32_t page_crc[SC_CLUSTER_PAGES])
 {
-	const struct crc_entry *e = &s->crc_cache[slot & s->crc_cache_mask];
+	const struct crc_entry *e = crc_entry_of(s, slot);
 
 	if (e->slot != slot)
 		return false;
@@ -321,7 +327,7 @@ static bool crc_cache_get(const struct sc_store *s, uint32_t slot,
 static void crc_cache_put(struct sc_store *s, uint32_t slot,
 			  const uint32_t page_crc[SC_CLUSTER_PAGES])
 {
-	struct crc_entry *e = &s->crc_cache[slot & s->crc_cache_mask];
+	struct crc_entry *e = crc_entry_of(s, slot);
 
 	e->slot = slot;
 	memcpy(e->page_crc, page_crc, sizeof(e->page_crc));
@@ -349,8 +355,8 @@ static void free_slot(struct sc_store *s, uint32_t slot)
 	sl->state = SLOT_FREE;
 	sl->obj = NONE;
 	sl->gen++;
-	if (s->crc_cache[slot & s->crc_cache_mask].slot == slot)
-		s->crc_cache[slot & s->crc_cache_mask].slot = NONE;
+	if (crc_entry_of(s, slot)->slot == slot)
+		crc_entry_of(s, slot)->slot = NONE;
 	s->free_slots[s->nfree_slots++] = slot;
 }
 
@@ -598,6 +604,16 @@ static int drop_durably(struct sc_store *s)
 }
 
 /*
+ * Whether a used slot is still what the index said when seen was taken:
+ * not freed or reused since (a read of it meanwhile may be torn).
+ */
+static bool slot_still(const struct slot *now, const struct slot *seen)
+{
+	return now->state == SLOT_USED && now->gen == seen->gen &&
+	       now->obj == seen->obj && now->cluster == seen->cluster;
+}
+
+/*
  * One read of sc_store_read_many in flight: what the index said when it
  * was resolved (so the data can be verified on completion, outside the
  * lock) and the verdict.
@@ -731,8 +747,7 @@ static int settle_read(struct sc_store *s, struct pending_read *p,
 	else
 		device_error(s, IO_READ,
 			     p->io[0].res < 0 ? p->io[0].res : -EIO);
-	if (now->state != SLOT_USED || now->gen != p->seen.gen ||
-	    now->obj != p->seen.obj || now->cluster != p->seen.cluster)
+	if (!slot_still(now, &p->seen))
 		return -ENOENT;
 	if (p->intact) {
 		if (p->crcs_learned)
@@ -861,8 +876,7 @@ static uint32_t warm_candidates(struct sc_store *s, uint32_t first, uint32_t n,
 
 		w[i].seen = s->slots[slot];
 		w[i].wanted = w[i].seen.state == SLOT_USED &&
-			      s->crc_cache[slot & s->crc_cache_mask].slot ==
-				      NONE;
+			      crc_entry_of(s, slot)->slot == NONE;
 		if (w[i].wanted)
 			w[i].name = s->objects[w[i].seen.obj].name;
 		wanted += w[i].wanted;
@@ -914,14 +928,11 @@ bool sc_store_warm_checksums(struct sc_store *s, uint32_t *cursor)
 	free(buf);
 	pthread_mutex_lock(&s->lock);
 	for (uint32_t i = 0; i < n; i++) {
-		const struct slot *now = &s->slots[first + i];
+		uint32_t slot = first + i;
 
-		/* Freed or reused while it was read: its trailer may be torn. */
-		if (w[i].wanted && now->state == SLOT_USED &&
-		    now->gen == w[i].seen.gen && now->obj == w[i].seen.obj &&
-		    now->cluster == w[i].seen.cluster &&
-		    s->crc_cache[(first + i) & s->crc_cache_mask].slot == NONE)
-			crc_cache_put(s, first + i, w[i].page_crc);
+		if (w[i].wanted && slot_still(&s->slots[slot], &w[i].seen) &&
+		    crc_entry_of(s, slot)->slot == NONE)
+			crc_cache_put(s, slot, w[i].page_crc);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return true;
