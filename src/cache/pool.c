@@ -29,6 +29,12 @@ enum page_queue {
 #define PG_REFERENCED 0x4u /* read again since it was inserted */
 #define PG_MARKER 0x8u	   /* the scanner's place, not a page */
 #define PG_FROM_SSD 0x10u  /* inserted from the SSD (else from BACKING) */
+/*
+ * Served to a reader since it was inserted: later hits are RAM hits.
+ * Unlike PG_REFERENCED, which the LRU clears as it ages a page, this
+ * stays set, so a page is counted as fetched once.
+ */
+#define PG_SERVED 0x20u
 
 struct page {
 	TAILQ_ENTRY(page) q;	/* protected by the colour lock */
@@ -314,7 +320,7 @@ int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
 	memcpy(dst, pg->data, SC_PAGE_BYTES);
 	bytes = (int)pg->bytes;
 	if (ret_origin)
-		*ret_origin = pg->flags & PG_REFERENCED ? SC_POOL_RAM
+		*ret_origin = pg->flags & PG_SERVED	? SC_POOL_RAM
 			      : pg->flags & PG_FROM_SSD ? SC_POOL_SSD
 							: SC_POOL_BACKING;
 	dequeue(c, pg);
@@ -328,7 +334,7 @@ int sc_pool_read(struct sc_pool *p, uint64_t object, uint64_t validator,
 		/* Not yet: it must pass the scanner first. */
 		to_inactive_tail(c, pg);
 	}
-	pg->flags |= PG_REFERENCED;
+	pg->flags |= PG_REFERENCED | PG_SERVED;
 	c->hits++;
 	pthread_mutex_unlock(&c->lock);
 	return bytes;
@@ -407,7 +413,7 @@ void sc_pool_mark_served(struct sc_pool *p, uint64_t object, uint64_t pindex)
 	pthread_mutex_lock(&c->lock);
 	pg = find(c, object, pindex);
 	if (pg)
-		pg->flags |= PG_REFERENCED;
+		pg->flags |= PG_REFERENCED | PG_SERVED;
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -789,15 +789,24 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 		tbuf = aligned_alloc_zero(ntrailers * SC_TRAILER_BYTES);
 	ntrailers = 0;
 	for (size_t i = 0; i < n; i++) {
+		/* Pages asked for land at buf; a whole cluster at its place. */
+		unsigned first = r[i].first_page, pages = r[i].npages;
+		size_t at = 0;
+
 		if (r[i].result < 0)
 			continue;
+		if (!pages) {
+			/* Read as it was written: the valid pages' span. */
+			pages = sc_store_written_pages(p[i].seen.valid_mask,
+						       &first);
+			at = (size_t)first * SC_PAGE_BYTES;
+		}
 		p[i].io = &io[nio];
 		p[i].io[0] = (struct sc_io){
-			.buf = r[i].buf,
-			.len = r[i].npages ? r[i].npages * SC_PAGE_BYTES
-					   : SC_CLUSTER_BYTES,
+			.buf = (unsigned char *)r[i].buf + at,
+			.len = pages * SC_PAGE_BYTES,
 			.off = slot_offset(s, p[i].slot) +
-			       (uint64_t)r[i].first_page * SC_PAGE_BYTES,
+			       (uint64_t)first * SC_PAGE_BYTES,
 			.done = read_done,
 			.ctx = &p[i],
 		};
@@ -952,6 +961,24 @@ int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,
 	return r.result;
 }
 
+unsigned sc_store_written_pages(uint16_t valid_mask, unsigned *ret_first)
+{
+	unsigned first = valid_mask ? (unsigned)__builtin_ctz(valid_mask) : 0;
+	unsigned last = valid_mask ? 31u - (unsigned)__builtin_clz(valid_mask)
+				   : 0;
+
+	if (ret_first)
+		*ret_first = first;
+	return valid_mask ? last - first + 1 : 0;
+}
+
+uint64_t sc_store_write_cost(uint16_t valid_mask)
+{
+	return (uint64_t)sc_store_written_pages(valid_mask, NULL) *
+		       SC_PAGE_BYTES +
+	       SC_TRAILER_BYTES;
+}
+
 size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 {
 	size_t cap = n ? n : 1, ndata = 0, nio, stored = 0;
@@ -998,16 +1025,25 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 	/*
 	 * The data goes first, in slot order (slots come off the free stack
 	 * ascending, so runs merge into one request); the checksums are
-	 * computed while the device writes it, and the trailers follow.
+	 * computed while the device writes it, and the trailers follow.  Only
+	 * the valid pages' span is written: the pages around it hold no data
+	 * of this cluster, and no read takes them (the valid mask says so).
 	 */
-	for (size_t i = 0; i < n; i++)
-		if (slot[i] != NONE)
-			io[ndata++] = (struct sc_io){
-				.buf = (void *)w[i].buf,
-				.len = SC_CLUSTER_BYTES,
-				.off = slot_offset(s, slot[i]),
-				.write = true,
-			};
+	for (size_t i = 0; i < n; i++) {
+		unsigned first, pages;
+
+		if (slot[i] == NONE)
+			continue;
+		pages = sc_store_written_pages(w[i].valid_mask, &first);
+		io[ndata++] = (struct sc_io){
+			.buf = (unsigned char *)w[i].buf +
+			       (size_t)first * SC_PAGE_BYTES,
+			.len = pages * SC_PAGE_BYTES,
+			.off = slot_offset(s, slot[i]) +
+			       (uint64_t)first * SC_PAGE_BYTES,
+			.write = true,
+		};
+	}
 	sc_io_submit(s->fd, io, ndata, s->queue_depth);
 	nio = ndata;
 	for (size_t i = 0; i < n; i++) {
@@ -1039,21 +1075,23 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0, k = 0; i < n; i++) {
+		const struct sc_io *data = &io[k], *trailer = &io[ndata + k];
 		uint32_t obj;
 		bool written;
 
 		if (slot[i] == NONE)
 			continue;
+		k++;
 		/* Each cluster not made durable counts as a device error. */
 		if (sync_ret < 0) {
 			device_error(s, IO_WRITE, sync_ret);
 			written = false;
 		} else {
-			written = write_result(s, io[k].res, SC_CLUSTER_BYTES);
-			written &= write_result(s, io[ndata + k].res,
-						SC_TRAILER_BYTES);
+			written =
+				write_result(s, data->res, (uint32_t)data->len);
+			written &=
+				write_result(s, trailer->res, SC_TRAILER_BYTES);
 		}
-		k++;
 		if (!written) {
 			w[i].result = -EIO;
 			s->stats.io_errors++;
@@ -1083,7 +1121,7 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 			     w[i].valid_mask);
 		crc_cache_put(s, slot[i], t[i].page_crc);
 		mark_dirty(s, slot[i]);
-		s->sb.write_bytes += SC_CLUSTER_BYTES;
+		s->sb.write_bytes += data->len;
 		stored++;
 	}
 	pthread_mutex_unlock(&s->lock);

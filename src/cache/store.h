@@ -178,6 +178,16 @@ struct sc_store_write {
  */
 size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n);
 
+/*
+ * The pages of a cluster with valid_mask that a write puts on the device:
+ * from the first valid page to the last (*ret_first is the first).  A
+ * small file's cluster costs the SSD its page, not all sixteen.
+ */
+unsigned sc_store_written_pages(uint16_t valid_mask, unsigned *ret_first);
+
+/* The device bytes a write of a cluster with valid_mask costs: data and trailer. */
+uint64_t sc_store_write_cost(uint16_t valid_mask);
+
 /* The invalidation epoch of object, for sc_store_write's check. */
 uint32_t sc_store_epoch(struct sc_store *s, uint64_t object);
 

@@ -16,8 +16,6 @@
 
 /* Clusters written to the store in one batch. */
 #define BATCH 32u
-/* What one cluster costs the SSD: its data and its trailer. */
-#define CLUSTER_COST (SC_CLUSTER_BYTES + SC_TRAILER_BYTES)
 
 struct sc_scanner {
 	struct sc_store *store;	 /* immutable */
@@ -72,13 +70,16 @@ static uint64_t flush(struct sc_scanner *sc, struct sc_pool_cluster *cl,
 		return 0;
 	sc_store_write(sc->store, w, n);
 	for (size_t i = 0; i < n; i++) {
+		/* What it costs the SSD: its valid pages' span and trailer. */
+		uint64_t cost = sc_store_write_cost(w[i].valid_mask);
+
 		if (w[i].result == 0) {
-			bytes += CLUSTER_COST;
+			bytes += cost;
 			stored++;
 			meta += w[i].validator == SC_META_VALIDATOR;
 		} else {
 			/* Charged when gathered; it never reached the SSD. */
-			sc_governor_refund(&sc->gov, CLUSTER_COST);
+			sc_governor_refund(&sc->gov, cost);
 			refused += w[i].result == -ESTALE;
 		}
 		sc_pool_cluster_done(sc->pool, &cl[i], w[i].result == 0);
@@ -132,7 +133,8 @@ static bool writing_pass(struct sc_scanner *sc)
 				.epoch = sc->epoch_seen,
 			};
 			/* Charge now, so a batch cannot overshoot the budget. */
-			sc_governor_charge(&sc->gov, CLUSTER_COST);
+			sc_governor_charge(&sc->gov, sc_store_write_cost(
+							     cl[n].valid_mask));
 			launder -= __builtin_popcount(cl[n].valid_mask);
 			if (++n == BATCH) {
 				flush(sc, cl, w, n);

@@ -135,6 +135,47 @@ static void test_lru_recycles_oldest_and_spares_active(void **state)
 	sc_pool_destroy(p);
 }
 
+static enum sc_pool_origin origin_of_read(struct sc_pool *p, uint64_t object,
+					  uint64_t pindex)
+{
+	unsigned char buf[SC_PAGE_BYTES];
+	enum sc_pool_origin origin;
+
+	assert_true(sc_pool_read(p, object, 1, pindex, buf, &origin) >= 0);
+	return origin;
+}
+
+/*
+ * A page counts where it came from on its first serve only: once the LRU
+ * has aged it (its referenced bit cleared), a read of it is still a RAM
+ * hit, not a second fetch from the SSD.
+ */
+static void test_origin_counts_a_fetch_once(void **state)
+{
+	int err;
+	/* 16 colours x 8 pages; at most 5 of a colour's stay active. */
+	struct sc_pool *p = sc_pool_create(128 * SC_PAGE_BYTES, &err);
+	unsigned char buf[SC_PAGE_BYTES] = { 0 };
+	uint64_t pi[8];
+
+	(void)state;
+	for (unsigned i = 0; i < 8; i++) {
+		pi[i] = nth_in_colour(9, 5, i);
+		assert_int_equal(sc_pool_insert(p, 9, 1, pi[i], buf,
+						SC_PAGE_BYTES, true),
+				 0);
+	}
+	for (unsigned i = 0; i < 6; i++) {
+		assert_int_equal(origin_of_read(p, 9, pi[i]), SC_POOL_SSD);
+		/* Read again while on the SSD: to the active queue. */
+		assert_int_equal(origin_of_read(p, 9, pi[i]), SC_POOL_RAM);
+	}
+	/* The sixth made the first one age out of the active queue. */
+	assert_int_equal(origin_of_read(p, 9, pi[0]), SC_POOL_RAM);
+	assert_int_equal(origin_of_read(p, 9, pi[7]), SC_POOL_SSD);
+	sc_pool_destroy(p);
+}
+
 static void test_marker_resumes_and_survives_removal(void **state)
 {
 	int err;
@@ -328,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_insert_read_partial_and_miss),
 		cmocka_unit_test(test_other_validator_misses_and_frees),
 		cmocka_unit_test(test_lru_recycles_oldest_and_spares_active),
+		cmocka_unit_test(test_origin_counts_a_fetch_once),
 		cmocka_unit_test(test_marker_resumes_and_survives_removal),
 		cmocka_unit_test(test_pages_on_the_ssd_cost_a_sixteenth),
 		cmocka_unit_test(test_cluster_gathers_only_its_aligned_pages),

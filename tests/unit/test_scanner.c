@@ -107,6 +107,7 @@ static void test_pages_reach_the_ssd_intact(void **state)
 	struct fixture *f = *state;
 	unsigned char *got = aligned_alloc(4096, SC_CLUSTER_BYTES);
 	unsigned char want[4096];
+	struct sc_scanner_stats st;
 
 	add_pages(f, 1, 64);
 	add_pages(f, 2, 40); /* two full clusters and a half one */
@@ -115,7 +116,13 @@ static void test_pages_reach_the_ssd_intact(void **state)
 			 0);
 	want_clusters = 4 + 3;
 	run_until(the_scanner, written_enough, NULL);
+	sc_scanner_get_stats(the_scanner, &st);
 	sc_scanner_stop(the_scanner);
+	/* The SSD is charged for the pages written, not whole clusters. */
+	assert_int_equal(st.clusters_written, 7);
+	assert_int_equal(st.write_count,
+			 6 * (SC_CLUSTER_BYTES + SC_TRAILER_BYTES) +
+				 8 * SC_PAGE_BYTES + SC_TRAILER_BYTES);
 	for (uint32_t c = 0; c < 4; c++) {
 		uint16_t mask;
 

@@ -671,6 +671,64 @@ static uint64_t slot_of(uint64_t object, uint32_t cluster, uint64_t *ret_slot)
 	return 0;
 }
 
+/*
+ * A cluster with few valid pages costs the device those pages: the span
+ * from the first to the last is written (and read back), the rest of the
+ * slot is left as it was, and the copy still reads right after a reload.
+ */
+static void test_only_the_valid_span_is_written(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	struct sc_superblock sb = file_superblock();
+	unsigned char *want = cluster_buf(6, 3, 1), *got = cluster_buf(0, 0, 0);
+	unsigned char *old = malloc(SC_CLUSTER_BYTES);
+	struct sc_store_write w = { .object = 6,
+				    .validator = 60,
+				    .cluster = 3,
+				    .valid_mask = 0x0006, /* pages 1 and 2 */
+				    .buf = want };
+	struct sc_store_stats st;
+	uint64_t slot, off;
+	uint16_t mask;
+
+	(void)state;
+	assert_int_equal(sc_store_write_cost(0x0006), 3 * SC_PAGE_BYTES);
+	assert_int_equal(sc_store_write_cost(0x8001),
+			 SC_CLUSTER_BYTES + SC_TRAILER_BYTES);
+	memset(old, 0xa5, SC_CLUSTER_BYTES);
+	for (uint64_t i = 0; i < sb.nslots; i++)
+		file_write(sb.data_offset + i * SC_CLUSTER_BYTES, old,
+			   SC_CLUSTER_BYTES);
+	assert_int_equal(sc_store_write(s, &w, 1), 1);
+	assert_int_equal(sc_store_commit(s), 0);
+	sc_store_get_stats(s, &st);
+	assert_int_equal(st.write_bytes, 2 * SC_PAGE_BYTES);
+	off = slot_of(6, 3, &slot);
+	file_read(off, got, SC_CLUSTER_BYTES);
+	assert_memory_equal(got, old, SC_PAGE_BYTES);
+	assert_memory_equal(got + SC_PAGE_BYTES, want + SC_PAGE_BYTES,
+			    2 * SC_PAGE_BYTES);
+	assert_memory_equal(got + 3 * SC_PAGE_BYTES, old,
+			    SC_CLUSTER_BYTES - 3 * SC_PAGE_BYTES);
+	for (int pass = 0; pass < 2; pass++) {
+		memset(got, 0x5a, SC_CLUSTER_BYTES);
+		assert_int_equal(sc_store_read(s, 6, 60, 3, got, &mask), 0);
+		assert_int_equal(mask, 0x0006);
+		assert_memory_equal(got + SC_PAGE_BYTES, want + SC_PAGE_BYTES,
+				    2 * SC_PAGE_BYTES);
+		/* The pages around the span are not read either. */
+		assert_int_equal(got[0], 0x5a);
+		assert_int_equal(got[3 * SC_PAGE_BYTES], 0x5a);
+		sc_store_close(s);
+		s = open_store(0, false, &r);
+	}
+	free(want);
+	free(got);
+	free(old);
+	sc_store_close(s);
+}
+
 static void test_corrupt_data_is_a_miss_and_dropped(void **state)
 {
 	struct sc_store_report r;
@@ -968,6 +1026,7 @@ int main(void)
 		T(test_stale_validator_drops_object_durably),
 		T(test_new_contents_replace_old_validator),
 		T(test_allocator_exhaustion_and_reuse),
+		T(test_only_the_valid_span_is_written),
 		T(test_corrupt_data_is_a_miss_and_dropped),
 		T(test_audit_finds_index_out_of_step_with_device),
 		T(test_crash_after_data_before_record_is_a_miss),
