@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backing.h"
+#include "hash.h"
 #include "relpath.h"
 
 #define RESOLVE_SAFE \
@@ -62,6 +63,7 @@ int sc_loc_of_inode(struct sc_fs *fs, struct sc_inode *inode,
 				     ret_loc->name, sizeof(ret_loc->name));
 	if (ret < 0)
 		return ret;
+	ret_loc->dir_key = sc_fnv1a(dir, strlen(dir));
 	return open_dir_path(fs, dir, &ret_loc->dir_fd, &ret_loc->own_dir_fd);
 }
 
@@ -81,6 +83,7 @@ int sc_loc_in_dir(struct sc_fs *fs, struct sc_inode *dir, const char *name,
 	if (ret < 0)
 		return ret == -ESTALE ? -ENOENT : ret;
 	memcpy(ret_loc->name, name, n + 1);
+	ret_loc->dir_key = sc_fnv1a(path, strlen(path));
 	return open_dir_path(fs, path, &ret_loc->dir_fd, &ret_loc->own_dir_fd);
 }
 

@@ -24,6 +24,7 @@ struct sc_loc {
 	int dir_fd;		 /* O_PATH directory holding name */
 	bool own_dir_fd;	 /* close dir_fd in sc_loc_done */
 	char name[NAME_MAX + 1]; /* "." for the backing root itself */
+	uint32_t dir_key;	 /* a hash of the directory's path */
 };
 
 /*

@@ -189,6 +189,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "meta_misses", ms.misses);
 	counter(&t, "meta_loads", ms.loads);
 	counter(&t, "meta_published", ms.published);
+	counter(&t, "dir_listings", atomic_load(&fs->dirprime.listings));
 	line(&t, "hit_ratio_pct: %.1f\n",
 	     total ? 100.0 * (double)(ram + ssd) / (double)total : 0.0);
 	counter(&t, "ssd_size_bytes", st.data_bytes);

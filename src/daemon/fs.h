@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "dirprime.h"
 #include "inode.h"
 #include "nvme.h"
 #include "options.h"
@@ -49,7 +50,8 @@ struct sc_fs {
 	struct sc_policy *policy;	/* NULL with cache=none */
 	struct sc_prefetch *prefetch;	/* NULL with cache=none */
 	struct sc_tunables tunables;
-	bool ctime_is_real; /* BACKING keeps a real ctime (not FUSE) */
+	struct sc_dirprime dirprime; /* opens in a run list their directory */
+	bool ctime_is_real;	     /* BACKING keeps a real ctime (not FUSE) */
 	/*
 	 * BACKING keeps a file's inode number while it exists.  Not FUSE:
 	 * sshfs numbers its nodes as the kernel asks for them and numbers

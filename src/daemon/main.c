@@ -339,6 +339,7 @@ int main(int argc, char *argv[])
 		}
 	}
 	pthread_mutex_init(&fs.drive_lock, NULL);
+	sc_dirprime_init(&fs.dirprime);
 	sc_tunables_init(&fs.tunables);
 	for (int i = 0; i < SC_T_COUNT; i++)
 		if (opts.tunable_set[i])
@@ -385,6 +386,7 @@ int main(int argc, char *argv[])
 		       fs.cache_path);
 	}
 	sc_itable_destroy(&fs.itable);
+	sc_dirprime_destroy(&fs.dirprime);
 	close(fs.root_fd);
 	return ret;
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "backing.h"
 #include "creds.h"
 #include "ctl.h"
@@ -1387,6 +1388,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret == 0) {
 		if (fi->flags & O_TRUNC)
 			meta_changed_inode(fs, inode);
+		sc_dirprime_before_open(&fs->dirprime, loc.dir_key, loc.dir_fd,
+					sc_monotonic_coarse_ns());
 		ticket = sc_meta_ticket(fs->meta);
 		if (lazy)
 			ret = check_lazily(&loc, &st, &birth);

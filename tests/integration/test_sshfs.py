@@ -160,6 +160,28 @@ def test_sshfs_change_on_server_seen_at_next_open(net):
         m.unmount()
 
 
+def test_sshfs_run_of_opens_lists_the_directory_and_still_checks_each(net):
+    """Files of one directory opened in a run: the directory is listed on
+    the server once (dirprime.c), and each open still checks its file: a
+    file changed on the server during the run is read new."""
+    base, remote, backing, mnt, sshd = net
+    os.mkdir(os.path.join(remote, "d"))
+    files = {f"f{i}": make_file(os.path.join(remote, "d", f"f{i}"), 5000, i)
+             for i in range(5)}
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        for name, data in files.items():
+            assert read(os.path.join(mnt, "d", name)) == data
+        assert 1 <= stats(mnt)["dir_listings"] <= 2
+        new = make_file(os.path.join(remote, "d", "f4"), 5000, 99)  # same size
+        # SFTP carries seconds: make the new mtime a different second.
+        os.utime(os.path.join(remote, "d", "f4"), (time.time() + 5, time.time() + 5))
+        assert read(os.path.join(mnt, "d", "f3")) == files["f3"]
+        assert read(os.path.join(mnt, "d", "f4")) == new
+    finally:
+        m.unmount()
+
+
 def test_sshfs_writes_reach_the_server(net):
     base, remote, backing, mnt, sshd = net
     m = mount(backing, mnt, os.path.join(base, "c.swc"))

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Listing a directory ahead of a run of opens in it (see dirprime.h).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "dirprime.h"
+
+void sc_dirprime_init(struct sc_dirprime *dp)
+{
+	pthread_mutex_init(&dp->lock, NULL);
+	for (unsigned i = 0; i < SC_DIRPRIME_SLOTS; i++)
+		dp->slots[i] = (struct sc_dirprime_slot){ 0 };
+	atomic_init(&dp->listings, 0);
+}
+
+void sc_dirprime_destroy(struct sc_dirprime *dp)
+{
+	pthread_mutex_destroy(&dp->lock);
+}
+
+/* Read the directory at dir_fd to its end (or past max); its entries. */
+static unsigned list_dir(int dir_fd, unsigned max)
+{
+	char buf[32768];
+	unsigned entries = 0;
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	while (entries <= max && (n = getdents64(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t at = 0; at < n;) {
+			const struct dirent64 *d = (const void *)(buf + at);
+
+			entries++;
+			at += d->d_reclen;
+		}
+	}
+	close(fd);
+	return entries;
+}
+
+bool sc_dirprime_before_open(struct sc_dirprime *dp, uint32_t dir_key,
+			     int dir_fd, uint64_t now)
+{
+	struct sc_dirprime_slot *slot;
+	bool list;
+
+	if (dir_key == 0)
+		dir_key = 1; /* 0 marks an empty slot */
+	slot = &dp->slots[dir_key % SC_DIRPRIME_SLOTS];
+	pthread_mutex_lock(&dp->lock);
+	if (slot->key != dir_key) {
+		/* First seen, or it takes the place of another directory. */
+		*slot = (struct sc_dirprime_slot){ .key = dir_key,
+						   .last_open_ns = now };
+		pthread_mutex_unlock(&dp->lock);
+		return false;
+	}
+	list = !slot->too_big &&
+	       now - slot->last_open_ns < SC_DIRPRIME_RUN_NS &&
+	       (slot->listed_ns == 0 ||
+		now - slot->listed_ns >= SC_DIRPRIME_EVERY_NS);
+	slot->last_open_ns = now;
+	if (list)
+		slot->listed_ns =
+			now; /* the other openers do not list it too */
+	pthread_mutex_unlock(&dp->lock);
+	if (!list)
+		return false;
+	if (list_dir(dir_fd, SC_DIRPRIME_MAX_ENTRIES) >
+	    SC_DIRPRIME_MAX_ENTRIES) {
+		pthread_mutex_lock(&dp->lock);
+		if (slot->key == dir_key)
+			slot->too_big = true;
+		pthread_mutex_unlock(&dp->lock);
+	}
+	atomic_fetch_add(&dp->listings, 1);
+	return true;
+}
