@@ -43,19 +43,23 @@ static unsigned list_dir(int dir_fd, unsigned max)
 	return entries;
 }
 
-bool sc_dirprime_before_open(struct sc_dirprime *dp, uint32_t dir_key,
-			     int dir_fd, uint64_t now)
+/* 0 marks an empty slot: a key of 0 is taken as 1. */
+static uint32_t key_of(uint32_t dir_key)
 {
-	struct sc_dirprime_slot *slot;
+	return dir_key ? dir_key : 1;
+}
+
+bool sc_dirprime_should_list(struct sc_dirprime *dp, uint32_t dir_key,
+			     uint64_t now)
+{
+	uint32_t key = key_of(dir_key);
+	struct sc_dirprime_slot *slot = &dp->slots[key % SC_DIRPRIME_SLOTS];
 	bool list;
 
-	if (dir_key == 0)
-		dir_key = 1; /* 0 marks an empty slot */
-	slot = &dp->slots[dir_key % SC_DIRPRIME_SLOTS];
 	pthread_mutex_lock(&dp->lock);
-	if (slot->key != dir_key) {
+	if (slot->key != key) {
 		/* First seen, or it takes the place of another directory. */
-		*slot = (struct sc_dirprime_slot){ .key = dir_key,
+		*slot = (struct sc_dirprime_slot){ .key = key,
 						   .last_open_ns = now };
 		pthread_mutex_unlock(&dp->lock);
 		return false;
@@ -69,15 +73,21 @@ bool sc_dirprime_before_open(struct sc_dirprime *dp, uint32_t dir_key,
 		slot->listed_ns =
 			now; /* the other openers do not list it too */
 	pthread_mutex_unlock(&dp->lock);
-	if (!list)
-		return false;
+	return list;
+}
+
+void sc_dirprime_list(struct sc_dirprime *dp, uint32_t dir_key, int dir_fd)
+{
+	uint32_t key = key_of(dir_key);
+	struct sc_dirprime_slot *slot = &dp->slots[key % SC_DIRPRIME_SLOTS];
+
 	if (list_dir(dir_fd, SC_DIRPRIME_MAX_ENTRIES) >
 	    SC_DIRPRIME_MAX_ENTRIES) {
 		pthread_mutex_lock(&dp->lock);
-		if (slot->key == dir_key)
+		if (slot->key == key)
 			slot->too_big = true;
 		pthread_mutex_unlock(&dp->lock);
 	}
+	close(dir_fd);
 	atomic_fetch_add(&dp->listings, 1);
-	return true;
 }

@@ -46,13 +46,19 @@ void sc_dirprime_init(struct sc_dirprime *dp);
 void sc_dirprime_destroy(struct sc_dirprime *dp);
 
 /*
- * A file of the directory with key dir_key (dir_fd: an fd of it, O_PATH
- * will do) is about to be opened and checked, as the caller, at now_ns
- * (monotonic): list the directory first if this open continues a run.
- * Returns whether it did.  Errors are ignored (the check goes on as it
- * would have).
+ * A file of the directory with key dir_key is about to be opened and
+ * checked, at now_ns (monotonic): whether this open continues a run and
+ * the directory should be listed (sc_dirprime_list).
  */
-bool sc_dirprime_before_open(struct sc_dirprime *dp, uint32_t dir_key,
-			     int dir_fd, uint64_t now_ns);
+bool sc_dirprime_should_list(struct sc_dirprime *dp, uint32_t dir_key,
+			     uint64_t now_ns);
+
+/*
+ * List the directory with key dir_key through dir_fd (O_PATH will do;
+ * closed here), as the caller.  After the open's reply: that open does not
+ * wait for it, and a listing is no longer a window between the kernel's
+ * lookup of a name and the open's check of it.  Errors are ignored.
+ */
+void sc_dirprime_list(struct sc_dirprime *dp, uint32_t dir_key, int dir_fd);
 
 #endif

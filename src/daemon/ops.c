@@ -1382,14 +1382,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sc_loc loc;
 	struct stat st;
 	uint64_t birth, ticket = 0;
-	int ret, fd = -1;
+	int ret, fd = -1, list_fd = -1;
+	uint32_t dir_key = 0;
 
 	ret = reach_inode(req, inode, &loc);
 	if (ret == 0) {
 		if (fi->flags & O_TRUNC)
 			meta_changed_inode(fs, inode);
-		sc_dirprime_before_open(&fs->dirprime, loc.dir_key, loc.dir_fd,
-					sc_monotonic_coarse_ns());
+		dir_key = loc.dir_key;
+		if (sc_dirprime_should_list(&fs->dirprime, dir_key,
+					    sc_monotonic_coarse_ns()))
+			list_fd = fcntl(loc.dir_fd, F_DUPFD_CLOEXEC, 0);
 		ticket = sc_meta_ticket(fs->meta);
 		if (lazy)
 			ret = check_lazily(&loc, &st, &birth);
@@ -1431,12 +1434,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (ret < 0 && sc_offline_check(fs, ret))
 		ret = open_offline(fs, inode, fi);
-	if (ret < 0) {
+	if (ret < 0)
 		reply_status(req, ret);
-		return;
-	}
-	if (sc_reply_open(req, fi) != 0)
+	else if (sc_reply_open(req, fi) != 0)
 		sc_file_put(fs, file_of(fi));
+	if (list_fd >= 0)
+		sc_dirprime_list(&fs->dirprime, dir_key, list_fd);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -57,6 +57,16 @@ static void remove_dir(int fd, unsigned n)
 	rmdir(dir);
 }
 
+/* What op_open does around an open in the directory: whether it listed. */
+static bool opened(struct sc_dirprime *dp, uint32_t key, int dir_fd,
+		   uint64_t now)
+{
+	if (!sc_dirprime_should_list(dp, key, now))
+		return false;
+	sc_dirprime_list(dp, key, dup(dir_fd));
+	return true;
+}
+
 static void test_a_run_of_opens_lists_once_per_interval(void **state)
 {
 	struct sc_dirprime dp;
@@ -66,21 +76,20 @@ static void test_a_run_of_opens_lists_once_per_interval(void **state)
 	(void)state;
 	sc_dirprime_init(&dp);
 	/* A lone open is not a run. */
-	assert_false(sc_dirprime_before_open(&dp, 42, fd, t));
-	assert_false(sc_dirprime_before_open(&dp, 42, fd, t + 1500 * MS));
+	assert_false(opened(&dp, 42, fd, t));
+	assert_false(opened(&dp, 42, fd, t + 1500 * MS));
 	/* The next within a second is: the directory is listed. */
 	t += 2000 * MS;
-	assert_true(sc_dirprime_before_open(&dp, 42, fd, t));
+	assert_true(opened(&dp, 42, fd, t));
 	/* The rest of the run finds it listed. */
 	for (unsigned i = 1; i < 50; i++)
-		assert_false(
-			sc_dirprime_before_open(&dp, 42, fd, t + i * 100 * MS));
+		assert_false(opened(&dp, 42, fd, t + i * 100 * MS));
 	assert_int_equal(atomic_load(&dp.listings), 1);
 	/* Five seconds on, still in a run: listed again. */
-	assert_true(sc_dirprime_before_open(&dp, 42, fd, t + 5000 * MS));
+	assert_true(opened(&dp, 42, fd, t + 5000 * MS));
 	/* Another directory has its own run. */
-	assert_false(sc_dirprime_before_open(&dp, 43, fd, t + 5001 * MS));
-	assert_true(sc_dirprime_before_open(&dp, 43, fd, t + 5002 * MS));
+	assert_false(opened(&dp, 43, fd, t + 5001 * MS));
+	assert_true(opened(&dp, 43, fd, t + 5002 * MS));
 	assert_int_equal(atomic_load(&dp.listings), 3);
 	sc_dirprime_destroy(&dp);
 	remove_dir(fd, 10);
@@ -95,11 +104,10 @@ static void test_a_large_directory_is_listed_once(void **state)
 
 	(void)state;
 	sc_dirprime_init(&dp);
-	assert_false(sc_dirprime_before_open(&dp, 7, fd, t));
-	assert_true(sc_dirprime_before_open(&dp, 7, fd, t + MS));
+	assert_false(opened(&dp, 7, fd, t));
+	assert_true(opened(&dp, 7, fd, t + MS));
 	for (unsigned i = 1; i <= 10; i++)
-		assert_false(
-			sc_dirprime_before_open(&dp, 7, fd, t + i * 6000 * MS));
+		assert_false(opened(&dp, 7, fd, t + i * 6000 * MS));
 	assert_int_equal(atomic_load(&dp.listings), 1);
 	sc_dirprime_destroy(&dp);
 	remove_dir(fd, n);
@@ -113,11 +121,11 @@ static void test_an_unreadable_directory_is_no_error(void **state)
 	(void)state;
 	sc_dirprime_init(&dp);
 	remove_dir(dup(fd), 0); /* gone: the listing fails */
-	assert_false(sc_dirprime_before_open(&dp, 9, fd, 1000 * MS));
+	assert_false(opened(&dp, 9, fd, 1000 * MS));
 	/* Tried and failed quietly; tried again at the next interval. */
-	assert_true(sc_dirprime_before_open(&dp, 9, fd, 1001 * MS));
-	assert_false(sc_dirprime_before_open(&dp, 9, fd, 7000 * MS));
-	assert_true(sc_dirprime_before_open(&dp, 9, fd, 7001 * MS));
+	assert_true(opened(&dp, 9, fd, 1001 * MS));
+	assert_false(opened(&dp, 9, fd, 7000 * MS));
+	assert_true(opened(&dp, 9, fd, 7001 * MS));
 	sc_dirprime_destroy(&dp);
 	close(fd);
 }
