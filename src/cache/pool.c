@@ -378,6 +378,17 @@ int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	pg = find(c, object, pindex);
+	if (pg && swapped && pg->validator == validator) {
+		/*
+		 * Read from the SSD with its neighbours, and here already: the
+		 * same bytes.  It keeps its place and its history (a hot page
+		 * is not sent back to the inactive queue, nor counted as a
+		 * fetch again).
+		 */
+		pg->flags |= PG_SWAPPED;
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
 	if (pg)
 		release(c, pg);
 	pg = allocate(c);

@@ -87,8 +87,9 @@ bool sc_pool_should_touch(struct sc_pool *p, uint64_t object, uint64_t pindex,
  * of src (the rest of the page reads as zero), at the tail of the
  * inactive queue; recycles the least recently used inactive page when
  * the pool is full.  swapped: the SSD holds this page already (it came
- * from there), so the scanner need not write it.  Returns 0 or -EAGAIN
- * when every page is busy.
+ * from there), so the scanner need not write it; such a page already here
+ * at this validator is kept as it is.  Returns 0 or -EAGAIN when every
+ * page is busy.
  */
 int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
 		   uint64_t pindex, const void *src, uint32_t bytes,

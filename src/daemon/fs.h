@@ -63,6 +63,7 @@ struct sc_fs {
 	_Atomic uint64_t read_bytes_ssd;
 	_Atomic uint64_t read_bytes_backing;
 	_Atomic uint64_t fetch_bytes; /* read from BACKING into the pool */
+	_Atomic unsigned ssd_reads;   /* SSD reads of FUSE requests in flight */
 };
 
 #endif

@@ -35,6 +35,18 @@
 #define READAHEAD_CLUSTERS 4u
 
 /*
+ * A read that is not sequential takes from the SSD the aligned group of
+ * this many pages around the pages it wants (within their cluster and
+ * the file), when that costs nobody a wait: no other SSD read is in
+ * flight (the device reads 16 KiB nearly as fast as 4 KiB, 64 against
+ * 58 µs on this machine's disk, while at queue depth 32 the extra bytes
+ * take the place of other reads), and the file fits in the RAM pool (a
+ * neighbour of a page of a larger file is mostly recycled before anyone
+ * reads it).  A neighbour read next is then a RAM hit.
+ */
+#define READAROUND_PAGES 4u
+
+/*
  * A read within this distance of where the last one ended counts as
  * sequential: the kernel's read-ahead sends several requests at once,
  * and they reach the worker threads in any order.  (Widening it to the
@@ -112,6 +124,14 @@ static int insert_from_ssd(struct sc_fs *fs, struct sc_file *f,
 	return 0;
 }
 
+/* Read r[0..n) from the SSD, counted in flight (see READAROUND_PAGES). */
+static void ssd_read_many(struct sc_fs *fs, struct sc_store_read *r, size_t n)
+{
+	atomic_fetch_add_explicit(&fs->ssd_reads, 1, memory_order_relaxed);
+	sc_store_read_many(fs->store, r, n);
+	atomic_fetch_sub_explicit(&fs->ssd_reads, 1, memory_order_relaxed);
+}
+
 /* An SSD read of f's cluster into buf: whole (n 0) or pages from first. */
 static struct sc_store_read ssd_read_of(const struct sc_file *f, uint64_t first,
 					unsigned n, void *buf)
@@ -143,9 +163,37 @@ static int fill_from_ssd(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
 
 	if (!sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
 		return -ENOENT;
-	sc_store_read_many(fs->store, &r, 1);
+	ssd_read_many(fs, &r, 1);
 	ret = insert_from_ssd(fs, f, &r, first);
 	return ret < 0 ? ret : check_epoch(fs, f, epoch);
+}
+
+/*
+ * Fill pages [pindex, pindex + n) of one cluster from the SSD, with the
+ * rest of their READAROUND_PAGES groups when the copy has them.
+ */
+static int fill_around_from_ssd(struct sc_fs *fs, struct sc_file *f,
+				uint64_t pindex, unsigned n, unsigned char *buf)
+{
+	uint64_t cluster_end =
+		(pindex / SC_CLUSTER_PAGES + 1) * SC_CLUSTER_PAGES;
+	uint64_t file_pages = (f->size + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES;
+	uint64_t first = pindex - pindex % READAROUND_PAGES;
+	uint64_t end = (pindex + n + READAROUND_PAGES - 1) / READAROUND_PAGES *
+		       READAROUND_PAGES;
+	int ret;
+
+	if (end > cluster_end)
+		end = cluster_end;
+	if (end > file_pages)
+		end = file_pages;
+	if ((first == pindex && end <= pindex + n) ||
+	    atomic_load_explicit(&fs->ssd_reads, memory_order_relaxed) ||
+	    f->size > fs->opts->ram_bytes)
+		return fill_from_ssd(fs, f, pindex, n, buf);
+	ret = fill_from_ssd(fs, f, first, (unsigned)(end - first), buf);
+	/* A neighbour never stored (a cluster with holes): just the pages. */
+	return ret == -ENOENT ? fill_from_ssd(fs, f, pindex, n, buf) : ret;
 }
 
 /*
@@ -557,13 +605,14 @@ look:
 		return ret;
 	}
 	*source = FROM_SSD;
-	ret = fill_from_ssd(
-		fs, f, pindex,
-		sequential || (in_cluster == SC_CLUSTER_PAGES &&
-			       left >= SC_CLUSTER_PAGES)
-			? 0
-			: (unsigned)(left < in_cluster ? left : in_cluster),
-		scratch);
+	if (sequential ||
+	    (in_cluster == SC_CLUSTER_PAGES && left >= SC_CLUSTER_PAGES))
+		ret = fill_from_ssd(fs, f, pindex, 0, scratch);
+	else
+		ret = fill_around_from_ssd(
+			fs, f, pindex,
+			(unsigned)(left < in_cluster ? left : in_cluster),
+			scratch);
 	if (ret == 0) {
 		/* Served now: the next read of this page is a RAM hit. */
 		ret = sc_pool_read(fs->pool, f->object, f->validator, pindex,
@@ -759,7 +808,7 @@ static void fill_batch_from_ssd(struct sc_fs *fs, struct sc_file *f,
 	}
 	if (n < 2)
 		return; /* one cluster: the page loop reads it alone */
-	sc_store_read_many(fs->store, r, n);
+	ssd_read_many(fs, r, n);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t first = (uint64_t)r[i].cluster * SC_CLUSTER_PAGES;
 

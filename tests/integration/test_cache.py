@@ -52,8 +52,8 @@ def read(path):
 
 def wait_written(mnt, sizes, timeout=30):
     """Until the scanner has written every cluster of files of the given
-    sizes (one size or a list): counting clusters, not bytes, since the
-    last cluster of a file is written whole."""
+    sizes (one size or a list): counting clusters, not bytes, since
+    write_count charges a cluster its span of pages and a trailer."""
     if isinstance(sizes, int):
         sizes = [sizes]
     want = sum((size + 65535) // 65536 for size in sizes)
@@ -273,6 +273,47 @@ def test_o_direct_bypasses_the_cache_unless_direct_enable(dirs):
         # Both reads reached the daemon; the pool was empty at the first.
         assert ssd + ram >= 2 * MIB and ssd >= MIB // 2
         assert st["read_bytes_backing"] == before["read_bytes_backing"]
+    finally:
+        m.unmount()
+
+
+def test_random_read_from_the_ssd_brings_its_neighbours(dirs):
+    """A 4 KiB read that is not sequential takes its aligned 16 KiB group
+    from the SSD in one device read (rw.c, READAROUND_PAGES): the other
+    pages of the group need no read of their own (served from the pool,
+    counted as coming from the SSD the first time), a page of another
+    group does."""
+    base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "c.swc")
+    data = make_file(os.path.join(backing, "f"), 4 * MIB, None)
+    path = os.path.join(mnt, "f")
+    m = mount(backing, mnt, cache, "direct_enable=1")
+    try:
+        assert read(path) == data
+        wait_written(mnt, len(data))
+    finally:
+        m.unmount()
+    m = mount(backing, mnt, cache, "direct_enable=1")
+    try:
+        drop_caches()
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+        try:
+            def page(i):
+                before = stats(mnt)
+                assert os.pread(fd, 4096, i * 4096) == data[i * 4096:(i + 1) * 4096]
+                after = stats(mnt)
+                return tuple(after[k] - before[k] for k in
+                             ("ssd_hits", "read_bytes_ram", "read_bytes_ssd"))
+            # Far from the start (1 MiB of slack counts as sequential).
+            assert page(3 * 256 + 5) == (1, 0, 4096)
+            assert page(3 * 256 + 6) == (0, 0, 4096)
+            assert page(3 * 256 + 4) == (0, 0, 4096)
+            assert page(3 * 256 + 6) == (0, 4096, 0)
+            assert page(1 * 256 + 9) == (1, 0, 4096)
+            assert page(1 * 256 + 11) == (0, 0, 4096)
+            assert stats(mnt)["read_bytes_backing"] == 0
+        finally:
+            os.close(fd)
     finally:
         m.unmount()
 

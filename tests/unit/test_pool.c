@@ -176,6 +176,37 @@ static void test_origin_counts_a_fetch_once(void **state)
 	sc_pool_destroy(p);
 }
 
+/*
+ * A page read from the SSD again (with a neighbour) while it is here at
+ * the same validator keeps its place and history; at another validator it
+ * is replaced.
+ */
+static void test_ssd_fill_keeps_a_page_already_here(void **state)
+{
+	int err;
+	struct sc_pool *p = sc_pool_create(128 * SC_PAGE_BYTES, &err);
+	unsigned char buf[SC_PAGE_BYTES], got[SC_PAGE_BYTES];
+
+	(void)state;
+	memset(buf, 1, sizeof(buf));
+	assert_int_equal(sc_pool_insert(p, 9, 1, 3, buf, SC_PAGE_BYTES, true),
+			 0);
+	assert_int_equal(origin_of_read(p, 9, 3), SC_POOL_SSD);
+	memset(buf, 2, sizeof(buf));
+	assert_int_equal(sc_pool_insert(p, 9, 1, 3, buf, SC_PAGE_BYTES, true),
+			 0);
+	/* Kept: still served before, so a RAM hit. */
+	assert_int_equal(origin_of_read(p, 9, 3), SC_POOL_RAM);
+	assert_true(sc_pool_read(p, 9, 1, 3, got, NULL) >= 0);
+	assert_int_equal(got[0], 1);
+	/* Another validator: new contents replace it. */
+	assert_int_equal(sc_pool_insert(p, 9, 2, 3, buf, SC_PAGE_BYTES, true),
+			 0);
+	assert_true(sc_pool_read(p, 9, 2, 3, got, NULL) >= 0);
+	assert_int_equal(got[0], 2);
+	sc_pool_destroy(p);
+}
+
 static void test_marker_resumes_and_survives_removal(void **state)
 {
 	int err;
@@ -370,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_other_validator_misses_and_frees),
 		cmocka_unit_test(test_lru_recycles_oldest_and_spares_active),
 		cmocka_unit_test(test_origin_counts_a_fetch_once),
+		cmocka_unit_test(test_ssd_fill_keeps_a_page_already_here),
 		cmocka_unit_test(test_marker_resumes_and_survives_removal),
 		cmocka_unit_test(test_pages_on_the_ssd_cost_a_sixteenth),
 		cmocka_unit_test(test_cluster_gathers_only_its_aligned_pages),
