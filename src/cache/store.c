@@ -963,10 +963,12 @@ int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,
 
 unsigned sc_store_written_pages(uint16_t valid_mask, unsigned *ret_first)
 {
-	unsigned first = valid_mask ? (unsigned)__builtin_ctz(valid_mask) : 0;
-	unsigned last = valid_mask ? 31u - (unsigned)__builtin_clz(valid_mask)
-				   : 0;
+	unsigned first = 0, last;
 
+	if (valid_mask) {
+		first = (unsigned)__builtin_ctz(valid_mask);
+		last = 31u - (unsigned)__builtin_clz(valid_mask);
+	}
 	if (ret_first)
 		*ret_first = first;
 	return valid_mask ? last - first + 1 : 0;

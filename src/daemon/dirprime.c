@@ -43,17 +43,19 @@ static unsigned list_dir(int dir_fd, unsigned max)
 	return entries;
 }
 
-/* 0 marks an empty slot: a key of 0 is taken as 1. */
-static uint32_t key_of(uint32_t dir_key)
+/* The slot of dir_key, and the key it holds there (0 marks an empty slot). */
+static struct sc_dirprime_slot *slot_of(struct sc_dirprime *dp,
+					uint32_t dir_key, uint32_t *ret_key)
 {
-	return dir_key ? dir_key : 1;
+	*ret_key = dir_key ? dir_key : 1;
+	return &dp->slots[*ret_key % SC_DIRPRIME_SLOTS];
 }
 
 bool sc_dirprime_should_list(struct sc_dirprime *dp, uint32_t dir_key,
 			     uint64_t now)
 {
-	uint32_t key = key_of(dir_key);
-	struct sc_dirprime_slot *slot = &dp->slots[key % SC_DIRPRIME_SLOTS];
+	uint32_t key;
+	struct sc_dirprime_slot *slot = slot_of(dp, dir_key, &key);
 	bool list;
 
 	pthread_mutex_lock(&dp->lock);
@@ -69,17 +71,17 @@ bool sc_dirprime_should_list(struct sc_dirprime *dp, uint32_t dir_key,
 	       (slot->listed_ns == 0 ||
 		now - slot->listed_ns >= SC_DIRPRIME_EVERY_NS);
 	slot->last_open_ns = now;
+	/* Taken now, so the other openers of the run do not list it too. */
 	if (list)
-		slot->listed_ns =
-			now; /* the other openers do not list it too */
+		slot->listed_ns = now;
 	pthread_mutex_unlock(&dp->lock);
 	return list;
 }
 
 void sc_dirprime_list(struct sc_dirprime *dp, uint32_t dir_key, int dir_fd)
 {
-	uint32_t key = key_of(dir_key);
-	struct sc_dirprime_slot *slot = &dp->slots[key % SC_DIRPRIME_SLOTS];
+	uint32_t key;
+	struct sc_dirprime_slot *slot = slot_of(dp, dir_key, &key);
 
 	if (list_dir(dir_fd, SC_DIRPRIME_MAX_ENTRIES) >
 	    SC_DIRPRIME_MAX_ENTRIES) {

@@ -13,8 +13,8 @@
  *
  * When two files of one directory are opened within SC_DIRPRIME_RUN_NS,
  * the directory is listed, at most once per SC_DIRPRIME_EVERY_NS; one
- * found larger than SC_DIRPRIME_MAX_ENTRIES is not listed again (its listing would cost more
- * than the round trips it saves).
+ * found larger than SC_DIRPRIME_MAX_ENTRIES is not listed again (its
+ * listing would cost more than the round trips it saves).
  */
 #ifndef SC_DIRPRIME_H
 #define SC_DIRPRIME_H

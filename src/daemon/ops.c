@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "backing.h"
+#include "clock.h"
 #include "creds.h"
 #include "ctl.h"
 #include "deadline.h"
