@@ -61,6 +61,16 @@ struct sc_file {
 	struct sc_fetches fetches; /* when cacheable */
 };
 
+/*
+ * The validator of the contents f's reads hand the kernel, as far as its
+ * page cache is concerned (inode.h, page_cache_validator): 0 for a handle
+ * the cache does not serve (its reads are the backing file's as it is).
+ */
+static inline uint64_t sc_file_page_validator(const struct sc_file *f)
+{
+	return f->cacheable ? f->validator : 0;
+}
+
 struct sc_fs;
 
 /* Drop a reference; the last one closes the backing fd and frees f. */

@@ -17,6 +17,7 @@
 #define SC_INODE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -43,6 +44,14 @@ struct sc_inode {
 	ino_t ino;
 	uint64_t birth; /* birth time in ns; 0 where the store has none */
 	mode_t type;	/* S_IFMT bits of the backing file */
+
+	/*
+	 * The validator of the contents the kernel's page cache may hold of
+	 * this file, 0 when that is not one known validator: an open that
+	 * finds the same one lets the kernel keep its pages (ops.c,
+	 * keep_page_cache).
+	 */
+	_Atomic uint64_t page_cache_validator;
 
 	/* Protected by itable->lock. */
 	uint64_t nlookup;	 /* references held by the kernel */

@@ -1148,6 +1148,32 @@ static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 }
 
 /*
+ * Close-to-open for the kernel's page cache too.  An open lets the kernel
+ * keep the pages it holds of the file when they are of the contents this
+ * open found: the validator of the last open that let the kernel fill
+ * them, with no read since by a handle of other contents (sc_rw_read).
+ * Otherwise the kernel drops them as it opens, and they are of this
+ * open's contents from then on.  Only handles the cache serves keep: their
+ * reads are validated as the pool's and the SSD's are, no more weakly.
+ * (Dropping them at every open sent a file read again through the daemon
+ * again.)  Called just before the open's reply; forget_page_cache() if
+ * the reply fails, since the kernel then dropped nothing.
+ */
+static void keep_page_cache(struct sc_file *f, struct fuse_file_info *fi)
+{
+	uint64_t v = sc_file_page_validator(f);
+
+	fi->keep_cache = atomic_exchange(&f->inode->page_cache_validator, v) ==
+				 v &&
+			 v != 0;
+}
+
+static void forget_page_cache(struct sc_file *f)
+{
+	atomic_store(&f->inode->page_cache_validator, 0);
+}
+
+/*
  * st: fstat of fd, the backing file just opened (-1: none, offline, or
  * lazy: to be opened on first need with flags).
  */
@@ -1284,7 +1310,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_status(req, ret);
 		return;
 	}
+	keep_page_cache(file_of(fi), fi);
 	if (sc_reply_create(req, &e, fi) != 0) {
+		forget_page_cache(file_of(fi));
 		sc_file_put(fs, file_of(fi));
 		sc_itable_forget(&fs->itable, inode_of(fs, e.ino), 1);
 	}
@@ -1434,10 +1462,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (ret < 0 && sc_offline_check(fs, ret))
 		ret = open_offline(fs, inode, fi);
-	if (ret < 0)
+	if (ret < 0) {
 		reply_status(req, ret);
-	else if (sc_reply_open(req, fi) != 0)
-		sc_file_put(fs, file_of(fi));
+	} else {
+		keep_page_cache(file_of(fi), fi);
+		if (sc_reply_open(req, fi) != 0) {
+			forget_page_cache(file_of(fi));
+			sc_file_put(fs, file_of(fi));
+		}
+	}
 	if (list_fd >= 0)
 		sc_dirprime_list(&fs->dirprime, dir_key, list_fd);
 }

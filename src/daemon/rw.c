@@ -97,31 +97,45 @@ static int check_epoch(struct sc_fs *fs, struct sc_file *f, uint32_t epoch)
 }
 
 /*
+ * Whether an SSD read r of f, from page first on, brought every page of
+ * the file it covers: 0, its error, or -ENOENT when the copy lacks one
+ * (it cannot serve it).
+ */
+static int ssd_read_covers(const struct sc_file *f,
+			   const struct sc_store_read *r, uint64_t first)
+{
+	unsigned n = r->npages ? r->npages : SC_CLUSTER_PAGES;
+
+	if (r->result < 0)
+		return r->result;
+	for (unsigned i = 0; i < n; i++)
+		if (page_bytes(f, first + i) &&
+		    !(r->mask & (1u << ((first + i) % SC_CLUSTER_PAGES))))
+			return -ENOENT;
+	return 0;
+}
+
+/*
  * Put into the pool the pages an SSD read r brought of f, from page
- * first on: 0, or -ENOENT when the copy lacks a page of the file (it
- * cannot serve it).
+ * first on: 0, or as ssd_read_covers() says.
  */
 static int insert_from_ssd(struct sc_fs *fs, struct sc_file *f,
 			   const struct sc_store_read *r, uint64_t first)
 {
 	unsigned n = r->npages ? r->npages : SC_CLUSTER_PAGES;
 	const unsigned char *buf = r->buf;
+	int ret = ssd_read_covers(f, r, first);
 
-	if (r->result < 0)
-		return r->result;
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; ret == 0 && i < n; i++) {
 		uint32_t bytes = page_bytes(f, first + i);
 
-		if (bytes &&
-		    !(r->mask & (1u << ((first + i) % SC_CLUSTER_PAGES))))
-			return -ENOENT;
 		if (bytes)
 			sc_pool_insert(fs->pool, f->object, f->validator,
 				       first + i,
 				       buf + (size_t)i * SC_PAGE_BYTES, bytes,
 				       true);
 	}
-	return 0;
+	return ret;
 }
 
 /* Read r[0..n) from the SSD, counted in flight (see READAROUND_PAGES). */
@@ -784,6 +798,16 @@ static void fill_batch_from_ssd(struct sc_fs *fs, struct sc_file *f,
 	bool in_place[SSD_BATCH];
 	unsigned n = 0, staged = 0;
 	uint32_t epoch;
+	/*
+	 * A read into the kernel's page cache (any handle but an O_DIRECT
+	 * one), which keeps what it reads across opens of an unchanged file:
+	 * a copy in the pool too would be a second one of the same pages in
+	 * RAM, and cost a copy and a page of the pool (pushing out what the
+	 * kernel does not hold) for every page read.  The clusters wholly
+	 * inside the request go to the kernel alone; those it only begins or
+	 * ends in still go to the pool, for the next request.
+	 */
+	bool to_page_cache = !f->direct;
 
 	if (end <= off || last - cluster + 1 > SSD_BATCH ||
 	    !sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
@@ -811,8 +835,11 @@ static void fill_batch_from_ssd(struct sc_fs *fs, struct sc_file *f,
 	ssd_read_many(fs, r, n);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t first = (uint64_t)r[i].cluster * SC_CLUSTER_PAGES;
+		int ret = in_place[i] && to_page_cache
+				  ? ssd_read_covers(f, &r[i], first)
+				  : insert_from_ssd(fs, f, &r[i], first);
 
-		if (insert_from_ssd(fs, f, &r[i], first) < 0 || !in_place[i])
+		if (ret < 0 || !in_place[i])
 			continue;
 		for (unsigned pg = 0; pg < SC_CLUSTER_PAGES; pg++) {
 			uint64_t k = (first + pg) - off / SC_PAGE_BYTES;
@@ -910,9 +937,25 @@ out:
 	}
 }
 
+/*
+ * A read by a handle of other contents than those the kernel's page cache
+ * is known to hold (an older open's, say) may add pages of them: the
+ * next open drops what the kernel holds (ops.c, keep_page_cache).  Before
+ * the reply, so that an open deciding after this sees it.
+ */
+static void note_page_cache_reader(struct sc_file *f)
+{
+	_Atomic uint64_t *held = &f->inode->page_cache_validator;
+	uint64_t was = atomic_load_explicit(held, memory_order_relaxed);
+
+	if (was != 0 && was != sc_file_page_validator(f))
+		atomic_store(held, 0);
+}
+
 void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		size_t size, off_t off)
 {
+	note_page_cache_reader(f);
 	/*
 	 * From the size known at open on, only the backing store knows (the
 	 * file may have grown); a read across it ends there (close-to-open)

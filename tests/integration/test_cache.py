@@ -5,6 +5,7 @@ mount's back is seen at the next open, writes go through, O_DIRECT
 bypasses the cache unless direct_enable, a hot set survives a cold scan larger than the
 cache, and the stats and tunables xattrs behave."""
 import errno
+import mmap
 import os
 import subprocess
 import time
@@ -50,6 +51,14 @@ def read(path):
         return f.read()
 
 
+def read_past_page_cache(path):
+    """Read path through the daemon, not from the kernel's page cache,
+    which keeps the pages of an unchanged file across opens."""
+    with open(path, "rb") as f:
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        return f.read()
+
+
 def wait_written(mnt, sizes, timeout=30):
     """Until the scanner has written every cluster of files of the given
     sizes (one size or a list): counting clusters, not bytes, since
@@ -72,6 +81,18 @@ def mount(backing, mnt, cache, *extra):
     return scfs.Mount(backing, mnt, options=("allow_other", f"cache={cache}",
                                              "cache_size=64M", "min_hysteresis=0",
                                              *extra))
+
+
+def remount_with_it_on_the_ssd(backing, mnt, cache, name, data, *extra):
+    """Read name (holding data) through a mount until the SSD holds all
+    of it, and mount again: the new mount's RAM holds none of it."""
+    m = mount(backing, mnt, cache, *extra)
+    try:
+        assert read(os.path.join(mnt, name)) == data
+        wait_written(mnt, len(data))
+    finally:
+        m.unmount()
+    return mount(backing, mnt, cache, *extra)
 
 
 def test_reads_reach_the_ssd_and_survive_remount(dirs):
@@ -121,6 +142,93 @@ def test_change_behind_the_mount_seen_at_next_open(dirs):
     try:
         drop_caches()
         assert read(os.path.join(mnt, "f")) == new
+    finally:
+        m.unmount()
+
+
+def served(mnt):
+    """Bytes the daemon has answered reads with, from wherever."""
+    st = stats(mnt)
+    return st["read_bytes_ram"] + st["read_bytes_ssd"] + st["read_bytes_backing"]
+
+
+def test_the_kernel_keeps_the_pages_of_an_unchanged_file(dirs):
+    """Close-to-open for the kernel's page cache: an open of an unchanged
+    file lets the kernel keep what it read (read again, not a byte
+    reaches the daemon); an open after a change behind the mount drops
+    it, and so does an open after a read by a handle of the old
+    contents (what such a read brings may be of those)."""
+    base, backing, mnt, _ = dirs
+    path = os.path.join(backing, "f")
+    old = make_file(path, 16 * MIB, 1)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        f = os.path.join(mnt, "f")
+        assert read(f) == old
+        before = served(mnt)
+        assert read(f) == old
+        assert served(mnt) == before
+        with open(f, "rb") as a:  # a handle of the old contents
+            assert a.read(4096) == old[:4096]
+            new = make_file(path, 16 * MIB, 2)
+            os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+            time.sleep(1.1)  # the kernel's attribute cache expires
+            with open(f, "rb") as b:  # drops the old pages
+                os.posix_fadvise(b.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
+                assert os.pread(b.fileno(), 4096, 0) == new[:4096]
+            # The old handle reads a page nobody read since the change:
+            # close-to-open lets it see the contents of its open, which
+            # the pool still holds, and the kernel keeps that page.
+            far = 12 * MIB
+            before = served(mnt)
+            got = os.pread(a.fileno(), 4096, far)
+            assert got in (old[far:far + 4096], new[far:far + 4096])
+            assert served(mnt) > before  # not in the page cache: asked
+        # So this open must drop what the kernel holds: kept, it would
+        # hand this reader the old page.
+        before = served(mnt)
+        with open(f, "rb") as c:
+            assert os.pread(c.fileno(), 4096, far) == new[far:far + 4096]
+        assert served(mnt) > before
+        # And with nothing read by an older handle since, it keeps again.
+        assert read(f) == new
+        before = served(mnt)
+        assert read(f) == new
+        assert served(mnt) == before
+    finally:
+        m.unmount()
+
+
+def test_ssd_reads_into_the_page_cache_are_not_kept_twice(dirs):
+    """Whole clusters read from the SSD for the kernel's page cache are
+    not copied into the RAM pool too (the kernel keeps them); an O_DIRECT
+    reader's are (nothing else keeps them)."""
+    base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "c.swc")
+    data = make_file(os.path.join(backing, "f"), 8 * MIB, 3)
+    pages = len(data) // 4096
+    m = remount_with_it_on_the_ssd(backing, mnt, cache, "f", data,
+                                   "direct_enable=1")
+    try:
+        drop_caches()
+        assert read(os.path.join(mnt, "f")) == data
+        st = stats(mnt)
+        assert st["read_bytes_ssd"] == len(data)
+        in_pool = st["active_pages"] + st["inactive_pages"]
+        assert in_pool < pages // 16, in_pool
+        fd = os.open(os.path.join(mnt, "f"), os.O_RDONLY | os.O_DIRECT)
+        try:
+            buf = bytearray()
+            chunk = mmap.mmap(-1, MIB)  # page-aligned, as O_DIRECT wants
+            while len(buf) < len(data):
+                n = os.readv(fd, [chunk])
+                assert n > 0
+                buf += chunk[:n]
+        finally:
+            os.close(fd)
+        assert bytes(buf) == data
+        st = stats(mnt)
+        assert st["active_pages"] + st["inactive_pages"] >= pages
     finally:
         m.unmount()
 
@@ -287,13 +395,8 @@ def test_random_read_from_the_ssd_brings_its_neighbours(dirs):
     cache = os.path.join(base, "c.swc")
     data = make_file(os.path.join(backing, "f"), 4 * MIB, None)
     path = os.path.join(mnt, "f")
-    m = mount(backing, mnt, cache, "direct_enable=1")
-    try:
-        assert read(path) == data
-        wait_written(mnt, len(data))
-    finally:
-        m.unmount()
-    m = mount(backing, mnt, cache, "direct_enable=1")
+    m = remount_with_it_on_the_ssd(backing, mnt, cache, "f", data,
+                                   "direct_enable=1")
     try:
         drop_caches()
         fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
@@ -333,7 +436,7 @@ def test_hot_set_survives_a_cold_scan_larger_than_the_cache(dirs):
     def read_hot():
         before = stats(mnt)
         for name, data in hot.items():
-            assert read(os.path.join(mnt, name)) == data
+            assert read_past_page_cache(os.path.join(mnt, name)) == data
         after = stats(mnt)
         return [after[k] - before[k] for k in
                 ("read_bytes_ram", "read_bytes_ssd", "read_bytes_backing")]
