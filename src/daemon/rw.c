@@ -809,7 +809,8 @@ static void fill_batch_from_ssd(struct sc_fs *fs, struct sc_file *f,
 	 */
 	bool to_page_cache = !f->direct;
 
-	if (end <= off || last - cluster + 1 > SSD_BATCH ||
+	/* One cluster: the page loop reads it alone (no lookups for it). */
+	if (end <= off || last == cluster || last - cluster + 1 > SSD_BATCH ||
 	    !sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
 		return;
 	epoch = sc_store_epoch(fs->store, f->object);
