@@ -15,6 +15,13 @@ def drop_caches(pause=0.5):
     time.sleep(pause)
 
 
+def xattr_fields(path, name="user.swapcache.stats"):
+    """The "name: value" lines of one of swapcachefs's xattrs, as a dict
+    of strings (user.swapcache.stats of a mount by default)."""
+    return dict(line.split(": ", 1)
+                for line in os.getxattr(path, name).decode().splitlines())
+
+
 def spread(values, digits):
     """(median, "median (min-max)") of the repetitions of one measurement."""
     m = statistics.median(values)

@@ -58,7 +58,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import drop_caches, publish, spread  # noqa: E402
+from benchlib import drop_caches, publish, spread, xattr_fields  # noqa: E402
 from metadata import make_tree, sshfs_defaults  # noqa: E402
 from network import Rclone, cpu_seconds, peak_rss_mib  # noqa: E402
 from overlay import build_passthrough_ll, fio  # noqa: E402
@@ -324,13 +324,11 @@ class Swapcachefs(System):
             os.unlink(self.cache)
 
     def stats(self):
-        return dict(line.split(": ", 1) for line in os.getxattr(
-            self.root, "user.swapcache.stats").decode().splitlines())
+        return xattr_fields(self.root)
 
     def cached_bytes(self, path):
         """What the SSD holds of path (user.swapcache.residency)."""
-        text = os.getxattr(path, "user.swapcache.residency").decode()
-        return int(dict(line.split(": ", 1) for line in text.splitlines())["ssd_bytes"])
+        return int(xattr_fields(path, "user.swapcache.residency")["ssd_bytes"])
 
     def settle(self, at_least):
         """Until the scanner has written at least at_least bytes and

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import drop_caches, publish, spread  # noqa: E402
+from benchlib import drop_caches, publish, spread, xattr_fields  # noqa: E402
 from network import Rclone  # noqa: E402
 from slowlink import SlowLink  # noqa: E402
 
@@ -79,8 +79,7 @@ def sshfs_defaults(sshd, remote, local):
 
 
 def stats(mnt):
-    return dict(line.split(": ", 1) for line in os.getxattr(
-        mnt, "user.swapcache.stats").decode().splitlines())
+    return xattr_fields(mnt)
 
 
 def measure(server, remote, base, paths, reps):

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import drop_caches, publish, spread  # noqa: E402
+from benchlib import drop_caches, publish, spread, xattr_fields  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -111,8 +111,7 @@ class Rclone:
 def wait_quiet(mnt, at_least):
     last = -1
     for _ in range(600):
-        w = int(dict(line.split(": ", 1) for line in os.getxattr(
-            mnt, "user.swapcache.stats").decode().splitlines())["write_count"])
+        w = int(xattr_fields(mnt)["write_count"])
         if w >= at_least and w == last:
             return
         last = w
