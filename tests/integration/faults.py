@@ -78,6 +78,7 @@ class Tally:
         self.bytes_verified = 0
         self.wrong = []
         self.errors = []
+        self.stale_opens = 0  # ESTALE from an open the file was replaced during
 
     def add(self, nbytes):
         with self.lock:
