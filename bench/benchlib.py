@@ -28,6 +28,18 @@ def spread(values, digits):
     return m, f"{m:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
+def index_mib(cache_mib):
+    """The daemon's RAM for the index of a cache device of cache_mib MiB:
+    0.94 MiB per GiB, and the page checksums of its slots (68 bytes a
+    68 KiB slot, 1 MiB per GiB, up to 16 GiB of slots)."""
+    return cache_mib / 1024 * 0.94 + min(cache_mib, 16 * 1088) / 1024
+
+
+def rss_budget_mib(ram_mib, cache_mib):
+    """Issue 7's bound on the daemon's RSS: the RAM pool, the index, 64 MiB."""
+    return ram_mib + index_mib(cache_mib) + 64
+
+
 def publish(lines, path):
     """Print the table and keep a copy at path."""
     text = "\n".join(lines)

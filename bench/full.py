@@ -58,7 +58,8 @@ import sys
 import tempfile
 import time
 
-from benchlib import drop_caches, publish, spread, xattr_fields  # noqa: E402
+from benchlib import (drop_caches, index_mib, publish, rss_budget_mib,  # noqa: E402
+                      spread, xattr_fields)
 from metadata import make_tree, sshfs_defaults  # noqa: E402
 from network import Rclone, cpu_seconds, peak_rss_mib  # noqa: E402
 from overlay import build_passthrough_ll, fio  # noqa: E402
@@ -669,7 +670,7 @@ def main():
     wls = [k for k, _, _, _ in WORKLOADS]
     res = Results()
     cache_size = (2 * args.size_mib + 2 * len(files) // 16 + 256)  # MiB; 64K a file
-    budget = 256 + cache_size / 1024 + 64  # ram + index (1 MiB per GiB) + 64
+    budget = rss_budget_mib(256, cache_size)
     pll = build_passthrough_ll(base)
     lines = []
     d_loop = Data("big", args.size_mib * MIB, paths, files, args.seconds)
@@ -715,7 +716,7 @@ def main():
         for name, mib in sorted(res.rss.items()):
             lines.append(f"  {name:30} {mib:10.0f}")
         lines.append(f"  {'swapcachefs daemon alone':30} {res.daemon_rss:10.0f}"
-                     f"   (budget: ram 256 MiB + index {cache_size / 1024:.1f} MiB "
+                     f"   (budget: ram 256 MiB + index with page checksums {index_mib(cache_size):.1f} MiB "
                      f"+ 64 MiB = {budget:.0f} MiB)")
         if not args.no_profile and (not only or "swapcachefs" in only):
             lines += [""] + prof

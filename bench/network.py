@@ -23,7 +23,8 @@ import sys
 import tempfile
 import time
 
-from benchlib import drop_caches, publish, spread, xattr_fields  # noqa: E402
+from benchlib import (drop_caches, publish, rss_budget_mib, spread,  # noqa: E402
+                      xattr_fields)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -204,9 +205,7 @@ def main():
         goal = "" if target is None else ((">=" if higher else "<=") + str(target))
         lines.append(f"{what:36} {a:>22} {other:>7} {b:>16} "
                      f"{ma / mb:6.2f} {goal:>7}")
-    # The RSS budget of issue 7: the RAM pool, the index (1 MiB per GiB of
-    # cache device at most), and 64 MiB.
-    budget = 256 + (2 * args.size_mib + 64) / 1024 + 64
+    budget = rss_budget_mib(256, 2 * args.size_mib + 64)
     rss = statistics.median(results[("daemon peak RSS (MiB)", "swapcachefs")])
     lines.append(f"swapcachefs peak RSS {rss:.0f} MiB against its budget "
                  f"{budget:.0f} MiB (ram=256M + index + 64 MiB)")

@@ -133,7 +133,7 @@ def main():
                      f"({int(m.group(1)) / 2**20:.3f} MiB)")
     m = re.search(r"page-checksum cache: (\d+) bytes", ram)
     if m:
-        lines.append(f"page-checksum cache (fixed, apart from the index): {int(m.group(1))} bytes")
+        lines.append(f"page-checksum cache (68 bytes a slot up to 16 GiB of slots): {int(m.group(1))} bytes")
     publish(lines, args.out)
 
 

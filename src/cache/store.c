@@ -9,8 +9,8 @@
  * or full: 16 (slot) + 24 (object) + 2 x 4 (free stacks) + 2 x 6 (hash
  * tables at load factor 2/3) = 60 bytes per 64 KiB slot, 0.94 MiB per GiB
  * of cache device.  sc_store_get_stats() reports the exact figure.  The
- * page-checksum cache (struct crc_entry) is apart from it: fixed at most
- * 2.1 MiB whatever the device's size, warmed from the trailers after open
+ * page-checksum cache (struct crc_entry) is apart from it: 68 bytes per
+ * slot up to 16 GiB of slots (17 MiB), warmed from the trailers after open
  * (sc_store_warm_checksums).
  */
 #include <errno.h>
@@ -67,16 +67,18 @@ struct slot {
  * of two (the pages and the slot's trailer).
  */
 struct crc_entry {
-	uint32_t slot; /* NONE: empty */
+	uint32_t slot_plus_one; /* 0: empty, as calloc leaves it */
 	uint32_t page_crc[SC_CLUSTER_PAGES];
 };
 
 /*
- * Entries of the page-checksum cache, direct-mapped by slot number: a
- * fixed 2.1 MiB whatever the device's size, covering 2 GiB of slots (a
- * smaller device gets one entry per slot).
+ * Entries of the page-checksum cache, direct-mapped by slot number: one
+ * per slot up to 16 GiB of slots (17 MiB), this many beyond.  A cache
+ * that covered less thrashed: the clusters of one file land on slots far
+ * apart, which shared entries, and after a mount one 4 KiB random read in
+ * ten of a 1 GiB file on a 4.5 GiB cache read a trailer too.
  */
-#define CRC_CACHE_MAX_ENTRIES 32768u
+#define CRC_CACHE_MAX_ENTRIES 262144u
 
 /* One per object with clusters stored; protected by store->lock. */
 struct object {
@@ -108,8 +110,8 @@ struct sc_store {
 	uint64_t sequence;		  /* commit counter, in the records */
 	struct sc_store_stats stats;	  /* counters only */
 	uint32_t epochs[SC_STORE_EPOCHS]; /* invalidations, by object hash */
-	struct crc_entry *crc_cache;	  /* [crc_cache_mask + 1] */
-	uint32_t crc_cache_mask;
+	struct crc_entry *crc_cache;	  /* [crc_cache_entries] */
+	uint32_t crc_cache_entries;  /* min(slots, CRC_CACHE_MAX_ENTRIES) */
 	unsigned queue_depth;	     /* device requests in flight per caller */
 	uint32_t clean_hand;	     /* the cleaner's place in the slots */
 	_Atomic uint64_t hand_moves; /* slots the hand has passed, ever */
@@ -310,7 +312,10 @@ static void mark_dirty(struct sc_store *s, uint32_t slot)
 /* The checksum-cache entry slot maps to (held by slot or another, or empty). */
 static struct crc_entry *crc_entry_of(const struct sc_store *s, uint32_t slot)
 {
-	return &s->crc_cache[slot & s->crc_cache_mask];
+	/* Every slot its own entry when they are as many. */
+	return &s->crc_cache[slot < s->crc_cache_entries
+				     ? slot
+				     : slot & (CRC_CACHE_MAX_ENTRIES - 1)];
 }
 
 static bool crc_cache_get(const struct sc_store *s, uint32_t slot,
@@ -318,7 +323,7 @@ static bool crc_cache_get(const struct sc_store *s, uint32_t slot,
 {
 	const struct crc_entry *e = crc_entry_of(s, slot);
 
-	if (e->slot != slot)
+	if (e->slot_plus_one != slot + 1)
 		return false;
 	memcpy(page_crc, e->page_crc, sizeof(e->page_crc));
 	return true;
@@ -329,7 +334,7 @@ static void crc_cache_put(struct sc_store *s, uint32_t slot,
 {
 	struct crc_entry *e = crc_entry_of(s, slot);
 
-	e->slot = slot;
+	e->slot_plus_one = slot + 1;
 	memcpy(e->page_crc, page_crc, sizeof(e->page_crc));
 }
 
@@ -355,8 +360,8 @@ static void free_slot(struct sc_store *s, uint32_t slot)
 	sl->state = SLOT_FREE;
 	sl->obj = NONE;
 	sl->gen++;
-	if (crc_entry_of(s, slot)->slot == slot)
-		crc_entry_of(s, slot)->slot = NONE;
+	if (crc_entry_of(s, slot)->slot_plus_one == slot + 1)
+		crc_entry_of(s, slot)->slot_plus_one = 0;
 	s->free_slots[s->nfree_slots++] = slot;
 }
 
@@ -784,6 +789,7 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 		ntrailers += r[i].result == 0 && r[i].npages &&
 			     !p[i].crcs_known;
 	}
+	s->stats.trailer_reads += ntrailers;
 	pthread_mutex_unlock(&s->lock);
 	if (ntrailers)
 		tbuf = aligned_alloc_zero(ntrailers * SC_TRAILER_BYTES);
@@ -885,7 +891,7 @@ static uint32_t warm_candidates(struct sc_store *s, uint32_t first, uint32_t n,
 
 		w[i].seen = s->slots[slot];
 		w[i].wanted = w[i].seen.state == SLOT_USED &&
-			      crc_entry_of(s, slot)->slot == NONE;
+			      crc_entry_of(s, slot)->slot_plus_one == 0;
 		if (w[i].wanted)
 			w[i].name = s->objects[w[i].seen.obj].name;
 		wanted += w[i].wanted;
@@ -904,8 +910,8 @@ bool sc_store_warm_checksums(struct sc_store *s, uint32_t *cursor)
 	pthread_mutex_lock(&s->lock);
 	/* As many slots as the cache has entries: no warm slot evicts one. */
 	nslots = s->sb.nslots;
-	end = nslots < s->crc_cache_mask + 1ull ? (uint32_t)nslots
-						: s->crc_cache_mask + 1;
+	end = nslots < s->crc_cache_entries ? (uint32_t)nslots
+					    : s->crc_cache_entries;
 	n = first < end ? (end - first < WARM_SLOTS ? end - first : WARM_SLOTS)
 			: 0;
 	wanted = n ? warm_candidates(s, first, n, w) : 0;
@@ -940,7 +946,7 @@ bool sc_store_warm_checksums(struct sc_store *s, uint32_t *cursor)
 		uint32_t slot = first + i;
 
 		if (w[i].wanted && slot_still(&s->slots[slot], &w[i].seen) &&
-		    crc_entry_of(s, slot)->slot == NONE)
+		    crc_entry_of(s, slot)->slot_plus_one == 0)
 			crc_cache_put(s, slot, w[i].page_crc);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -1351,17 +1357,12 @@ static int alloc_index(struct sc_store *s)
 	s->cluster_map = malloc(s->cluster_map_size * sizeof(uint32_t));
 	s->object_map = malloc(s->object_map_size * sizeof(uint32_t));
 	s->dirty = calloc((s->nsectors + 63) / 64, sizeof(uint64_t));
-	s->crc_cache_mask = 1;
-	while (s->crc_cache_mask < n &&
-	       s->crc_cache_mask < CRC_CACHE_MAX_ENTRIES)
-		s->crc_cache_mask <<= 1;
-	s->crc_cache = malloc(s->crc_cache_mask * sizeof(*s->crc_cache));
-	s->crc_cache_mask--;
+	s->crc_cache_entries =
+		n < CRC_CACHE_MAX_ENTRIES ? (uint32_t)n : CRC_CACHE_MAX_ENTRIES;
+	s->crc_cache = calloc(s->crc_cache_entries, sizeof(*s->crc_cache));
 	if (!s->slots || !s->objects || !s->free_slots || !s->free_objects ||
 	    !s->cluster_map || !s->object_map || !s->dirty || !s->crc_cache)
 		return -ENOMEM;
-	for (uint32_t i = 0; i <= s->crc_cache_mask; i++)
-		s->crc_cache[i].slot = NONE;
 	memset(s->cluster_map, 0xff, s->cluster_map_size * sizeof(uint32_t));
 	memset(s->object_map, 0xff, s->object_map_size * sizeof(uint32_t));
 	for (uint64_t i = 0; i < n; i++) {
@@ -1381,7 +1382,7 @@ static int alloc_index(struct sc_store *s)
 			sizeof(uint32_t) +
 		(s->nsectors + 63) / 64 * sizeof(uint64_t) + sizeof(*s);
 	s->stats.crc_cache_bytes =
-		((uint64_t)s->crc_cache_mask + 1) * sizeof(*s->crc_cache);
+		(uint64_t)s->crc_cache_entries * sizeof(*s->crc_cache);
 	return 0;
 }
 

@@ -88,8 +88,9 @@ struct sc_store_stats {
 	uint64_t read_bytes;  /* data read since open */
 	uint64_t hits, misses;
 	uint64_t checksum_errors; /* clusters dropped for a CRC mismatch */
-	uint64_t io_errors;	  /* device reads or writes that failed */
-	uint64_t cleaned;	  /* clusters freed by cleaning */
+	uint64_t trailer_reads; /* part reads whose page CRCs were not in RAM */
+	uint64_t io_errors;	/* device reads or writes that failed */
+	uint64_t cleaned;	/* clusters freed by cleaning */
 	uint64_t index_ram_bytes; /* RAM held by the index */
 	uint64_t crc_cache_bytes; /* RAM of the page-checksum cache */
 	uint32_t block_bytes;

@@ -207,6 +207,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "ssd_hits", st.hits);
 	counter(&t, "ssd_misses", st.misses);
 	counter(&t, "checksum_errors", st.checksum_errors);
+	counter(&t, "trailer_reads", st.trailer_reads);
 	counter(&t, "ssd_io_errors", st.io_errors);
 	line(&t, "ssd_state: %s\n",
 	     !fs->store			  ? "none"

@@ -321,6 +321,14 @@ static void test_page_reads_verified_by_trailer(void **state)
 	sc_store_close(s);
 }
 
+static uint64_t trailer_reads(struct sc_store *s)
+{
+	struct sc_store_stats st;
+
+	sc_store_get_stats(s, &st);
+	return st.trailer_reads;
+}
+
 /* An intact trailer read once serves later page reads from RAM. */
 static void test_trailer_checksums_are_cached_after_a_read(void **state)
 {
@@ -347,11 +355,13 @@ static void test_trailer_checksums_are_cached_after_a_read(void **state)
 	s = open_store(SMALL, false, &r);
 	assert_int_equal(sc_store_read_many(s, &rd, 1), 1); /* reads trailer */
 	assert_memory_equal(got, want + 9 * SC_PAGE_BYTES, 2 * SC_PAGE_BYTES);
+	assert_int_equal(trailer_reads(s), 1);
 	slot_of(4, 2, &slot);
 	corrupt_byte(sb.trailer_offset + slot * SC_TRAILER_BYTES + 60);
 	memset(got, 0, 2 * SC_PAGE_BYTES);
 	assert_int_equal(sc_store_read_many(s, &rd, 1), 1); /* from RAM */
 	assert_memory_equal(got, want + 9 * SC_PAGE_BYTES, 2 * SC_PAGE_BYTES);
+	assert_int_equal(trailer_reads(s), 1);
 	/* The data itself is still checked against the cached checksums. */
 	corrupt_byte(sb.data_offset + slot * SC_CLUSTER_BYTES +
 		     10 * SC_PAGE_BYTES + 7);
@@ -416,11 +426,13 @@ static void test_warm_up_learns_page_checksums(void **state)
 	corrupt_byte(sb.trailer_offset + slot_a * SC_TRAILER_BYTES + 44);
 	assert_int_equal(get_page(s, 5, 50, 0, 3), 0); /* checksums in RAM */
 	assert_int_equal(get_page(s, 5, 50, 1, 15), 0);
+	assert_int_equal(trailer_reads(s), 0);
 	corrupt_byte(sb.data_offset + slot_a * SC_CLUSTER_BYTES +
 		     4 * SC_PAGE_BYTES + 9);
 	assert_int_equal(get_page(s, 5, 50, 0, 4), -EBADMSG);
 	/* Learned nothing from a bad trailer: the read finds it bad. */
 	assert_int_equal(get_page(s, 6, 60, 0, 0), -EBADMSG);
+	assert_int_equal(trailer_reads(s), 1);
 	assert_int_equal(get(s, 6, 60, 0, 1), -ENOENT); /* dropped */
 	assert_int_equal(get(s, 5, 50, 1, 1), 0);
 	assert_audit_ok(s);
@@ -932,10 +944,13 @@ static void test_index_ram_within_a_mib_per_gib(void **state)
 		      (unsigned long long)st.nslots);
 	assert_true(st.index_ram_bytes <= 1u << 20);
 	assert_true(st.nslots > 15000); /* 64 KiB + 4 KiB trailer each */
-	/* The page-checksum cache is apart from the index, and bounded. */
+	/*
+	 * The page-checksum cache is apart from the index: an entry per slot
+	 * (up to 16 GiB of slots), so that no two clusters share one.
+	 */
 	print_message("page-checksum cache: %llu bytes\n",
 		      (unsigned long long)st.crc_cache_bytes);
-	assert_true(st.crc_cache_bytes <= 68u * 32768);
+	assert_int_equal(st.crc_cache_bytes, 68u * st.nslots);
 	sc_store_close(s);
 }
 
