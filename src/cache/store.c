@@ -62,9 +62,10 @@ struct slot {
 };
 
 /*
- * The page checksums of a recently written or read slot.  A read of part
- * of a cluster needs them; with them in RAM it is one device read instead
- * of two (the pages and the slot's trailer).
+ * The page checksums of a slot, from when it was written, read whole, or
+ * its trailer read (the warm-up after a mount, or a read of part of it).
+ * A read of part of a cluster needs them; with them in RAM it is one
+ * device read instead of two (the pages and the slot's trailer).
  */
 struct crc_entry {
 	uint32_t slot_plus_one; /* 0: empty, as calloc leaves it */
