@@ -313,10 +313,8 @@ static void mark_dirty(struct sc_store *s, uint32_t slot)
 /* The checksum-cache entry slot maps to (held by slot or another, or empty). */
 static struct crc_entry *crc_entry_of(const struct sc_store *s, uint32_t slot)
 {
-	/* Every slot its own entry when they are as many. */
-	return &s->crc_cache[slot < s->crc_cache_entries
-				     ? slot
-				     : slot & (CRC_CACHE_MAX_ENTRIES - 1)];
+	/* Its own entry while there are as many entries as slots. */
+	return &s->crc_cache[slot & (CRC_CACHE_MAX_ENTRIES - 1)];
 }
 
 static bool crc_cache_get(const struct sc_store *s, uint32_t slot,
@@ -903,16 +901,17 @@ static uint32_t warm_candidates(struct sc_store *s, uint32_t first, uint32_t n,
 bool sc_store_warm_checksums(struct sc_store *s, uint32_t *cursor)
 {
 	struct warm_slot w[WARM_SLOTS];
-	uint64_t format_id, nslots;
+	uint64_t format_id;
 	uint32_t first = *cursor, end, n, wanted;
 	unsigned char *buf;
 	struct sc_io io;
 
 	pthread_mutex_lock(&s->lock);
-	/* As many slots as the cache has entries: no warm slot evicts one. */
-	nslots = s->sb.nslots;
-	end = nslots < s->crc_cache_entries ? (uint32_t)nslots
-					    : s->crc_cache_entries;
+	/*
+	 * The slots that have an entry of their own (all of them up to
+	 * CRC_CACHE_MAX_ENTRIES): no warm slot evicts another.
+	 */
+	end = s->crc_cache_entries;
 	n = first < end ? (end - first < WARM_SLOTS ? end - first : WARM_SLOTS)
 			: 0;
 	wanted = n ? warm_candidates(s, first, n, w) : 0;
