@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The SSD store against fio on the same cache file and the same loop
-device, in one run: 64 KiB cluster writes (QD1 and QD32, with the
-fdatasync the store does per batch), and 4 KiB and 64 KiB random reads at
+device, in one run: 64 KiB cluster writes (QD1 and QD32, fio with an
+fdatasync every QD writes; fio's io_uring engine does not wait for the
+writes in flight before it, and the store's syncer flushes while the
+next batches are written in the same way), and 4 KiB and 64 KiB random reads at
 QD1 and QD32 over the region the store wrote, QD requests kept in flight
 as fio does.  Every store read is verified: a 64 KiB read against the
 record's checksum, a 4 KiB read against its page checksum, which the store

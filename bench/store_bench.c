@@ -3,8 +3,9 @@
  * store_bench: throughput of the SSD store on a cache device, for
  * bench/store.py to set beside fio on the same device.
  *
- *   store_bench write PATH QD MIB      store MIB of clusters, QD per batch
- *                                      (one fdatasync each), QD in flight
+ *   store_bench write PATH QD MIB      store MIB of clusters, QD per batch,
+ *                                      QD in flight; timed until all are
+ *                                      durable (the syncer's flushes)
  *   store_bench read PATH QD SECONDS [PAGES]
  *                                      random reads, QD in flight: whole
  *                                      clusters, or PAGES pages of one
@@ -80,6 +81,11 @@ static int bench_write(const char *path, size_t qd, uint64_t mib)
 			return 1;
 		}
 		done += n;
+	}
+	/* Durable, with their records out, as fio's last fdatasync. */
+	if (sc_store_commit(s) < 0) {
+		fprintf(stderr, "store_bench: commit failed\n");
+		return 1;
 	}
 	dt = now_s() - t0;
 	sc_store_get_stats(s, &st);

@@ -56,7 +56,12 @@ struct slot {
 	uint32_t cluster;
 	uint32_t data_crc;
 	uint16_t valid_mask;
-	uint8_t state;
+	uint8_t state : 2; /* enum slot_state */
+	/*
+	 * SLOT_USED, readable, but no fdatasync has covered its data yet: its
+	 * record stays free on the device until one has (struct unsynced).
+	 */
+	uint8_t unsynced : 1;
 	uint8_t gen : 7; /* bumped on every reuse: readers detect a race */
 	uint8_t referenced : 1; /* hit since the cleaner last passed */
 };
@@ -80,6 +85,15 @@ struct crc_entry {
  * ten of a 1 GiB file on a 4.5 GiB cache read a trailer too.
  */
 #define CRC_CACHE_MAX_ENTRIES 262144u
+
+/*
+ * A slot written and installed whose data awaits an fdatasync; gen tells
+ * it from a later use of the slot.
+ */
+struct unsynced {
+	uint32_t slot;
+	uint8_t gen;
+};
 
 /* One per object with clusters stored; protected by store->lock. */
 struct object {
@@ -107,6 +121,22 @@ struct sc_store {
 	uint32_t *object_map; /* name -> object; NONE empty */
 	uint32_t object_map_size;
 	uint64_t *dirty; /* bitmap of index sectors to write */
+	/*
+	 * The slots of earlier batches whose data no fdatasync has covered:
+	 * the syncer (or a commit) syncs and settles them.
+	 */
+	struct unsynced *unsynced;
+	size_t nunsynced, unsynced_cap;
+
+	/*
+	 * The syncer: a thread that makes written clusters durable while the
+	 * writers go on writing, started by the first write (after the
+	 * daemon's fork).  Protected by lock.
+	 */
+	pthread_t syncer;
+	pthread_cond_t sync_wake; /* clusters to sync, or stop */
+	pthread_cond_t sync_idle; /* a sync finished */
+	bool syncer_started, syncer_stop, syncing;
 	uint64_t nsectors;
 	uint64_t sequence;		  /* commit counter, in the records */
 	struct sc_store_stats stats;	  /* counters only */
@@ -356,7 +386,10 @@ static void free_slot(struct sc_store *s, uint32_t slot)
 		s->stats.used_slots--;
 		mark_dirty(s, slot);
 	}
+	if (sl->unsynced)
+		s->stats.unsynced_slots--;
 	sl->state = SLOT_FREE;
+	sl->unsynced = 0;
 	sl->obj = NONE;
 	sl->gen++;
 	if (crc_entry_of(s, slot)->slot_plus_one == slot + 1)
@@ -482,7 +515,7 @@ static void encode_sector(struct sc_store *s, uint64_t sector, void *buf)
 		if (slot >= s->sb.nslots)
 			break;
 		sl = &s->slots[slot];
-		if (sl->state != SLOT_USED)
+		if (sl->state != SLOT_USED || sl->unsynced)
 			continue; /* zero: free */
 		rec = (struct sc_record){
 			.object = s->objects[sl->obj].name,
@@ -569,15 +602,142 @@ static int finish_dirty(struct sc_store *s, const struct sc_io *io, size_t n,
 	return ret;
 }
 
+/*
+ * The unsynced list, taken whole (every slot on it was written before
+ * this call).  Caller holds s->lock and gives the list to settle_unsynced.
+ */
+static struct unsynced *take_unsynced(struct sc_store *s, size_t *ret_n)
+{
+	struct unsynced *u = s->unsynced;
+
+	*ret_n = s->nunsynced;
+	s->unsynced = NULL;
+	s->nunsynced = s->unsynced_cap = 0;
+	return u;
+}
+
+/* Append u[n] to the unsynced list; false without memory.  Holds lock. */
+static bool add_unsynced(struct sc_store *s, const struct unsynced *u, size_t n)
+{
+	if (s->nunsynced + n > s->unsynced_cap) {
+		size_t cap = 2 * (s->nunsynced + n);
+		struct unsynced *grown =
+			realloc(s->unsynced, cap * sizeof(*grown));
+
+		if (!grown)
+			return false;
+		s->unsynced = grown;
+		s->unsynced_cap = cap;
+	}
+	memcpy(s->unsynced + s->nunsynced, u, n * sizeof(*u));
+	s->nunsynced += n;
+	return true;
+}
+
+/*
+ * An fdatasync that began after the slots of u[n] were written returned
+ * sync_ret: their records may go out now, with the next sector writes.
+ * If it failed they are dropped instead (misses from now on).  A slot
+ * freed or reused meanwhile is left to its new owner.  Frees u.
+ */
+static void settle_unsynced(struct sc_store *s, struct unsynced *u, size_t n,
+			    int sync_ret)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct slot *sl = &s->slots[u[i].slot];
+
+		if (sl->state != SLOT_USED || !sl->unsynced ||
+		    sl->gen != u[i].gen)
+			continue;
+		if (sync_ret < 0) {
+			/* Each cluster not made durable is a device error. */
+			device_error(s, IO_WRITE, sync_ret);
+			s->stats.io_errors++;
+			free_slot(s, u[i].slot);
+			continue;
+		}
+		sl->unsynced = 0;
+		s->stats.unsynced_slots--;
+		mark_dirty(s, u[i].slot);
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(u);
+}
+
+/*
+ * The syncer's loop: whenever clusters await a sync, take them all, sync
+ * (the writers keep writing meanwhile), settle them, and look again.
+ */
+static void *syncer_main(void *arg)
+{
+	struct sc_store *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->syncer_stop) {
+		struct unsynced *u;
+		size_t n;
+
+		if (s->nunsynced == 0) {
+			pthread_cond_wait(&s->sync_wake, &s->lock);
+			continue;
+		}
+		u = take_unsynced(s, &n);
+		s->syncing = true;
+		pthread_mutex_unlock(&s->lock);
+		settle_unsynced(s, u, n, fdatasync(s->fd) < 0 ? -errno : 0);
+		pthread_mutex_lock(&s->lock);
+		s->syncing = false;
+		pthread_cond_broadcast(&s->sync_idle);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Tell the syncer there is work, starting it first; false if it cannot. */
+static bool wake_syncer(struct sc_store *s)
+{
+	if (!s->syncer_started) {
+		if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0)
+			return false;
+		pthread_setname_np(s->syncer, "ssd-sync");
+		s->syncer_started = true;
+	}
+	pthread_cond_signal(&s->sync_wake);
+	return true;
+}
+
+static void stop_syncer(struct sc_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->syncer_stop = true;
+	pthread_cond_signal(&s->sync_wake);
+	pthread_mutex_unlock(&s->lock);
+	if (s->syncer_started)
+		pthread_join(s->syncer, NULL);
+}
+
 int sc_store_commit(struct sc_store *s)
 {
 	unsigned char *bufs;
+	struct unsynced *u;
 	struct sc_io *io;
+	size_t nu;
 	ssize_t n;
 	int ret;
 
 	if (sc_store_failed(s))
 		return -EIO;
+	pthread_mutex_lock(&s->lock);
+	/* What the syncer has in hand must be settled before we collect. */
+	while (s->syncing)
+		pthread_cond_wait(&s->sync_idle, &s->lock);
+	u = take_unsynced(s, &nu);
+	pthread_mutex_unlock(&s->lock);
+	if (nu)
+		settle_unsynced(s, u, nu, sc_io_datasync(s->fd));
+	else
+		free(u);
 	pthread_mutex_lock(&s->lock);
 	io = calloc(s->nsectors ? s->nsectors : 1, sizeof(*io));
 	n = io ? collect_dirty(s, io, s->nsectors, &bufs) : -ENOMEM;
@@ -993,24 +1153,20 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 	struct sc_io *io = calloc(3 * cap, sizeof(*io));
 	struct sc_trailer *t = calloc(cap, sizeof(*t));
 	uint32_t *slot = calloc(cap, sizeof(*slot));
+	struct unsynced *mine = calloc(cap, sizeof(*mine));
 	unsigned char *tbuf = aligned_alloc_zero(cap * SC_TRAILER_BYTES);
 	unsigned char *sector_bufs = NULL;
 	ssize_t nsectors = 0;
-	int sync_ret;
+	int ring_ret;
+	bool listed;
 
-	if (!io || !t || !slot || !tbuf || sc_store_failed(s)) {
+	if (!io || !t || !slot || !mine || !tbuf || sc_store_failed(s)) {
 		for (size_t i = 0; i < n; i++)
 			w[i].result = sc_store_failed(s) ? -EIO : -ENOMEM;
 		goto out;
 	}
 
-	/*
-	 * Reserve slots: invisible to readers until installed.  The records
-	 * of earlier batches ride along with this batch's data: their data is
-	 * durable already, and this batch's fdatasync makes them durable too,
-	 * so a batch costs two round trips, not three.  This batch's records
-	 * go with the next one, or at sc_store_commit().
-	 */
+	/* Reserve slots: invisible to readers until installed. */
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
 		slot[i] = NONE;
@@ -1025,10 +1181,7 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 			s->slots[slot[i]].gen++;
 		}
 	}
-	nsectors = collect_dirty(s, io + 2 * cap, cap, &sector_bufs);
 	pthread_mutex_unlock(&s->lock);
-	if (nsectors < 0)
-		nsectors = 0; /* no memory: they wait for the next commit */
 
 	/*
 	 * The data goes first, in slot order (slots come off the free stack
@@ -1070,16 +1223,20 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 					    .off = trailer_offset(s, slot[i]),
 					    .write = true };
 	}
-	if (nsectors) {
-		memmove(io + nio, io + 2 * cap, (size_t)nsectors * sizeof(*io));
-		nio += (size_t)nsectors;
-	}
 	sc_io_submit(s->fd, io + ndata, nio - ndata, s->queue_depth);
-	/* The data must be durable before any record points to it. */
-	sync_ret = sc_io_datasync(s->fd);
+
+	/* The records of the clusters the syncer made durable go along. */
+	pthread_mutex_lock(&s->lock);
+	nsectors = collect_dirty(s, io + 2 * cap, cap, &sector_bufs);
+	pthread_mutex_unlock(&s->lock);
+	if (nsectors < 0)
+		nsectors = 0; /* no memory: they wait for the next commit */
 	if (nsectors)
-		finish_dirty(s, io + nio - (size_t)nsectors, (size_t)nsectors,
-			     sync_ret);
+		sc_io_submit(s->fd, io + 2 * cap, (size_t)nsectors,
+			     s->queue_depth);
+	ring_ret = sc_io_drain();
+	if (nsectors)
+		finish_dirty(s, io + 2 * cap, (size_t)nsectors, ring_ret);
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0, k = 0; i < n; i++) {
@@ -1090,9 +1247,8 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 		if (slot[i] == NONE)
 			continue;
 		k++;
-		/* Each cluster not made durable counts as a device error. */
-		if (sync_ret < 0) {
-			device_error(s, IO_WRITE, sync_ret);
+		if (ring_ret < 0) {
+			device_error(s, IO_WRITE, ring_ret);
 			written = false;
 		} else {
 			written =
@@ -1127,16 +1283,29 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 		}
 		install_slot(s, slot[i], obj, w[i].cluster, t[i].data_crc,
 			     w[i].valid_mask);
+		s->slots[slot[i]].unsynced = 1;
+		s->stats.unsynced_slots++;
+		mine[stored++] =
+			(struct unsynced){ .slot = slot[i],
+					   .gen = s->slots[slot[i]].gen };
 		crc_cache_put(s, slot[i], t[i].page_crc);
-		mark_dirty(s, slot[i]);
 		s->sb.write_bytes += data->len;
-		stored++;
 	}
+	/*
+	 * Durable later, by the syncer, while the next batches are written:
+	 * a sync here would leave the device idle through every flush.
+	 */
+	listed = add_unsynced(s, mine, stored) && wake_syncer(s);
 	pthread_mutex_unlock(&s->lock);
+	if (!listed) { /* no memory or no thread: made durable now */
+		settle_unsynced(s, mine, stored, sc_io_datasync(s->fd));
+		mine = NULL;
+	}
 out:
 	free(io);
 	free(t);
 	free(slot);
+	free(mine);
 	free(tbuf);
 	free(sector_bufs);
 	return stored;
@@ -1395,6 +1564,7 @@ static void free_index(struct sc_store *s)
 	free(s->cluster_map);
 	free(s->object_map);
 	free(s->dirty);
+	free(s->unsynced);
 	free(s->crc_cache);
 }
 
@@ -1571,7 +1741,8 @@ static void audit_record(struct sc_store *s, uint32_t slot,
 			 const struct sc_record *rec, void *arg)
 {
 	const struct slot *sl = &s->slots[slot];
-	bool used = sl->state == SLOT_USED;
+	/* A slot written since the audit's commit has no record yet. */
+	bool used = sl->state == SLOT_USED && !sl->unsynced;
 
 	if (status == SC_RECORD_FREE && !used)
 		return;
@@ -2000,6 +2171,8 @@ int sc_store_open(const struct sc_store_open_args *args,
 	if (!s)
 		return fail(report, -ENOMEM, "out of memory");
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->sync_wake, NULL);
+	pthread_cond_init(&s->sync_idle, NULL);
 	s->on_failure = args->on_failure;
 	s->on_failure_arg = args->on_failure_arg;
 	ret = open_device(args, &s->fd, &st, &created, report);
@@ -2100,6 +2273,8 @@ out_close:
 	close(s->fd);
 	if (created)
 		unlink(args->path);
+	pthread_cond_destroy(&s->sync_wake);
+	pthread_cond_destroy(&s->sync_idle);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return ret;
@@ -2111,6 +2286,7 @@ int sc_store_close(struct sc_store *s)
 
 	if (!s)
 		return 0;
+	stop_syncer(s);
 	/* A device given up is left as it is: the next open recovers it. */
 	ret = sc_store_failed(s) ? -EIO : drop_durably(s);
 	if (ret == 0) {
@@ -2120,6 +2296,8 @@ int sc_store_close(struct sc_store *s)
 	free_index(s);
 	sc_io_settle(); /* let go of the file with its fd */
 	close(s->fd);
+	pthread_cond_destroy(&s->sync_wake);
+	pthread_cond_destroy(&s->sync_idle);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return ret;

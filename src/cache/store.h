@@ -82,6 +82,7 @@ struct sc_store_stats {
 	uint64_t used_bytes;   /* slots holding clusters * cluster size */
 	uint64_t nslots;
 	uint64_t used_slots;
+	uint64_t unsynced_slots; /* written; no flush has covered them yet */
 	uint64_t objects;
 	uint64_t write_bytes; /* data written, lifetime of the device */
 	uint64_t format_ns;   /* CLOCK_REALTIME when it was formatted */
@@ -170,12 +171,13 @@ struct sc_store_write {
 };
 
 /*
- * Store n clusters: data (with each slot's trailer) written in one batch
- * and made durable; readable as soon as this returns.  Their records are
- * written with the next batch or at sc_store_commit(): a crash before
- * then makes them misses.  A cluster already stored is replaced.  Returns
- * the number stored; each item's result says why one was not (-ENOSPC: no
- * free slot; -EIO).
+ * Store n clusters: data (with each slot's trailer) written in one batch;
+ * readable as soon as this returns.  The next batch's write (or
+ * sc_store_commit()) makes their data durable with an fdatasync that
+ * overlaps its own writes, and writes their records after it: a crash
+ * before then makes them misses.  A cluster already stored is replaced.
+ * Returns the number stored; each item's result says why one was not
+ * (-ENOSPC: no free slot; -EIO).
  */
 size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n);
 
@@ -253,7 +255,11 @@ int sc_store_drop_object(struct sc_store *s, uint64_t object);
 int sc_store_drop_cluster(struct sc_store *s, uint64_t object,
 			  uint32_t cluster);
 
-/* Write out the index records changed since the last commit. */
+/*
+ * Make the data of the clusters written since the last batch durable
+ * (fdatasync), then write out the index records changed since the last
+ * commit; the next fdatasync makes those durable in turn.
+ */
 int sc_store_commit(struct sc_store *s);
 
 /* Whether the store gave its device up (see SC_STORE_FAIL_AFTER). */

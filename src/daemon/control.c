@@ -201,6 +201,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "free_pages", ps.free_pages);
 	counter(&t, "recycled_pages", ps.recycled);
 	counter(&t, "clusters_written", sc.clusters_written);
+	counter(&t, "clusters_unsynced", st.unsynced_slots);
 	counter(&t, "meta_clusters_written", sc.meta_clusters_written);
 	counter(&t, "clusters_refused", sc.clusters_refused);
 	counter(&t, "clusters_cleaned", sc.clusters_cleaned);

@@ -439,7 +439,23 @@ static void test_warm_up_learns_page_checksums(void **state)
 	sc_store_close(s);
 }
 
-static void test_records_follow_with_next_batch_or_commit(void **state)
+/* Until the syncer has flushed every cluster written (10 s at most). */
+static void wait_flushed(struct sc_store *s)
+{
+	struct sc_store_stats st;
+
+	for (int i = 0; i < 10000; i++) {
+		sc_store_get_stats(s, &st);
+		if (st.unsynced_slots == 0)
+			return;
+		usleep(1000);
+	}
+	fail_msg("%llu clusters still unsynced after 10 s",
+		 (unsigned long long)st.unsynced_slots);
+}
+
+static void
+test_records_follow_the_flush_with_next_batch_or_commit(void **state)
 {
 	struct sc_store_report r;
 	struct sc_store *s = open_store(SMALL, false, &r);
@@ -447,16 +463,23 @@ static void test_records_follow_with_next_batch_or_commit(void **state)
 	struct sc_store_write w = {
 		.object = 1, .validator = 10, .valid_mask = 0xffff, .buf = buf
 	};
+	struct sc_store_stats st;
 
 	(void)state;
 	assert_int_equal(sc_store_write(s, &w, 1), 1);
 	assert_int_equal(get(s, 1, 10, 0, 1), 0); /* readable at once */
 	assert_int_equal(records_of(1), 0);	  /* record not out yet */
+	/* The syncer flushes it; its record waits for a write to go with. */
+	wait_flushed(s);
+	assert_int_equal(records_of(1), 0);
 	w.cluster = 1;
 	fill_cluster_for_test(buf, 1, 1, 1);
 	assert_int_equal(sc_store_write(s, &w, 1), 1);
 	assert_int_equal(records_of(1), 1); /* the first rode along */
+	/* A commit flushes the second itself, then writes its record. */
 	assert_int_equal(sc_store_commit(s), 0);
+	sc_store_get_stats(s, &st);
+	assert_int_equal(st.unsynced_slots, 0);
 	assert_int_equal(records_of(1), 2);
 	free(buf);
 	sc_store_close(s);
@@ -1032,7 +1055,7 @@ int main(void)
 		T(test_page_reads_verified_by_trailer),
 		T(test_trailer_checksums_are_cached_after_a_read),
 		T(test_warm_up_learns_page_checksums),
-		T(test_records_follow_with_next_batch_or_commit),
+		T(test_records_follow_the_flush_with_next_batch_or_commit),
 		T(test_invalidated_object_refuses_older_writes),
 		T(test_cleaning_spares_recently_hit_clusters),
 		T(test_cleaning_never_frees_pinned_clusters),
