@@ -392,6 +392,22 @@ int sc_io_drain(void)
 	return 0;
 }
 
+int sc_io_wait(struct sc_io *io, size_t n)
+{
+	struct ring *r = current_ring();
+
+	for (size_t i = 0; i < n; i++) {
+		/* Queued, so this thread has a ring (unless it failed them). */
+		while (r && io[i].res == -EINPROGRESS) {
+			int err = reap(r, 1);
+
+			if (err < 0)
+				return ring_failed(r, err);
+		}
+	}
+	return 0;
+}
+
 int sc_io_batch(int fd, struct sc_io *io, size_t n, unsigned depth)
 {
 	struct ring *r;

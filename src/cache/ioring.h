@@ -57,6 +57,12 @@ int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth);
 int sc_io_drain(void);
 
 /*
+ * Wait until the n requests io[] this thread queued are done, settling
+ * any others that finish meanwhile; 0 or as sc_io_submit().
+ */
+int sc_io_wait(struct sc_io *io, size_t n);
+
+/*
  * Run this thread's deferred completion work: a request that finished on
  * one of the kernel's worker threads holds its file (and a flock() on it)
  * until its submitter does, even after the caller closed its fd.

@@ -1147,24 +1147,69 @@ uint64_t sc_store_write_cost(uint16_t valid_mask)
 	       SC_TRAILER_BYTES;
 }
 
-size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
-{
-	size_t cap = n ? n : 1, ndata = 0, nio, stored = 0;
-	struct sc_io *io = calloc(3 * cap, sizeof(*io));
-	struct sc_trailer *t = calloc(cap, sizeof(*t));
-	uint32_t *slot = calloc(cap, sizeof(*slot));
-	struct unsynced *mine = calloc(cap, sizeof(*mine));
-	unsigned char *tbuf = aligned_alloc_zero(cap * SC_TRAILER_BYTES);
-	unsigned char *sector_bufs = NULL;
-	ssize_t nsectors = 0;
-	int ring_ret;
-	bool listed;
+/* A batch of cluster writes in flight, from sc_store_write_begin to _end. */
+struct sc_store_batch {
+	struct sc_store_write *w;
+	size_t n, ndata, nio; /* io[0, ndata) data, [ndata, nio) trailers */
+	struct sc_io *io;     /* [3n]: sector writes from 2n */
+	ssize_t nsectors;
+	struct sc_trailer *t;
+	uint32_t *slot;
+	struct unsynced *mine;
+	unsigned char *tbuf, *sector_bufs;
+};
 
-	if (!io || !t || !slot || !mine || !tbuf || sc_store_failed(s)) {
+static void free_batch(struct sc_store_batch *b)
+{
+	if (!b)
+		return;
+	free(b->io);
+	free(b->t);
+	free(b->slot);
+	free(b->mine);
+	free(b->tbuf);
+	free(b->sector_bufs);
+	free(b);
+}
+
+static struct sc_store_batch *alloc_batch(struct sc_store_write *w, size_t n)
+{
+	size_t cap = n ? n : 1;
+	struct sc_store_batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	*b = (struct sc_store_batch){
+		.w = w,
+		.n = n,
+		.io = calloc(3 * cap, sizeof(*b->io)),
+		.t = calloc(cap, sizeof(*b->t)),
+		.slot = calloc(cap, sizeof(*b->slot)),
+		.mine = calloc(cap, sizeof(*b->mine)),
+		.tbuf = aligned_alloc_zero(cap * SC_TRAILER_BYTES),
+	};
+	if (!b->io || !b->t || !b->slot || !b->mine || !b->tbuf) {
+		free_batch(b);
+		return NULL;
+	}
+	return b;
+}
+
+struct sc_store_batch *sc_store_write_begin(struct sc_store *s,
+					    struct sc_store_write *w, size_t n)
+{
+	struct sc_store_batch *b = sc_store_failed(s) ? NULL
+						      : alloc_batch(w, n);
+	uint32_t *slot;
+	struct sc_io *io;
+
+	if (!b) {
 		for (size_t i = 0; i < n; i++)
 			w[i].result = sc_store_failed(s) ? -EIO : -ENOMEM;
-		goto out;
+		return NULL;
 	}
+	slot = b->slot;
+	io = b->io;
 
 	/* Reserve slots: invisible to readers until installed. */
 	pthread_mutex_lock(&s->lock);
@@ -1196,7 +1241,7 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 		if (slot[i] == NONE)
 			continue;
 		pages = sc_store_written_pages(w[i].valid_mask, &first);
-		io[ndata++] = (struct sc_io){
+		io[b->ndata++] = (struct sc_io){
 			.buf = (unsigned char *)w[i].buf +
 			       (size_t)first * SC_PAGE_BYTES,
 			.len = pages * SC_PAGE_BYTES,
@@ -1205,46 +1250,68 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 			.write = true,
 		};
 	}
-	sc_io_submit(s->fd, io, ndata, s->queue_depth);
-	nio = ndata;
+	sc_io_submit(s->fd, io, b->ndata, s->queue_depth);
+	b->nio = b->ndata;
 	for (size_t i = 0; i < n; i++) {
+		struct sc_trailer *t = &b->t[i];
+
 		if (slot[i] == NONE)
 			continue;
-		t[i] = (struct sc_trailer){ .format_id = s->format_id,
-					    .object = w[i].object,
-					    .cluster = w[i].cluster,
-					    .slot = slot[i],
-					    .valid_mask = w[i].valid_mask };
-		t[i].data_crc =
-			cluster_crcs(w[i].buf, w[i].valid_mask, t[i].page_crc);
-		sc_trailer_encode(&t[i], tbuf + i * SC_TRAILER_BYTES);
-		io[nio++] = (struct sc_io){ .buf = tbuf + i * SC_TRAILER_BYTES,
-					    .len = SC_TRAILER_BYTES,
-					    .off = trailer_offset(s, slot[i]),
-					    .write = true };
+		*t = (struct sc_trailer){ .format_id = s->format_id,
+					  .object = w[i].object,
+					  .cluster = w[i].cluster,
+					  .slot = slot[i],
+					  .valid_mask = w[i].valid_mask };
+		t->data_crc =
+			cluster_crcs(w[i].buf, w[i].valid_mask, t->page_crc);
+		sc_trailer_encode(t, b->tbuf + i * SC_TRAILER_BYTES);
+		io[b->nio++] =
+			(struct sc_io){ .buf = b->tbuf + i * SC_TRAILER_BYTES,
+					.len = SC_TRAILER_BYTES,
+					.off = trailer_offset(s, slot[i]),
+					.write = true };
 	}
-	sc_io_submit(s->fd, io + ndata, nio - ndata, s->queue_depth);
+	sc_io_submit(s->fd, io + b->ndata, b->nio - b->ndata, s->queue_depth);
 
 	/* The records of the clusters the syncer made durable go along. */
 	pthread_mutex_lock(&s->lock);
-	nsectors = collect_dirty(s, io + 2 * cap, cap, &sector_bufs);
+	b->nsectors = collect_dirty(s, io + 2 * b->n, b->n ? b->n : 1,
+				    &b->sector_bufs);
 	pthread_mutex_unlock(&s->lock);
-	if (nsectors < 0)
-		nsectors = 0; /* no memory: they wait for the next commit */
-	if (nsectors)
-		sc_io_submit(s->fd, io + 2 * cap, (size_t)nsectors,
+	if (b->nsectors < 0)
+		b->nsectors = 0; /* no memory: they wait for the next commit */
+	if (b->nsectors)
+		sc_io_submit(s->fd, io + 2 * b->n, (size_t)b->nsectors,
 			     s->queue_depth);
-	ring_ret = sc_io_drain();
-	if (nsectors)
-		finish_dirty(s, io + 2 * cap, (size_t)nsectors, ring_ret);
+	return b;
+}
+
+size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b)
+{
+	struct sc_store_write *w;
+	size_t stored = 0;
+	int ring_ret;
+	bool listed;
+
+	if (!b)
+		return 0;
+	w = b->w;
+	ring_ret = sc_io_wait(b->io, b->nio);
+	if (b->nsectors) {
+		int ret = sc_io_wait(b->io + 2 * b->n, (size_t)b->nsectors);
+
+		finish_dirty(s, b->io + 2 * b->n, (size_t)b->nsectors,
+			     ring_ret < 0 ? ring_ret : ret);
+	}
 
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0, k = 0; i < n; i++) {
-		const struct sc_io *data = &io[k], *trailer = &io[ndata + k];
-		uint32_t obj;
+	for (size_t i = 0, k = 0; i < b->n; i++) {
+		const struct sc_io *data = &b->io[k],
+				   *trailer = &b->io[b->ndata + k];
+		uint32_t slot = b->slot[i], obj;
 		bool written;
 
-		if (slot[i] == NONE)
+		if (slot == NONE)
 			continue;
 		k++;
 		if (ring_ret < 0) {
@@ -1259,14 +1326,14 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 		if (!written) {
 			w[i].result = -EIO;
 			s->stats.io_errors++;
-			free_slot(s, slot[i]);
+			free_slot(s, slot);
 			continue;
 		}
 		if (w[i].check_epoch &&
 		    s->epochs[w[i].object % SC_STORE_EPOCHS] != w[i].epoch) {
 			/* Invalidated while we wrote it: it may be stale. */
 			w[i].result = -ESTALE;
-			free_slot(s, slot[i]);
+			free_slot(s, slot);
 			continue;
 		}
 		obj = object_get(s, w[i].object, w[i].validator);
@@ -1278,37 +1345,36 @@ size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
 		}
 		if (obj == NONE) {
 			w[i].result = -ENOSPC;
-			free_slot(s, slot[i]);
+			free_slot(s, slot);
 			continue;
 		}
-		install_slot(s, slot[i], obj, w[i].cluster, t[i].data_crc,
+		install_slot(s, slot, obj, w[i].cluster, b->t[i].data_crc,
 			     w[i].valid_mask);
-		s->slots[slot[i]].unsynced = 1;
+		s->slots[slot].unsynced = 1;
 		s->stats.unsynced_slots++;
-		mine[stored++] =
-			(struct unsynced){ .slot = slot[i],
-					   .gen = s->slots[slot[i]].gen };
-		crc_cache_put(s, slot[i], t[i].page_crc);
+		b->mine[stored++] =
+			(struct unsynced){ .slot = slot,
+					   .gen = s->slots[slot].gen };
+		crc_cache_put(s, slot, b->t[i].page_crc);
 		s->sb.write_bytes += data->len;
 	}
 	/*
 	 * Durable later, by the syncer, while the next batches are written:
 	 * a sync here would leave the device idle through every flush.
 	 */
-	listed = add_unsynced(s, mine, stored) && wake_syncer(s);
+	listed = add_unsynced(s, b->mine, stored) && wake_syncer(s);
 	pthread_mutex_unlock(&s->lock);
 	if (!listed) { /* no memory or no thread: made durable now */
-		settle_unsynced(s, mine, stored, sc_io_datasync(s->fd));
-		mine = NULL;
+		settle_unsynced(s, b->mine, stored, sc_io_datasync(s->fd));
+		b->mine = NULL;
 	}
-out:
-	free(io);
-	free(t);
-	free(slot);
-	free(mine);
-	free(tbuf);
-	free(sector_bufs);
+	free_batch(b);
 	return stored;
+}
+
+size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n)
+{
+	return sc_store_write_end(s, sc_store_write_begin(s, w, n));
 }
 
 uint32_t sc_store_epoch(struct sc_store *s, uint64_t object)

@@ -182,6 +182,19 @@ struct sc_store_write {
 size_t sc_store_write(struct sc_store *s, struct sc_store_write *w, size_t n);
 
 /*
+ * sc_store_write() in two halves, so that the caller can gather the next
+ * batch while the device writes this one.  _begin reserves slots and
+ * submits the writes, and returns the batch in flight (NULL when it could
+ * not: every result says why); _end waits for its writes, installs what
+ * was written and returns the number stored, as sc_store_write().  w[]
+ * and its buffers stay untouched until _end, on the same thread.
+ */
+struct sc_store_batch;
+struct sc_store_batch *sc_store_write_begin(struct sc_store *s,
+					    struct sc_store_write *w, size_t n);
+size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b);
+
+/*
  * The pages of a cluster with valid_mask that a write puts on the device:
  * from the first valid page to the last (*ret_first is the first).  A
  * small file's cluster costs the SSD its page, not all sixteen.

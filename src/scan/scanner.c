@@ -35,7 +35,7 @@ struct sc_scanner {
 	/* The scanner thread's own; no lock. */
 	struct sc_governor gov;
 	uint64_t pending_adds;
-	unsigned char *bufs; /* BATCH clusters */
+	unsigned char *bufs; /* 2 * BATCH clusters: one batch in flight */
 	uint32_t epoch_seen; /* of the page last found eligible */
 };
 
@@ -60,29 +60,45 @@ static bool eligible(void *arg, uint64_t object, uint64_t validator,
 	return true;
 }
 
-/* Write the gathered clusters; returns the bytes that reached the SSD. */
-static uint64_t flush(struct sc_scanner *sc, struct sc_pool_cluster *cl,
-		      struct sc_store_write *w, size_t n)
+/* A batch of gathered clusters, and its writes while they are in flight. */
+struct batch {
+	struct sc_pool_cluster cl[BATCH];
+	struct sc_store_write w[BATCH];
+	size_t n;
+	unsigned char *bufs; /* BATCH clusters of sc->bufs */
+	struct sc_store_batch *flying;
+};
+
+/* Start writing the gathered clusters. */
+static void launch(struct sc_scanner *sc, struct batch *b)
+{
+	if (b->n)
+		b->flying = sc_store_write_begin(sc->store, b->w, b->n);
+}
+
+/* Wait for a launched batch to be written, and account for it; empty it. */
+static void land(struct sc_scanner *sc, struct batch *b)
 {
 	uint64_t bytes = 0, refused = 0, stored = 0, meta = 0;
 
-	if (n == 0)
-		return 0;
-	sc_store_write(sc->store, w, n);
-	for (size_t i = 0; i < n; i++) {
+	if (b->n == 0)
+		return;
+	sc_store_write_end(sc->store, b->flying);
+	for (size_t i = 0; i < b->n; i++) {
+		const struct sc_store_write *w = &b->w[i];
 		/* What it costs the SSD: its valid pages' span and trailer. */
-		uint64_t cost = sc_store_write_cost(w[i].valid_mask);
+		uint64_t cost = sc_store_write_cost(w->valid_mask);
 
-		if (w[i].result == 0) {
+		if (w->result == 0) {
 			bytes += cost;
 			stored++;
-			meta += w[i].validator == SC_META_VALIDATOR;
+			meta += w->validator == SC_META_VALIDATOR;
 		} else {
 			/* Charged when gathered; it never reached the SSD. */
 			sc_governor_refund(&sc->gov, cost);
-			refused += w[i].result == -ESTALE;
+			refused += w->result == -ESTALE;
 		}
-		sc_pool_cluster_done(sc->pool, &cl[i], w[i].result == 0);
+		sc_pool_cluster_done(sc->pool, &b->cl[i], w->result == 0);
 	}
 	pthread_mutex_lock(&sc->lock);
 	sc->stats.write_count += bytes;
@@ -90,13 +106,15 @@ static uint64_t flush(struct sc_scanner *sc, struct sc_pool_cluster *cl,
 	sc->stats.meta_clusters_written += meta;
 	sc->stats.clusters_refused += refused;
 	pthread_mutex_unlock(&sc->lock);
-	return bytes;
+	b->n = 0;
+	b->flying = NULL;
 }
 
 /*
  * A writing pass: every colour from its marker, at most maxscan pages
  * examined and maxlaunder pages written in all, as long as the budget
- * lasts.  Returns whether every colour's queue was scanned to its end.
+ * lasts.  One batch is gathered while the one before it is written.
+ * Returns whether every colour's queue was scanned to its end.
  */
 static bool writing_pass(struct sc_scanner *sc)
 {
@@ -105,44 +123,54 @@ static bool writing_pass(struct sc_scanner *sc)
 			     2;
 	int64_t launder_each =
 		sc_tunable_get(sc->tun, SC_T_MAXLAUNDER) / SC_POOL_COLOURS + 2;
-	struct sc_pool_cluster cl[BATCH];
-	struct sc_store_write w[BATCH];
+	struct batch *batches = calloc(2, sizeof(*batches)), *b;
 	unsigned reached_end = 0;
-	size_t n = 0;
 
+	if (!batches)
+		return false;
+	batches[0].bufs = sc->bufs;
+	batches[1].bufs = sc->bufs + (size_t)BATCH * SC_CLUSTER_BYTES;
+	b = &batches[0];
 	for (unsigned colour = 0; colour < SC_POOL_COLOURS; colour++) {
 		unsigned budget = scan_each;
 		int64_t launder = launder_each;
 
 		while (launder > 0 && sc_governor_may_write(&sc->gov)) {
-			unsigned char *buf = sc->bufs + n * SC_CLUSTER_BYTES;
+			unsigned char *buf = b->bufs + b->n * SC_CLUSTER_BYTES;
+			struct sc_pool_cluster *cl = &b->cl[b->n];
 			int r = sc_pool_next_cluster(sc->pool, colour, &budget,
-						     eligible, sc, buf, &cl[n]);
+						     eligible, sc, buf, cl);
 
 			if (r == -ENOENT)
 				reached_end++;
 			if (r != 1)
 				break;
-			w[n] = (struct sc_store_write){
-				.object = cl[n].object,
-				.validator = cl[n].validator,
-				.cluster = cl[n].cluster,
-				.valid_mask = cl[n].valid_mask,
+			b->w[b->n] = (struct sc_store_write){
+				.object = cl->object,
+				.validator = cl->validator,
+				.cluster = cl->cluster,
+				.valid_mask = cl->valid_mask,
 				.buf = buf,
 				.check_epoch = true,
 				.epoch = sc->epoch_seen,
 			};
 			/* Charge now, so a batch cannot overshoot the budget. */
-			sc_governor_charge(&sc->gov, sc_store_write_cost(
-							     cl[n].valid_mask));
-			launder -= __builtin_popcount(cl[n].valid_mask);
-			if (++n == BATCH) {
-				flush(sc, cl, w, n);
-				n = 0;
+			sc_governor_charge(&sc->gov,
+					   sc_store_write_cost(cl->valid_mask));
+			launder -= __builtin_popcount(cl->valid_mask);
+			if (++b->n == BATCH) {
+				launch(sc, b);
+				/* The other one's buffers are needed next. */
+				b = b == &batches[0] ? &batches[1]
+						     : &batches[0];
+				land(sc, b);
 			}
 		}
 	}
-	flush(sc, cl, w, n);
+	launch(sc, b);
+	land(sc, b == &batches[0] ? &batches[1] : &batches[0]);
+	land(sc, b);
+	free(batches);
 	return reached_end == SC_POOL_COLOURS;
 }
 
@@ -301,7 +329,7 @@ int sc_scanner_start(struct sc_store *store, struct sc_pool *pool,
 	if (!sc)
 		return -ENOMEM;
 	if (posix_memalign((void **)&sc->bufs, 4096,
-			   (size_t)BATCH * SC_CLUSTER_BYTES) != 0) {
+			   2 * (size_t)BATCH * SC_CLUSTER_BYTES) != 0) {
 		free(sc);
 		return -ENOMEM;
 	}

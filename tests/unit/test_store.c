@@ -711,6 +711,47 @@ static uint64_t slot_of(uint64_t object, uint32_t cluster, uint64_t *ret_slot)
  * from the first to the last is written (and read back), the rest of the
  * slot is left as it was, and the copy still reads right after a reload.
  */
+/* Two batches in flight at once, as the scanner keeps them: both land. */
+static void test_two_batches_in_flight(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	struct sc_store_write w[2][4];
+	struct sc_store_batch *first, *second;
+	void *bufs[2][4];
+
+	(void)state;
+	for (uint32_t b = 0; b < 2; b++)
+		for (uint32_t c = 0; c < 4; c++) {
+			bufs[b][c] = cluster_buf(9 + b, c, 1);
+			w[b][c] = (struct sc_store_write){ .object = 9 + b,
+							   .validator = 90,
+							   .cluster = c,
+							   .valid_mask = 0xffff,
+							   .buf = bufs[b][c] };
+		}
+	first = sc_store_write_begin(s, w[0], 4);
+	second = sc_store_write_begin(s, w[1], 4);
+	assert_non_null(first);
+	assert_non_null(second);
+	/* Not readable before their batch lands. */
+	assert_int_equal(get(s, 9, 90, 0, 1), -ENOENT);
+	assert_int_equal(sc_store_write_end(s, first), 4);
+	assert_int_equal(sc_store_write_end(s, second), 4);
+	for (uint32_t b = 0; b < 2; b++)
+		for (uint32_t c = 0; c < 4; c++) {
+			assert_int_equal(w[b][c].result, 0);
+			assert_int_equal(get(s, 9 + b, 90, c, 1), 0);
+			free(bufs[b][c]);
+		}
+	assert_audit_ok(s);
+	sc_store_close(s);
+	s = open_store(0, false, &r);
+	assert_int_equal(r.records_loaded, 8);
+	assert_int_equal(get(s, 10, 90, 3, 1), 0);
+	sc_store_close(s);
+}
+
 static void test_only_the_valid_span_is_written(void **state)
 {
 	struct sc_store_report r;
@@ -1056,6 +1097,7 @@ int main(void)
 		T(test_trailer_checksums_are_cached_after_a_read),
 		T(test_warm_up_learns_page_checksums),
 		T(test_records_follow_the_flush_with_next_batch_or_commit),
+		T(test_two_batches_in_flight),
 		T(test_invalidated_object_refuses_older_writes),
 		T(test_cleaning_spares_recently_hit_clusters),
 		T(test_cleaning_never_frees_pinned_clusters),
