@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The SSD store against fio on the same cache file and the same loop
-device, in one run: 64 KiB cluster writes (QD1 and QD32, fio with an
-fdatasync every QD writes; fio's io_uring engine does not wait for the
-writes in flight before it, and the store's syncer flushes while the
-next batches are written in the same way), and 4 KiB and 64 KiB random reads at
-QD1 and QD32 over the region the store wrote, QD requests kept in flight
-as fio does.  Every store read is verified: a 64 KiB read against the
+device, in one run: 64 KiB cluster writes (QD1 and QD32: fio keeps QD
+writes in flight with an fdatasync every QD, which its io_uring engine
+does not make wait for the writes in flight; the store writes batches
+of QD clusters as the scanner does, the next batch laid out while one
+is written, so up to 2 x QD writes are in flight, and its syncer
+flushes behind them), and 4 KiB and 64 KiB random reads at QD1 and
+QD32 over the region the store wrote, QD requests kept in flight as
+fio does.  Every store read is verified: a 64 KiB read against the
 record's checksum, a 4 KiB read against its page checksum, which the store
 keeps in RAM for slots read before (store_bench reads each slot once
 before timing 4 KiB reads, the steady state of a running daemon).
