@@ -619,6 +619,8 @@ static struct unsynced *take_unsynced(struct sc_store *s, size_t *ret_n)
 /* Append u[n] to the unsynced list; false without memory.  Holds lock. */
 static bool add_unsynced(struct sc_store *s, const struct unsynced *u, size_t n)
 {
+	if (n == 0)
+		return true;
 	if (s->nunsynced + n > s->unsynced_cap) {
 		size_t cap = 2 * (s->nunsynced + n);
 		struct unsynced *grown =
@@ -1362,7 +1364,8 @@ size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b)
 	 * Durable later, by the syncer, while the next batches are written:
 	 * a sync here would leave the device idle through every flush.
 	 */
-	listed = add_unsynced(s, b->mine, stored) && wake_syncer(s);
+	listed = add_unsynced(s, b->mine, stored) &&
+		 (stored == 0 || wake_syncer(s));
 	pthread_mutex_unlock(&s->lock);
 	if (!listed) { /* no memory or no thread: made durable now */
 		settle_unsynced(s, b->mine, stored, sc_io_datasync(s->fd));
