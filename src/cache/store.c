@@ -687,7 +687,8 @@ static void *syncer_main(void *arg)
 		u = take_unsynced(s, &n);
 		s->syncing = true;
 		pthread_mutex_unlock(&s->lock);
-		settle_unsynced(s, u, n, fdatasync(s->fd) < 0 ? -errno : 0);
+		/* This thread queues no I/O: sc_io_datasync is fdatasync. */
+		settle_unsynced(s, u, n, sc_io_datasync(s->fd));
 		pthread_mutex_lock(&s->lock);
 		s->syncing = false;
 		pthread_cond_broadcast(&s->sync_idle);
@@ -1152,8 +1153,10 @@ uint64_t sc_store_write_cost(uint16_t valid_mask)
 /* A batch of cluster writes in flight, from sc_store_write_begin to _end. */
 struct sc_store_batch {
 	struct sc_store_write *w;
-	size_t n, ndata, nio; /* io[0, ndata) data, [ndata, nio) trailers */
-	struct sc_io *io;     /* [3n]: sector writes from 2n */
+	size_t n, ndata, nio;  /* io[0, ndata) data, [ndata, nio) trailers */
+	size_t cap;	       /* n, at least 1 */
+	struct sc_io *io;      /* [3 cap] */
+	struct sc_io *sectors; /* io + 2 cap: up to cap index sector writes */
 	ssize_t nsectors;
 	struct sc_trailer *t;
 	uint32_t *slot;
@@ -1194,6 +1197,8 @@ static struct sc_store_batch *alloc_batch(struct sc_store_write *w, size_t n)
 		free_batch(b);
 		return NULL;
 	}
+	b->cap = cap;
+	b->sectors = b->io + 2 * cap;
 	return b;
 }
 
@@ -1277,13 +1282,12 @@ struct sc_store_batch *sc_store_write_begin(struct sc_store *s,
 
 	/* The records of the clusters the syncer made durable go along. */
 	pthread_mutex_lock(&s->lock);
-	b->nsectors = collect_dirty(s, io + 2 * b->n, b->n ? b->n : 1,
-				    &b->sector_bufs);
+	b->nsectors = collect_dirty(s, b->sectors, b->cap, &b->sector_bufs);
 	pthread_mutex_unlock(&s->lock);
 	if (b->nsectors < 0)
 		b->nsectors = 0; /* no memory: they wait for the next commit */
 	if (b->nsectors)
-		sc_io_submit(s->fd, io + 2 * b->n, (size_t)b->nsectors,
+		sc_io_submit(s->fd, b->sectors, (size_t)b->nsectors,
 			     s->queue_depth);
 	return b;
 }
@@ -1300,9 +1304,9 @@ size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b)
 	w = b->w;
 	ring_ret = sc_io_wait(b->io, b->nio);
 	if (b->nsectors) {
-		int ret = sc_io_wait(b->io + 2 * b->n, (size_t)b->nsectors);
+		int ret = sc_io_wait(b->sectors, (size_t)b->nsectors);
 
-		finish_dirty(s, b->io + 2 * b->n, (size_t)b->nsectors,
+		finish_dirty(s, b->sectors, (size_t)b->nsectors,
 			     ring_ret < 0 ? ring_ret : ret);
 	}
 

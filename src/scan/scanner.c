@@ -17,6 +17,15 @@
 /* Clusters written to the store in one batch. */
 #define BATCH 32u
 
+/* A batch of gathered clusters, and its writes while they are in flight. */
+struct batch {
+	struct sc_pool_cluster cl[BATCH];
+	struct sc_store_write w[BATCH];
+	size_t n;
+	unsigned char *bufs; /* BATCH clusters of sc->bufs */
+	struct sc_store_batch *flying;
+};
+
 struct sc_scanner {
 	struct sc_store *store;	 /* immutable */
 	struct sc_pool *pool;	 /* immutable */
@@ -35,8 +44,9 @@ struct sc_scanner {
 	/* The scanner thread's own; no lock. */
 	struct sc_governor gov;
 	uint64_t pending_adds;
-	unsigned char *bufs; /* 2 * BATCH clusters: one batch in flight */
-	uint32_t epoch_seen; /* of the page last found eligible */
+	unsigned char *bufs;	 /* 2 * BATCH clusters: one batch in flight */
+	struct batch batches[2]; /* gathered into in turn, on bufs */
+	uint32_t epoch_seen;	 /* of the page last found eligible */
 };
 
 /*
@@ -59,15 +69,6 @@ static bool eligible(void *arg, uint64_t object, uint64_t validator,
 	sc->epoch_seen = sc_store_epoch(sc->store, object);
 	return true;
 }
-
-/* A batch of gathered clusters, and its writes while they are in flight. */
-struct batch {
-	struct sc_pool_cluster cl[BATCH];
-	struct sc_store_write w[BATCH];
-	size_t n;
-	unsigned char *bufs; /* BATCH clusters of sc->bufs */
-	struct sc_store_batch *flying;
-};
 
 /* Start writing the gathered clusters. */
 static void launch(struct sc_scanner *sc, struct batch *b)
@@ -123,14 +124,9 @@ static bool writing_pass(struct sc_scanner *sc)
 			     2;
 	int64_t launder_each =
 		sc_tunable_get(sc->tun, SC_T_MAXLAUNDER) / SC_POOL_COLOURS + 2;
-	struct batch *batches = calloc(2, sizeof(*batches)), *b;
+	struct batch *batches = sc->batches, *b = &batches[0];
 	unsigned reached_end = 0;
 
-	if (!batches)
-		return false;
-	batches[0].bufs = sc->bufs;
-	batches[1].bufs = sc->bufs + (size_t)BATCH * SC_CLUSTER_BYTES;
-	b = &batches[0];
 	for (unsigned colour = 0; colour < SC_POOL_COLOURS; colour++) {
 		unsigned budget = scan_each;
 		int64_t launder = launder_each;
@@ -170,7 +166,6 @@ static bool writing_pass(struct sc_scanner *sc)
 	launch(sc, b);
 	land(sc, b == &batches[0] ? &batches[1] : &batches[0]);
 	land(sc, b);
-	free(batches);
 	return reached_end == SC_POOL_COLOURS;
 }
 
@@ -333,6 +328,8 @@ int sc_scanner_start(struct sc_store *store, struct sc_pool *pool,
 		free(sc);
 		return -ENOMEM;
 	}
+	sc->batches[0].bufs = sc->bufs;
+	sc->batches[1].bufs = sc->bufs + (size_t)BATCH * SC_CLUSTER_BYTES;
 	sc->store = store;
 	sc->pool = pool;
 	sc->tun = tunables;
