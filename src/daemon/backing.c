@@ -103,11 +103,26 @@ int sc_loc_proc_path(const struct sc_loc *loc, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * Whether an open with flags that failed with err may go again without
+ * O_DIRECT (*flags loses it): the file system does not do direct I/O.
+ */
+static bool retry_buffered(int err, int *flags)
+{
+	if (err != EINVAL || !(*flags & O_DIRECT))
+		return false;
+	*flags &= ~O_DIRECT;
+	return true;
+}
+
 int sc_loc_open(const struct sc_loc *loc, int flags, mode_t mode, int *ret_fd)
 {
-	int fd = openat(loc->dir_fd, loc->name, flags | O_NOFOLLOW | O_CLOEXEC,
-			mode);
+	int fd;
 
+	do {
+		fd = openat(loc->dir_fd, loc->name,
+			    flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	} while (fd < 0 && retry_buffered(errno, &flags));
 	if (fd < 0)
 		return -errno;
 	*ret_fd = fd;
@@ -166,14 +181,38 @@ int sc_open_below(struct sc_fs *fs, const char *path, int flags, int *ret_fd)
 
 	if (strcmp(path, ".") == 0)
 		path = "";
-	do {
+	for (;;) {
 		fd = syscall(SYS_openat2, fs->root_fd, path[0] ? path : ".",
 			     &how, sizeof(how));
-	} while (fd < 0 && errno == EAGAIN);
+		if (fd >= 0 ||
+		    (errno != EAGAIN && !retry_buffered(errno, &flags)))
+			break;
+		how.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW);
+	}
 	if (fd < 0)
 		return -errno;
 	*ret_fd = (int)fd;
 	return 0;
+}
+
+void sc_backing_buffered(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags >= 0 && (flags & O_DIRECT))
+		fcntl(fd, F_SETFL, flags & ~O_DIRECT);
+}
+
+ssize_t sc_backing_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t got = pread(fd, buf, len, (off_t)off);
+
+	if (got < 0 && errno == EINVAL &&
+	    (fcntl(fd, F_GETFL) & O_DIRECT) == O_DIRECT) {
+		sc_backing_buffered(fd);
+		got = pread(fd, buf, len, (off_t)off);
+	}
+	return got < 0 ? -errno : got;
 }
 
 /* The files below the open directory fd, at path; depth levels left. */

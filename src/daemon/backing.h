@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "fs.h"
 
@@ -49,7 +50,11 @@ void sc_loc_done(struct sc_loc *loc);
  */
 int sc_loc_proc_path(const struct sc_loc *loc, char *buf, size_t len);
 
-/* Open the file at loc with open(2) flags, never following a symlink. */
+/*
+ * Open the file at loc with open(2) flags, never following a symlink.
+ * O_DIRECT in flags is a wish: a file system that refuses it (EINVAL) is
+ * opened without it, as it is for sc_open_below().
+ */
 int sc_loc_open(const struct sc_loc *loc, int flags, mode_t mode, int *ret_fd);
 
 /* lstat of the file at loc. */
@@ -68,6 +73,17 @@ int sc_stat_birth(int dir_fd, const char *name, struct stat *ret_st,
  * symlink nor leaving BACKING.  0 or a negative errno.
  */
 int sc_open_below(struct sc_fs *fs, const char *path, int flags, int *ret_fd);
+
+/*
+ * pread(2) of a backing fd that may be O_DIRECT (backing_direct): a read
+ * the file system refuses for its alignment (EINVAL) goes again through
+ * the page cache, and so do the fd's later reads.  Bytes read, or a
+ * negative errno.
+ */
+ssize_t sc_backing_pread(int fd, void *buf, size_t len, uint64_t off);
+
+/* Let reads of fd go through the page cache (those that cannot align). */
+void sc_backing_buffered(int fd);
 
 /*
  * Call fn(arg, path, st) for the regular file path, or for every regular

@@ -19,11 +19,13 @@
  * only).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backing.h"
 #include "objects.h"
 #include "offline.h"
 #include "pool.h"
@@ -65,6 +67,9 @@ static void read_spliced(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		sc_reply_err(req, -fd);
 		return;
 	}
+	/* A splice goes where the request says, aligned or not. */
+	if (f->open_flags & O_DIRECT)
+		sc_backing_buffered(fd);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
@@ -220,7 +225,7 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 			     unsigned char *dst, int *ret_bytes)
 {
 	uint64_t off = (uint64_t)cluster * SC_CLUSTER_BYTES;
-	uint64_t len = (uint64_t)n * SC_CLUSTER_BYTES;
+	uint64_t len = (uint64_t)n * SC_CLUSTER_BYTES, aligned_len;
 	uint32_t epoch = sc_store_epoch(fs->store, f->object);
 	unsigned char *buf;
 	ssize_t got;
@@ -233,14 +238,22 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	fd = sc_file_fd(fs, f); /* offline, or a lazy open that failed */
 	if (fd < 0)
 		return fd;
-	buf = malloc(len);
+	/*
+	 * Aligned buffer, offset and length, as an O_DIRECT fd may demand
+	 * (backing_direct): at the end of the file the read asks for the
+	 * rest of its last page, and gets what the file has.
+	 */
+	aligned_len = (len + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES * SC_PAGE_BYTES;
+	buf = aligned_alloc(SC_PAGE_BYTES, aligned_len);
 	if (!buf)
 		return -ENOMEM;
-	got = pread(fd, buf, len, (off_t)off);
+	got = sc_backing_pread(fd, buf, aligned_len, off);
 	if (got < 0) {
 		free(buf);
-		return -errno;
+		return (int)got;
 	}
+	if ((uint64_t)got > len)
+		got = (ssize_t)len; /* grown since the open: not ours to read */
 	atomic_fetch_add(&fs->fetch_bytes, (uint64_t)got);
 	/* Pages the file no longer has (it shrank) are not inserted. */
 	for (uint64_t at = 0; at < (uint64_t)got; at += SC_PAGE_BYTES) {
@@ -686,9 +699,12 @@ look:
 	ret = sc_file_fd(fs, f);
 	if (ret < 0)
 		return ret;
-	ret = (int)pread(ret, dst, SC_PAGE_BYTES,
-			 (off_t)(pindex * SC_PAGE_BYTES));
-	return ret < 0 ? -errno : ret;
+	/* Through scratch, aligned for an O_DIRECT fd (dst may not be). */
+	ret = (int)sc_backing_pread(ret, scratch, SC_PAGE_BYTES,
+				    pindex * SC_PAGE_BYTES);
+	if (ret > 0)
+		memcpy(dst, scratch, (size_t)ret);
+	return ret;
 }
 
 int sc_rw_fetch(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,

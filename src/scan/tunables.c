@@ -43,6 +43,7 @@ const struct sc_tunable_desc sc_tunable_descs[SC_T_COUNT] = {
 			    100LL * 365 * 86400 },
 	[SC_T_DIRECT_ENABLE] = { "direct_enable", SC_TK_BOOL, 0, 0, 1 },
 	[SC_T_LAZY_OPEN] = { "lazy_open", SC_TK_BOOL, 0, 0, 1 },
+	[SC_T_BACKING_DIRECT] = { "backing_direct", SC_TK_BOOL, 1, 0, 1 },
 };
 
 void sc_tunables_init(struct sc_tunables *t)

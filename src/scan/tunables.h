@@ -32,12 +32,13 @@ enum sc_tunable {
 	SC_T_MAXSCAN,
 	SC_T_MIN_HYSTERESIS,
 	SC_T_CLEANPEROBJ,
-	SC_T_META_TIMEOUT,  /* ours: seconds cached metadata is trusted */
-	SC_T_ENDURANCE,	    /* ours: bytes the drive is rated to write */
-	SC_T_LIFETIME,	    /* ours: seconds it should last; with endurance,
+	SC_T_META_TIMEOUT,   /* ours: seconds cached metadata is trusted */
+	SC_T_ENDURANCE,	     /* ours: bytes the drive is rated to write */
+	SC_T_LIFETIME,	     /* ours: seconds it should last; with endurance,
 			    * they set accrate (wear.h) */
-	SC_T_DIRECT_ENABLE, /* ours: O_DIRECT reads served by the cache too */
-	SC_T_LAZY_OPEN,	    /* ours: cached files opened on BACKING lazily */
+	SC_T_DIRECT_ENABLE,  /* ours: O_DIRECT reads served by the cache too */
+	SC_T_LAZY_OPEN,	     /* ours: cached files opened on BACKING lazily */
+	SC_T_BACKING_DIRECT, /* ours: cached files read from BACKING O_DIRECT */
 	SC_T_COUNT,
 };
 

@@ -235,14 +235,7 @@ def test_ssd_reads_into_the_page_cache_are_not_kept_twice(dirs):
 
 def backing_fds(m, path):
     """How many fds the daemon holds on the backing file path."""
-    fds = f"/proc/{m.proc.pid}/fd"
-    n = 0
-    for fd in os.listdir(fds):
-        try:
-            n += os.readlink(os.path.join(fds, fd)) == path
-        except OSError:
-            pass
-    return n
+    return len(backing_fd_direct(m, path))
 
 
 def test_lazy_open(dirs):
@@ -385,6 +378,70 @@ def test_o_direct_bypasses_the_cache_unless_direct_enable(dirs):
         m.unmount()
 
 
+def backing_fd_direct(m, path):
+    """Whether each fd the daemon holds on the backing file path is
+    O_DIRECT (its open file's flags in fdinfo), in fd order."""
+    fds = f"/proc/{m.proc.pid}/fd"
+    out = []
+    for fd in sorted(os.listdir(fds), key=int):
+        try:
+            if os.readlink(os.path.join(fds, fd)) != path:
+                continue
+            with open(f"/proc/{m.proc.pid}/fdinfo/{fd}") as f:
+                flags = int(f.read().split("flags:")[1].split()[0], 8)
+        except OSError:
+            continue
+        out.append(bool(flags & os.O_DIRECT))
+    return out
+
+
+def test_backing_read_o_direct_unless_backing_direct_0(dirs):
+    """A file the cache serves is read from BACKING with O_DIRECT
+    (backing_direct, on by default): every byte right for sizes that end
+    inside a page, a cluster or nowhere near one (the reads are aligned
+    as an O_DIRECT fd on a block filesystem demands: the fd is still
+    O_DIRECT after them, where a refused read would have dropped it), a
+    copy_file_range
+    at an odd offset; with backing_direct=0 the file is read through
+    BACKING's page cache.  Writable opens never are O_DIRECT."""
+    base, backing, mnt, _ = dirs
+    sizes = {"one": 1, "odd": 10_000, "cl": 3 * 65536, "big": 3 * MIB + 123}
+    data = {n: make_file(os.path.join(backing, n), size, None)
+            for n, size in sizes.items()}
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        assert stats(mnt)["backing_direct"] == 1
+        for n, d in data.items():
+            with open(os.path.join(mnt, n), "rb") as f:
+                assert f.read() == d, n
+                assert backing_fd_direct(m, os.path.join(backing, n)) == [True], n
+        fi = os.open(os.path.join(mnt, "big"), os.O_RDONLY)
+        fo = os.open(os.path.join(mnt, "copy"), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            assert os.copy_file_range(fi, fo, 5000, 100, 7) == 5000
+        finally:
+            os.close(fi)
+            os.close(fo)
+        assert read(os.path.join(backing, "copy")) == b"\0" * 7 + data["big"][100:5100]
+        with open(os.path.join(mnt, "cl"), "r+b") as f:
+            assert backing_fd_direct(m, os.path.join(backing, "cl")) == [False]
+        os.setxattr(mnt, "user.swapcache.backing_direct", b"0")
+        drop_caches()
+        with open(os.path.join(mnt, "big"), "rb") as f:
+            assert f.read() == data["big"]
+            assert backing_fd_direct(m, os.path.join(backing, "big")) == [False]
+    finally:
+        m.unmount()
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "backing_direct=0",
+              "read_enable=0")
+    try:
+        with open(os.path.join(mnt, "odd"), "rb") as f:
+            assert f.read() == data["odd"]
+            assert backing_fd_direct(m, os.path.join(backing, "odd")) == [False]
+    finally:
+        m.unmount()
+
+
 def test_random_read_from_the_ssd_brings_its_neighbours(dirs):
     """A 4 KiB read that is not sequential takes its aligned 16 KiB group
     from the SSD in one device read (rw.c, READAROUND_PAGES): the other
@@ -480,7 +537,8 @@ def test_stats_and_tunables_xattrs(dirs):
                     "use_chflags", "maxswappct", "accrate", "curburst",
                     "maxburst", "minburst", "maxfilesize", "maxlaunder",
                     "maxscan", "min_hysteresis", "cleanperobj", "meta_timeout",
-                    "endurance", "lifetime", "direct_enable"):
+                    "endurance", "lifetime", "direct_enable", "lazy_open",
+                    "backing_direct"):
             assert key in st, key
         assert st["state"] == "writing" and st["accrate"] == 2 * MIB
         assert st["ssd_size_bytes"] > 32 * MIB

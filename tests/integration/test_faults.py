@@ -15,7 +15,7 @@ import pytest
 
 import faults
 import scfs
-from test_cache import stats
+from test_cache import backing_fd_direct, stats
 from test_cache_device import STORE_TOOL
 
 CRASH_LOOP_CYCLES = int(os.environ.get("SCFS_CRASH_LOOP_CYCLES", "50"))
@@ -446,3 +446,28 @@ def test_backing_removed_after_mount(dirs):
     assert scfs.outcome(os.listdir, mnt) == ("ok", [])
     assert not os.path.exists(backing_dir)  # nothing was made in its place
     m.unmount()
+
+
+def test_backing_without_direct_io_is_read_through_its_page_cache(dirs):
+    """A BACKING that refuses O_DIRECT opens (EINVAL: faultyfs told
+    "nodirect") is opened without it, and its files read right; one that
+    takes them gets them (backing_direct)."""
+    base, _, mnt, _ = dirs
+    device = FaultyDevice(base, 4 << 20)
+    data = os.urandom(3 << 20)
+    with open(device.image, "r+b") as f:
+        f.write(data)
+    disk = os.path.join(device.mnt, "disk")
+    try:
+        m = scfs.Mount(device.mnt, mnt, options=(f"cache={base}/c.swc", "cache_size=64M"))
+        try:
+            for how, direct in (("nodirect", False), ("ok", True)):
+                device.fail(how)
+                with open(os.path.join(mnt, "disk"), "rb") as f:
+                    assert f.read(len(data)) == data, how
+                    assert backing_fd_direct(m, disk) == [direct], how
+                os.setxattr(mnt, "user.swapcache.read_enable", b"0")
+        finally:
+            m.unmount()
+    finally:
+        device.close()

@@ -7,6 +7,8 @@
  *     echo ok > MNT/control       every request is served
  *     echo eio > MNT/control      every read and write of disk fails: EIO
  *     echo enospc > MNT/control   every write of disk fails: ENOSPC
+ *     echo nodirect > MNT/control an open of disk with O_DIRECT fails:
+ *                                 EINVAL, as where direct I/O is not done
  *
  * A loop device over MNT/disk makes a cache device that fails on demand.
  * disk is opened with direct_io, so that no page cache hides a failure.
@@ -25,12 +27,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum fault { FAULT_NONE, FAULT_EIO, FAULT_ENOSPC };
+enum fault { FAULT_NONE, FAULT_EIO, FAULT_ENOSPC, FAULT_NODIRECT, FAULTS };
 
 static int image_fd = -1;
 static _Atomic int fault = FAULT_NONE;
 
-static const char *const fault_names[] = { "ok", "eio", "enospc" };
+static const char *const fault_names[FAULTS] = { "ok", "eio", "enospc",
+						 "nodirect" };
 
 static int ff_getattr(const char *path, struct stat *st,
 		      struct fuse_file_info *fi)
@@ -81,6 +84,9 @@ static int ff_open(const char *path, struct fuse_file_info *fi)
 {
 	if (strcmp(path, "/disk") != 0 && strcmp(path, "/control") != 0)
 		return -ENOENT;
+	if (strcmp(path, "/disk") == 0 && fi->flags & O_DIRECT &&
+	    atomic_load(&fault) == FAULT_NODIRECT)
+		return -EINVAL;
 	fi->direct_io = 1;
 	return 0;
 }
@@ -123,7 +129,7 @@ static int ff_write(const char *path, const char *buf, size_t size, off_t off,
 
 	(void)fi;
 	if (strcmp(path, "/control") == 0) {
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < FAULTS; i++) {
 			size_t len = strlen(fault_names[i]);
 
 			if (size >= len &&
@@ -153,7 +159,8 @@ static int ff_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	(void)path;
 	(void)fi;
-	if (atomic_load(&fault) != FAULT_NONE)
+	if (atomic_load(&fault) == FAULT_EIO ||
+	    atomic_load(&fault) == FAULT_ENOSPC)
 		return -EIO;
 	return (datasync ? fdatasync(image_fd) : fsync(image_fd)) < 0 ? -errno
 								      : 0;
