@@ -195,23 +195,20 @@ int sc_open_below(struct sc_fs *fs, const char *path, int flags, int *ret_fd)
 	return 0;
 }
 
-void sc_backing_buffered(int fd)
+bool sc_backing_buffered(int fd)
 {
 	int flags = fcntl(fd, F_GETFL);
 
-	if (flags >= 0 && (flags & O_DIRECT))
-		fcntl(fd, F_SETFL, flags & ~O_DIRECT);
+	return flags >= 0 && (flags & O_DIRECT) &&
+	       fcntl(fd, F_SETFL, flags & ~O_DIRECT) == 0;
 }
 
 ssize_t sc_backing_pread(int fd, void *buf, size_t len, uint64_t off)
 {
 	ssize_t got = pread(fd, buf, len, (off_t)off);
 
-	if (got < 0 && errno == EINVAL &&
-	    (fcntl(fd, F_GETFL) & O_DIRECT) == O_DIRECT) {
-		sc_backing_buffered(fd);
+	if (got < 0 && errno == EINVAL && sc_backing_buffered(fd))
 		got = pread(fd, buf, len, (off_t)off);
-	}
 	return got < 0 ? -errno : got;
 }
 

@@ -82,8 +82,11 @@ int sc_open_below(struct sc_fs *fs, const char *path, int flags, int *ret_fd);
  */
 ssize_t sc_backing_pread(int fd, void *buf, size_t len, uint64_t off);
 
-/* Let reads of fd go through the page cache (those that cannot align). */
-void sc_backing_buffered(int fd);
+/*
+ * Let reads of fd go through the page cache (those that cannot align):
+ * whether it was O_DIRECT until now.
+ */
+bool sc_backing_buffered(int fd);
 
 /*
  * Call fn(arg, path, st) for the regular file path, or for every regular

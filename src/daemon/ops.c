@@ -1219,11 +1219,13 @@ static void forget_page_cache(struct sc_file *f)
 }
 
 /*
- * st: fstat of fd, the backing file just opened (-1: none, offline, or
- * lazy: to be opened on first need with flags).
+ * st: fstat of fd, the backing file just opened with backing_flags (-1:
+ * none, offline, or lazy: to be opened on first need with them); flags:
+ * the caller's open flags.
  */
 static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
-		    bool lazy, const struct stat *st, struct fuse_file_info *fi)
+		    int backing_flags, bool lazy, const struct stat *st,
+		    struct fuse_file_info *fi)
 {
 	struct sc_file *f = calloc(1, sizeof(*f));
 
@@ -1236,7 +1238,7 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	f->direct = flags & O_DIRECT;
 	f->lazy = lazy;
 	f->opener = view.caller;
-	f->open_flags = backing_flags_for(fs, inode, flags);
+	f->open_flags = backing_flags;
 	pthread_mutex_init(&f->open_lock, NULL);
 	pthread_mutex_init(&f->fetches.lock, NULL);
 	pthread_cond_init(&f->fetches.done, NULL);
@@ -1344,8 +1346,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = make_entry(fs, dir, name, &st, birth, &e);
 	sc_loc_done(&loc);
 	if (ret == 0) {
-		ret = new_file(fs, inode_of(fs, e.ino), fd, fi->flags, false,
-			       &st, fi);
+		ret = new_file(fs, inode_of(fs, e.ino), fd, fi->flags,
+			       backing_open_flags(fi->flags), false, &st, fi);
 		if (ret < 0)
 			sc_itable_forget(&fs->itable, inode_of(fs, e.ino), 1);
 	}
@@ -1386,7 +1388,8 @@ static int open_offline(struct sc_fs *fs, struct sc_inode *inode,
 		return -SC_OFFLINE_ERRNO;
 	ret = sc_creds_may(&st, R_OK);
 	if (ret == 0)
-		ret = new_file(fs, inode, -1, fi->flags, false, &st, fi);
+		ret = new_file(fs, inode, -1, fi->flags,
+			       backing_open_flags(fi->flags), false, &st, fi);
 	if (ret < 0)
 		return ret;
 	f = file_of(fi);
@@ -1437,6 +1440,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sc_fs *fs = fs_of(req);
 	struct sc_inode *inode = inode_of(fs, ino);
 	bool lazy = may_be_lazy(fs, inode, fi->flags);
+	/* Once: the handle keeps the flags its fd is opened with. */
+	int backing_flags = backing_flags_for(fs, inode, fi->flags);
 	struct sc_loc loc;
 	struct stat st;
 	uint64_t birth, ticket = 0;
@@ -1455,9 +1460,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (lazy)
 			ret = check_lazily(&loc, &st, &birth);
 		else
-			ret = sc_loc_open(
-				&loc, backing_flags_for(fs, inode, fi->flags),
-				0, &fd);
+			ret = sc_loc_open(&loc, backing_flags, 0, &fd);
 		sc_loc_done(&loc);
 	}
 	if (ret == 0 && !lazy)
@@ -1483,7 +1486,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 						 nodeid_of(fs, inode), -1, 0);
 	}
 	if (ret == 0)
-		ret = new_file(fs, inode, fd, fi->flags, lazy, &st, fi);
+		ret = new_file(fs, inode, fd, fi->flags, backing_flags, lazy,
+			       &st, fi);
 	if (ret < 0 && fd >= 0)
 		close(fd);
 	if (ret == 0 && lazy) {
