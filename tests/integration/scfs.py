@@ -6,6 +6,7 @@ mount and a plain reference directory (differential testing)."""
 import ctypes
 import ctypes.util
 import errno
+import mmap
 import os
 import pickle
 import shutil
@@ -191,6 +192,29 @@ def fallocate(fd, mode, offset, length):
     if fn(fd, mode, offset, length) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
+
+
+def resident_pages(fd, size):
+    """How many pages of the open file fd the kernel's page cache holds,
+    by mincore() over a shared mapping of it (mapping faults nothing in)."""
+    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    try:
+        vec = ctypes.create_string_buffer(pages)
+        if libc.mincore(addr, size, vec) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return sum(b & 1 for b in vec.raw)
+    finally:
+        libc.munmap(addr, size)
 
 
 class Timespec(ctypes.Structure):
