@@ -930,10 +930,19 @@ static int settle_read(struct sc_store *s, struct pending_read *p,
 	return p->read_ok ? -EBADMSG : -EIO;
 }
 
+/*
+ * Reads of one sc_store_read_many call whose bookkeeping lives on the
+ * stack: a random hit is a single read, and spares a calloc and a free.
+ */
+#define STACK_READS 2u
+
 size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 {
-	struct pending_read *p = calloc(n ? n : 1, sizeof(*p));
-	struct sc_io *io = calloc(n ? 2 * n : 1, sizeof(*io));
+	struct pending_read p_stack[STACK_READS] = { 0 };
+	struct sc_io io_stack[2 * STACK_READS] = { 0 };
+	bool on_stack = n <= STACK_READS;
+	struct pending_read *p = on_stack ? p_stack : calloc(n, sizeof(*p));
+	struct sc_io *io = on_stack ? io_stack : calloc(2 * n, sizeof(*io));
 	unsigned char *tbuf = NULL;
 	size_t nio = 0, ntrailers = 0, hits = 0;
 	bool need_sync = false;
@@ -1022,8 +1031,10 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 	if (need_sync)
 		drop_durably(s);
 out:
-	free(p);
-	free(io);
+	if (!on_stack) {
+		free(p);
+		free(io);
+	}
 	free(tbuf);
 	return hits;
 }
