@@ -406,6 +406,18 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	/*
+	 * Asynchronous reads (read-ahead, O_DIRECT aio) the kernel lets wait
+	 * on the daemon, and the three quarters of them past which it holds
+	 * back read-ahead.  More than there are workers: a worker that
+	 * answers one then finds the next queued instead of sleeping until
+	 * it comes (the kernel's 12, below our 16 workers, cost a context
+	 * switch for most reads from the SSD).
+	 */
+	conn->max_background = fs->opts->max_background;
+	conn->congestion_threshold = fs->opts->max_background * 3 / 4;
+	if (conn->congestion_threshold == 0)
+		conn->congestion_threshold = 1;
 }
 
 /* A lookup that found nothing: cached by the kernel if negative_timeout. */

@@ -46,6 +46,7 @@ const char sc_options_help[] =
 	"     format                   format the cache device, whatever it holds\n"
 	"     fsname=NAME              source name shown in mount tables\n"
 	"     max_read=SIZE            largest read request (kernel default)\n"
+	"     max_background=N         asynchronous reads queued at most (32)\n"
 	"     max_threads=N            worker threads at most (16)\n"
 	"     negative_timeout=SECONDS cache of failed lookups (0)\n"
 	"     ram=SIZE                 the RAM page pool (256M)\n"
@@ -96,6 +97,7 @@ static const struct option_desc option_table[] = {
 	{ "format", OPT_FLAG, FIELD(format), false, 0 },
 	{ "fsname", OPT_STRING, FIELD(fsname), false, 0 },
 	{ "max_read", OPT_SIZE, FIELD(max_read_bytes), true, UINT32_MAX },
+	{ "max_background", OPT_UINT, FIELD(max_background), false, 0 },
 	{ "max_threads", OPT_UINT, FIELD(max_threads), false, 0 },
 	{ "negative_timeout", OPT_SECONDS, FIELD(negative_timeout_ns), false,
 	  0 },
@@ -144,6 +146,7 @@ void sc_options_init(struct sc_options *opts)
 	memset(opts, 0, sizeof(*opts));
 	opts->action = SC_OPTIONS_RUN;
 	opts->max_threads = 16;
+	opts->max_background = 32;
 	opts->attr_timeout_ns = 1 * NS_PER_S;
 	opts->entry_timeout_ns = 1 * NS_PER_S;
 	opts->negative_timeout_ns = 0;

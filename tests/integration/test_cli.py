@@ -116,6 +116,38 @@ def test_read_ahead_is_set_on_the_mount(dirs):
     refused(run("-o", "read_ahead=2G", backing, mnt), r"read_ahead=2G is too large")
 
 
+def fuse_connection_setting(path, name):
+    """A setting of the FUSE connection behind the mount at path, from
+    the fusectl file system (mounted for the read if it is not)."""
+    ctl = "/sys/fs/fuse/connections"
+    mounted_here = not os.path.ismount(ctl)
+    if mounted_here:
+        subprocess.run(["mount", "-t", "fusectl", "none", ctl], check=True)
+    try:
+        dev = os.stat(path).st_dev
+        with open(os.path.join(ctl, str(os.minor(dev) | os.major(dev) << 20), name)) as f:
+            return int(f.read())
+    finally:
+        if mounted_here:
+            subprocess.run(["umount", ctl], check=True)
+
+
+def test_max_background_is_set_on_the_connection(dirs):
+    """The kernel queues 32 asynchronous reads for the daemon by default
+    (its own default is 12), or what max_background= says, and holds back
+    read-ahead past three quarters of it; 0 and past 1024 are refused."""
+    _, backing, mnt, _ = dirs
+    for opts, want in (((), 32), (("max_background=40",), 40), (("max_background=1",), 1)):
+        m = scfs.Mount(backing, mnt, options=("cache=none", *opts))
+        try:
+            assert fuse_connection_setting(mnt, "max_background") == want
+            assert fuse_connection_setting(mnt, "congestion_threshold") == max(1, want * 3 // 4)
+        finally:
+            m.unmount()
+    refused(run("-o", "max_background=0", backing, mnt), r"max_background")
+    refused(run("-o", "max_background=5000", backing, mnt), r"max_background")
+
+
 def test_mount_through_mount_fuse3(dirs):
     """mount -t fuse.swapcachefs, as fstab does, goes through mount.fuse3."""
     _, backing, mnt, _ = dirs

@@ -28,6 +28,7 @@ static void test_defaults_are_documented_values(void **state)
 	assert_int_equal(o.entry_timeout_ns, 1000000000ULL);
 	assert_int_equal(o.negative_timeout_ns, 0);
 	assert_int_equal(o.max_threads, 16);
+	assert_int_equal(o.max_background, 32);
 	assert_int_equal(o.read_ahead_bytes, 4u << 20);
 	assert_int_equal(o.backing_timeout_ns, 60000000000ULL);
 	assert_false(o.allow_other);
@@ -64,9 +65,10 @@ static void test_mount_fuse3_order_options_last(void **state)
 	/* mount.fuse3 runs "prog BACKING MOUNTPOINT -o opts". */
 	assert_int_equal(PARSE(&o, err, "/b", "/m", "-o",
 			       "rw,nosuid,nodev,allow_other,attr_timeout=2.5,"
-			       "backing_timeout=0"),
+			       "backing_timeout=0,max_background=40"),
 			 0);
 	assert_true(o.allow_other);
+	assert_int_equal(o.max_background, 40);
 	assert_int_equal(o.attr_timeout_ns, 2500000000ULL);
 	assert_int_equal(o.backing_timeout_ns, 0); /* wait for ever */
 	assert_string_equal(o.kernel_opts, "rw,nosuid,nodev,allow_other");
@@ -139,10 +141,11 @@ static void test_cache_options(void **state)
 static void test_bad_values_are_refused(void **state)
 {
 	static const char *const bad[] = {
-		"attr_timeout=-1", "attr_timeout=abc",	   "entry_timeout=",
-		"max_threads=0",   "max_threads=5000",	   "allow_other=1",
-		"attr_timeout",	   "negative_timeout=1e3", "read_ahead=2G",
-		"read_ahead=4X",   "backing_timeout=-2",   "backing_timeout=x",
+		"attr_timeout=-1",  "attr_timeout=abc",	    "entry_timeout=",
+		"max_threads=0",    "max_threads=5000",	    "allow_other=1",
+		"attr_timeout",	    "negative_timeout=1e3", "read_ahead=2G",
+		"read_ahead=4X",    "backing_timeout=-2",   "backing_timeout=x",
+		"max_background=0", "max_background=2000",
 	};
 	struct sc_options o;
 	char err[256];
