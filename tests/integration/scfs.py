@@ -163,6 +163,12 @@ def as_user(uid, gid, fn, *args, groups=()):
     return result
 
 
+def errno_error():
+    """The OSError of the libc call through ctypes that just failed."""
+    e = ctypes.get_errno()
+    return OSError(e, os.strerror(e))
+
+
 def renameat2(olddir, oldname, newdir, newname, flags):
     fn = libc.renameat2
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
@@ -170,8 +176,7 @@ def renameat2(olddir, oldname, newdir, newname, flags):
     nfd = os.open(newdir, os.O_PATH)
     try:
         if fn(dfd, oldname.encode(), nfd, newname.encode(), flags) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, os.strerror(e))
+            raise errno_error()
     finally:
         os.close(dfd)
         os.close(nfd)
@@ -190,8 +195,7 @@ def fallocate(fd, mode, offset, length):
     fn = libc.fallocate
     fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
     if fn(fd, mode, offset, length) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
+        raise errno_error()
 
 
 def resident_pages(fd, size):
@@ -205,13 +209,11 @@ def resident_pages(fd, size):
     libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
     addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
     if addr in (None, ctypes.c_void_p(-1).value):
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
+        raise errno_error()
     try:
         vec = ctypes.create_string_buffer(pages)
         if libc.mincore(addr, size, vec) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, os.strerror(e))
+            raise errno_error()
         return sum(b & 1 for b in vec.raw)
     finally:
         libc.munmap(addr, size)
@@ -230,8 +232,7 @@ def utimensat(path, atime, mtime, follow=True):
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
     flags = 0 if follow else 0x100  # AT_SYMLINK_NOFOLLOW
     if fn(-100, path.encode(), times, flags) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
+        raise errno_error()
 
 
 def tree_state(root):
