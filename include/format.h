@@ -69,7 +69,10 @@
  * | 30     | 2    | flags          | SC_RECORD_USED                                |
  * | 32     | 8    | sequence       | store-wide commit counter                     |
  * | 40     | 8    | format_id      | first 8 bytes of the superblock uuid          |
- * | 48     | 12   | reserved       | 0                                             |
+ * | 48     | 2    | ram_mask       | bit p: page p was in the RAM pool at the clean|
+ * |        |      |                | unmount that wrote this record (a subset of   |
+ * |        |      |                | valid_mask; see "RAM hints" below)            |
+ * | 50     | 10   | reserved       | 0                                             |
  * | 60     | 4    | checksum       | CRC32C of bytes 0..59                         |
  *
  * Slot trailer (4 KiB; written with its cluster, before the record)
@@ -94,6 +97,17 @@
  * part of one only if the slot's trailer is intact, names the same
  * object, cluster, slot and data_crc as the record, and each page matches
  * its page_crc.
+ *
+ * RAM hints
+ *
+ * At a clean unmount the daemon notes which pages of which clusters its
+ * RAM pool held, and the last commit writes them as ram_mask; the next
+ * mount reads those pages back into the pool in the background, so a
+ * restart keeps the RAM tier too.  A hint is only a hint: it is trusted
+ * when the superblock says clean and the record's sequence is the newest
+ * in the index (written by that unmount's commit; a later commit makes
+ * older hints stale), and what it names is read and verified like any
+ * other read.
  *
  * Metadata records
  *
@@ -227,6 +241,7 @@ struct sc_record {
 	uint16_t flags;
 	uint64_t sequence;
 	uint64_t format_id;
+	uint16_t ram_mask;
 };
 
 struct sc_trailer {

@@ -155,6 +155,7 @@ void sc_record_encode(const struct sc_record *rec, void *buf)
 	put(b, 30, rec->flags, 2);
 	put(b, 32, rec->sequence, 8);
 	put(b, 40, rec->format_id, 8);
+	put(b, 48, rec->ram_mask, 2);
 	put(b, RECORD_CRC_AT, sc_crc32c(0, b, RECORD_CRC_AT), 4);
 }
 
@@ -186,14 +187,15 @@ enum sc_record_status sc_record_decode(const void *buf, uint64_t slot,
 	rec.flags = (uint16_t)get(b, 30, 2);
 	rec.sequence = get(b, 32, 8);
 	rec.format_id = get(b, 40, 8);
+	rec.ram_mask = (uint16_t)get(b, 48, 2);
 	if (rec.format_id != format_id)
 		return SC_RECORD_STALE;
-	if (rec.slot != slot || !all_zero(b + 48, 12) ||
+	if (rec.slot != slot || !all_zero(b + 50, 10) ||
 	    (rec.flags & ~SC_RECORD_USED))
 		return SC_RECORD_CORRUPT;
 	if (!(rec.flags & SC_RECORD_USED))
 		return SC_RECORD_FREE;
-	if (rec.valid_mask == 0)
+	if (rec.valid_mask == 0 || (rec.ram_mask & ~rec.valid_mask))
 		return SC_RECORD_CORRUPT;
 	*ret_rec = rec;
 	return SC_RECORD_VALID;

@@ -367,6 +367,26 @@ uint64_t sc_pool_object_pages(struct sc_pool *p, uint64_t object,
 	return n;
 }
 
+/* Give pg, off every queue, new contents, at the inactive tail. */
+static void place(struct sc_pool *p, struct colour *c, struct page *pg,
+		  uint64_t object, uint64_t validator, uint64_t pindex,
+		  const void *src, uint32_t bytes, uint8_t flags)
+{
+	memcpy(pg->data, src, bytes);
+	memset(pg->data + bytes, 0, SC_PAGE_BYTES - bytes);
+	pg->object = object;
+	pg->validator = validator;
+	pg->pindex = pindex;
+	pg->bytes = bytes;
+	pg->busy = 0;
+	pg->touched = 0;
+	pg->flags = flags;
+	pg->hash_next = c->hash[bucket_of(c, object, pindex)];
+	c->hash[bucket_of(c, object, pindex)] = pg;
+	atomic_fetch_add(resident_of(p, object), 1);
+	to_inactive_tail(c, pg);
+}
+
 int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
 		   uint64_t pindex, const void *src, uint32_t bytes,
 		   bool swapped)
@@ -396,24 +416,59 @@ int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
 		pthread_mutex_unlock(&c->lock);
 		return -EAGAIN;
 	}
-	memcpy(pg->data, src, bytes);
-	memset(pg->data + bytes, 0, SC_PAGE_BYTES - bytes);
-	pg->object = object;
-	pg->validator = validator;
-	pg->pindex = pindex;
-	pg->bytes = bytes;
-	pg->busy = 0;
-	pg->touched = 0;
-	pg->flags =
-		(uint8_t)(PG_VALID | (swapped ? PG_SWAPPED | PG_FROM_SSD : 0));
-	pg->hash_next = c->hash[bucket_of(c, object, pindex)];
-	c->hash[bucket_of(c, object, pindex)] = pg;
-	atomic_fetch_add(resident_of(p, object), 1);
-	to_inactive_tail(c, pg);
+	place(p, c, pg, object, validator, pindex, src, bytes,
+	      (uint8_t)(PG_VALID | (swapped ? PG_SWAPPED | PG_FROM_SSD : 0)));
 	pthread_mutex_unlock(&c->lock);
 	atomic_fetch_add(&p->adds, 1);
 	atomic_fetch_add(&p->total_adds, 1);
 	return 0;
+}
+
+int sc_pool_refill(struct sc_pool *p, uint64_t object, uint64_t validator,
+		   uint64_t pindex, const void *src)
+{
+	struct colour *c = &p->colours[sc_pool_colour_of(object, pindex)];
+	struct page *pg;
+	int ret = 0;
+
+	pthread_mutex_lock(&c->lock);
+	pg = TAILQ_FIRST(&c->free);
+	if (find(c, object, pindex)) {
+		ret = -EEXIST; /* read since the mount: newer, or the same */
+	} else if (!pg) {
+		ret = -ENOSPC;
+	} else {
+		dequeue(c, pg);
+		place(p, c, pg, object, validator, pindex, src, SC_PAGE_BYTES,
+		      PG_VALID | PG_SWAPPED | PG_FROM_SSD);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+struct sc_pool_page_id *sc_pool_list_on_ssd(struct sc_pool *p, unsigned colour,
+					    size_t *ret_n)
+{
+	struct colour *c = &p->colours[colour];
+	struct sc_pool_page_id *ids;
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	ids = malloc((c->nactive + c->ninactive + 1) * sizeof(*ids));
+	for (int which = 0; ids && which < 2; which++) {
+		struct page *pg;
+
+		TAILQ_FOREACH(pg, which ? &c->inactive : &c->active, q) {
+			if ((pg->flags & (PG_VALID | PG_SWAPPED | PG_MARKER)) ==
+			    (PG_VALID | PG_SWAPPED))
+				ids[n++] = (struct sc_pool_page_id){
+					pg->object, pg->validator, pg->pindex
+				};
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	*ret_n = n;
+	return ids;
 }
 
 void sc_pool_mark_served(struct sc_pool *p, uint64_t object, uint64_t pindex)

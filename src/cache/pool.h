@@ -95,6 +95,29 @@ int sc_pool_insert(struct sc_pool *p, uint64_t object, uint64_t validator,
 		   uint64_t pindex, const void *src, uint32_t bytes,
 		   bool swapped);
 
+/*
+ * At mount, page pindex of (object, validator) read back from the SSD
+ * (a RAM hint, see sc_store_take_hints): inserted as sc_pool_insert()
+ * with swapped would, but only into a free page (a hint pushes nothing
+ * out) and only if the pool has no page pindex of object (a reader's is
+ * as new or newer).  Returns 0, -EEXIST or -ENOSPC (its colour is full).
+ */
+int sc_pool_refill(struct sc_pool *p, uint64_t object, uint64_t validator,
+		   uint64_t pindex, const void *src);
+
+struct sc_pool_page_id {
+	uint64_t object;
+	uint64_t validator;
+	uint64_t pindex;
+};
+
+/*
+ * The pages of one colour that the SSD holds too (the RAM hints an
+ * unmount leaves): a malloc'd array of *ret_n, NULL without memory.
+ */
+struct sc_pool_page_id *sc_pool_list_on_ssd(struct sc_pool *p, unsigned colour,
+					    size_t *ret_n);
+
 /* Free the pages first..last (inclusive) of object, whatever validator. */
 void sc_pool_drop_range(struct sc_pool *p, uint64_t object, uint64_t first,
 			uint64_t last);

@@ -146,6 +146,13 @@ struct sc_store {
 	unsigned queue_depth;	     /* device requests in flight per caller */
 	uint32_t clean_hand;	     /* the cleaner's place in the slots */
 	_Atomic uint64_t hand_moves; /* slots the hand has passed, ever */
+	/*
+	 * RAM hints (include/format.h), by slot: read at load (then turned
+	 * into hints and freed), or noted for the unmount's commit.
+	 */
+	uint16_t *ram_masks;
+	struct sc_store_hint *hints; /* from the load, until taken */
+	size_t nhints;
 
 	void (*on_failure)(void *arg, int err); /* immutable */
 	void *on_failure_arg;			/* immutable */
@@ -527,6 +534,9 @@ static void encode_sector(struct sc_store *s, uint64_t sector, void *buf)
 			.flags = SC_RECORD_USED,
 			.sequence = s->sequence,
 			.format_id = s->format_id,
+			.ram_mask = s->ram_masks ? s->ram_masks[slot] &
+							   sl->valid_mask
+						 : 0,
 		};
 		sc_record_encode(&rec, b + i * SC_RECORD_BYTES);
 	}
@@ -817,6 +827,8 @@ static int resolve_read(struct sc_store *s, struct pending_read *p,
 	if (pos == NONE)
 		return -ENOENT;
 	obj = s->object_map[pos];
+	if (s->objects[obj].validator != r->validator && r->if_current)
+		return -ESTALE;
 	if (s->objects[obj].validator != r->validator) {
 		drop_object(s, obj);
 		*need_sync = true;
@@ -1503,6 +1515,34 @@ static uint32_t current_object(const struct sc_store *s, uint64_t object,
 	return s->object_map[pos];
 }
 
+size_t sc_store_take_hints(struct sc_store *s, struct sc_store_hint **ret)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	*ret = s->hints;
+	n = s->nhints;
+	s->hints = NULL;
+	s->nhints = 0;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+void sc_store_note_ram(struct sc_store *s, uint64_t object, uint64_t validator,
+		       uint32_t cluster, uint16_t mask)
+{
+	uint32_t obj, pos;
+
+	pthread_mutex_lock(&s->lock);
+	if (!s->ram_masks)
+		s->ram_masks = calloc(s->sb.nslots, sizeof(*s->ram_masks));
+	obj = current_object(s, object, validator);
+	pos = obj == NONE ? NONE : cluster_find(s, obj, cluster);
+	if (s->ram_masks && pos != NONE)
+		s->ram_masks[s->cluster_map[pos]] |= mask;
+	pthread_mutex_unlock(&s->lock);
+}
+
 uint64_t sc_store_object_bytes(struct sc_store *s, uint64_t object,
 			       uint64_t validator)
 {
@@ -1650,6 +1690,8 @@ static void free_index(struct sc_store *s)
 	free(s->dirty);
 	free(s->unsynced);
 	free(s->crc_cache);
+	free(s->ram_masks);
+	free(s->hints);
 }
 
 /* Free slots go on the stack so that low slot numbers come out first. */
@@ -1696,6 +1738,8 @@ static void load_record(struct sc_store *s, const struct sc_record *rec,
 	}
 	install_slot(s, rec->slot, obj, rec->cluster, rec->data_crc,
 		     rec->valid_mask);
+	if (s->ram_masks)
+		s->ram_masks[rec->slot] = rec->ram_mask;
 	slot_seq[rec->slot] = rec->sequence;
 	if (rec->sequence > obj_seq[obj])
 		obj_seq[obj] = rec->sequence;
@@ -1780,7 +1824,40 @@ static void load_one(struct sc_store *s, uint32_t slot,
 	}
 }
 
-/* Rebuild the RAM index from the records on the device. */
+/*
+ * The RAM hints the load found, as a list for sc_store_take_hints: those
+ * of used slots whose record the last commit wrote (an older one's hint
+ * is stale).  Without memory for the list there are none: they are hints.
+ */
+static void collect_hints(struct sc_store *s, const uint64_t *slot_seq)
+{
+	size_t n = 0;
+
+	for (uint64_t i = 0; i < s->sb.nslots; i++)
+		n += s->ram_masks[i] && s->slots[i].state == SLOT_USED &&
+		     slot_seq[i] == s->sequence;
+	s->hints = n ? malloc(n * sizeof(*s->hints)) : NULL;
+	for (uint64_t i = 0; s->hints && i < s->sb.nslots; i++) {
+		const struct slot *sl = &s->slots[i];
+
+		if (!s->ram_masks[i] || sl->state != SLOT_USED ||
+		    slot_seq[i] != s->sequence)
+			continue;
+		s->hints[s->nhints++] = (struct sc_store_hint){
+			.object = s->objects[sl->obj].name,
+			.validator = s->objects[sl->obj].validator,
+			.cluster = sl->cluster,
+			.mask = s->ram_masks[i] & sl->valid_mask,
+		};
+	}
+	free(s->ram_masks);
+	s->ram_masks = NULL;
+}
+
+/*
+ * Rebuild the RAM index from the records on the device, and the RAM hints
+ * of a clean unmount.
+ */
 static int load_index(struct sc_store *s, struct sc_store_report *report)
 {
 	struct load l = { .slot_seq = calloc(s->sb.nslots, sizeof(uint64_t)),
@@ -1788,10 +1865,16 @@ static int load_index(struct sc_store *s, struct sc_store_report *report)
 			  .report = report };
 	int ret = -ENOMEM;
 
+	if (s->sb.clean)
+		s->ram_masks = calloc(s->sb.nslots, sizeof(*s->ram_masks));
 	if (l.slot_seq && l.obj_seq)
 		ret = walk_index(s, load_one, &l);
 	if (ret == 0)
 		build_free_stack(s);
+	if (ret == 0 && s->ram_masks)
+		collect_hints(s, l.slot_seq);
+	free(s->ram_masks);
+	s->ram_masks = NULL;
 	free(l.slot_seq);
 	free(l.obj_seq);
 	return ret;
@@ -2371,6 +2454,13 @@ int sc_store_close(struct sc_store *s)
 	if (!s)
 		return 0;
 	stop_syncer(s);
+	/*
+	 * The RAM hints go in the last commit, all of them: only the newest
+	 * records' hints are trusted (collect_hints).
+	 */
+	for (uint64_t i = 0; s->ram_masks && i < s->sb.nslots; i++)
+		if (s->ram_masks[i] && s->slots[i].state == SLOT_USED)
+			mark_dirty(s, (uint32_t)i);
 	/* A device given up is left as it is: the next open recovers it. */
 	ret = sc_store_failed(s) ? -EIO : drop_durably(s);
 	if (ret == 0) {

@@ -142,7 +142,13 @@ struct sc_store_read {
 	 */
 	uint8_t first_page;
 	uint8_t npages;
-	void *buf;     /* aligned to 4096 */
+	void *buf; /* aligned to 4096 */
+	/*
+	 * When the store holds other contents of the object than validator
+	 * says: a miss, and nothing dropped (a RAM hint may be out of date;
+	 * a reader that opened the file knows its contents).
+	 */
+	bool if_current;
 	uint16_t mask; /* out: pages of the cluster that hold data */
 	int result;    /* out: 0 or an error as sc_store_read's */
 };
@@ -244,6 +250,28 @@ bool sc_store_warm_checksums(struct sc_store *s, uint32_t *cursor);
 
 /* A copy of the cluster was used (from RAM): give it a second chance. */
 void sc_store_touch(struct sc_store *s, uint64_t object, uint32_t cluster);
+
+/* Pages of a cluster the RAM pool held at the last clean unmount. */
+struct sc_store_hint {
+	uint64_t object;
+	uint64_t validator;
+	uint32_t cluster;
+	uint16_t mask; /* bit p: page p */
+};
+
+/*
+ * The RAM hints found at open (include/format.h), handed over once: the
+ * caller frees *ret.  Returns how many (0 after an unclean unmount).
+ */
+size_t sc_store_take_hints(struct sc_store *s, struct sc_store_hint **ret);
+
+/*
+ * Before sc_store_close: the RAM pool holds pages mask of the cluster of
+ * (object, validator); the close writes it as a hint for the next open.
+ * Ignored when the store holds no such cluster (or has no memory left).
+ */
+void sc_store_note_ram(struct sc_store *s, uint64_t object, uint64_t validator,
+		       uint32_t cluster, uint16_t mask);
 
 /*
  * How many clusters from cluster on (at most max) are not stored for

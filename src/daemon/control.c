@@ -200,6 +200,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "inactive_pages", ps.inactive_pages);
 	counter(&t, "free_pages", ps.free_pages);
 	counter(&t, "recycled_pages", ps.recycled);
+	counter(&t, "ram_refilled_pages", sc.ram_refilled_pages);
 	counter(&t, "clusters_written", sc.clusters_written);
 	counter(&t, "clusters_unsynced", st.unsynced_slots);
 	counter(&t, "meta_clusters_written", sc.meta_clusters_written);

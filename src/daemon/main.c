@@ -33,6 +33,7 @@
 #include "policy.h"
 #include "prefetch.h"
 #include "pool.h"
+#include "refill.h"
 #include "rw.h"
 #include "scanner.h"
 #include "store.h"
@@ -327,6 +328,12 @@ int main(int argc, char *argv[])
 		int pool_err;
 
 		sc_cachedev_describe_drive(fs.cache_path, &fs.drive);
+		if (opts.no_refill) {
+			struct sc_store_hint *hints;
+
+			sc_store_take_hints(fs.store, &hints);
+			free(hints); /* nothing for the scanner to read back */
+		}
 		fs.pool = sc_pool_create(opts.ram_bytes, &pool_err);
 		if (!fs.pool) {
 			fprintf(stderr,
@@ -378,6 +385,9 @@ int main(int argc, char *argv[])
 
 	sc_meta_destroy(fs.meta);
 	sc_policy_close(fs.policy);
+	/* What RAM holds now comes back into it at the next mount. */
+	if (fs.store && fs.pool && !sc_store_failed(fs.store))
+		sc_refill_note(fs.pool, fs.store);
 	sc_pool_destroy(fs.pool);
 	if (fs.store && sc_store_failed(fs.store)) {
 		sc_store_close(fs.store); /* said so when it failed */

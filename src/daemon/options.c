@@ -49,6 +49,9 @@ const char sc_options_help[] =
 	"     max_background=N         asynchronous reads queued at most (32)\n"
 	"     max_threads=N            worker threads at most (16)\n"
 	"     negative_timeout=SECONDS cache of failed lookups (0)\n"
+	"     norefill                 leave RAM empty at mount (by default what\n"
+	"                              it held at the last unmount is read back\n"
+	"                              from the cache)\n"
 	"     ram=SIZE                 the RAM page pool (256M)\n"
 	"     read_ahead=SIZE          kernel read-ahead on the mount (4M)\n"
 	"     TUNABLE=VALUE            read_enable, data_enable, meta_enable,\n"
@@ -101,6 +104,7 @@ static const struct option_desc option_table[] = {
 	{ "max_threads", OPT_UINT, FIELD(max_threads), false, 0 },
 	{ "negative_timeout", OPT_SECONDS, FIELD(negative_timeout_ns), false,
 	  0 },
+	{ "norefill", OPT_FLAG, FIELD(no_refill), false, 0 },
 	{ "ram", OPT_SIZE, FIELD(ram_bytes), false, 0 },
 	{ "read_ahead", OPT_SIZE, FIELD(read_ahead_bytes), false, 1ull << 30 },
 	{ "ro", OPT_FLAG, FIELD(read_only), true, 0 },

@@ -51,6 +51,7 @@ struct sc_options {
 	uint64_t cache_size_bytes; /* for a cache file; 0 default */
 	bool format;		   /* format whatever the device holds */
 	uint64_t ram_bytes;	   /* the RAM page pool */
+	bool no_refill; /* leave the pool empty at mount: no RAM hints read */
 
 	/* Tunables given as mount options; the others keep their default. */
 	int64_t tunables[SC_T_COUNT];

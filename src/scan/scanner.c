@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "refill.h"
 #include "scanner.h"
 #include "store.h"
 
@@ -270,16 +271,29 @@ static bool stopping(struct sc_scanner *sc)
 	return stop;
 }
 
+static bool refill_progress(void *arg, uint64_t pages)
+{
+	struct sc_scanner *sc = arg;
+
+	pthread_mutex_lock(&sc->lock);
+	sc->stats.ram_refilled_pages += pages;
+	pthread_mutex_unlock(&sc->lock);
+	return !stopping(sc);
+}
+
 static void *scanner_main(void *arg)
 {
 	struct sc_scanner *sc = arg;
 	uint32_t warm_cursor = 0;
 
 	/*
-	 * First the page checksums of what the SSD holds, a run of trailers
+	 * First what the RAM pool held at the last unmount, back into it;
+	 * then the page checksums of what the SSD holds, a run of trailers
 	 * a read: the first read of part of each cluster after a mount is
 	 * then one device read, not two (one for its trailer).
 	 */
+	if (sc_tunable_get(sc->tun, SC_T_READ_ENABLE) && !stopping(sc))
+		sc_refill_run(sc->pool, sc->store, refill_progress, sc);
 	while (sc_tunable_get(sc->tun, SC_T_READ_ENABLE) && !stopping(sc) &&
 	       sc_store_warm_checksums(sc->store, &warm_cursor))
 		;

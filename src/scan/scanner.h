@@ -31,6 +31,7 @@ struct sc_scanner_stats {
 	uint64_t clusters_cleaned;
 	uint64_t writing_passes, cleaning_passes;
 	uint64_t hysteresis_pages;
+	uint64_t ram_refilled_pages; /* put back into RAM at mount */
 };
 
 /*

@@ -85,14 +85,15 @@ def mount(backing, mnt, cache, *extra):
 
 def remount_with_it_on_the_ssd(backing, mnt, cache, name, data, *extra):
     """Read name (holding data) through a mount until the SSD holds all
-    of it, and mount again: the new mount's RAM holds none of it."""
+    of it, and mount again: the new mount's RAM holds none of it
+    (norefill: it does not read back what RAM held)."""
     m = mount(backing, mnt, cache, *extra)
     try:
         assert read(os.path.join(mnt, name)) == data
         wait_written(mnt, len(data))
     finally:
         m.unmount()
-    return mount(backing, mnt, cache, *extra)
+    return mount(backing, mnt, cache, "norefill", *extra)
 
 
 def test_reads_reach_the_ssd_and_survive_remount(dirs):
@@ -118,6 +119,60 @@ def test_reads_reach_the_ssd_and_survive_remount(dirs):
         assert st["read_bytes_ssd"] >= total - 4096 * len(files)
         assert st["read_bytes_backing"] < 4096 * len(files)
         assert st["checksum_errors"] == 0
+    finally:
+        m.unmount()
+
+
+def test_ram_comes_back_after_a_remount(dirs):
+    """What RAM held at a clean unmount is read back from the SSD at the
+    next mount (RAM hints): its reads are then served without a device
+    read, and counted as SSD bytes, where they came from.  A file changed
+    behind the mount's back meanwhile is read anew, whatever came back;
+    with norefill nothing comes back."""
+    base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "c.swc")
+    files = {f"f{i}": make_file(os.path.join(backing, f"f{i}"), size, None)
+             for i, size in enumerate([2 * MIB, 200000, 5000])}
+    pages = {n: -(-len(d) // 4096) for n, d in files.items()}
+    m = mount(backing, mnt, cache)
+    try:
+        for name, data in files.items():
+            assert read(os.path.join(mnt, name)) == data
+        wait_written(mnt, [len(d) for d in files.values()])
+    finally:
+        m.unmount()
+    # Same size, other bytes, a new mtime: its pages that come back are
+    # of the old contents.
+    time.sleep(0.01)
+    files["f1"] = make_file(os.path.join(backing, "f1"), 200000, 5)
+
+    drop_caches()
+    m = mount(backing, mnt, cache)
+    try:
+        # Their pages, and the directory's metadata record's.
+        scfs.wait_for(lambda: stats(mnt)["ram_refilled_pages"] > sum(pages.values()),
+                      what="RAM to be refilled")
+        for name in ("f0", "f2"):
+            assert residency(os.path.join(mnt, name))["ram_bytes"] == pages[name] * 4096
+        before = stats(mnt)
+        for name in ("f0", "f2"):
+            assert read(os.path.join(mnt, name)) == files[name]
+        st = stats(mnt)
+        assert st["ssd_hits"] == before["ssd_hits"]  # no device read
+        assert st["read_bytes_backing"] == 0
+        assert st["read_bytes_ssd"] == len(files["f0"]) + len(files["f2"])
+        assert read(os.path.join(mnt, "f1")) == files["f1"]
+        assert stats(mnt)["read_bytes_backing"] == len(files["f1"])
+    finally:
+        m.unmount()
+
+    drop_caches()
+    m = mount(backing, mnt, cache, "norefill")
+    try:
+        assert read(os.path.join(mnt, "f0")) == files["f0"]
+        st = stats(mnt)
+        assert st["ram_refilled_pages"] == 0
+        assert st["ssd_hits"] > 0 and st["read_bytes_ssd"] == len(files["f0"])
     finally:
         m.unmount()
 
@@ -271,7 +326,7 @@ def test_lazy_open(dirs):
             assert backing_fds(m, os.path.join(backing, "a")) == 1
     finally:
         m.unmount()
-    m = mount(backing, mnt, cache, "lazy_open=1")
+    m = mount(backing, mnt, cache, "lazy_open=1", "norefill")
     try:
         drop_caches()
         # From the SSD, with no backing fd behind the handle.
@@ -627,7 +682,10 @@ def test_residency_of_a_file(dirs):
     m = mount(backing, mnt, cache)
     try:
         f = os.path.join(mnt, "f")
-        assert residency(f) == {"ssd_bytes": pages, "ram_bytes": 0, "size": 300000}
+        # RAM held it at the unmount: it is read back.
+        scfs.wait_for(lambda: residency(f)["ram_bytes"] == pages,
+                      what="RAM to be refilled")
+        assert residency(f) == {"ssd_bytes": pages, "ram_bytes": pages, "size": 300000}
         # Changed behind the mount's back: nothing cached is of it.
         time.sleep(0.01)
         make_file(path, 5000, 7)

@@ -48,8 +48,24 @@ static struct sc_record sample_record(uint32_t slot, uint64_t format_id)
 		.flags = SC_RECORD_USED,
 		.sequence = 42,
 		.format_id = format_id,
+		.ram_mask = 0x0081,
 	};
 	return r;
+}
+
+static void assert_records_equal(const struct sc_record *a,
+				 const struct sc_record *b)
+{
+	assert_int_equal(a->object, b->object);
+	assert_int_equal(a->validator, b->validator);
+	assert_int_equal(a->cluster, b->cluster);
+	assert_int_equal(a->slot, b->slot);
+	assert_int_equal(a->data_crc, b->data_crc);
+	assert_int_equal(a->valid_mask, b->valid_mask);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->sequence, b->sequence);
+	assert_int_equal(a->format_id, b->format_id);
+	assert_int_equal(a->ram_mask, b->ram_mask);
 }
 
 static void test_superblock_round_trip_and_offsets(void **state)
@@ -140,9 +156,10 @@ static void test_record_round_trip_and_offsets(void **state)
 	assert_int_equal(sc_get_le(buf + 16, 4), 77);	  /* cluster */
 	assert_int_equal(sc_get_le(buf + 20, 4), 1234);	  /* slot */
 	assert_int_equal(sc_get_le(buf + 28, 2), 0x00ff); /* valid_mask */
+	assert_int_equal(sc_get_le(buf + 48, 2), 0x0081); /* ram_mask */
 	assert_int_equal(sc_record_decode(buf, 1234, 0x5555, &out),
 			 SC_RECORD_VALID);
-	assert_memory_equal(&out, &r, sizeof(r));
+	assert_records_equal(&out, &r);
 }
 
 static void test_record_every_bit_flip_detected(void **state)
@@ -177,6 +194,12 @@ static void test_record_misplaced_stale_and_free(void **state)
 	assert_int_equal(sc_record_decode(buf, 9, 0x77, &out), SC_RECORD_FREE);
 	r = sample_record(9, 0x77);
 	r.valid_mask = 0;
+	sc_record_encode(&r, buf);
+	assert_int_equal(sc_record_decode(buf, 9, 0x77, &out),
+			 SC_RECORD_CORRUPT);
+	/* A page held in RAM that the cluster never had. */
+	r = sample_record(9, 0x77);
+	r.ram_mask = 0x0100;
 	sc_record_encode(&r, buf);
 	assert_int_equal(sc_record_decode(buf, 9, 0x77, &out),
 			 SC_RECORD_CORRUPT);

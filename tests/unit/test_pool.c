@@ -207,6 +207,55 @@ static void test_ssd_fill_keeps_a_page_already_here(void **state)
 	sc_pool_destroy(p);
 }
 
+/*
+ * A page read back at mount (a RAM hint) takes a free page only, never one
+ * a reader's page holds (of any validator), and comes as an SSD page; the
+ * listing for the next unmount names just the pages the SSD holds.
+ */
+static void test_refill_takes_free_pages_only(void **state)
+{
+	int err;
+	/* 16 colours x 8 pages. */
+	struct sc_pool *p = sc_pool_create(128 * SC_PAGE_BYTES, &err);
+	unsigned char buf[SC_PAGE_BYTES];
+	struct sc_pool_page_id *ids;
+	uint64_t pi[9];
+	size_t n;
+
+	(void)state;
+	for (unsigned i = 0; i < 9; i++)
+		pi[i] = nth_in_colour(4, 6, i);
+	put(p, 4, 2, pi[0]); /* a reader's, of newer contents */
+	memset(buf, page_of(4, pi[1]), sizeof(buf));
+	assert_int_equal(sc_pool_refill(p, 4, 1, pi[0], buf), -EEXIST);
+	assert_true(hit(p, 4, 2, pi[0]));
+	for (unsigned i = 1; i < 8; i++) {
+		memset(buf, page_of(4, pi[i]), sizeof(buf));
+		assert_int_equal(sc_pool_refill(p, 4, 1, pi[i], buf), 0);
+	}
+	/* The colour is full: the ninth pushes nothing out. */
+	memset(buf, page_of(4, pi[8]), sizeof(buf));
+	assert_int_equal(sc_pool_refill(p, 4, 1, pi[8], buf), -ENOSPC);
+	assert_true(hit(p, 4, 2, pi[0]));
+	assert_false(hit(p, 4, 1, pi[8]));
+	assert_int_equal(origin_of_read(p, 4, pi[1]), SC_POOL_SSD);
+	assert_true(hit(p, 4, 1, pi[7]));
+
+	ids = sc_pool_list_on_ssd(p, 6, &n);
+	assert_non_null(ids);
+	assert_int_equal(n, 7); /* not the reader's page from BACKING */
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(ids[i].object, 4);
+		assert_int_equal(ids[i].validator, 1);
+		assert_true(ids[i].pindex != pi[0]);
+	}
+	free(ids);
+	ids = sc_pool_list_on_ssd(p, 5, &n);
+	assert_int_equal(n, 0);
+	free(ids);
+	sc_pool_destroy(p);
+}
+
 static void test_marker_resumes_and_survives_removal(void **state)
 {
 	int err;
@@ -402,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_lru_recycles_oldest_and_spares_active),
 		cmocka_unit_test(test_origin_counts_a_fetch_once),
 		cmocka_unit_test(test_ssd_fill_keeps_a_page_already_here),
+		cmocka_unit_test(test_refill_takes_free_pages_only),
 		cmocka_unit_test(test_marker_resumes_and_survives_removal),
 		cmocka_unit_test(test_pages_on_the_ssd_cost_a_sixteenth),
 		cmocka_unit_test(test_cluster_gathers_only_its_aligned_pages),

@@ -830,6 +830,92 @@ static void test_corrupt_data_is_a_miss_and_dropped(void **state)
 	sc_store_close(s);
 }
 
+/* Mark the closed cache unclean again, as a crash leaves it. */
+static void mark_unclean(void)
+{
+	struct sc_superblock cur = file_superblock();
+	unsigned char buf[SC_SB_BYTES];
+
+	cur.clean = 0;
+	cur.sequence++;
+	cur.sb_offset = (cur.sequence % 2) * SC_SB_BYTES;
+	sc_sb_encode(&cur, buf);
+	file_write(cur.sb_offset, buf, sizeof(buf));
+}
+
+/* The RAM hints a store opened now hands over. */
+static size_t take_hints(struct sc_store *s, struct sc_store_hint *out,
+			 size_t max)
+{
+	struct sc_store_hint *h;
+	size_t n = sc_store_take_hints(s, &h);
+
+	assert_true(n <= max);
+	if (n)
+		memcpy(out, h, n * sizeof(*h));
+	free(h);
+	return n;
+}
+
+static void test_ram_hints_come_back_after_a_clean_close_only(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	struct sc_store_hint h[4];
+	struct sc_store_read rd;
+
+	(void)state;
+	for (uint32_t c = 0; c < 4; c++)
+		assert_int_equal(put(s, 1, 100, c, 1), 0);
+	assert_int_equal(put(s, 2, 200, 0, 1), 0);
+	sc_store_note_ram(s, 1, 100, 0, 0x0001);
+	sc_store_note_ram(s, 1, 100, 0, 0x0002); /* the masks add up */
+	sc_store_note_ram(s, 1, 100, 2, 0x8000);
+	sc_store_note_ram(s, 2, 201, 0, 0x0001); /* other contents */
+	sc_store_note_ram(s, 3, 300, 0, 0x0001); /* not stored */
+	assert_int_equal(sc_store_close(s), 0);
+
+	s = open_store(0, false, &r);
+	assert_int_equal(take_hints(s, h, 4), 2);
+	assert_int_equal(h[0].object, 1);
+	assert_int_equal(h[0].validator, 100);
+	assert_int_equal(h[0].cluster, 0);
+	assert_int_equal(h[0].mask, 0x0003);
+	assert_int_equal(h[1].cluster, 2);
+	assert_int_equal(h[1].mask, 0x8000);
+	assert_int_equal(take_hints(s, h, 4), 0); /* handed over once */
+	/* A hint read of other contents is a miss that drops nothing. */
+	rd = (struct sc_store_read){ .object = 1,
+				     .validator = 99,
+				     .cluster = 0,
+				     .buf = cluster_buf(0, 0, 0),
+				     .if_current = true };
+	assert_int_equal(sc_store_read_many(s, &rd, 1), 0);
+	assert_int_equal(rd.result, -ESTALE);
+	free(rd.buf);
+	assert_int_equal(get(s, 1, 100, 0, 1), 0);
+	assert_audit_ok(s);
+	/* A commit after the hints' makes them stale. */
+	assert_int_equal(put(s, 4, 400, 0, 1), 0);
+	assert_int_equal(sc_store_close(s), 0);
+	s = open_store(0, false, &r);
+	assert_int_equal(take_hints(s, h, 4), 0);
+
+	/* A crash after the close that wrote them: not trusted. */
+	sc_store_note_ram(s, 2, 200, 0, 0x0001);
+	assert_int_equal(sc_store_close(s), 0);
+	s = open_store(0, false, &r);
+	assert_int_equal(take_hints(s, h, 4), 1);
+	assert_int_equal(h[0].object, 2);
+	assert_int_equal(sc_store_close(s), 0);
+	mark_unclean();
+	s = open_store(0, false, &r);
+	assert_false(r.was_clean);
+	assert_int_equal(take_hints(s, h, 4), 0);
+	assert_int_equal(get(s, 2, 200, 0, 1), 0);
+	sc_store_close(s);
+}
+
 static void test_crash_after_data_before_record_is_a_miss(void **state)
 {
 	struct sc_store_report r;
@@ -849,17 +935,7 @@ static void test_crash_after_data_before_record_is_a_miss(void **state)
 	free(index);
 	/* Nothing is dirty: closing writes no record, only the superblock. */
 	sc_store_close(s);
-	{
-		/* Mark unclean again, as the crash left it. */
-		struct sc_superblock cur = file_superblock();
-		unsigned char buf[SC_SB_BYTES];
-
-		cur.clean = 0;
-		cur.sequence++;
-		cur.sb_offset = (cur.sequence % 2) * SC_SB_BYTES;
-		sc_sb_encode(&cur, buf);
-		file_write(cur.sb_offset, buf, sizeof(buf));
-	}
+	mark_unclean();
 	s = open_store(0, false, &r);
 	assert_false(r.was_clean);
 	assert_int_equal(get(s, 1, 10, 0, 1), 0);
@@ -1109,6 +1185,7 @@ int main(void)
 		T(test_only_the_valid_span_is_written),
 		T(test_corrupt_data_is_a_miss_and_dropped),
 		T(test_audit_finds_index_out_of_step_with_device),
+		T(test_ram_hints_come_back_after_a_clean_close_only),
 		T(test_crash_after_data_before_record_is_a_miss),
 		T(test_crash_with_torn_data_is_detected),
 		T(test_interrupted_replacement_resolves_to_newer),
