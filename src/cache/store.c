@@ -1829,19 +1829,24 @@ static void load_one(struct sc_store *s, uint32_t slot,
  * of used slots whose record the last commit wrote (an older one's hint
  * is stale).  Without memory for the list there are none: they are hints.
  */
+static bool hint_trusted(const struct sc_store *s, const uint64_t *slot_seq,
+			 uint64_t slot)
+{
+	return s->ram_masks[slot] && s->slots[slot].state == SLOT_USED &&
+	       slot_seq[slot] == s->sequence;
+}
+
 static void collect_hints(struct sc_store *s, const uint64_t *slot_seq)
 {
 	size_t n = 0;
 
 	for (uint64_t i = 0; i < s->sb.nslots; i++)
-		n += s->ram_masks[i] && s->slots[i].state == SLOT_USED &&
-		     slot_seq[i] == s->sequence;
+		n += hint_trusted(s, slot_seq, i);
 	s->hints = n ? malloc(n * sizeof(*s->hints)) : NULL;
 	for (uint64_t i = 0; s->hints && i < s->sb.nslots; i++) {
 		const struct slot *sl = &s->slots[i];
 
-		if (!s->ram_masks[i] || sl->state != SLOT_USED ||
-		    slot_seq[i] != s->sequence)
+		if (!hint_trusted(s, slot_seq, i))
 			continue;
 		s->hints[s->nhints++] = (struct sc_store_hint){
 			.object = s->objects[sl->obj].name,
@@ -1850,8 +1855,6 @@ static void collect_hints(struct sc_store *s, const uint64_t *slot_seq)
 			.mask = s->ram_masks[i] & sl->valid_mask,
 		};
 	}
-	free(s->ram_masks);
-	s->ram_masks = NULL;
 }
 
 /*

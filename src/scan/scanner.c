@@ -274,11 +274,13 @@ static bool stopping(struct sc_scanner *sc)
 static bool refill_progress(void *arg, uint64_t pages)
 {
 	struct sc_scanner *sc = arg;
+	bool stop;
 
 	pthread_mutex_lock(&sc->lock);
 	sc->stats.ram_refilled_pages += pages;
+	stop = sc->stop;
 	pthread_mutex_unlock(&sc->lock);
-	return !stopping(sc);
+	return !stop;
 }
 
 static void *scanner_main(void *arg)
