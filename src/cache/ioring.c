@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ioring.h"
@@ -109,13 +110,15 @@ static struct ring *thread_ring(int *ret_err)
 	/*
 	 * Only this thread ever submits to its ring, and it reaps only when it
 	 * waits: completions can run as task work deferred to then, not as
-	 * interrupts of whatever the thread is doing.  Older kernels lack the
-	 * flags: plain rings work there.
+	 * interrupts of whatever the thread is doing; the kernel flags the
+	 * ring when such work waits, for a thread that polls (poll_for()).
+	 * Older kernels lack the flags: plain rings work there.
 	 */
 	pthread_mutex_lock(&ring_life_lock);
 	ret = io_uring_queue_init(SC_IORING_DEPTH, &r->uring,
 				  IORING_SETUP_SINGLE_ISSUER |
-					  IORING_SETUP_DEFER_TASKRUN);
+					  IORING_SETUP_DEFER_TASKRUN |
+					  IORING_SETUP_TASKRUN_FLAG);
 	if (ret == -EINVAL)
 		ret = io_uring_queue_init(SC_IORING_DEPTH, &r->uring, 0);
 	pthread_mutex_unlock(&ring_life_lock);
@@ -176,22 +179,64 @@ static void settle_group(struct ring *r, uint16_t id, int res)
 	r->inflight--;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/*
+ * Submit what is prepared and watch the ring for up to poll_ns until want
+ * completions are there, running the completion work the kernel flags
+ * (a ring with deferred work posts nothing until its thread asks).
+ * Whether they are there.
+ *
+ * Why poll: an idle CPU of a virtual machine halts, and the interrupt
+ * that ends a device read then wakes it through the host, which costs
+ * here about as much as the read itself; a thread that keeps its CPU
+ * busy meanwhile takes the interrupt at once.  No pause instruction in
+ * the loop: a hypervisor takes a run of them for a spinning lock holder
+ * and may deschedule the CPU.
+ */
+static bool poll_for(struct ring *r, unsigned want, uint64_t poll_ns)
+{
+	uint64_t until = now_ns() + poll_ns;
+	int ret;
+
+	do {
+		ret = io_uring_submit(&r->uring);
+	} while (ret == -EINTR);
+	if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
+		return false; /* the wait that follows says what failed */
+	do {
+		if (IO_URING_READ_ONCE(*r->uring.sq.kflags) & IORING_SQ_TASKRUN)
+			io_uring_get_events(&r->uring);
+		if (io_uring_cq_ready(&r->uring) >= want)
+			return true;
+	} while (now_ns() < until);
+	return false;
+}
+
 /*
  * Reap at least want completions (submitting what is prepared first: one
- * system call for both), and every other one already there.  0 or a
- * negative errno.
+ * system call for both; or polling for them first, for up to poll_ns),
+ * and every other one already there.  0 or a negative errno.
  */
-static int reap(struct ring *r, unsigned want)
+static int reap(struct ring *r, unsigned want, uint64_t poll_ns)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
 	int ret;
 
-	do {
-		ret = io_uring_submit_and_wait(&r->uring, want);
-	} while (ret == -EINTR);
-	if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
-		return ret;
+	if (!(poll_ns && poll_for(r, want, poll_ns))) {
+		do {
+			ret = io_uring_submit_and_wait(&r->uring, want);
+		} while (ret == -EINTR);
+		if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
+			return ret;
+	}
 	do {
 		ret = io_uring_wait_cqe(&r->uring, &cqe);
 	} while (ret == -EINTR);
@@ -308,7 +353,7 @@ static int queue_all(struct ring *r, int fd, struct sc_io *io, size_t n,
 		struct group *g;
 
 		while (r->inflight >= depth) {
-			int err = reap(r, 1); /* the window slides */
+			int err = reap(r, 1, 0); /* the window slides */
 
 			if (err < 0) {
 				fail_rest(io + done, n - done, err);
@@ -378,20 +423,6 @@ int sc_io_submit(int fd, struct sc_io *io, size_t n, unsigned depth)
 	return submit_prepared(r);
 }
 
-int sc_io_drain(void)
-{
-	struct ring *r = current_ring();
-
-	while (r && r->inflight) {
-		/* All at once: a batch's data and trailer reads, one wait. */
-		int err = reap(r, r->inflight);
-
-		if (err < 0)
-			return ring_failed(r, err);
-	}
-	return 0;
-}
-
 int sc_io_wait(struct sc_io *io, size_t n)
 {
 	struct ring *r = current_ring();
@@ -399,7 +430,7 @@ int sc_io_wait(struct sc_io *io, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		/* Queued, so this thread has a ring (unless it failed them). */
 		while (r && io[i].res == -EINPROGRESS) {
-			int err = reap(r, 1);
+			int err = reap(r, 1, 0);
 
 			if (err < 0)
 				return ring_failed(r, err);
@@ -408,7 +439,26 @@ int sc_io_wait(struct sc_io *io, size_t n)
 	return 0;
 }
 
-int sc_io_batch(int fd, struct sc_io *io, size_t n, unsigned depth)
+/* Wait for every request of r, polling for up to poll_ns first. */
+static int drain(struct ring *r, uint64_t poll_ns)
+{
+	while (r && r->inflight) {
+		/* All at once: a batch's data and trailer reads, one wait. */
+		int err = reap(r, r->inflight, poll_ns);
+
+		if (err < 0)
+			return ring_failed(r, err);
+	}
+	return 0;
+}
+
+int sc_io_drain(void)
+{
+	return drain(current_ring(), 0);
+}
+
+int sc_io_batch_poll(int fd, struct sc_io *io, size_t n, unsigned depth,
+		     uint64_t poll_ns)
 {
 	struct ring *r;
 	/*
@@ -417,7 +467,12 @@ int sc_io_batch(int fd, struct sc_io *io, size_t n, unsigned depth)
 	 */
 	int err = queue_on_ring(fd, io, n, depth, &r);
 
-	return err < 0 ? err : sc_io_drain();
+	return err < 0 ? err : drain(r, poll_ns);
+}
+
+int sc_io_batch(int fd, struct sc_io *io, size_t n, unsigned depth)
+{
+	return sc_io_batch_poll(fd, io, n, depth, 0);
 }
 
 int sc_io_datasync(int fd)

@@ -75,6 +75,15 @@ void sc_io_settle(void);
  */
 int sc_io_batch(int fd, struct sc_io *io, size_t n, unsigned depth);
 
+/*
+ * sc_io_batch(), with the calling thread polling for the completions for
+ * up to poll_ns before it sleeps (it keeps its CPU busy meanwhile): for a
+ * reader that waits alone on a short read, where a sleep and a wake-up
+ * cost as much as the device (see ioring.c).
+ */
+int sc_io_batch_poll(int fd, struct sc_io *io, size_t n, unsigned depth,
+		     uint64_t poll_ns);
+
 /* fdatasync(2) of fd, after the thread's queued requests are done. */
 int sc_io_datasync(int fd);
 

@@ -948,7 +948,8 @@ static int settle_read(struct sc_store *s, struct pending_read *p,
  */
 #define STACK_READS 2u
 
-size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
+size_t sc_store_read_many_poll(struct sc_store *s, struct sc_store_read *r,
+			       size_t n, uint64_t poll_ns)
 {
 	struct pending_read p_stack[STACK_READS] = { 0 };
 	struct sc_io io_stack[2 * STACK_READS] = { 0 };
@@ -1019,7 +1020,7 @@ size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
 	}
 	/* The window slides: each read is verified as it completes. */
 	if (nio)
-		sc_io_batch(s->fd, io, nio, s->queue_depth);
+		sc_io_batch_poll(s->fd, io, nio, s->queue_depth, poll_ns);
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
@@ -1049,6 +1050,11 @@ out:
 	}
 	free(tbuf);
 	return hits;
+}
+
+size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r, size_t n)
+{
+	return sc_store_read_many_poll(s, r, n, 0);
 }
 
 /* Trailers read in one device request when warming the checksum cache. */

@@ -160,6 +160,13 @@ struct sc_store_read {
 size_t sc_store_read_many(struct sc_store *s, struct sc_store_read *r,
 			  size_t n);
 
+/*
+ * sc_store_read_many(), the caller polling for the device for up to
+ * poll_ns before it sleeps (sc_io_batch_poll).
+ */
+size_t sc_store_read_many_poll(struct sc_store *s, struct sc_store_read *r,
+			       size_t n, uint64_t poll_ns);
+
 struct sc_store_write {
 	uint64_t object;
 	uint64_t validator;

@@ -61,7 +61,7 @@ const char sc_options_help[] =
 	"                              meta_timeout (seconds cached metadata is\n"
 	"                              trusted: 60), endurance, lifetime,\n"
 	"                              direct_enable, lazy_open,\n"
-	"                              backing_direct\n"
+	"                              backing_direct, read_poll_us\n"
 	"     ro, rw, nosuid, nodev, noexec, noatime, ...\n"
 	"                              passed to the kernel mount\n"
 	"\n"

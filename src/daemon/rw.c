@@ -143,11 +143,24 @@ static int insert_from_ssd(struct sc_fs *fs, struct sc_file *f,
 	return ret;
 }
 
-/* Read r[0..n) from the SSD, counted in flight (see READAROUND_PAGES). */
+/*
+ * Read r[0..n) from the SSD, counted in flight (see READAROUND_PAGES).  A
+ * reader of one cluster with no other SSD read in flight polls for its
+ * read for up to read_poll_us (sc_io_batch_poll: a sleep and a wake-up
+ * cost about as much as the read here); with others in flight, the CPU
+ * is theirs.
+ */
 static void ssd_read_many(struct sc_fs *fs, struct sc_store_read *r, size_t n)
 {
-	atomic_fetch_add_explicit(&fs->ssd_reads, 1, memory_order_relaxed);
-	sc_store_read_many(fs->store, r, n);
+	unsigned others = atomic_fetch_add_explicit(&fs->ssd_reads, 1,
+						    memory_order_relaxed);
+	uint64_t poll_ns = others == 0 && n == 1
+				   ? (uint64_t)sc_tunable_get(
+					     &fs->tunables, SC_T_READ_POLL_US) *
+					     1000u
+				   : 0;
+
+	sc_store_read_many_poll(fs->store, r, n, poll_ns);
 	atomic_fetch_sub_explicit(&fs->ssd_reads, 1, memory_order_relaxed);
 }
 

@@ -44,6 +44,9 @@ const struct sc_tunable_desc sc_tunable_descs[SC_T_COUNT] = {
 	[SC_T_DIRECT_ENABLE] = { "direct_enable", SC_TK_BOOL, 0, 0, 1 },
 	[SC_T_LAZY_OPEN] = { "lazy_open", SC_TK_BOOL, 0, 0, 1 },
 	[SC_T_BACKING_DIRECT] = { "backing_direct", SC_TK_BOOL, 1, 0, 1 },
+	/* Longer than most SSD reads take: see swapcachefs(8). */
+	[SC_T_READ_POLL_US] = { "read_poll_us", SC_TK_MICROSECONDS, 200, 0,
+				10000 },
 };
 
 void sc_tunables_init(struct sc_tunables *t)
@@ -76,6 +79,7 @@ int sc_tunable_parse(int id, const char *text, int64_t *ret_value)
 	case SC_TK_PCT:
 	case SC_TK_COUNT:
 	case SC_TK_SECONDS:
+	case SC_TK_MICROSECONDS:
 		ret = sc_parse_uint(text, 0, UINT64_MAX, &v);
 		break;
 	case SC_TK_SIZE:

@@ -39,6 +39,7 @@ enum sc_tunable {
 	SC_T_DIRECT_ENABLE,  /* ours: O_DIRECT reads served by the cache too */
 	SC_T_LAZY_OPEN,	     /* ours: cached files opened on BACKING lazily */
 	SC_T_BACKING_DIRECT, /* ours: cached files read from BACKING O_DIRECT */
+	SC_T_READ_POLL_US,   /* ours: a lone SSD reader polls this long */
 	SC_T_COUNT,
 };
 
@@ -49,6 +50,7 @@ enum sc_tunable_kind {
 	SC_TK_RATE,  /* bytes per second, "/s" optional */
 	SC_TK_COUNT, /* pages */
 	SC_TK_SECONDS,
+	SC_TK_MICROSECONDS,
 	SC_TK_ENDURANCE, /* bytes, decimal K/M/G/T/P as drives are rated */
 	SC_TK_LIFETIME,	 /* seconds, h/d/w/y suffixes */
 };

@@ -604,7 +604,7 @@ def test_stats_and_tunables_xattrs(dirs):
                     "maxburst", "minburst", "maxfilesize", "maxlaunder",
                     "maxscan", "min_hysteresis", "cleanperobj", "meta_timeout",
                     "endurance", "lifetime", "direct_enable", "lazy_open",
-                    "backing_direct"):
+                    "backing_direct", "read_poll_us"):
             assert key in st, key
         assert st["state"] == "writing" and st["accrate"] == 2 * MIB
         assert st["ssd_size_bytes"] > 32 * MIB

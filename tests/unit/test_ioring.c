@@ -2,9 +2,11 @@
 /*
  * Unit tests of the io_uring engine: batches that merge adjacent requests
  * into one, results spread back over them, a short read at the end of a
- * file, and the sliding window with its completion callbacks.
+ * file, the sliding window with its completion callbacks, and a wait that
+ * polls.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -145,12 +149,81 @@ static void test_window_keeps_depth_and_calls_back_each_request(void **state)
 	unlink(path);
 }
 
+static void *write_later(void *arg)
+{
+	int fd = *(int *)arg;
+
+	usleep(50 * 1000);
+	assert_int_equal(write(fd, "polled", 6), 6);
+	return NULL;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * A polling wait takes the completion as soon as it is there, without
+ * sleeping (the point of polling), and not at the end of its window (a
+ * poller that missed the kernel's sign of deferred work would spin the
+ * whole window, then find it); a window too short falls back to a sleep.
+ * The read is of a pipe that a thread fills 50 ms later.
+ */
+static void test_a_polling_wait_ends_at_the_completion(void **state)
+{
+	const uint64_t window = 20ull * 1000 * 1000 * 1000;
+	char path[] = "/tmp/scfs-ioring-XXXXXX";
+	unsigned char page[4096];
+	struct sc_io io = { .buf = page, .len = sizeof(page) };
+	struct rusage before, after;
+	struct timespec t0;
+	int p[2], fd = mkstemp(path);
+	pthread_t writer;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(pipe(p), 0);
+	/* The thread's ring first: making it is not what is measured. */
+	assert_int_equal(sc_io_batch(fd, &io, 1, 0), 0);
+	for (int round = 0; round < 2; round++) {
+		memset(page, 0, sizeof(page));
+		io = (struct sc_io){ .buf = page, .len = sizeof(page) };
+		assert_int_equal(
+			pthread_create(&writer, NULL, write_later, &p[1]), 0);
+		getrusage(RUSAGE_THREAD, &before);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		assert_int_equal(sc_io_batch_poll(p[0], &io, 1, 0,
+						  round ? 1 : window),
+				 0);
+		getrusage(RUSAGE_THREAD, &after);
+		assert_int_equal(io.res, 6);
+		assert_memory_equal(page, "polled", 6);
+		if (round == 0) {
+			assert_true(seconds_since(&t0) < 10.0);
+			assert_int_equal(after.ru_nvcsw, before.ru_nvcsw);
+		} else {
+			assert_true(after.ru_nvcsw > before.ru_nvcsw);
+		}
+		assert_int_equal(pthread_join(writer, NULL), 0);
+	}
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
 			test_adjacent_requests_merge_and_each_gets_its_result),
 		cmocka_unit_test(test_batch_larger_than_the_ring),
+		cmocka_unit_test(test_a_polling_wait_ends_at_the_completion),
 		cmocka_unit_test(
 			test_window_keeps_depth_and_calls_back_each_request),
 	};

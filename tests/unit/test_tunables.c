@@ -27,6 +27,7 @@ static void test_names_and_defaults_follow_dragonfly(void **state)
 	assert_int_equal(sc_tunable_get(&t, SC_T_MAXFILESIZE), 0);
 	assert_int_equal(sc_tunable_get(&t, SC_T_READ_ENABLE), 1);
 	assert_int_equal(sc_tunable_get(&t, SC_T_META_TIMEOUT), 60);
+	assert_int_equal(sc_tunable_get(&t, SC_T_READ_POLL_US), 200);
 	assert_int_equal(sc_tunable_lookup("meta_timeout"), SC_T_META_TIMEOUT);
 	assert_int_equal(atomic_load(&t.curburst_request), -1);
 }
@@ -56,6 +57,11 @@ static void test_parse_by_kind_and_range(void **state)
 	assert_int_equal(sc_tunable_parse(SC_T_META_TIMEOUT, "1e9", &v),
 			 -EINVAL);
 	assert_int_equal(sc_tunable_parse(SC_T_META_TIMEOUT, "99999999", &v),
+			 -ERANGE);
+	assert_int_equal(sc_tunable_parse(SC_T_READ_POLL_US, "0", &v), 0);
+	assert_int_equal(sc_tunable_parse(SC_T_READ_POLL_US, "10000", &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(sc_tunable_parse(SC_T_READ_POLL_US, "10001", &v),
 			 -ERANGE);
 }
 
