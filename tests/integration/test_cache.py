@@ -544,6 +544,77 @@ def test_random_read_from_the_ssd_brings_its_neighbours(dirs):
         m.unmount()
 
 
+def test_o_direct_random_reads_of_a_file_larger_than_ram_skip_the_pool(dirs):
+    """An O_DIRECT reader's random reads of a file larger than the RAM
+    pool are served from the SSD straight into the reply, as the kernel
+    keeps O_DIRECT reads out of its page cache: the pool stays as it was
+    (rw.c, ssd_reads_bypass_pool), the bytes are right across a cluster
+    boundary, a page read again is read from the SSD again, and a write
+    through the mount is seen by the next read.  A sequential O_DIRECT
+    read still fills the pool."""
+    base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "c.swc")
+    data = bytearray(make_file(os.path.join(backing, "f"), 8 * MIB, None))
+    path = os.path.join(mnt, "f")
+    m = mount(backing, mnt, cache)
+    try:
+        assert read(path) == data
+        wait_written(mnt, len(data))
+    finally:
+        m.unmount()
+    m = mount(backing, mnt, cache, "norefill", "direct_enable=1", "ram=4M")
+    try:
+        drop_caches()
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+        try:
+            def pread(page, pages):
+                buf = mmap.mmap(-1, pages * 4096)  # aligned, for O_DIRECT
+                assert os.preadv(fd, [buf], page * 4096) == pages * 4096
+                return bytes(buf)
+
+            def expect(page, pages):
+                return bytes(data[page * 4096:(page + pages) * 4096])
+
+            def in_pool():
+                st = stats(mnt)
+                return st["active_pages"] + st["inactive_pages"]
+
+            # Far apart (1 MiB of slack counts as sequential); the second
+            # and the third cross into the next cluster (16 pages), the
+            # fourth holds two whole clusters.
+            reads = [(1500, 1), (702, 4), (1900, 16), (1024, 32), (1500, 1)]
+            before = stats(mnt)
+            for page, pages in reads:
+                assert pread(page, pages) == expect(page, pages)
+            st = stats(mnt)
+            want = sum(pages for _, pages in reads) * 4096
+            assert st["read_bytes_ssd"] - before["read_bytes_ssd"] == want
+            assert st["read_bytes_ram"] == before["read_bytes_ram"]
+            assert st["read_bytes_backing"] == before["read_bytes_backing"]
+            assert in_pool() == 0
+
+            new = bytes(range(256)) * 16
+            with open(path, "r+b") as w:
+                w.seek(1500 * 4096)
+                w.write(new)
+            data[1500 * 4096:1501 * 4096] = new
+            assert pread(1900, 16) == expect(1900, 16)
+            assert pread(1500, 1) == new
+        finally:
+            os.close(fd)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)  # a new handle
+        try:
+            before = in_pool()
+            assert pread(0, 256) == expect(0, 256)  # sequential
+            assert in_pool() >= before + 256
+        finally:
+            os.close(fd)
+    finally:
+        m.unmount()
+    with open(os.path.join(backing, "f"), "rb") as f:
+        assert f.read() == data
+
+
 def test_hot_set_survives_a_cold_scan_larger_than_the_cache(dirs):
     """A hot set read throughout a one-off scan of cold data larger than
     the cache keeps a hit ratio above 90%, during the scan and after a
