@@ -580,6 +580,26 @@ static void gather(struct colour *c, const struct page *first, void *buf,
 	}
 }
 
+/*
+ * Whether a write of pg's cluster is in flight (one of its pages busy).
+ * Another write of it now would hold only the pages that one lacks, and
+ * replace it on the SSD (a cluster has one slot): the pages of whichever
+ * lands first would be lost there, yet marked PG_SWAPPED, never written
+ * again.
+ */
+static bool cluster_in_flight(struct colour *c, const struct page *pg)
+{
+	uint64_t base = pg->pindex / SC_CLUSTER_PAGES * SC_CLUSTER_PAGES;
+
+	for (unsigned i = 0; i < SC_CLUSTER_PAGES; i++) {
+		const struct page *sib = find(c, pg->object, base + i);
+
+		if (sib && sib->busy)
+			return true;
+	}
+	return false;
+}
+
 int sc_pool_next_cluster(struct sc_pool *p, unsigned colour, unsigned *budget,
 			 sc_pool_eligible_fn eligible, void *arg, void *buf,
 			 struct sc_pool_cluster *ret)
@@ -616,6 +636,12 @@ int sc_pool_next_cluster(struct sc_pool *p, unsigned colour, unsigned *budget,
 		    !(pg->flags & PG_VALID) || pg->busy ||
 		    !eligible(arg, pg->object, pg->validator, pg->pindex))
 			continue;
+		if (cluster_in_flight(c, pg)) {
+			/* Back to pg: the next pass writes it whole. */
+			TAILQ_REMOVE(&c->inactive, &c->marker, q);
+			TAILQ_INSERT_BEFORE(pg, &c->marker, q);
+			break;
+		}
 		gather(c, pg, buf, ret, p->pages);
 		ret->colour = colour;
 		pthread_mutex_unlock(&c->lock);

@@ -156,9 +156,11 @@ typedef bool (*sc_pool_eligible_fn)(void *arg, uint64_t object,
  * they are examined) for one that is clean, valid, not busy, not on the
  * SSD yet and eligible; gather the pages of its cluster that are too into
  * buf (SC_CLUSTER_BYTES; absent pages zeroed), mark them busy and fill
- * *ret.  Returns 1 with a cluster, 0 when the budget ran out, -ENOENT
- * when the marker reached the end of the queue (it then restarts at the
- * head next time).
+ * *ret.  Returns 1 with a cluster, 0 when the budget ran out or the
+ * next one's cluster has a write in flight (the marker stays before it:
+ * the next pass, when that write has landed, writes the cluster whole),
+ * -ENOENT when the marker reached the end of the queue (it then restarts
+ * at the head next time).
  */
 int sc_pool_next_cluster(struct sc_pool *p, unsigned colour, unsigned *budget,
 			 sc_pool_eligible_fn eligible, void *arg, void *buf,

@@ -77,6 +77,17 @@ def wait_written(mnt, sizes, timeout=30):
     raise AssertionError(f"clusters_written {got} < {want}")
 
 
+def wait_on_ssd(paths, timeout=30):
+    """Until the SSD holds every page of each file at paths (through the
+    mount): clusters_written (wait_written) counts a cluster written in
+    two parts twice, while another may still be to come."""
+    def whole(path):
+        r = residency(path)
+        return r["ssd_bytes"] >= -(-r["size"] // 4096) * 4096
+    scfs.wait_for(lambda: all(whole(p) for p in paths), timeout=timeout,
+                  what="the SSD to hold the files")
+
+
 def mount(backing, mnt, cache, *extra):
     return scfs.Mount(backing, mnt, options=("allow_other", f"cache={cache}",
                                              "cache_size=64M", "min_hysteresis=0",
@@ -91,6 +102,7 @@ def remount_with_it_on_the_ssd(backing, mnt, cache, name, data, *extra):
     try:
         assert read(os.path.join(mnt, name)) == data
         wait_written(mnt, len(data))
+        wait_on_ssd([os.path.join(mnt, name)])
     finally:
         m.unmount()
     return mount(backing, mnt, cache, "norefill", *extra)
@@ -107,6 +119,7 @@ def test_reads_reach_the_ssd_and_survive_remount(dirs):
         for name, data in files.items():
             assert read(os.path.join(mnt, name)) == data
         wait_written(m.mountpoint, [len(d) for d in files.values()])
+        wait_on_ssd([os.path.join(mnt, name) for name in files])
     finally:
         m.unmount()
     drop_caches()
@@ -560,6 +573,7 @@ def test_o_direct_random_reads_of_a_file_larger_than_ram_skip_the_pool(dirs):
     try:
         assert read(path) == data
         wait_written(mnt, len(data))
+        wait_on_ssd([path])
     finally:
         m.unmount()
     m = mount(backing, mnt, cache, "norefill", "direct_enable=1", "ram=4M")
@@ -744,6 +758,7 @@ def test_residency_of_a_file(dirs):
         assert read(f) == data
         assert residency(f)["ram_bytes"] == pages
         wait_written(mnt, len(data))
+        wait_on_ssd([f])
         assert residency(f) == {"ssd_bytes": pages, "ram_bytes": pages, "size": 300000}
         with pytest.raises(OSError) as e:
             os.getxattr(mnt, "user.swapcache.residency")  # a directory

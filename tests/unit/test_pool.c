@@ -340,6 +340,46 @@ static void test_pages_on_the_ssd_cost_a_sixteenth(void **state)
 	sc_pool_destroy(p);
 }
 
+/*
+ * A cluster is not gathered again while a write of it is in flight: the
+ * second write would hold only the pages the first lacks and replace it
+ * on the SSD, and the first one's pages, marked as on the SSD, would never
+ * be written again.  The next pass writes the cluster whole.
+ */
+static void test_no_second_write_of_a_cluster_in_flight(void **state)
+{
+	int err;
+	struct sc_pool *p = sc_pool_create(1 << 22, &err);
+	unsigned char *buf = malloc(SC_CLUSTER_BYTES);
+	struct sc_pool_cluster first, again;
+	unsigned colour = sc_pool_colour_of(9, 0);
+	unsigned budget = 100;
+
+	(void)state;
+	for (uint64_t pg = 0; pg < 8; pg++)
+		put(p, 9, 1, pg);
+	assert_int_equal(sc_pool_next_cluster(p, colour, &budget, always, NULL,
+					      buf, &first),
+			 1);
+	assert_int_equal(first.valid_mask, 0x00ff);
+	for (uint64_t pg = 8; pg < 16; pg++)
+		put(p, 9, 1, pg); /* arrive while it is written */
+	budget = 100;
+	assert_int_equal(sc_pool_next_cluster(p, colour, &budget, always, NULL,
+					      buf, &again),
+			 0);
+	sc_pool_cluster_done(p, &first, true);
+	budget = 100;
+	assert_int_equal(sc_pool_next_cluster(p, colour, &budget, always, NULL,
+					      buf, &again),
+			 1);
+	assert_int_equal(again.cluster, 0);
+	assert_int_equal(again.valid_mask, 0xffff);
+	sc_pool_cluster_done(p, &again, true);
+	free(buf);
+	sc_pool_destroy(p);
+}
+
 static void test_cluster_gathers_only_its_aligned_pages(void **state)
 {
 	int err;
@@ -454,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_refill_takes_free_pages_only),
 		cmocka_unit_test(test_marker_resumes_and_survives_removal),
 		cmocka_unit_test(test_pages_on_the_ssd_cost_a_sixteenth),
+		cmocka_unit_test(test_no_second_write_of_a_cluster_in_flight),
 		cmocka_unit_test(test_cluster_gathers_only_its_aligned_pages),
 		cmocka_unit_test(test_drop_while_busy_frees_after_done),
 		cmocka_unit_test(test_eligibility_and_adds),
