@@ -553,21 +553,44 @@ uint64_t sc_pool_take_adds(struct sc_pool *p)
 
 /* ---- the scanner's side ---- */
 
-/* Gather the valid, idle pages of pg's cluster into buf; mark them busy. */
-static void gather(struct colour *c, const struct page *first, void *buf,
-		   struct sc_pool_cluster *ret, const struct page *pages)
+/*
+ * The pages of first's cluster into sib (NULL where absent).  Returns
+ * whether a write of the cluster is in flight (one of them busy): another
+ * write of it then would hold only the pages that one lacks, and replace
+ * it on the SSD (a cluster has one slot): the pages of whichever lands
+ * first would be lost there, yet marked PG_SWAPPED, never written again.
+ */
+static bool cluster_pages(struct colour *c, const struct page *first,
+			  struct page *sib[SC_CLUSTER_PAGES])
 {
 	uint64_t base = first->pindex / SC_CLUSTER_PAGES * SC_CLUSTER_PAGES;
+	bool in_flight = false;
+
+	for (unsigned i = 0; i < SC_CLUSTER_PAGES; i++) {
+		sib[i] = find(c, first->object, base + i);
+		in_flight |= sib[i] && sib[i]->busy;
+	}
+	return in_flight;
+}
+
+/*
+ * Gather the valid pages of first's cluster (sib, none busy) into buf;
+ * mark them busy.
+ */
+static void gather(struct page *const sib[SC_CLUSTER_PAGES],
+		   const struct page *first, void *buf,
+		   struct sc_pool_cluster *ret, const struct page *pages)
+{
 	unsigned char *out = buf;
 
 	memset(ret, 0, sizeof(*ret));
 	ret->object = first->object;
 	ret->validator = first->validator;
-	ret->cluster = (uint32_t)(base / SC_CLUSTER_PAGES);
+	ret->cluster = (uint32_t)(first->pindex / SC_CLUSTER_PAGES);
 	for (unsigned i = 0; i < SC_CLUSTER_PAGES; i++) {
-		struct page *pg = find(c, first->object, base + i);
+		struct page *pg = sib[i];
 
-		if (!pg || !(pg->flags & PG_VALID) || pg->busy ||
+		if (!pg || !(pg->flags & PG_VALID) ||
 		    pg->validator != first->validator) {
 			memset(out + i * SC_PAGE_BYTES, 0, SC_PAGE_BYTES);
 			continue;
@@ -580,33 +603,12 @@ static void gather(struct colour *c, const struct page *first, void *buf,
 	}
 }
 
-/*
- * Whether a write of pg's cluster is in flight (one of its pages busy).
- * Another write of it now would hold only the pages that one lacks, and
- * replace it on the SSD (a cluster has one slot): the pages of whichever
- * lands first would be lost there, yet marked PG_SWAPPED, never written
- * again.
- */
-static bool cluster_in_flight(struct colour *c, const struct page *pg)
-{
-	uint64_t base = pg->pindex / SC_CLUSTER_PAGES * SC_CLUSTER_PAGES;
-
-	for (unsigned i = 0; i < SC_CLUSTER_PAGES; i++) {
-		const struct page *sib = find(c, pg->object, base + i);
-
-		if (sib && sib->busy)
-			return true;
-	}
-	return false;
-}
-
 int sc_pool_next_cluster(struct sc_pool *p, unsigned colour, unsigned *budget,
 			 sc_pool_eligible_fn eligible, void *arg, void *buf,
 			 struct sc_pool_cluster *ret)
 {
 	struct colour *c = &p->colours[colour];
-	struct page *pg;
-
+	struct page *pg, *sib[SC_CLUSTER_PAGES];
 	unsigned passed = 0;
 
 	pthread_mutex_lock(&c->lock);
@@ -636,13 +638,13 @@ int sc_pool_next_cluster(struct sc_pool *p, unsigned colour, unsigned *budget,
 		    !(pg->flags & PG_VALID) || pg->busy ||
 		    !eligible(arg, pg->object, pg->validator, pg->pindex))
 			continue;
-		if (cluster_in_flight(c, pg)) {
+		if (cluster_pages(c, pg, sib)) {
 			/* Back to pg: the next pass writes it whole. */
 			TAILQ_REMOVE(&c->inactive, &c->marker, q);
 			TAILQ_INSERT_BEFORE(pg, &c->marker, q);
 			break;
 		}
-		gather(c, pg, buf, ret, p->pages);
+		gather(sib, pg, buf, ret, p->pages);
 		ret->colour = colour;
 		pthread_mutex_unlock(&c->lock);
 		return 1;

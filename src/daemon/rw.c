@@ -88,6 +88,12 @@ static uint32_t page_bytes(const struct sc_file *f, uint64_t pindex)
 					       : SC_PAGE_BYTES;
 }
 
+/* Pages of f, the last one partly. */
+static uint64_t file_pages(const struct sc_file *f)
+{
+	return (f->size + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES;
+}
+
 /*
  * Pages were inserted for f after reading at epoch: if the file changed
  * through the mount since, they may hold old bytes: drop them.  Returns
@@ -223,7 +229,7 @@ static int fill_around_from_ssd(struct sc_fs *fs, struct sc_file *f,
 {
 	uint64_t cluster_end =
 		(pindex / SC_CLUSTER_PAGES + 1) * SC_CLUSTER_PAGES;
-	uint64_t file_pages = (f->size + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES;
+	uint64_t pages = file_pages(f);
 	uint64_t first = pindex - pindex % READAROUND_PAGES;
 	uint64_t end = (pindex + n + READAROUND_PAGES - 1) / READAROUND_PAGES *
 		       READAROUND_PAGES;
@@ -231,8 +237,8 @@ static int fill_around_from_ssd(struct sc_fs *fs, struct sc_file *f,
 
 	if (end > cluster_end)
 		end = cluster_end;
-	if (end > file_pages)
-		end = file_pages;
+	if (end > pages)
+		end = pages;
 	if ((first == pindex && end <= pindex + n) ||
 	    atomic_load_explicit(&fs->ssd_reads, memory_order_relaxed) ||
 	    f->size > fs->opts->ram_bytes)
@@ -630,28 +636,15 @@ enum page_source { FROM_RAM, FROM_SSD, FROM_BACKING };
  * restart's refill or another reader put there.  4 KiB reads of a 1 GiB
  * file right after a remount, ram=256M (the refilled quarter of the file
  * stays a RAM hit), medians against the pool taking them: 13,840 IOPS
- * against 12,276 at QD1 (5 rounds), 64,021 against 50,442 at QD32 (3).  A file the pool can hold keeps its read-around
- * (READAROUND_PAGES); a sequential reader's pages go through the pool,
- * where its read-ahead puts what it fetches.
+ * against 12,276 at QD1 (5 rounds), 64,021 against 50,442 at QD32 (3).
+ * A file the pool can hold keeps its read-around (READAROUND_PAGES); a
+ * sequential reader's pages go through the pool, where its read-ahead
+ * puts what it fetches.
  */
 static bool ssd_reads_bypass_pool(const struct sc_fs *fs,
 				  const struct sc_file *f, bool sequential)
 {
 	return f->direct && !sequential && f->size > fs->opts->ram_bytes;
-}
-
-/*
- * Read pages [pindex, pindex + n) of one cluster of f from the SSD
- * straight into dst (aligned), outside the pool (ssd_reads_bypass_pool),
- * each verified by its page checksum.  Returns n, or as read_from_ssd().
- */
-static int read_from_ssd_in_place(struct sc_fs *fs, struct sc_file *f,
-				  uint64_t pindex, unsigned n,
-				  unsigned char *dst)
-{
-	int ret = read_from_ssd(fs, f, pindex, n, dst, false);
-
-	return ret < 0 ? ret : (int)n;
 }
 
 /*
@@ -679,7 +672,6 @@ static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
 	uint64_t clusters =
 		(pindex % SC_CLUSTER_PAGES + left + SC_CLUSTER_PAGES - 1) /
 		SC_CLUSTER_PAGES;
-	uint64_t file_pages = (f->size + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES;
 	enum sc_pool_origin origin;
 	uint32_t completed;
 	unsigned looks = 0;
@@ -706,14 +698,15 @@ look:
 		return ret;
 	}
 	*source = FROM_SSD;
-	if (in_place && pindex < file_pages) {
+	if (in_place && pindex < file_pages(f)) {
+		/* Straight into dst, outside the pool (ssd_reads_bypass_pool). */
 		uint64_t n = in_place < in_cluster ? in_place : in_cluster;
 
-		if (n > file_pages - pindex)
-			n = file_pages - pindex;
-		ret = read_from_ssd_in_place(fs, f, pindex, (unsigned)n, dst);
-		if (ret > 0) {
-			*placed = (unsigned)ret;
+		if (n > file_pages(f) - pindex)
+			n = file_pages(f) - pindex;
+		ret = read_from_ssd(fs, f, pindex, (unsigned)n, dst, false);
+		if (ret == 0) {
+			*placed = (unsigned)n;
 			return (int)page_bytes(f, pindex);
 		}
 		/* Not on the SSD, or raced by a write: as any miss. */
