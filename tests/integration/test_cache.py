@@ -474,6 +474,22 @@ def backing_fd_direct(m, path):
     return out
 
 
+def expect_backing_fd_direct(m, path, want, what=""):
+    """Wait until the daemon's fds on path are want (backing_fd_direct):
+    the kernel sends RELEASE after close() returns, so the fd of a handle
+    just closed may still be open for a moment."""
+    seen = []
+
+    def settled():
+        seen[:] = backing_fd_direct(m, path)
+        return seen == want
+
+    try:
+        scfs.wait_for(settled, timeout=5, what=f"backing fds {want}")
+    except TimeoutError:
+        raise AssertionError(f"{what}: backing fds O_DIRECT {seen}, want {want}")
+
+
 def test_backing_read_o_direct_unless_backing_direct_0(dirs):
     """A file the cache serves is read from BACKING with O_DIRECT
     (backing_direct, on by default): every byte right for sizes that end
@@ -493,7 +509,7 @@ def test_backing_read_o_direct_unless_backing_direct_0(dirs):
         for n, d in data.items():
             with open(os.path.join(mnt, n), "rb") as f:
                 assert f.read() == d, n
-                assert backing_fd_direct(m, os.path.join(backing, n)) == [True], n
+                expect_backing_fd_direct(m, os.path.join(backing, n), [True], n)
         fi = os.open(os.path.join(mnt, "big"), os.O_RDONLY)
         fo = os.open(os.path.join(mnt, "copy"), os.O_WRONLY | os.O_CREAT, 0o644)
         try:
@@ -503,12 +519,12 @@ def test_backing_read_o_direct_unless_backing_direct_0(dirs):
             os.close(fo)
         assert read(os.path.join(backing, "copy")) == b"\0" * 7 + data["big"][100:5100]
         with open(os.path.join(mnt, "cl"), "r+b") as f:
-            assert backing_fd_direct(m, os.path.join(backing, "cl")) == [False]
+            expect_backing_fd_direct(m, os.path.join(backing, "cl"), [False], "cl")
         os.setxattr(mnt, "user.swapcache.backing_direct", b"0")
         drop_caches()
         with open(os.path.join(mnt, "big"), "rb") as f:
             assert f.read() == data["big"]
-            assert backing_fd_direct(m, os.path.join(backing, "big")) == [False]
+            expect_backing_fd_direct(m, os.path.join(backing, "big"), [False], "big")
     finally:
         m.unmount()
     m = mount(backing, mnt, os.path.join(base, "c.swc"), "backing_direct=0",
@@ -516,7 +532,7 @@ def test_backing_read_o_direct_unless_backing_direct_0(dirs):
     try:
         with open(os.path.join(mnt, "odd"), "rb") as f:
             assert f.read() == data["odd"]
-            assert backing_fd_direct(m, os.path.join(backing, "odd")) == [False]
+            expect_backing_fd_direct(m, os.path.join(backing, "odd"), [False], "odd")
     finally:
         m.unmount()
 

@@ -15,7 +15,7 @@ import pytest
 
 import faults
 import scfs
-from test_cache import backing_fd_direct, stats
+from test_cache import expect_backing_fd_direct, stats
 from test_cache_device import STORE_TOOL
 
 CRASH_LOOP_CYCLES = int(os.environ.get("SCFS_CRASH_LOOP_CYCLES", "50"))
@@ -466,7 +466,7 @@ def test_backing_without_direct_io_is_read_through_its_page_cache(dirs):
                 device.fail(how)
                 with open(os.path.join(mnt, "disk"), "rb") as f:
                     assert f.read(len(data)) == data, how
-                    assert backing_fd_direct(m, disk) == [direct], how
+                    expect_backing_fd_direct(m, disk, [direct], how)
                 os.setxattr(mnt, "user.swapcache.read_enable", b"0")
         finally:
             m.unmount()
