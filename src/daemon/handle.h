@@ -56,6 +56,7 @@ struct sc_file {
 	uint64_t object;	   /* the store's name of the file; 0: none */
 	uint64_t validator;	   /* of the contents at open */
 	uint64_t size;		   /* at open */
+	uint32_t changes;	   /* inode->changes before the open */
 	struct stat opened;	   /* the backing file's attributes at open */
 	_Atomic uint64_t next_off; /* where the last read ended */
 	struct sc_fetches fetches; /* when cacheable */

@@ -53,6 +53,13 @@ struct sc_inode {
 	 */
 	_Atomic uint64_t page_cache_validator;
 
+	/*
+	 * Advanced before and after each change of the file's contents or
+	 * size through the mount (objects.h, sc_file_changing): a handle
+	 * opened before one reads from BACKING from then on (rw.c).
+	 */
+	_Atomic uint32_t changes;
+
 	/* Protected by itable->lock. */
 	uint64_t nlookup;	 /* references held by the kernel */
 	uint32_t refs;		 /* children naming us, open handles */

@@ -111,6 +111,12 @@ bool sc_object_policy(void *arg, uint64_t object, uint64_t validator,
 	return (pindex + 1) * SC_PAGE_BYTES <= (uint64_t)max;
 }
 
+void sc_file_changing(struct sc_fs *fs, struct sc_inode *inode, uint64_t object)
+{
+	atomic_fetch_add(&inode->changes, 1);
+	sc_object_changed(fs, object);
+}
+
 void sc_object_changed(struct sc_fs *fs, uint64_t object)
 {
 	if (!object || !fs->pool)

@@ -55,4 +55,16 @@ bool sc_object_policy(void *arg, uint64_t object, uint64_t validator,
  */
 void sc_object_changed(struct sc_fs *fs, uint64_t object);
 
+/*
+ * The contents or size of inode's file (object, 0 when not known) change
+ * through the mount, or just did: called before the change and after it.
+ * Beside sc_object_changed, the handles opened before it stop reading
+ * what was cached at their open (rw.c): a handle's size at open no
+ * longer bounds its reads once the file grew under it (a read ending
+ * there would tell the kernel the file shrank), nor are its pages the
+ * file's.
+ */
+void sc_file_changing(struct sc_fs *fs, struct sc_inode *inode,
+		      uint64_t object);
+
 #endif

@@ -797,12 +797,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		reply_status(req, ret);
 		return;
 	}
-	if (valid & FUSE_SET_ATTR_SIZE)
+	if (valid & FUSE_SET_ATTR_SIZE) {
 		object = sc_object_of_inode(fs, inode);
+		sc_file_changing(fs, inode, object);
+	}
 	meta_changed_inode(fs, inode);
-	sc_object_changed(fs, object);
 	ret = apply_setattr(t.fd, &t.loc, attr, valid);
-	sc_object_changed(fs, object);
+	if (valid & FUSE_SET_ATTR_SIZE)
+		sc_file_changing(fs, inode, object);
 	if (ret == -EPERM && fs->switch_creds &&
 	    is_killpriv_chmod(&t, attr, valid)) {
 		ret = sc_creds_restore();
@@ -1194,7 +1196,7 @@ static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 	if (!f->object)
 		return;
 	if (flags & O_TRUNC)
-		sc_object_changed(fs, f->object);
+		sc_file_changing(fs, f->inode, f->object);
 	f->size = (uint64_t)st->st_size;
 	f->validator = sc_object_validator(fs, st);
 	f->cacheable = fs->pool && (flags & O_ACCMODE) == O_RDONLY &&
@@ -1233,11 +1235,11 @@ static void forget_page_cache(struct sc_file *f)
 /*
  * st: fstat of fd, the backing file just opened with backing_flags (-1:
  * none, offline, or lazy: to be opened on first need with them); flags:
- * the caller's open flags.
+ * the caller's open flags; changes: inode->changes before st was taken.
  */
 static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 		    int backing_flags, bool lazy, const struct stat *st,
-		    struct fuse_file_info *fi)
+		    uint32_t changes, struct fuse_file_info *fi)
 {
 	struct sc_file *f = calloc(1, sizeof(*f));
 
@@ -1251,6 +1253,7 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	f->lazy = lazy;
 	f->opener = view.caller;
 	f->open_flags = backing_flags;
+	f->changes = changes;
 	pthread_mutex_init(&f->open_lock, NULL);
 	pthread_mutex_init(&f->fetches.lock, NULL);
 	pthread_cond_init(&f->fetches.done, NULL);
@@ -1358,10 +1361,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = make_entry(fs, dir, name, &st, birth, &e);
 	sc_loc_done(&loc);
 	if (ret == 0) {
-		ret = new_file(fs, inode_of(fs, e.ino), fd, fi->flags,
-			       backing_open_flags(fi->flags), false, &st, fi);
+		struct sc_inode *made = inode_of(fs, e.ino);
+
+		ret = new_file(fs, made, fd, fi->flags,
+			       backing_open_flags(fi->flags), false, &st,
+			       atomic_load(&made->changes), fi);
 		if (ret < 0)
-			sc_itable_forget(&fs->itable, inode_of(fs, e.ino), 1);
+			sc_itable_forget(&fs->itable, made, 1);
 	}
 	if (ret < 0) {
 		if (fd >= 0)
@@ -1401,7 +1407,8 @@ static int open_offline(struct sc_fs *fs, struct sc_inode *inode,
 	ret = sc_creds_may(&st, R_OK);
 	if (ret == 0)
 		ret = new_file(fs, inode, -1, fi->flags,
-			       backing_open_flags(fi->flags), false, &st, fi);
+			       backing_open_flags(fi->flags), false, &st,
+			       atomic_load(&inode->changes), fi);
 	if (ret < 0)
 		return ret;
 	f = file_of(fi);
@@ -1458,17 +1465,22 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct stat st;
 	uint64_t birth, ticket = 0;
 	int ret, fd = -1, list_fd = -1;
-	uint32_t dir_key = 0;
+	uint32_t dir_key = 0, changes = 0;
 
 	ret = reach_inode(req, inode, &loc);
 	if (ret == 0) {
-		if (fi->flags & O_TRUNC)
+		if (fi->flags & O_TRUNC) {
 			meta_changed_inode(fs, inode);
+			sc_file_changing(fs, inode,
+					 sc_object_of_inode(fs, inode));
+		}
 		dir_key = loc.dir_key;
 		if (sc_dirprime_should_list(&fs->dirprime, dir_key,
 					    sc_monotonic_coarse_ns()))
 			list_fd = fcntl(loc.dir_fd, F_DUPFD_CLOEXEC, 0);
 		ticket = sc_meta_ticket(fs->meta);
+		/* Before the size is taken: a change after it is seen. */
+		changes = atomic_load(&inode->changes);
 		if (lazy)
 			ret = check_lazily(&loc, &st, &birth);
 		else
@@ -1499,7 +1511,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (ret == 0)
 		ret = new_file(fs, inode, fd, fi->flags, backing_flags, lazy,
-			       &st, fi);
+			       &st, changes, fi);
 	if (ret < 0 && fd >= 0)
 		close(fd);
 	if (ret == 0 && lazy) {
@@ -2350,15 +2362,21 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 			 off_t length, struct fuse_file_info *fi)
 {
-	int fd = file_fd_now(req, fi);
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *inode = inode_of(fs, ino);
+	uint64_t object = sc_object_of_inode(fs, inode);
+	int fd = file_fd_now(req, fi), ret;
 
-	meta_changed_inode(fs_of(req), inode_of(fs_of(req), ino));
-	if (fd < 0)
+	meta_changed_inode(fs, inode);
+	if (fd < 0) {
 		sc_reply_err(req, -fd);
-	else if (fallocate(fd, mode, offset, length) < 0)
-		sc_reply_err(req, errno);
-	else
-		sc_reply_err(req, 0);
+		return;
+	}
+	/* Holes punched or zeroed change the contents, as a write does. */
+	sc_file_changing(fs, inode, object);
+	ret = fallocate(fd, mode, offset, length) < 0 ? errno : 0;
+	sc_file_changing(fs, inode, object);
+	sc_reply_err(req, ret);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -2381,11 +2399,14 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			       off_t off_out, struct fuse_file_info *fi_out,
 			       size_t len, int flags)
 {
+	struct sc_fs *fs = fs_of(req);
+	struct sc_inode *out = inode_of(fs, ino_out);
+	uint64_t object = sc_object_of_inode(fs, out);
 	int fd_in = file_fd_now(req, fi_in), fd_out = file_fd_now(req, fi_out);
 	ssize_t n;
 
 	(void)ino_in;
-	meta_changed_inode(fs_of(req), inode_of(fs_of(req), ino_out));
+	meta_changed_inode(fs, out);
 	if (fd_in < 0 || fd_out < 0) {
 		sc_reply_err(req, fd_in < 0 ? -fd_in : -fd_out);
 		return;
@@ -2393,8 +2414,11 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	/* Read as the request says, aligned or not (backing_direct). */
 	if (file_of(fi_in)->open_flags & O_DIRECT)
 		sc_backing_buffered(fd_in);
+	/* The destination's bytes change as a write's do (sc_rw_write). */
+	sc_file_changing(fs, out, object);
 	n = copy_file_range(fd_in, &off_in, fd_out, &off_out, len,
 			    (unsigned)flags);
+	sc_file_changing(fs, out, object);
 	if (n < 0)
 		sc_reply_err(req, errno);
 	else

@@ -1067,6 +1067,15 @@ static void note_page_cache_reader(struct sc_file *f)
 void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		size_t size, off_t off)
 {
+	/*
+	 * Once the file changed through the mount after this open, what the
+	 * cache held at the open is not the file's (sc_file_changing): the
+	 * handle reads BACKING, as a writer's does, where the kernel (which
+	 * knows the new size) finds the bytes it asks for.
+	 */
+	bool cached = f->cacheable &&
+		      atomic_load(&f->inode->changes) == f->changes;
+
 	note_page_cache_reader(f);
 	/*
 	 * From the size known at open on, only the backing store knows (the
@@ -1083,7 +1092,7 @@ void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 			return;
 		}
 	}
-	if (!f->cacheable || (uint64_t)off >= f->size) {
+	if (!cached || (uint64_t)off >= f->size) {
 		atomic_fetch_add(&fs->read_bytes_backing, size);
 		read_spliced(fs, req, f, size, off);
 		return;
@@ -1104,13 +1113,13 @@ void sc_rw_write(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	 * backing store, and again after: a read racing the write could
 	 * otherwise refill a page with the old bytes in between.
 	 */
-	sc_object_changed(fs, f->object);
+	sc_file_changing(fs, f->inode, f->object);
 	f->cacheable = false;
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = f->backing.fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
-	sc_object_changed(fs, f->object);
+	sc_file_changing(fs, f->inode, f->object);
 	if (n < 0)
 		sc_reply_err(req, (int)-n);
 	else

@@ -414,6 +414,58 @@ def test_writes_go_through_and_drop_cached_copies(dirs):
         m.unmount()
 
 
+def test_a_handle_open_across_a_change_through_the_mount_sees_it(dirs):
+    """A read-only handle opened before a change made through the mount
+    (by another handle) reads the file as changed: an append (the kernel
+    knows the new size: a read that ended at the size the handle opened
+    with told the kernel the file had shrunk, and every later open read
+    it short), holes punched and bytes copied in over pages the cache
+    holds."""
+    base, backing, mnt, _ = dirs
+    path = os.path.join(mnt, "f")
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        with open(os.path.join(backing, "log"), "wb") as f:
+            f.write(b"hello\n")
+        log = os.path.join(mnt, "log")
+        a = os.open(log, os.O_RDONLY)
+        assert os.read(a, 100) == b"hello\n"
+        # Opened after the read: the kernel drops the page it read.
+        w = os.open(log, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(w, b"world\n")
+            assert os.pread(a, 100, 6) == b"world\n"
+            assert os.pread(a, 100, 0) == b"hello\nworld\n"
+            assert read(log) == b"hello\nworld\n"
+        finally:
+            os.close(a)
+            os.close(w)
+        assert read(log) == b"hello\nworld\n"
+
+        data = bytearray(make_file(os.path.join(backing, "f"), 4 * 65536, 5))
+        src = make_file(os.path.join(backing, "src"), 65536, 6)
+        a = os.open(path, os.O_RDONLY)
+        w = os.open(path, os.O_RDWR)
+        s = os.open(os.path.join(mnt, "src"), os.O_RDONLY)
+        try:
+            assert os.pread(a, len(data), 0) == data
+            assert stats(mnt)["inactive_pages"] + stats(mnt)["active_pages"] >= 64
+            scfs.fallocate(w, 0x01 | 0x02, 65536, 65536)  # KEEP_SIZE | PUNCH_HOLE
+            data[65536:131072] = bytes(65536)
+            assert os.pread(a, 65536, 65536) == data[65536:131072]
+            assert os.copy_file_range(s, w, 65536, 0, 2 * 65536) == 65536
+            data[2 * 65536:3 * 65536] = src
+            assert os.pread(a, len(data), 0) == data
+        finally:
+            for fd in (a, w, s):
+                os.close(fd)
+        assert read(path) == data
+        drop_caches()
+        assert read(path) == data
+    finally:
+        m.unmount()
+
+
 def read_direct(path, size):
     fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
     try:
