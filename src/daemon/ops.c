@@ -2364,8 +2364,8 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 {
 	struct sc_fs *fs = fs_of(req);
 	struct sc_inode *inode = inode_of(fs, ino);
-	uint64_t object = sc_object_of_inode(fs, inode);
 	int fd = file_fd_now(req, fi), ret;
+	uint64_t object;
 
 	meta_changed_inode(fs, inode);
 	if (fd < 0) {
@@ -2373,6 +2373,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		return;
 	}
 	/* Holes punched or zeroed change the contents, as a write does. */
+	object = sc_object_of_inode(fs, inode);
 	sc_file_changing(fs, inode, object);
 	ret = fallocate(fd, mode, offset, length) < 0 ? errno : 0;
 	sc_file_changing(fs, inode, object);
@@ -2401,8 +2402,8 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 {
 	struct sc_fs *fs = fs_of(req);
 	struct sc_inode *out = inode_of(fs, ino_out);
-	uint64_t object = sc_object_of_inode(fs, out);
 	int fd_in = file_fd_now(req, fi_in), fd_out = file_fd_now(req, fi_out);
+	uint64_t object;
 	ssize_t n;
 
 	(void)ino_in;
@@ -2415,6 +2416,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (file_of(fi_in)->open_flags & O_DIRECT)
 		sc_backing_buffered(fd_in);
 	/* The destination's bytes change as a write's do (sc_rw_write). */
+	object = sc_object_of_inode(fs, out);
 	sc_file_changing(fs, out, object);
 	n = copy_file_range(fd_in, &off_in, fd_out, &off_out, len,
 			    (unsigned)flags);

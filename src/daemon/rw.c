@@ -672,6 +672,7 @@ static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
 	uint64_t clusters =
 		(pindex % SC_CLUSTER_PAGES + left + SC_CLUSTER_PAGES - 1) /
 		SC_CLUSTER_PAGES;
+	uint64_t pages = file_pages(f);
 	enum sc_pool_origin origin;
 	uint32_t completed;
 	unsigned looks = 0;
@@ -698,12 +699,12 @@ look:
 		return ret;
 	}
 	*source = FROM_SSD;
-	if (in_place && pindex < file_pages(f)) {
+	if (in_place && pindex < pages) {
 		/* Straight into dst, outside the pool (ssd_reads_bypass_pool). */
 		uint64_t n = in_place < in_cluster ? in_place : in_cluster;
 
-		if (n > file_pages(f) - pindex)
-			n = file_pages(f) - pindex;
+		if (n > pages - pindex)
+			n = pages - pindex;
 		ret = read_from_ssd(fs, f, pindex, (unsigned)n, dst, false);
 		if (ret == 0) {
 			*placed = (unsigned)n;
@@ -1114,7 +1115,6 @@ void sc_rw_write(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	 * otherwise refill a page with the old bytes in between.
 	 */
 	sc_file_changing(fs, f->inode, f->object);
-	f->cacheable = false;
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = f->backing.fd;
 	out.buf[0].pos = off;
