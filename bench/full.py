@@ -307,15 +307,17 @@ class Swapcachefs(System):
     name = "swapcachefs"
     cached = True
 
-    def __init__(self, backing, mnt, cache, cache_size):
+    def __init__(self, backing, mnt, cache, cache_size, uring):
         super().__init__(mnt)
         self.backing, self.cache, self.cache_size = backing, cache, cache_size
+        self.uring = uring
         self.m = None
 
     def mount(self):
         self.m = scfs.Mount(self.backing, self.root, options=(
             f"cache={self.cache}", f"cache_size={self.cache_size}", "ram=256M",
-            "direct_enable=1", "meta_timeout=3600", "lazy_open=1"))
+            "direct_enable=1", "meta_timeout=3600", "lazy_open=1") +
+            (("uring",) if self.uring else ()))
 
     def unmount(self):
         self.m.unmount()
@@ -623,6 +625,22 @@ def run_loopback(res, args, server, pll, d, systems_over, mk, wls, only, n_tree,
     return lines, prof
 
 
+URING_PARAM = "/sys/module/fuse/parameters/enable_uring"
+
+
+def set_enable_uring(on):
+    """Set the fuse module's enable_uring; returns what it was, or None
+    where this kernel has no FUSE over io_uring."""
+    try:
+        with open(URING_PARAM) as f:
+            was = f.read().strip() in ("Y", "1")
+        with open(URING_PARAM, "w") as f:
+            f.write("Y" if on else "N")
+    except FileNotFoundError:
+        return None
+    return was
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
@@ -642,6 +660,8 @@ def main():
                     help="comma-separated systems to run (default: all)")
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run: 64 MiB, 6x5 directories, 1 rep, 2 s")
+    ap.add_argument("--no-uring", action="store_true",
+                    help="swapcachefs through /dev/fuse, not FUSE over io_uring")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-full.txt"))
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -684,11 +704,18 @@ def main():
     def systems_over(tag, link_server):
         return [Sshfs(link_server, server, mk(tag, "sshfs")),
                 Swapcachefs(mk(tag, "sshfs-below"), mk(tag, "scfs"),
-                            os.path.join(base, tag, "cache.swc"), f"{cache_size}M"),
+                            os.path.join(base, tag, "cache.swc"), f"{cache_size}M",
+                            uring_was is not None),
                 RcloneFull(link_server, server, mk(tag, "rclone"), os.path.join(base, tag, "rc"))]
 
     if args.no_loopback:
         args.no_profile = True
+    # FUSE over io_uring is off in the fuse module by default: on for the
+    # run (swapcachefs -o uring), then as it was.
+    uring_was = None if args.no_uring else set_enable_uring(True)
+    lines.append("swapcachefs transport: " + (
+        "FUSE over io_uring (-o uring)" if uring_was is not None else
+        "/dev/fuse" + ("" if args.no_uring else f" ({URING_PARAM} missing)")))
     try:
         if not args.no_loopback:
             table, prof = run_loopback(res, args, server, pll, d_loop, systems_over, mk,
@@ -727,6 +754,8 @@ def main():
             if p.startswith(base):
                 subprocess.run(["fusermount3", "-uz", p])
         subprocess.run(["rm", "-rf", base])
+        if uring_was is not None:
+            set_enable_uring(uring_was)
     publish(lines, args.out)
 
 

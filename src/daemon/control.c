@@ -13,6 +13,7 @@
 #include "ctl.h"
 #include "deadline.h"
 #include "log.h"
+#include "uring.h"
 #include "meta.h"
 #include "nvme.h"
 #include "objects.h"
@@ -190,6 +191,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "meta_loads", ms.loads);
 	counter(&t, "meta_published", ms.published);
 	counter(&t, "dir_listings", atomic_load(&fs->dirprime.listings));
+	counter(&t, "uring_requests", sc_uring_requests(fs->uring));
 	line(&t, "hit_ratio_pct: %.1f\n",
 	     total ? 100.0 * (double)(ram + ssd) / (double)total : 0.0);
 	counter(&t, "ssd_size_bytes", st.data_bytes);

@@ -26,6 +26,7 @@ struct sc_pool;
 struct sc_readahead;
 struct sc_scanner;
 struct sc_store;
+struct sc_uring;
 
 struct sc_fs {
 	int root_fd;		 /* O_PATH fd of BACKING; immutable */
@@ -37,6 +38,7 @@ struct sc_fs {
 	double entry_timeout_s;
 	double negative_timeout_s;
 	struct fuse_session *session;
+	struct sc_uring *uring;	    /* NULL unless -o uring took */
 	struct sc_store *store;	    /* NULL with cache=none */
 	char cache_path[4096];	    /* as opened, for messages */
 	pthread_mutex_t drive_lock; /* protects drive */

@@ -37,6 +37,7 @@
 #include "rw.h"
 #include "scanner.h"
 #include "store.h"
+#include "uring.h"
 
 #define NS_PER_S 1e9
 
@@ -248,6 +249,15 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 		       strerror(-err_deadline));
 		goto out_unmount;
 	}
+	if (opts->uring) {
+		char why[256];
+		int err = sc_uring_start(se, opts->uring_threads, &fs->uring,
+					 why, sizeof(why));
+
+		if (err < 0)
+			sc_warn("uring: %s; requests go through /dev/fuse",
+				why);
+	}
 	sc_notice("mounted %s on %s", fs->backing_path, mountpoint);
 
 	if (opts->single_thread) {
@@ -263,6 +273,9 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 		fuse_loop_cfg_destroy(loop_cfg);
 	}
 	ret = ret == 0 ? 0 : 1;
+	/* While the watchdog runs: it ends the process if a thread is stuck. */
+	sc_uring_stop(fs->uring);
+	fs->uring = NULL;
 out_unmount:
 	sc_meta_stop_warm_up(fs->meta);
 	sc_prefetch_stop(fs);

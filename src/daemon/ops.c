@@ -39,6 +39,7 @@
 #include "relpath.h"
 #include "reply.h"
 #include "rw.h"
+#include "uring.h"
 
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
@@ -402,9 +403,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * round trip to BACKING per attr_timeout (and hang with it).
 	 */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+	/*
+	 * Not with the ring: libfuse splices into /dev/fuse itself, where
+	 * the kernel knows no request that came through a ring entry.
+	 */
+	if ((conn->capable & FUSE_CAP_SPLICE_WRITE) &&
+	    !sc_uring_offered(fs->uring))
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+	if ((conn->capable & FUSE_CAP_SPLICE_MOVE) &&
+	    !sc_uring_offered(fs->uring))
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
 	/*
 	 * Asynchronous reads (read-ahead, O_DIRECT aio) the kernel lets wait

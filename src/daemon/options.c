@@ -54,6 +54,11 @@ const char sc_options_help[] =
 	"                              from the cache)\n"
 	"     ram=SIZE                 the RAM page pool (256M)\n"
 	"     read_ahead=SIZE          kernel read-ahead on the mount (4M)\n"
+	"     uring                    FUSE over io_uring: each CPU's requests\n"
+	"                              answered on that CPU (Linux 6.14+, with\n"
+	"                              the fuse module's enable_uring=Y)\n"
+	"     uring_threads=N          its threads per CPU, a third of them\n"
+	"                              pinned to it (12)\n"
 	"     TUNABLE=VALUE            read_enable, data_enable, meta_enable,\n"
 	"                              use_chflags, maxswappct, accrate, curburst,\n"
 	"                              maxburst, minburst, maxfilesize, maxlaunder,\n"
@@ -108,6 +113,8 @@ static const struct option_desc option_table[] = {
 	{ "ram", OPT_SIZE, FIELD(ram_bytes), false, 0 },
 	{ "read_ahead", OPT_SIZE, FIELD(read_ahead_bytes), false, 1ull << 30 },
 	{ "ro", OPT_FLAG, FIELD(read_only), true, 0 },
+	{ "uring", OPT_FLAG, FIELD(uring), false, 0 },
+	{ "uring_threads", OPT_UINT, FIELD(uring_threads), false, 0 },
 };
 
 /* Kernel mount flags passed through as they are. */
@@ -151,6 +158,7 @@ void sc_options_init(struct sc_options *opts)
 	opts->action = SC_OPTIONS_RUN;
 	opts->max_threads = 16;
 	opts->max_background = 32;
+	opts->uring_threads = 12;
 	opts->attr_timeout_ns = 1 * NS_PER_S;
 	opts->entry_timeout_ns = 1 * NS_PER_S;
 	opts->negative_timeout_ns = 0;

@@ -37,6 +37,8 @@ struct sc_options {
 	bool read_only;
 	bool clone_fd;
 	unsigned max_threads;
+	bool uring;		   /* FUSE over io_uring (uring.h) */
+	unsigned uring_threads;	   /* its threads per CPU */
 	unsigned max_background;   /* the kernel's async reads queued */
 	uint64_t max_read_bytes;   /* 0: the kernel's default */
 	uint64_t read_ahead_bytes; /* the kernel's read-ahead on the mount */
