@@ -13,7 +13,6 @@
 #include "ctl.h"
 #include "deadline.h"
 #include "log.h"
-#include "uring.h"
 #include "meta.h"
 #include "nvme.h"
 #include "objects.h"
@@ -21,6 +20,7 @@
 #include "pool.h"
 #include "scanner.h"
 #include "store.h"
+#include "uring.h"
 #include "wear.h"
 
 #define PREFIX_LEN (sizeof(SC_CTL_PREFIX) - 1)

@@ -273,10 +273,10 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 		fuse_loop_cfg_destroy(loop_cfg);
 	}
 	ret = ret == 0 ? 0 : 1;
+out_unmount:
 	/* While the watchdog runs: it ends the process if a thread is stuck. */
 	sc_uring_stop(fs->uring);
 	fs->uring = NULL;
-out_unmount:
 	sc_meta_stop_warm_up(fs->meta);
 	sc_prefetch_stop(fs);
 	sc_rw_stop(fs);

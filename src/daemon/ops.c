@@ -407,12 +407,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * Not with the ring: libfuse splices into /dev/fuse itself, where
 	 * the kernel knows no request that came through a ring entry.
 	 */
-	if ((conn->capable & FUSE_CAP_SPLICE_WRITE) &&
-	    !sc_uring_offered(fs->uring))
-		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	if ((conn->capable & FUSE_CAP_SPLICE_MOVE) &&
-	    !sc_uring_offered(fs->uring))
-		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	if (!sc_uring_offered(fs->uring))
+		conn->want |= conn->capable &
+			      (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	/*
 	 * Asynchronous reads (read-ahead, O_DIRECT aio) the kernel lets wait
 	 * on the daemon, and the three quarters of them past which it holds

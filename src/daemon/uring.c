@@ -96,7 +96,6 @@ struct entry {
 
 struct worker {
 	struct entry *entry;
-	unsigned cpu;
 	struct io_uring ring;
 	bool has_ring;
 	bool floating;	   /* not pinned: takes what the pinned cannot */
@@ -114,7 +113,7 @@ struct sc_uring {
 	struct fuse_session *se;
 	int fd;	     /* the session's /dev/fuse fd */
 	int stop_fd; /* eventfd: every worker polls it */
-	unsigned nr_queues, per_cpu, nentries;
+	unsigned nentries;
 	struct entry *entries;
 	size_t payload_size; /* set before SERVING */
 	pthread_mutex_t lock;
@@ -259,8 +258,8 @@ static bool serve(struct sc_uring *u, struct worker *w)
 
 static void *worker_main(void *arg);
 
-static int start_worker(struct sc_uring *u, struct entry *e, unsigned cpu,
-			bool floating, uint64_t adopt_unique)
+static int start_worker(struct sc_uring *u, struct entry *e, bool floating,
+			uint64_t adopt_unique)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	pthread_attr_t attr;
@@ -269,7 +268,6 @@ static int start_worker(struct sc_uring *u, struct entry *e, unsigned cpu,
 	if (!w)
 		return -ENOMEM;
 	w->entry = e;
-	w->cpu = cpu;
 	w->floating = floating;
 	w->commit_id = adopt_unique;
 	atomic_store(&e->owner, w);
@@ -312,10 +310,10 @@ static void *worker_main(void *arg)
 	int err;
 
 	self = w;
-	snprintf(name, sizeof(name), "uring-%u", w->cpu);
+	snprintf(name, sizeof(name), "uring-%u", w->entry->qid);
 	pthread_setname_np(pthread_self(), name);
 	if (!w->floating)
-		pin(w->cpu);
+		pin(w->entry->qid);
 	pthread_mutex_lock(&u->lock);
 	/* The pinned register last, to be first in the kernel's LIFO. */
 	while (u->phase == WAIT_INIT ||
@@ -422,9 +420,14 @@ static ssize_t reply_to_ring(struct sc_uring *u, struct entry *e,
 	atomic_fetch_add_explicit(&u->requests, 1, memory_order_relaxed);
 	if (self && self->entry == e) {
 		prep_cmd(self, CMD_COMMIT_AND_FETCH, unique);
-	} else if (start_worker(u, e, e->qid, false, unique) < 0) {
-		tell_failure(u, "cannot start a thread for a stuck one's entry",
-			     ENOMEM);
+	} else {
+		int err = start_worker(u, e, false, unique);
+
+		if (err < 0)
+			tell_failure(
+				u,
+				"cannot start a thread for a stuck one's entry",
+				-err);
 	}
 	return (ssize_t)(sizeof(*out) + len);
 }
@@ -560,6 +563,10 @@ int sc_uring_start(struct fuse_session *se, unsigned threads_per_cpu,
 	const struct fuse_custom_io io = { .writev = hook_writev,
 					   .read = hook_read };
 	const char *refusal = kernel_refusal();
+	/* The kernel has a queue for every possible CPU. */
+	unsigned nr_queues = (unsigned)get_nprocs_conf();
+	unsigned floating_per_cpu =
+		threads_per_cpu - pinned_per_cpu(threads_per_cpu);
 	struct sc_uring *u;
 	int err;
 
@@ -569,19 +576,21 @@ int sc_uring_start(struct fuse_session *se, unsigned threads_per_cpu,
 		return -EOPNOTSUPP;
 	}
 	u = calloc(1, sizeof(*u));
-	if (!u)
+	if (!u) {
+		snprintf(why, why_len, "out of memory");
 		return -ENOMEM;
+	}
 	u->se = se;
 	u->fd = fuse_session_fd(se);
-	u->nr_queues = (unsigned)get_nprocs_conf();
-	u->per_cpu = threads_per_cpu;
-	u->nentries = u->nr_queues * threads_per_cpu;
+	u->nentries = nr_queues * threads_per_cpu;
+	u->nfloating = floating_per_cpu * nr_queues;
 	u->entries = calloc(u->nentries, sizeof(*u->entries));
 	u->stop_fd = eventfd(0, EFD_CLOEXEC);
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->phase_changed, NULL);
 	if (!u->entries || u->stop_fd < 0) {
-		err = -ENOMEM;
+		err = u->entries ? -errno : -ENOMEM;
+		snprintf(why, why_len, "cannot set up: %s", strerror(-err));
 		goto fail;
 	}
 	the_uring = u;
@@ -591,16 +600,10 @@ int sc_uring_start(struct fuse_session *se, unsigned threads_per_cpu,
 			 strerror(-err));
 		goto fail;
 	}
-	u->nfloating = (threads_per_cpu - pinned_per_cpu(threads_per_cpu)) *
-		       u->nr_queues;
 	for (unsigned i = 0; i < u->nentries; i++) {
-		bool floating =
-			i % threads_per_cpu <
-			threads_per_cpu - pinned_per_cpu(threads_per_cpu);
-
 		u->entries[i].qid = i / threads_per_cpu;
-		err = start_worker(u, &u->entries[i], u->entries[i].qid,
-				   floating, 0);
+		err = start_worker(u, &u->entries[i],
+				   i % threads_per_cpu < floating_per_cpu, 0);
 		if (err < 0) {
 			snprintf(why, why_len, "cannot start its threads: %s",
 				 strerror(-err));
