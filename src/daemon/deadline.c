@@ -6,7 +6,9 @@
  * BUSY (begin) -> IDLE (own_reply) for each request.  The watchdog moves
  * BUSY -> EXPIRED and answers; the worker then finds EXPIRED, drops its
  * reply and moves the slot back to IDLE.  EXEMPT is BUSY without a
- * deadline.  A slot is given back (FREE) when its thread exits.
+ * deadline.  HELD is BUSY while the worker writes where the watchdog's
+ * answer would go on (sc_deadline_hold): the watchdog passes it by.  A
+ * slot is given back (FREE) when its thread exits.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,7 +25,14 @@
 #define MAX_SLOTS 1024u
 #define WATCH_EVERY_NS 250000000ull
 
-enum slot_kind { SLOT_FREE, SLOT_IDLE, SLOT_BUSY, SLOT_EXEMPT, SLOT_EXPIRED };
+enum slot_kind {
+	SLOT_FREE,
+	SLOT_IDLE,
+	SLOT_BUSY,
+	SLOT_EXEMPT,
+	SLOT_EXPIRED,
+	SLOT_HELD
+};
 
 /*
  * A slot's state word: its kind in the low byte and, above it, the number
@@ -52,6 +61,13 @@ static _Atomic unsigned slots_seen; /* slots ever taken: the watchdog's range */
 static pthread_key_t slot_key;
 static pthread_once_t slot_key_once = PTHREAD_ONCE_INIT;
 static __thread struct slot *my_slot;
+/* This thread's hold (sc_deadline_hold) on its request. */
+static __thread enum {
+	HOLD_NONE,
+	HOLD_HELD,    /* the watchdog passes the request by */
+	HOLD_WAITING, /* let go for a wait on BACKING, to be held again */
+	HOLD_LOST     /* the watchdog answered: nothing more may be written */
+} hold;
 
 static struct {
 	struct sc_fs *fs;
@@ -107,6 +123,7 @@ bool sc_deadline_begin(fuse_req_t req)
 	struct slot *s = take_slot();
 	uint64_t w;
 
+	hold = HOLD_NONE;
 	if (!s)
 		return false;
 	w = atomic_load_explicit(&s->state, memory_order_relaxed);
@@ -142,15 +159,68 @@ void sc_deadline_exempt(void)
 					       WORD(SLOT_EXEMPT, GEN(w)));
 }
 
+/* Move this thread's slot from one kind to another; false if it was not. */
+static bool slot_move(struct slot *s, int from, int to, uint64_t *ret_word)
+{
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+
+	*ret_word = w;
+	return KIND(w) == from &&
+	       atomic_compare_exchange_strong(&s->state, &w, WORD(to, GEN(w)));
+}
+
+bool sc_deadline_hold(void)
+{
+	uint64_t w;
+
+	if (hold == HOLD_LOST)
+		return false;
+	if (!my_slot || slot_move(my_slot, SLOT_BUSY, SLOT_HELD, &w) ||
+	    KIND(w) != SLOT_EXPIRED) {
+		hold = HOLD_HELD; /* or nothing to hold: no deadline runs */
+		return true;
+	}
+	hold = HOLD_LOST;
+	return false;
+}
+
+void sc_deadline_release(void)
+{
+	uint64_t w;
+
+	if (hold != HOLD_HELD)
+		return;
+	if (my_slot)
+		slot_move(my_slot, SLOT_HELD, SLOT_BUSY, &w);
+	hold = HOLD_NONE;
+}
+
+void sc_deadline_wait_begin(void)
+{
+	if (hold != HOLD_HELD)
+		return;
+	sc_deadline_release();
+	hold = HOLD_WAITING;
+}
+
+bool sc_deadline_wait_end(void)
+{
+	if (hold == HOLD_WAITING)
+		return sc_deadline_hold();
+	return hold != HOLD_LOST;
+}
+
 bool sc_deadline_own_reply(void)
 {
 	struct slot *s = my_slot;
 	uint64_t w;
 
+	hold = HOLD_NONE;
 	if (!s)
 		return true;
 	w = atomic_load_explicit(&s->state, memory_order_acquire);
-	if ((KIND(w) == SLOT_BUSY || KIND(w) == SLOT_EXEMPT) &&
+	if ((KIND(w) == SLOT_BUSY || KIND(w) == SLOT_EXEMPT ||
+	     KIND(w) == SLOT_HELD) &&
 	    atomic_compare_exchange_strong(&s->state, &w,
 					   WORD(SLOT_IDLE, GEN(w))))
 		return true;

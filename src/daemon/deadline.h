@@ -44,6 +44,28 @@ void sc_deadline_fallback_attr(const struct stat *attr, double timeout);
 void sc_deadline_exempt(void);
 
 /*
+ * This thread writes its reply where the watchdog's answer would be sent
+ * from too (a FUSE over io_uring entry's payload, uring.c): until
+ * sc_deadline_release() or the reply, the watchdog leaves its request
+ * alone.  False when the watchdog has answered it already: nothing may
+ * be written there any more.  (A wait on the device holds the request:
+ * the watchdog is there for BACKING.)
+ */
+bool sc_deadline_hold(void);
+void sc_deadline_release(void);
+
+/*
+ * A holding thread is about to wait on BACKING, and writes nothing of
+ * its reply meanwhile: the watchdog may answer its request until
+ * sc_deadline_wait_end(), which holds it again.  wait_end says false
+ * once the watchdog has answered (and stays false until the next
+ * request): nothing may be written any more.  Without a hold, begin does
+ * nothing and end says true.
+ */
+void sc_deadline_wait_begin(void);
+bool sc_deadline_wait_end(void);
+
+/*
  * This thread is about to answer its request: true if it still may (and
  * its clock stops), false if the watchdog answered it already.
  */

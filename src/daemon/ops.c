@@ -393,6 +393,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 */
 	if (fs->opts->read_ahead_bytes)
 		conn->max_readahead = (unsigned)fs->opts->read_ahead_bytes;
+	/* libfuse wants max_read here as well as in the mount options. */
+	if (fs->opts->max_read_bytes)
+		conn->max_read = (unsigned)fs->opts->max_read_bytes;
 	/* flock() locks go to the backing file; POSIX locks stay local. */
 	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;

@@ -66,6 +66,9 @@ struct sc_options {
 	char kernel_opts[SC_OPTIONS_KERNEL_MAX];
 };
 
+/* max_read with -o uring unless one is given. */
+#define SC_URING_MAX_READ (512u << 10)
+
 /* Fill in the defaults documented in swapcachefs(8). */
 void sc_options_init(struct sc_options *opts);
 

@@ -26,12 +26,14 @@
 #include <unistd.h>
 
 #include "backing.h"
+#include "deadline.h"
 #include "objects.h"
 #include "offline.h"
 #include "pool.h"
 #include "reply.h"
 #include "rw.h"
 #include "store.h"
+#include "uring.h"
 
 /* Clusters read from the backing store at once on a sequential read. */
 #define READAHEAD_CLUSTERS 4u
@@ -261,6 +263,7 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	uint64_t len = (uint64_t)n * SC_CLUSTER_BYTES, aligned_len;
 	uint32_t epoch = sc_store_epoch(fs->store, f->object);
 	unsigned char *raw, *buf;
+	bool lost;
 	ssize_t got;
 	int fd;
 
@@ -268,9 +271,13 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 		return 0;
 	if (off + len > f->size)
 		len = f->size - off;
+	/* BACKING may keep us: the watchdog may answer meanwhile. */
+	sc_deadline_wait_begin();
 	fd = sc_file_fd(fs, f); /* offline, or a lazy open that failed */
-	if (fd < 0)
+	if (fd < 0) {
+		sc_deadline_wait_end();
 		return fd;
+	}
 	/*
 	 * Aligned buffer, offset and length, as an O_DIRECT fd may demand
 	 * (backing_direct): at the end of the file the read asks for the
@@ -281,11 +288,17 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	 */
 	aligned_len = (len + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES * SC_PAGE_BYTES;
 	raw = malloc(aligned_len + SC_PAGE_BYTES);
-	if (!raw)
+	if (!raw) {
+		sc_deadline_wait_end();
 		return -ENOMEM;
+	}
 	buf = (unsigned char *)(((uintptr_t)raw + SC_PAGE_BYTES - 1) &
 				~(uintptr_t)(SC_PAGE_BYTES - 1));
 	got = sc_backing_pread(fd, buf, aligned_len, off);
+	/* Answered by the watchdog meanwhile: dst is no longer ours. */
+	lost = !sc_deadline_wait_end();
+	if (lost)
+		dst = NULL;
 	if (got < 0) {
 		free(raw);
 		return (int)got;
@@ -314,6 +327,8 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	free(raw);
 	if ((uint64_t)got < len)
 		return -EIO;
+	if (lost)
+		return -ETIMEDOUT;
 	return check_epoch(fs, f, epoch);
 }
 
@@ -738,11 +753,17 @@ look:
 
 		want = backing_run(fs, f, cluster, want);
 		/* After a few looks, fetch whatever other fetches end. */
+		sc_deadline_wait_begin(); /* on another fetch, maybe */
 		slot = claim_fetch(&f->fetches, cluster, want ? want : 1,
 				   looks < MAX_LOOKS
 					   ? completed
 					   : atomic_load(&f->fetches.completed),
 				   &n);
+		if (!sc_deadline_wait_end()) {
+			if (slot >= 0)
+				release_fetch(&f->fetches, slot);
+			return -ETIMEDOUT; /* answered: dst is not ours */
+		}
 
 		*source = FROM_BACKING;
 		if (slot < 0 && looks++ < MAX_LOOKS)
@@ -775,12 +796,14 @@ look:
 	 * change racing us, or a short read: the backing store answers.
 	 */
 	*source = FROM_BACKING;
+	sc_deadline_wait_begin();
 	ret = sc_file_fd(fs, f);
-	if (ret < 0)
-		return ret;
 	/* Through scratch, aligned for an O_DIRECT fd (dst may not be). */
-	ret = (int)sc_backing_pread(ret, scratch, SC_PAGE_BYTES,
-				    pindex * SC_PAGE_BYTES);
+	if (ret >= 0)
+		ret = (int)sc_backing_pread(ret, scratch, SC_PAGE_BYTES,
+					    pindex * SC_PAGE_BYTES);
+	if (!sc_deadline_wait_end())
+		return -ETIMEDOUT; /* answered: dst is not ours */
 	if (ret > 0)
 		memcpy(dst, scratch, (size_t)ret);
 	return ret;
@@ -967,7 +990,14 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	int err = 0;
 
 	if (bufs) {
-		out = bufs->out;
+		/*
+		 * A ring request's reply is read straight into its entry,
+		 * held against the watchdog (sc_uring_reply_space): no copy,
+		 * and no megabyte of our own per thread.
+		 */
+		out = sc_uring_reply_space(size);
+		if (!out || !sc_deadline_hold())
+			out = bufs->out;
 		page = bufs->page;
 		scratch = bufs->scratch;
 	} else {

@@ -411,9 +411,12 @@ static ssize_t reply_to_ring(struct sc_uring *u, struct entry *e,
 			(struct fuse_out_header){ sizeof(*out), -EIO, unique };
 		len = 0;
 	}
-	for (int i = 1, at = 0; i < count && len; i++) {
-		memcpy(e->payload + at, iov[i].iov_base, iov[i].iov_len);
-		at += (int)iov[i].iov_len;
+	for (size_t i = 1, at = 0; i < (size_t)count && len; i++) {
+		/* Read into place already (sc_uring_reply_space). */
+		if (iov[i].iov_base != e->payload + at)
+			memcpy(e->payload + at, iov[i].iov_base,
+			       iov[i].iov_len);
+		at += iov[i].iov_len;
 	}
 	e->hdr->ent.payload_sz = (uint32_t)len;
 	atomic_store(&e->unique, 0);
@@ -430,6 +433,18 @@ static ssize_t reply_to_ring(struct sc_uring *u, struct entry *e,
 				-err);
 	}
 	return (ssize_t)(sizeof(*out) + len);
+}
+
+void *sc_uring_reply_space(size_t size)
+{
+	struct entry *e = self ? self->entry : NULL;
+
+	if (!e ||
+	    atomic_load_explicit(&e->owner, memory_order_relaxed) != self ||
+	    !atomic_load_explicit(&e->unique, memory_order_relaxed) ||
+	    size > the_uring->payload_size)
+		return NULL;
+	return e->payload;
 }
 
 static struct entry *entry_of(struct sc_uring *u, uint64_t unique)

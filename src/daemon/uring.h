@@ -36,6 +36,15 @@ bool sc_uring_offered(const struct sc_uring *u);
 /* Requests answered through the ring so far. */
 uint64_t sc_uring_requests(const struct sc_uring *u);
 
+/*
+ * Where this thread may build the reply of the request it serves, size
+ * bytes: its ring entry's payload, which the reply then needs no copy
+ * into; NULL for a thread that serves no ring request.  Writes there go
+ * under sc_deadline_hold(): once the watchdog answered the request, the
+ * entry (payload and all) serves the next one.
+ */
+void *sc_uring_reply_space(size_t size);
+
 /* After the session loop: ends the threads; NULL is a no-op. */
 void sc_uring_stop(struct sc_uring *u);
 

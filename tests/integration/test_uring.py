@@ -170,10 +170,10 @@ def test_uring_off_in_the_kernel_says_so_and_mounts(dirs, enable_uring):
 @pytest.mark.skipif(not (shutil.which("sshfs") and os.path.exists("/usr/sbin/sshd")),
                     reason="needs sshfs and openssh-server")
 def test_uring_request_stuck_on_a_hung_server_holds_up_no_other(dirs, enable_uring):
-    """One thread per CPU: the request that waits on the stopped server is
-    answered ETIMEDOUT by the watchdog, and its CPU's ring entry goes on
-    serving cached reads from a new thread (were it left with the stuck
-    one, they would wait for the server too).  When the server is back,
+    """One thread per CPU: a read and an open that wait on the stopped
+    server are answered ETIMEDOUT by the watchdog, and the CPU's ring
+    entry goes on serving cached reads from a new thread (were it left
+    with the stuck one, they would wait for the server too).  When the server is back,
     all is as before and the daemon ends cleanly."""
     base, backing, mnt, _ = dirs
     enable_uring(True)
@@ -192,6 +192,10 @@ def test_uring_request_stuck_on_a_hung_server_holds_up_no_other(dirs, enable_uri
         fd = os.open(os.path.join(mnt, "cached"), os.O_RDONLY)
         assert os.pread(fd, 2 * MIB, 0) == cached
         wait_written(mnt, 2 * MIB)
+        # Opened while the server answers: its reads wait on the server
+        # with their reply in the ring entry's payload, held against the
+        # watchdog except while they wait.
+        lfd = os.open(os.path.join(mnt, "uncached"), os.O_RDONLY)
         drop_caches()
         stopped = process_tree(sshd.proc.pid)
         for pid in stopped:
@@ -203,6 +207,7 @@ def test_uring_request_stuck_on_a_hung_server_holds_up_no_other(dirs, enable_uri
         def read_uncached():
             with open(os.path.join(mnt, "uncached"), "rb") as f:
                 return f.read()
+        assert on_cpu0(lambda: os.pread(lfd, 65536, 0)) == ("err", "ETIMEDOUT")
         assert on_cpu0(read_uncached) == ("err", "ETIMEDOUT")
         for off in (0, MIB + 4096, 2 * MIB - 100):
             assert on_cpu0(lambda: os.pread(fd, 65536, off)) == \
@@ -213,7 +218,9 @@ def test_uring_request_stuck_on_a_hung_server_holds_up_no_other(dirs, enable_uri
         scfs.wait_for(lambda: on_cpu0(read_uncached) == ("ok", later), timeout=30,
                       what="the server's file once it answers")
         assert on_cpu0(lambda: os.pread(fd, 4096, 4096)) == ("ok", cached[4096:8192])
+        assert on_cpu0(lambda: os.pread(lfd, MIB, 0)) == ("ok", later)
         os.close(fd)
+        os.close(lfd)
         assert stats(mnt)["backing_timeouts"] >= 1
     finally:
         for pid in stopped:

@@ -35,6 +35,31 @@ static void test_defaults_are_documented_values(void **state)
 	assert_string_equal(o.kernel_opts, "");
 }
 
+/*
+ * With uring, reads are at most 512 KiB unless max_read says otherwise:
+ * both the daemon and libfuse (through the kernel options) are told.
+ */
+static void test_uring_reads_half_a_megabyte_unless_told(void **state)
+{
+	struct sc_options o;
+	char err[256];
+
+	(void)state;
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "-o", "uring", "/b", "/m"), 0);
+	assert_int_equal(o.max_read_bytes, 512u << 10);
+	assert_string_equal(o.kernel_opts, "max_read=524288");
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "-o", "uring,max_read=1M", "/b", "/m"),
+			 0);
+	assert_int_equal(o.max_read_bytes, 1u << 20);
+	assert_string_equal(o.kernel_opts, "max_read=1048576");
+	sc_options_init(&o);
+	assert_int_equal(PARSE(&o, err, "/b", "/m"), 0);
+	assert_int_equal(o.max_read_bytes, 0); /* the kernel's */
+	assert_string_equal(o.kernel_opts, "");
+}
+
 static void test_positional_and_flags(void **state)
 {
 	struct sc_options o;
@@ -221,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_missing_paths_and_extra_argument),
 		cmocka_unit_test(test_help_and_version_need_no_paths),
 		cmocka_unit_test(test_usage_matches_issue_synopsis),
+		cmocka_unit_test(test_uring_reads_half_a_megabyte_unless_told),
 	};
 
 	return cmocka_run_group_tests_name("options", tests, NULL, NULL);
