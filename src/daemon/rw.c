@@ -251,6 +251,26 @@ static int fill_around_from_ssd(struct sc_fs *fs, struct sc_file *f,
 }
 
 /*
+ * pread of len bytes at off of f's backing file into buf, opening it first
+ * if the handle is lazy: a wait on BACKING, during which the watchdog may
+ * answer the request (sc_deadline_wait_begin).  *ret_lost: it did, and
+ * the memory of the reply (a ring entry's) is no longer ours to write.
+ */
+static ssize_t pread_backing_unheld(struct sc_fs *fs, struct sc_file *f,
+				    void *buf, size_t len, uint64_t off,
+				    bool *ret_lost)
+{
+	ssize_t got;
+	int fd;
+
+	sc_deadline_wait_begin();
+	fd = sc_file_fd(fs, f); /* offline, or a lazy open that failed */
+	got = fd < 0 ? fd : sc_backing_pread(fd, buf, len, off);
+	*ret_lost = !sc_deadline_wait_end();
+	return got;
+}
+
+/*
  * Read clusters [cluster, cluster + n) from the backing store into the
  * pool, and page want (if dst) into dst with its bytes in *ret_bytes.
  * Returns 0 or a negative errno.
@@ -265,19 +285,11 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	unsigned char *raw, *buf;
 	bool lost;
 	ssize_t got;
-	int fd;
 
 	if (off >= f->size)
 		return 0;
 	if (off + len > f->size)
 		len = f->size - off;
-	/* BACKING may keep us: the watchdog may answer meanwhile. */
-	sc_deadline_wait_begin();
-	fd = sc_file_fd(fs, f); /* offline, or a lazy open that failed */
-	if (fd < 0) {
-		sc_deadline_wait_end();
-		return fd;
-	}
 	/*
 	 * Aligned buffer, offset and length, as an O_DIRECT fd may demand
 	 * (backing_direct): at the end of the file the read asks for the
@@ -288,17 +300,13 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	 */
 	aligned_len = (len + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES * SC_PAGE_BYTES;
 	raw = malloc(aligned_len + SC_PAGE_BYTES);
-	if (!raw) {
-		sc_deadline_wait_end();
+	if (!raw)
 		return -ENOMEM;
-	}
 	buf = (unsigned char *)(((uintptr_t)raw + SC_PAGE_BYTES - 1) &
 				~(uintptr_t)(SC_PAGE_BYTES - 1));
-	got = sc_backing_pread(fd, buf, aligned_len, off);
-	/* Answered by the watchdog meanwhile: dst is no longer ours. */
-	lost = !sc_deadline_wait_end();
+	got = pread_backing_unheld(fs, f, buf, aligned_len, off, &lost);
 	if (lost)
-		dst = NULL;
+		dst = NULL; /* answered by the watchdog meanwhile */
 	if (got < 0) {
 		free(raw);
 		return (int)got;
@@ -691,6 +699,7 @@ static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
 	enum sc_pool_origin origin;
 	uint32_t completed;
 	unsigned looks = 0;
+	bool lost;
 	int ret;
 
 	*placed = 0;
@@ -796,13 +805,10 @@ look:
 	 * change racing us, or a short read: the backing store answers.
 	 */
 	*source = FROM_BACKING;
-	sc_deadline_wait_begin();
-	ret = sc_file_fd(fs, f);
 	/* Through scratch, aligned for an O_DIRECT fd (dst may not be). */
-	if (ret >= 0)
-		ret = (int)sc_backing_pread(ret, scratch, SC_PAGE_BYTES,
-					    pindex * SC_PAGE_BYTES);
-	if (!sc_deadline_wait_end())
+	ret = (int)pread_backing_unheld(fs, f, scratch, SC_PAGE_BYTES,
+					pindex * SC_PAGE_BYTES, &lost);
+	if (lost)
 		return -ETIMEDOUT; /* answered: dst is not ours */
 	if (ret > 0)
 		memcpy(dst, scratch, (size_t)ret);
