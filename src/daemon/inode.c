@@ -25,12 +25,39 @@ static size_t hash_key(const struct sc_itable *t, dev_t dev, ino_t ino)
 	return (size_t)(h >> 32 ^ h) & (t->nbuckets - 1);
 }
 
-int sc_itable_init(struct sc_itable *t, dev_t root_dev, ino_t root_ino)
+/* by_name: the bucket of (parent, name), and the number it would get. */
+static uint64_t name_hash(const struct sc_inode *parent, const char *name)
+{
+	uint64_t h = 14695981039346656037ULL ^ (uint64_t)parent->ino;
+
+	h *= 0x9e3779b97f4a7c15ULL;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h ^ h >> 29;
+}
+
+static size_t name_bucket(const struct sc_itable *t,
+			  const struct sc_inode *parent, const char *name)
+{
+	return (size_t)(name_hash(parent, name) ^ (uintptr_t)parent) &
+	       (t->nbuckets - 1);
+}
+
+int sc_itable_init(struct sc_itable *t, dev_t root_dev, ino_t root_ino,
+		   bool by_name)
 {
 	memset(t, 0, sizeof(*t));
 	t->buckets = calloc(INITIAL_BUCKETS, sizeof(*t->buckets));
 	if (!t->buckets)
 		return -ENOMEM;
+	if (by_name) {
+		t->names = calloc(INITIAL_BUCKETS, sizeof(*t->names));
+		if (!t->names) {
+			free(t->buckets);
+			return -ENOMEM;
+		}
+	}
+	t->by_name = by_name;
 	t->nbuckets = INITIAL_BUCKETS;
 	pthread_rwlock_init(&t->lock, NULL);
 	t->root.dev = root_dev;
@@ -58,7 +85,9 @@ void sc_itable_destroy(struct sc_itable *t)
 		free_list(&t->buckets[i]);
 	free_list(&t->retired);
 	free(t->buckets);
+	free(t->names);
 	t->buckets = NULL;
+	t->names = NULL;
 	pthread_rwlock_destroy(&t->lock);
 }
 
@@ -74,19 +103,64 @@ static struct sc_inode *find_locked(struct sc_itable *t, dev_t dev, ino_t ino)
 	return NULL;
 }
 
-/* Double the bucket array when the table is full; failure is harmless. */
+/* by_name: the inode that holds (parent, name), if any. */
+static struct sc_inode *find_named_locked(struct sc_itable *t,
+					  struct sc_inode *parent,
+					  const char *name)
+{
+	struct sc_inode *inode;
+
+	LIST_FOREACH(inode, &t->names[name_bucket(t, parent, name)], name_entry)
+		if (inode->parent == parent && strcmp(inode->name, name) == 0)
+			return inode;
+	return NULL;
+}
+
+/*
+ * The inode that the file (dev, ino) at (parent, name) is known as: by
+ * number, or by name where numbers do not last.
+ */
+static struct sc_inode *find_file_locked(struct sc_itable *t,
+					 struct sc_inode *parent,
+					 const char *name, dev_t dev, ino_t ino)
+{
+	return t->by_name ? find_named_locked(t, parent, name)
+			  : find_locked(t, dev, ino);
+}
+
+/* by_name: a number for a new inode at (parent, name), unique among the
+ * live ones (0 and the root's are taken). */
+static ino_t new_number_locked(struct sc_itable *t, struct sc_inode *parent,
+			       const char *name)
+{
+	ino_t ino = (ino_t)name_hash(parent, name);
+
+	while (ino == 0 || find_locked(t, t->root.dev, ino))
+		ino = ino * 0x9e3779b97f4a7c15ULL + 1;
+	return ino;
+}
+
+/*
+ * Double the bucket arrays when the table is full; failure is harmless.
+ * A new name array is had before the numbers move, so both stay in step.
+ */
 static void maybe_grow_locked(struct sc_itable *t)
 {
-	struct sc_inode_list *old = t->buckets;
+	struct sc_inode_list *old = t->buckets, *old_names = t->names;
 	size_t old_n = t->nbuckets;
-	struct sc_inode_list *grown;
+	struct sc_inode_list *grown, *grown_names = NULL;
 
 	if (t->count < t->nbuckets)
 		return;
 	grown = calloc(old_n * 2, sizeof(*grown));
-	if (!grown)
+	if (t->by_name && grown)
+		grown_names = calloc(old_n * 2, sizeof(*grown_names));
+	if (!grown || (t->by_name && !grown_names)) {
+		free(grown);
 		return;
+	}
 	t->buckets = grown;
+	t->names = grown_names;
 	t->nbuckets = old_n * 2;
 	for (size_t i = 0; i < old_n; i++) {
 		struct sc_inode *inode;
@@ -97,8 +171,15 @@ static void maybe_grow_locked(struct sc_itable *t)
 				&t->buckets[hash_key(t, inode->dev, inode->ino)],
 				inode, hash_entry);
 		}
+		while (old_names && (inode = LIST_FIRST(&old_names[i]))) {
+			LIST_REMOVE(inode, name_entry);
+			LIST_INSERT_HEAD(&t->names[name_bucket(t, inode->parent,
+							       inode->name)],
+					 inode, name_entry);
+		}
 	}
 	free(old);
+	free(old_names);
 }
 
 static void unref_locked(struct sc_itable *t, struct sc_inode *inode);
@@ -108,6 +189,8 @@ static void clear_name_locked(struct sc_itable *t, struct sc_inode *inode)
 {
 	struct sc_inode *parent = inode->parent;
 
+	if (t->by_name && inode->name)
+		LIST_REMOVE(inode, name_entry);
 	free(inode->name);
 	inode->name = NULL;
 	inode->parent = NULL;
@@ -123,6 +206,8 @@ static void maybe_free_locked(struct sc_itable *t, struct sc_inode *inode)
 		struct sc_inode *parent = inode->parent;
 
 		LIST_REMOVE(inode, hash_entry);
+		if (t->by_name && inode->name)
+			LIST_REMOVE(inode, name_entry);
 		if (!inode->retired)
 			t->count--;
 		free(inode->name);
@@ -166,6 +251,18 @@ static int set_name_locked(struct sc_itable *t, struct sc_inode *inode,
 	}
 	parent->refs++;
 	clear_name_locked(t, inode);
+	if (t->by_name) {
+		/* A name holds one inode: whoever held it before lost it. */
+		struct sc_inode *holder = find_named_locked(t, parent, name);
+
+		if (holder) {
+			holder->refs++;
+			clear_name_locked(t, holder);
+			unref_locked(t, holder);
+		}
+		LIST_INSERT_HEAD(&t->names[name_bucket(t, parent, name)], inode,
+				 name_entry);
+	}
 	inode->parent = parent;
 	inode->name = copy;
 	return 0;
@@ -195,8 +292,11 @@ int sc_itable_lookup_ref(struct sc_itable *t, struct sc_inode *parent,
 	int ret;
 
 	pthread_rwlock_wrlock(&t->lock);
-	inode = find_locked(t, dev, ino);
-	if (inode && inode != &t->root && inode->birth != birth) {
+	inode = find_file_locked(t, parent, name, dev, ino);
+	/* By name, a file of another type under it is another file. */
+	if (inode && inode != &t->root &&
+	    (inode->birth != birth ||
+	     (t->by_name && inode->type != (type & S_IFMT)))) {
 		retire_locked(t, inode);
 		inode = NULL;
 	}
@@ -205,6 +305,10 @@ int sc_itable_lookup_ref(struct sc_itable *t, struct sc_inode *parent,
 		if (!inode) {
 			pthread_rwlock_unlock(&t->lock);
 			return -ENOMEM;
+		}
+		if (t->by_name) {
+			dev = t->root.dev;
+			ino = new_number_locked(t, parent, name);
 		}
 		inode->dev = dev;
 		inode->ino = ino;
@@ -233,6 +337,8 @@ bool sc_itable_contradicts(struct sc_itable *t, dev_t dev, ino_t ino,
 	struct sc_inode *inode;
 	bool other;
 
+	if (t->by_name)
+		return false; /* the numbers it would compare mean nothing */
 	pthread_rwlock_rdlock(&t->lock);
 	inode = find_locked(t, dev, ino);
 	other = inode && inode != &t->root && inode->birth != birth;
@@ -242,6 +348,19 @@ bool sc_itable_contradicts(struct sc_itable *t, dev_t dev, ino_t ino,
 			 inode->birth == birth;
 	pthread_rwlock_unlock(&t->lock);
 	return other;
+}
+
+ino_t sc_itable_number(struct sc_itable *t, struct sc_inode *parent,
+		       const char *name)
+{
+	struct sc_inode *inode;
+	ino_t ino;
+
+	pthread_rwlock_rdlock(&t->lock);
+	inode = t->by_name ? find_named_locked(t, parent, name) : NULL;
+	ino = inode ? inode->ino : (ino_t)name_hash(parent, name);
+	pthread_rwlock_unlock(&t->lock);
+	return ino;
 }
 
 void sc_itable_forget(struct sc_itable *t, struct sc_inode *inode,
@@ -319,7 +438,7 @@ void sc_itable_each_lazy(struct sc_itable *t, struct sc_inode *parent,
 	struct sc_open_fd *ofd;
 
 	pthread_rwlock_rdlock(&t->lock);
-	inode = find_locked(t, dev, ino);
+	inode = find_file_locked(t, parent, name, dev, ino);
 	if (inode && named_locked(inode, parent, name))
 		LIST_FOREACH(ofd, &inode->lazy_fds, link)
 			grab(arg, ofd);
@@ -332,7 +451,7 @@ void sc_itable_unname(struct sc_itable *t, struct sc_inode *parent,
 	struct sc_inode *inode;
 
 	pthread_rwlock_wrlock(&t->lock);
-	inode = find_locked(t, dev, ino);
+	inode = find_file_locked(t, parent, name, dev, ino);
 	if (inode && named_locked(inode, parent, name)) {
 		/* Keep inode alive across dropping its parent reference. */
 		inode->refs++;
@@ -350,9 +469,9 @@ void sc_itable_rename(struct sc_itable *t, struct sc_inode *old_parent,
 	struct sc_inode *moved, *other = NULL;
 
 	pthread_rwlock_wrlock(&t->lock);
-	moved = find_locked(t, dev, ino);
+	moved = find_file_locked(t, old_parent, old_name, dev, ino);
 	if (xino)
-		other = find_locked(t, xdev, xino);
+		other = find_file_locked(t, new_parent, new_name, xdev, xino);
 	/* Pin both: renaming one may drop the last reference to the other. */
 	if (moved)
 		moved->refs++;

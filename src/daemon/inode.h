@@ -12,6 +12,16 @@
  * the file's birth time, where the store keeps one, is part of the key:
  * a newcomer under an old number is a new inode, never the old one
  * renamed (which would hand the old file's readers its bytes).
+ *
+ * A BACKING whose numbers do not last (FUSE stores such as sshfs, which
+ * number their nodes afresh at each mount and after each forget) cannot
+ * key the table by them: a number the metadata cache kept from the last
+ * mount names another file now.  Such a table is keyed by name, as a
+ * dentry cache is: (parent, name) finds the inode, a name holds one inode
+ * at a time, and each inode gets a number of our own, derived from its
+ * parent's and its name (the same file keeps it across remounts) and
+ * unique among the live inodes.  Hard links are then separate inodes, as
+ * they are on sshfs itself.
  */
 #ifndef SC_INODE_H
 #define SC_INODE_H
@@ -68,7 +78,8 @@ struct sc_inode {
 	bool retired;		 /* moved to itable->retired: number reused */
 	struct sc_open_fd_list open_fds;
 	struct sc_open_fd_list lazy_fds; /* fd -1 until opened */
-	LIST_ENTRY(sc_inode) hash_entry;
+	LIST_ENTRY(sc_inode) hash_entry; /* by (dev, ino) */
+	LIST_ENTRY(sc_inode) name_entry; /* by (parent, name): by_name only */
 };
 
 LIST_HEAD(sc_inode_list, sc_inode);
@@ -80,9 +91,17 @@ struct sc_itable {
 	struct sc_inode_list retired;  /* protected by lock */
 	size_t nbuckets;	       /* a power of two */
 	size_t count;		       /* inodes in buckets, root excluded */
+	bool by_name;		       /* keyed by name (above); immutable */
+	struct sc_inode_list *names;   /* by_name: by (parent, name) */
 };
 
-int sc_itable_init(struct sc_itable *t, dev_t root_dev, ino_t root_ino);
+/*
+ * by_name: BACKING's inode numbers do not last; the table keys by name and
+ * numbers the inodes itself (the dev and ino passed below are then unused
+ * but for the root's).
+ */
+int sc_itable_init(struct sc_itable *t, dev_t root_dev, ino_t root_ino,
+		   bool by_name);
 /* Free every inode.  Only after the session has ended. */
 void sc_itable_destroy(struct sc_itable *t);
 
@@ -105,6 +124,13 @@ int sc_itable_lookup_ref(struct sc_itable *t, struct sc_inode *parent,
  */
 bool sc_itable_contradicts(struct sc_itable *t, dev_t dev, ino_t ino,
 			   uint64_t birth);
+
+/*
+ * The number the inode of (parent, name) has or would get: by_name, the
+ * one st_ino and d_ino report (what a listing shows before any lookup).
+ */
+ino_t sc_itable_number(struct sc_itable *t, struct sc_inode *parent,
+		       const char *name);
 
 /* The kernel dropped nlookup references (FUSE forget). */
 void sc_itable_forget(struct sc_itable *t, struct sc_inode *inode,

@@ -375,7 +375,8 @@ int main(int argc, char *argv[])
 		fs.ino_is_stable = fs.ctime_is_real;
 	}
 	sc_ctl_apply_wear_budget(&fs);
-	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino);
+	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino,
+			     !fs.ino_is_stable);
 	if (ret == 0 && fs.store)
 		ret = sc_meta_create(&fs, &fs.meta);
 	if (ret == 0 && fs.store)

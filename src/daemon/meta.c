@@ -819,25 +819,6 @@ static bool renumbered(const struct sc_meta *m, const struct sc_meta_entry *e,
 	return !differ_beyond_atime(&e->attr, &a);
 }
 
-bool sc_meta_same_file(struct sc_meta *m, const char *dir, const char *name,
-		       uint64_t ino, const struct stat *st, uint64_t birth)
-{
-	const struct sc_meta_entry *e;
-	struct sc_meta_attr attr;
-	struct dir *d;
-	bool same;
-
-	if (!m)
-		return false;
-	attr = attr_of(m, st, birth);
-	pthread_mutex_lock(&m->lock);
-	d = get_dir(m, dir);
-	e = d ? sc_metarec_find(&d->rec, name) : NULL;
-	same = e && e->attr.ino == ino && renumbered(m, e, &attr);
-	pthread_mutex_unlock(&m->lock);
-	return same;
-}
-
 bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 		  const struct stat *st, uint64_t birth, uint64_t ticket)
 {

@@ -75,14 +75,6 @@ void sc_meta_start_warm_up(struct sc_meta *m);
 void sc_meta_stop_warm_up(struct sc_meta *m);
 
 /*
- * Whether st, what BACKING says now of name in dir, is the file the cache
- * knew there as inode number ino, renumbered by a BACKING whose numbers do
- * not last (sshfs): all else the same but the access time.
- */
-bool sc_meta_same_file(struct sc_meta *m, const char *dir, const char *name,
-		       uint64_t ino, const struct stat *st, uint64_t birth);
-
-/*
  * Taken before asking BACKING about a name, and handed to sc_meta_note
  * with the answer: an answer asked for before the name was last forgotten
  * or changed (sc_meta_forget, sc_meta_changed) may be older than what was

@@ -209,22 +209,29 @@ static void meta_forget_inode(struct sc_fs *fs, struct sc_inode *inode)
 
 /*
  * Whether st, just read from BACKING by inode's name, is inode's file: the
- * same number and birth, or (on a BACKING that renumbers, fs.h) what the
- * metadata cache knew of the name under inode's number.  Otherwise the
- * name was given to another file behind the mount's back.
+ * same number and birth, or (where the table is keyed by name, inode.h)
+ * the same type and birth.  Otherwise the name was given to another file
+ * behind the mount's back.
  */
 static bool same_file(struct sc_fs *fs, struct sc_inode *inode,
 		      const struct stat *st, uint64_t birth)
 {
-	char dir[PATH_MAX], name[NAME_MAX + 1];
+	if (fs->itable.by_name)
+		return birth == inode->birth &&
+		       (st->st_mode & S_IFMT) == inode->type;
+	return st->st_ino == inode->ino && st->st_dev == inode->dev &&
+	       birth == inode->birth;
+}
 
-	if (st->st_ino == inode->ino && st->st_dev == inode->dev &&
-	    birth == inode->birth)
-		return true;
-	return !fs->ino_is_stable && fs->meta && birth == inode->birth &&
-	       (st->st_mode & S_IFMT) == inode->type &&
-	       path_pair(fs, inode, dir, name) == 0 &&
-	       sc_meta_same_file(fs->meta, dir, name, inode->ino, st, birth);
+/*
+ * st as the kernel is to see it: where the table numbers inodes itself
+ * (inode.h, by_name), with inode's number, never BACKING's of the moment.
+ */
+static void number_as_known(struct sc_fs *fs, struct sc_inode *inode,
+			    struct stat *st)
+{
+	if (fs->itable.by_name)
+		st->st_ino = inode->ino;
 }
 
 /*
@@ -349,6 +356,7 @@ static int make_entry(struct sc_fs *fs, struct sc_inode *parent,
 	memset(e, 0, sizeof(*e));
 	e->ino = nodeid_of(fs, inode);
 	e->attr = *st;
+	e->attr.st_ino = inode->ino;
 	e->attr_timeout = fs->attr_timeout_s;
 	e->entry_timeout = fs->entry_timeout_s;
 	return 0;
@@ -601,7 +609,9 @@ static bool cached_attr(struct sc_fs *fs, struct sc_inode *inode,
 
 	return sc_meta_lookup(fs->meta, dir, name, age, st, &birth) ==
 		       SC_META_EXISTS &&
-	       st->st_ino == inode->ino && birth == inode->birth;
+	       (fs->itable.by_name ? (st->st_mode & S_IFMT) == inode->type
+				   : st->st_ino == inode->ino) &&
+	       birth == inode->birth;
 }
 
 /* Answer a getattr from the metadata cache; false when it cannot. */
@@ -620,6 +630,7 @@ static bool getattr_cached(fuse_req_t req, struct sc_inode *inode,
 	} else if (!cached_attr(fs, inode, dir, name, age, &st)) {
 		return false;
 	}
+	number_as_known(fs, inode, &st);
 	sc_reply_attr(req, &st, fs->attr_timeout_s);
 	return true;
 }
@@ -643,13 +654,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	 * end of the file) are still answered.
 	 */
 	if (fi && inode->type != S_IFDIR && file_of(fi)->cacheable) {
+		st = file_of(fi)->opened;
+		number_as_known(fs, inode, &st);
 		if (sc_deadline_stuck() || sc_offline_now()) {
-			sc_reply_attr(req, &file_of(fi)->opened,
-				      fs->attr_timeout_s);
+			sc_reply_attr(req, &st, fs->attr_timeout_s);
 			return;
 		}
-		sc_deadline_fallback_attr(&file_of(fi)->opened,
-					  fs->attr_timeout_s);
+		sc_deadline_fallback_attr(&st, fs->attr_timeout_s);
 	}
 	if (named && getattr_cached(req, inode, dir, name, meta_age()))
 		return;
@@ -672,10 +683,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (ret < 0 && named && sc_offline_check(fs, ret) &&
 	    getattr_cached(req, inode, dir, name, SC_META_ANY_AGE))
 		return;
-	if (ret < 0)
+	if (ret < 0) {
 		reply_status(req, ret);
-	else
+	} else {
+		number_as_known(fs, inode, &st);
 		sc_reply_attr(req, &st, fs->attr_timeout_s);
+	}
 }
 
 /* chmod without following a symlink that may have replaced the file. */
@@ -824,10 +837,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (ret == 0 && t.fd < 0)
 		meta_note_inode(fs, inode, &st, birth, ticket);
 	target_done(&t);
-	if (ret < 0)
+	if (ret < 0) {
 		reply_status(req, ret);
-	else
+	} else {
+		number_as_known(fs, inode, &st);
 		sc_reply_attr(req, &st, fs->attr_timeout_s);
+	}
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -1298,7 +1313,7 @@ static bool still_opened_file(struct sc_fs *fs, const struct sc_file *f,
 	if (st->st_ino == f->opened.st_ino && st->st_dev == f->opened.st_dev &&
 	    birth == f->inode->birth)
 		return true;
-	return !fs->ino_is_stable && S_ISREG(st->st_mode) &&
+	return fs->itable.by_name && S_ISREG(st->st_mode) &&
 	       sc_object_validator(fs, st) == f->validator;
 }
 
@@ -1814,6 +1829,9 @@ static ssize_t add_dir_entry(fuse_req_t req, struct sc_fs *fs, struct sc_dir *d,
 		e.attr.st_ino = nm->ino;
 		e.attr.st_mode = DTTOIF(nm->dtype);
 	}
+	if (fs->itable.by_name && pos >= 2)
+		e.attr.st_ino =
+			sc_itable_number(&fs->itable, d->inode, nm->name);
 	if (!plus) {
 		used = fuse_add_direntry(req, buf, rem, nm->name, &e.attr,
 					 (off_t)pos + 1);

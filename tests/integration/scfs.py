@@ -323,12 +323,15 @@ Subsystem sftp internal-sftp
         self.proc.wait(timeout=10)
 
 
-def sshfs_mount(sshd, remote, local, extra=""):
+def sshfs_mount(sshd, remote, local, extra="", strict=True):
+    """sshfs strictly (no caches of its own), plus the options in extra
+    (",opt,..."); or, strict=False, with extra alone ("opt,...")."""
+    options = ("dir_cache=no,attr_timeout=0,entry_timeout=0" + extra
+               if strict else extra)
     subprocess.run(["sshfs", f"root@127.0.0.1:{remote}", local,
                     "-p", str(sshd.port),
                     "-o", f"IdentityFile={sshd.key},StrictHostKeyChecking=no,"
-                          "UserKnownHostsFile=/dev/null,BatchMode=yes,"
-                          "dir_cache=no,attr_timeout=0,entry_timeout=0" + extra],
+                          "UserKnownHostsFile=/dev/null,BatchMode=yes," + options],
                    check=True, capture_output=True, timeout=30)
     wait_for(lambda: os.path.ismount(local), what="sshfs")
 

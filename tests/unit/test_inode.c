@@ -42,7 +42,7 @@ static void test_paths_follow_parents(void **state)
 	char dir[64], name[64];
 
 	(void)state;
-	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_int_equal(sc_itable_init(&t, DEV, 2, false), 0);
 	assert_path(&t, &t.root, ".");
 	a = add(&t, &t.root, "a", 10, S_IFDIR);
 	b = add(&t, a, "b", 11, S_IFDIR);
@@ -67,7 +67,7 @@ static void test_same_backing_inode_is_one_inode(void **state)
 	struct sc_inode *x, *y;
 
 	(void)state;
-	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_int_equal(sc_itable_init(&t, DEV, 2, false), 0);
 	x = add(&t, &t.root, "one", 20, S_IFREG);
 	y = add(&t, &t.root, "two", 20, S_IFREG); /* a hard link */
 	assert_ptr_equal(x, y);
@@ -88,7 +88,7 @@ static void test_reused_number_is_a_new_inode(void **state)
 	char buf[64];
 
 	(void)state;
-	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_int_equal(sc_itable_init(&t, DEV, 2, false), 0);
 	assert_int_equal(sc_itable_lookup_ref(&t, &t.root, "a", DEV, 30, 1000,
 					      S_IFREG, &old),
 			 0);
@@ -123,7 +123,7 @@ static void test_directory_rename_moves_descendants(void **state)
 	struct sc_inode *a, *b, *f;
 
 	(void)state;
-	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_int_equal(sc_itable_init(&t, DEV, 2, false), 0);
 	a = add(&t, &t.root, "a", 10, S_IFDIR);
 	b = add(&t, &t.root, "b", 11, S_IFDIR);
 	f = add(&t, a, "f", 12, S_IFREG);
@@ -140,7 +140,7 @@ static void test_rename_over_target_unnames_it(void **state)
 	char buf[64];
 
 	(void)state;
-	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_int_equal(sc_itable_init(&t, DEV, 2, false), 0);
 	src = add(&t, &t.root, "src", 30, S_IFREG);
 	dst = add(&t, &t.root, "dst", 31, S_IFREG);
 	sc_itable_rename(&t, &t.root, "src", DEV, 30, &t.root, "dst", DEV, 31,
@@ -157,7 +157,7 @@ static void test_exchange_swaps_names(void **state)
 	struct sc_inode *x, *y;
 
 	(void)state;
-	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_int_equal(sc_itable_init(&t, DEV, 2, false), 0);
 	x = add(&t, &t.root, "x", 40, S_IFREG);
 	y = add(&t, &t.root, "y", 41, S_IFDIR);
 	sc_itable_rename(&t, &t.root, "x", DEV, 40, &t.root, "y", DEV, 41,
@@ -176,7 +176,7 @@ static void test_unlink_unnames_and_forget_frees(void **state)
 	int dup_fd;
 
 	(void)state;
-	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_int_equal(sc_itable_init(&t, DEV, 2, false), 0);
 	d = add(&t, &t.root, "d", 50, S_IFDIR);
 	f = add(&t, d, "f", 51, S_IFREG);
 	assert_int_equal(t.count, 2);
@@ -204,7 +204,7 @@ static void test_parent_outlives_forget_while_child_known(void **state)
 	struct sc_inode *d, *f;
 
 	(void)state;
-	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_int_equal(sc_itable_init(&t, DEV, 2, false), 0);
 	d = add(&t, &t.root, "d", 60, S_IFDIR);
 	f = add(&t, d, "f", 61, S_IFREG);
 	sc_itable_forget(&t, d, 1);
@@ -222,7 +222,7 @@ static void test_stale_cycle_is_cut(void **state)
 	char buf[64];
 
 	(void)state;
-	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_int_equal(sc_itable_init(&t, DEV, 2, false), 0);
 	a = add(&t, &t.root, "a", 70, S_IFDIR);
 	b = add(&t, a, "b", 71, S_IFDIR);
 	/* Behind our back: a moved below b.  Seen as "b/a" before "b". */
@@ -238,7 +238,7 @@ static void test_many_inodes_grow_the_table(void **state)
 	struct sc_itable t;
 
 	(void)state;
-	assert_int_equal(sc_itable_init(&t, DEV, 2), 0);
+	assert_int_equal(sc_itable_init(&t, DEV, 2, false), 0);
 	for (ino_t i = 0; i < 20000; i++) {
 		char name[32];
 
@@ -257,6 +257,87 @@ static void test_many_inodes_grow_the_table(void **state)
 	sc_itable_destroy(&t);
 }
 
+/*
+ * A BACKING that renumbers (sshfs): the numbers it gives, fresh or kept by
+ * the metadata cache from the last mount, identify nothing.  Two files
+ * under one number are two inodes; one name under two numbers is one.
+ */
+static void test_by_name_numbers_from_backing_identify_nothing(void **state)
+{
+	struct sc_itable t;
+	struct sc_inode *a, *b, *again;
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2, true), 0);
+	a = add(&t, &t.root, "alloca.h", 57, S_IFREG);
+	b = add(&t, &t.root, "curses.h", 57, S_IFREG); /* last mount's 57 */
+	assert_ptr_not_equal(a, b);
+	assert_path(&t, a, "alloca.h");
+	assert_path(&t, b, "curses.h");
+	again = add(&t, &t.root, "alloca.h", 91, S_IFREG);
+	assert_ptr_equal(again, a);
+	assert_int_not_equal(a->ino, b->ino);
+	assert_false(sc_itable_contradicts(&t, DEV, 57, 0));
+	sc_itable_destroy(&t);
+}
+
+/*
+ * The numbers the table gives are its own: the same name gets the same
+ * number in a new table (a remount), a rename keeps it, and a newcomer at
+ * the old name gets another one while the first lives.
+ */
+static void test_by_name_numbers_last_and_are_unique(void **state)
+{
+	struct sc_itable t, u;
+	struct sc_inode *d, *f, *g, *h;
+	ino_t first;
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2, true), 0);
+	assert_int_equal(sc_itable_init(&u, DEV, 2, true), 0);
+	d = add(&t, &t.root, "d", 3, S_IFDIR);
+	f = add(&t, d, "f", 4, S_IFREG);
+	first = f->ino;
+	assert_int_equal(sc_itable_number(&t, d, "f"), first);
+	h = add(&u, add(&u, &u.root, "d", 99, S_IFDIR), "f", 98, S_IFREG);
+	assert_int_equal(h->ino, first);
+	sc_itable_rename(&t, d, "f", DEV, 0, d, "moved", 0, 0, false);
+	assert_path(&t, f, "d/moved");
+	assert_int_equal(f->ino, first);
+	g = add(&t, d, "f", 4, S_IFREG);
+	assert_ptr_not_equal(g, f);
+	assert_int_not_equal(g->ino, first);
+	assert_path(&t, f, "d/moved");
+	sc_itable_destroy(&t);
+	sc_itable_destroy(&u);
+}
+
+/*
+ * By name, a name holds one inode: a rename onto a name the caller did not
+ * know was taken (no number given for it) takes it from its holder, and a
+ * file of another type under a name is another inode.
+ */
+static void test_by_name_a_name_holds_one_inode(void **state)
+{
+	struct sc_itable t;
+	struct sc_inode *x, *y, *dir;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 2, true), 0);
+	x = add(&t, &t.root, "x", 0, S_IFREG);
+	y = add(&t, &t.root, "y", 0, S_IFREG);
+	sc_itable_rename(&t, &t.root, "x", DEV, 0, &t.root, "y", 0, 0, false);
+	assert_path(&t, x, "y");
+	assert_int_equal(sc_itable_path(&t, y, buf, sizeof(buf)), -ESTALE);
+	assert_ptr_equal(add(&t, &t.root, "y", 0, S_IFREG), x);
+	dir = add(&t, &t.root, "y", 0, S_IFDIR);
+	assert_ptr_not_equal(dir, x);
+	assert_true(x->retired);
+	assert_path(&t, dir, "y");
+	sc_itable_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +351,10 @@ int main(void)
 		cmocka_unit_test(test_parent_outlives_forget_while_child_known),
 		cmocka_unit_test(test_stale_cycle_is_cut),
 		cmocka_unit_test(test_many_inodes_grow_the_table),
+		cmocka_unit_test(
+			test_by_name_numbers_from_backing_identify_nothing),
+		cmocka_unit_test(test_by_name_numbers_last_and_are_unique),
+		cmocka_unit_test(test_by_name_a_name_holds_one_inode),
 	};
 
 	return cmocka_run_group_tests_name("inode", tests, NULL, NULL);

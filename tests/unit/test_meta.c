@@ -162,34 +162,6 @@ static void test_answers_older_than_a_change_are_not_noted(void **state)
 	assert_int_equal(got.st_size, 300);
 }
 
-/*
- * sshfs gives a file a new number once the kernel forgot it: on such a
- * BACKING, a file that differs in its number only is the same file; a
- * file that differs in anything else is not, and on a BACKING with lasting
- * numbers a new number is a new file.
- */
-static void test_renumbered_files_are_the_same_file(void **state)
-{
-	struct fixture *fx = *state;
-	struct stat st = file_stat(10, 100, 1000);
-	struct stat renumbered = st, rewritten = file_stat(12, 101, 1000);
-
-	renumbered.st_ino = 12;
-	renumbered.st_atim.tv_sec = 5000; /* read since: not a change */
-	note(fx, "f", &st, sc_meta_ticket(fx->fs.meta));
-	assert_false(
-		sc_meta_same_file(fx->fs.meta, "d", "f", 10, &renumbered, 0));
-	fx->fs.ino_is_stable = false;
-	assert_true(
-		sc_meta_same_file(fx->fs.meta, "d", "f", 10, &renumbered, 0));
-	assert_false(
-		sc_meta_same_file(fx->fs.meta, "d", "f", 10, &rewritten, 0));
-	assert_false(
-		sc_meta_same_file(fx->fs.meta, "d", "f", 11, &renumbered, 0));
-	assert_false(sc_meta_same_file(fx->fs.meta, "d", "nothing", 10,
-				       &renumbered, 0));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,9 +172,6 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_answers_older_than_a_change_are_not_noted, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(
-			test_renumbered_files_are_the_same_file, setup,
 			teardown),
 	};
 
