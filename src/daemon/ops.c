@@ -1149,9 +1149,16 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
  * the cache does not serve go to the backing fd as they come, aligned or
  * not (backing_flags_for() adds it for the cache's own reads).
  */
+/*
+ * The flags of the kernel's open that BACKING's open(2) is given.  The
+ * kernel passes its own bits too (__FMODE_EXEC when a program is run):
+ * open(2) ignores them, but openat2(2), which the lazy open goes through,
+ * refuses them with EINVAL.
+ */
 static int backing_open_flags(int flags)
 {
-	return flags & ~(O_DIRECT | O_CREAT | O_EXCL | O_NOCTTY);
+	return flags & (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC |
+			O_NOATIME | O_TRUNC | O_NOFOLLOW | O_LARGEFILE);
 }
 
 /*

@@ -299,3 +299,28 @@ def test_programs_agree_with_backing_through_remounts_crashes_and_changes(layers
     lay.remount()
     assert_same(mnt, srv, "after the last remount")
 
+
+@pytest.mark.parametrize("lazy", ["lazy_open=1", "lazy_open=0"])
+def test_programs_stored_on_the_mount_run(dirs, lazy):
+    """A program on the mount runs the first time and every time, also one
+    just built through it: the kernel's open of a program carries a flag
+    of its own (__FMODE_EXEC) that a lazy open once handed to openat2(2),
+    which refused the run with EINVAL."""
+    _, backing, mnt, _ = dirs
+    shutil.copy("/bin/true", os.path.join(backing, "true"))
+    proj = os.path.join(backing, "proj")
+    os.mkdir(proj)
+    for name, text in C_PROJECT.items():
+        with open(os.path.join(proj, name), "w") as f:
+            f.write(text)
+    m = scfs.Mount(backing, mnt, options=("allow_other", lazy))
+    try:
+        for _ in range(3):
+            run([os.path.join(mnt, "true")], mnt)
+        run(["make", "-j2", "-s"], os.path.join(mnt, "proj"))
+        for _ in range(2):
+            assert run(["./prog"], os.path.join(mnt, "proj")).stdout == \
+                b"sum=500500\n"
+            drop_caches()
+    finally:
+        m.unmount()
