@@ -2275,6 +2275,38 @@ static int open_device(const struct sc_store_open_args *args, int *ret_fd,
 }
 
 /*
+ * What a device without our superblock holds, or NULL when it holds
+ * nothing at all and may be formatted unasked: no signature libblkid
+ * knows anywhere on it, a first MiB of zeros (head) and, for a file, no
+ * data past it either (a file made by truncate is all holes).
+ */
+static const char *foreign_contents(struct sc_store *s,
+				    const struct sc_store_open_args *args,
+				    const unsigned char *head, char *what,
+				    size_t len)
+{
+	const char *found;
+	char type[48];
+	struct stat st;
+	int ret;
+
+	if (sc_probe_signature(args->path, type, sizeof(type)) > 0) {
+		snprintf(what, len, "a signature libblkid names '%s'", type);
+		return what;
+	}
+	found = sc_probe_contents(head, SC_ZERO_PROBE_BYTES);
+	if (found || fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return found;
+	ret = sc_probe_file_has_data(args->path, SC_ZERO_PROBE_BYTES);
+	if (ret == 0)
+		return NULL;
+	snprintf(what, len,
+		 ret > 0 ? "data past its first MiB"
+			 : "contents that cannot be read past its first MiB");
+	return what;
+}
+
+/*
  * Decide from the first MiB what to do: load our cache, format, or refuse.
  * Returns 1 to load, 0 to format, or a negative errno.
  */
@@ -2284,6 +2316,7 @@ static int examine(struct sc_store *s, const struct sc_store_open_args *args,
 {
 	struct sc_superblock sb;
 	const char *found;
+	char what[96];
 
 	switch (sc_sb_pick(head, &sb)) {
 	case SC_SB_OK:
@@ -2321,13 +2354,34 @@ static int examine(struct sc_store *s, const struct sc_store_open_args *args,
 	case SC_SB_NOT_OURS:
 		break;
 	}
-	found = sc_probe_contents(head, SC_ZERO_PROBE_BYTES);
-	if (!found || args->format)
+	if (args->format)
+		return 0;
+	found = foreign_contents(s, args, head, what, sizeof(what));
+	if (!found)
 		return 0;
 	return fail(
 		report, -EEXIST,
 		"cache '%s' holds %s; refusing to overwrite it (use -o format to erase it and make a cache)",
 		args->path, found);
+}
+
+/*
+ * A cache file holds the bytes of every file read through the mount,
+ * whoever may read them there: nobody but its owner may read or write it.
+ * One made by others' rules (truncate under umask 022 makes 0644) is made
+ * so; where that is not allowed, it is refused with its mode named.
+ */
+static int owner_only(int fd, const struct stat *st, const char *path,
+		      struct sc_store_report *report)
+{
+	if (!S_ISREG(st->st_mode) || !(st->st_mode & 077))
+		return 0;
+	if (fchmod(fd, st->st_mode & 07700) == 0)
+		return 0;
+	return fail(
+		report, -errno,
+		"cache file '%s' has mode %04o: others may read what is cached; chmod 600 it (%s)",
+		path, (unsigned)(st->st_mode & 07777), strerror(errno));
 }
 
 int sc_store_open(const struct sc_store_open_args *args,
@@ -2400,6 +2454,9 @@ int sc_store_open(const struct sc_store_open_args *args,
 		ret = load;
 		goto out_close;
 	}
+	ret = owner_only(s->fd, &st, args->path, report);
+	if (ret < 0)
+		goto out_close;
 	if (!load) {
 		bool was_empty = created ||
 				 !sc_probe_contents(head, SC_ZERO_PROBE_BYTES);

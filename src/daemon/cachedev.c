@@ -3,6 +3,7 @@
  * The cache device of a mount (see cachedev.h).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cachedev.h"
+#include "mountcheck.h"
 #include "log.h"
 #include "nvme.h"
 #include "store.h"
@@ -137,9 +139,60 @@ static void device_failed(void *arg, int err)
 	       (const char *)arg, SC_STORE_FAIL_AFTER, strerror(-err));
 }
 
+/*
+ * Where path (the cache) really is: its own canonical path if it exists,
+ * else its directory's and its name.  Empty when neither resolves (the
+ * open says why).
+ */
+static void canonical_cache_path(const char *path, char *buf, size_t len)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	buf[0] = '\0';
+	if (realpath(path, real)) {
+		snprintf(buf, len, "%s", real);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%.*s",
+		 slash ? (int)(slash - path) + (slash == path) : 1,
+		 slash ? path : ".");
+	if (realpath(dir, real))
+		snprintf(buf, len, "%s/%s", real, slash ? slash + 1 : path);
+}
+
+/*
+ * A cache inside BACKING would be read through the mount (every cached
+ * byte of every file, to whoever may read BACKING), and one inside
+ * MOUNTPOINT would be written through the mount into itself.
+ */
+static int refuse_cache_inside(const char *path, const char *backing,
+			       const char *mountpoint, char *err,
+			       size_t err_len)
+{
+	char where[PATH_MAX * 2];
+
+	canonical_cache_path(path, where, sizeof(where));
+	if (!where[0])
+		return 0;
+	if (sc_path_is_within(where, backing) ||
+	    sc_path_is_within(where, mountpoint)) {
+		snprintf(
+			err, err_len,
+			"cache '%s' lies inside %s '%s'; put it outside both BACKING and MOUNTPOINT",
+			path,
+			sc_path_is_within(where, backing) ? "BACKING"
+							  : "MOUNTPOINT",
+			sc_path_is_within(where, backing) ? backing
+							  : mountpoint);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int sc_cachedev_open(const struct sc_options *opts, const char *backing,
-		     struct sc_store **ret_store, char *ret_path,
-		     size_t path_len, char *err, size_t err_len)
+		     const char *mountpoint, struct sc_store **ret_store,
+		     char *ret_path, size_t path_len, char *err, size_t err_len)
 {
 	struct sc_store_open_args args = { .format = opts->format };
 	struct sc_store_report r;
@@ -173,6 +226,9 @@ int sc_cachedev_open(const struct sc_options *opts, const char *backing,
 	} else {
 		snprintf(ret_path, path_len, "%s", opts->cache_path);
 	}
+	ret = refuse_cache_inside(ret_path, backing, mountpoint, err, err_len);
+	if (ret < 0)
+		return ret;
 	args.path = ret_path;
 	args.on_failure = device_failed;
 	args.on_failure_arg = ret_path; /* the caller's, for the mount's life */

@@ -31,12 +31,14 @@ int sc_cachedev_default_path(const char *backing, int is_root,
 
 /*
  * Open the cache device the options ask for, creating the default
- * directory when needed.  *ret_store is NULL for cache=none.  Returns 0,
+ * directory when needed; one inside BACKING or MOUNTPOINT (both
+ * canonical) is refused.  *ret_store is NULL for cache=none.  Returns 0,
  * or a negative errno with a one-line message in err.
  */
 int sc_cachedev_open(const struct sc_options *opts, const char *backing,
-		     struct sc_store **ret_store, char *ret_path,
-		     size_t path_len, char *err, size_t err_len);
+		     const char *mountpoint, struct sc_store **ret_store,
+		     char *ret_path, size_t path_len, char *err,
+		     size_t err_len);
 
 /*
  * Read the identity and health of the drive under the cache when it is

@@ -107,17 +107,32 @@ def test_cache_none_makes_no_file(dirs):
     assert before == after
 
 
-@pytest.mark.parametrize("kind", ["ext4", "swap", "random"])
+@pytest.mark.parametrize("kind", ["ext4", "swap", "random", "raid-at-end",
+                                  "data-past-1MiB"])
 def test_foreign_cache_file_refused_untouched(dirs, kind):
+    """Anything on a device or file is refused unless -o format: what
+    libblkid names anywhere on it (Intel RAID metadata lives in a device's
+    last sectors), any byte in the first MiB, and for a file any data
+    past it (once formatted over when the first MiB was zero)."""
     base, backing, mnt, _ = dirs
     cache = os.path.join(base, f"{kind}.img")
     make_file(cache, 32 << 20)
     if kind == "ext4":
         subprocess.run(["mkfs.ext4", "-q", "-F", cache], check=True)
-        what = r"ext2/3/4 filesystem"
+        what = r"libblkid names 'ext4'"
     elif kind == "swap":
         subprocess.run(["mkswap", cache], check=True, capture_output=True)
-        what = r"swap space"
+        what = r"libblkid names 'swap'"
+    elif kind == "raid-at-end":
+        with open(cache, "r+b") as f:
+            f.seek((32 << 20) - 1024)
+            f.write(b"Intel Raid ISM Cfg Sig. 1.0.00\0\0")
+        what = r"libblkid names 'isw_raid_member'"
+    elif kind == "data-past-1MiB":
+        with open(cache, "r+b") as f:
+            f.seek(20 << 20)
+            f.write(b"x")
+        what = r"data past its first MiB"
     else:
         with open(cache, "r+b") as f:
             f.seek(300000)
@@ -134,6 +149,38 @@ def test_foreign_cache_file_refused_untouched(dirs, kind):
     m = scfs.Mount(backing, mnt, options=("allow_other", f"cache={cache}"))
     m.unmount()
     assert "clusters loaded" in m.log()
+
+
+def test_cache_file_is_made_owner_only(dirs):
+    """A cache file made under umask 022 (truncate gives 0644) would let
+    any user read the bytes of a root-only file read through the mount."""
+    base, backing, mnt, _ = dirs
+    cache = os.path.join(base, "shared.img")
+    make_file(cache, 32 << 20)
+    os.chmod(cache, 0o644)
+    with open(os.path.join(backing, "secret"), "w") as f:
+        f.write("root only\n")
+    os.chmod(os.path.join(backing, "secret"), 0o600)
+    m = scfs.Mount(backing, mnt, options=("allow_other", f"cache={cache}"))
+    try:
+        assert os.stat(cache).st_mode & 0o777 == 0o600
+        with open(os.path.join(mnt, "secret")) as f:
+            assert f.read() == "root only\n"
+    finally:
+        m.unmount()
+    assert os.stat(cache).st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("inside", ["backing", "mountpoint"])
+def test_cache_inside_backing_or_mountpoint_refused(dirs, inside):
+    base, backing, mnt, _ = dirs
+    where = backing if inside == "backing" else mnt
+    cache = os.path.join(where, "sub", "..", "c.swc")
+    os.mkdir(os.path.join(where, "sub"))
+    refused(run("-f", "-o", f"cache={cache},cache_size=32M", backing, mnt),
+            rf"lies inside {inside.upper()}")
+    assert not os.path.exists(os.path.join(where, "c.swc"))
+    assert not os.path.ismount(mnt)
 
 
 def test_bad_cache_devices(dirs):
@@ -199,7 +246,7 @@ def test_loop_device_store_reload_and_refusals(dirs, loopdev):
     # An ext4 filesystem on the device is refused and left as it was.
     subprocess.run(["mkfs.ext4", "-q", "-F", dev], check=True)
     before = digest(dev)
-    refused(run("-f", "-o", f"cache={dev}", backing, mnt), r"ext2/3/4", r"-o format")
+    refused(run("-f", "-o", f"cache={dev}", backing, mnt), r"'ext4'", r"-o format")
     assert digest(dev) == before
     # A read-only device cannot be a cache.
     ro = subprocess.run(["losetup", "-f", "--show", "-r", image], capture_output=True,

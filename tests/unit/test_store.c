@@ -1034,10 +1034,10 @@ static void test_foreign_contents_refused_and_untouched(void **state)
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	assert_int_equal(ftruncate(fd, (off_t)SMALL), 0);
 	close(fd);
-	file_write(1080, "\x53\xef", 2); /* ext4's magic */
+	file_write(1080, "\x53\xef", 2); /* ext2/3/4 magic */
 	file_read(0, before, sizeof(before));
 	assert_int_equal(sc_store_open(&args, &s, &r), -EEXIST);
-	assert_non_null(strstr(r.message, "ext2/3/4"));
+	assert_non_null(strstr(r.message, "libblkid names 'ext2'"));
 	assert_non_null(strstr(r.message, "-o format"));
 	file_read(0, after, sizeof(after));
 	assert_memory_equal(before, after, sizeof(before));
@@ -1097,27 +1097,34 @@ static void test_index_ram_within_a_mib_per_gib(void **state)
 static void test_probe_names_what_it_finds(void **state)
 {
 	static unsigned char buf[1 << 20];
+	char probe_path[] = "/tmp/sc-probe-XXXXXX", what[64];
+	int fd = mkstemp(probe_path);
 
 	(void)state;
 	memset(buf, 0, sizeof(buf));
 	assert_null(sc_probe_contents(buf, sizeof(buf)));
-	memcpy(buf + 4086, "SWAPSPACE2", 10);
-	assert_string_equal(sc_probe_contents(buf, sizeof(buf)), "swap space");
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, "LUKS\xba\xbe", 6);
-	assert_string_equal(sc_probe_contents(buf, sizeof(buf)),
-			    "a LUKS encrypted volume");
-	memset(buf, 0, sizeof(buf));
-	buf[446 + 4] = 0x83;
-	buf[510] = 0x55;
-	buf[511] = 0xaa;
-	assert_string_equal(sc_probe_contents(buf, sizeof(buf)),
-			    "an MBR partition table");
-	memset(buf, 0, sizeof(buf));
 	buf[700000] = 1;
 	assert_string_equal(sc_probe_contents(buf, sizeof(buf)),
 			    "unrecognised data");
+	/* A file of holes holds nothing; one byte past its first MiB does. */
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 32 << 20), 0);
+	assert_int_equal(sc_probe_file_has_data(probe_path, 1 << 20), 0);
+	assert_int_equal(sc_probe_signature(probe_path, what, sizeof(what)), 0);
+	assert_int_equal(pwrite(fd, "\0\0\0", 3, 5 << 20), 3);
+	assert_int_equal(sc_probe_file_has_data(probe_path, 1 << 20), 0);
+	assert_int_equal(pwrite(fd, "x", 1, 30 << 20), 1);
+	assert_int_equal(sc_probe_file_has_data(probe_path, 1 << 20), 1);
+	/* Intel RAID metadata sits in a device's last sectors. */
+	assert_int_equal(pwrite(fd, "Intel Raid ISM Cfg Sig. 1.0.00", 30,
+				(32 << 20) - 1024),
+			 30);
+	assert_int_equal(sc_probe_signature(probe_path, what, sizeof(what)), 1);
+	assert_string_equal(what, "isw_raid_member");
+	close(fd);
+	unlink(probe_path);
 }
+
 /*
  * The audit compares the RAM index with the device: a record that says a
  * freed slot is still used (a leak after the next load), or a damaged
