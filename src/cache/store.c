@@ -108,8 +108,16 @@ struct sc_store {
 	struct sc_superblock sb; /* protected by lock */
 	uint64_t format_id;	 /* immutable */
 	struct sc_hash_key key;	 /* immutable */
+	bool loaded_clean;	 /* immutable: the last unmount was clean */
 
 	pthread_mutex_t lock;
+	/*
+	 * Held by sc_store_commit from collecting the dirty sectors to the
+	 * end of their writes: two commits at once could land an older
+	 * encoding of a sector after a newer one (a dropped slot's record
+	 * back to "used" on the device).  Taken before lock, never inside.
+	 */
+	pthread_mutex_t commit_lock;
 	struct slot *slots;	/* [nslots] */
 	struct object *objects; /* [nslots] */
 	uint32_t *free_slots;	/* stack of free slot numbers */
@@ -197,6 +205,11 @@ static bool write_result(struct sc_store *s, int res, uint32_t want)
 	}
 	device_error(s, IO_WRITE, res < 0 ? res : -EIO);
 	return false;
+}
+
+bool sc_store_loaded_clean(const struct sc_store *s)
+{
+	return s->loaded_clean;
 }
 
 bool sc_store_failed(const struct sc_store *s)
@@ -741,6 +754,7 @@ int sc_store_commit(struct sc_store *s)
 
 	if (sc_store_failed(s))
 		return -EIO;
+	pthread_mutex_lock(&s->commit_lock);
 	pthread_mutex_lock(&s->lock);
 	/* What the syncer has in hand must be settled before we collect. */
 	while (s->syncing)
@@ -756,11 +770,13 @@ int sc_store_commit(struct sc_store *s)
 	n = io ? collect_dirty(s, io, s->nsectors, &bufs) : -ENOMEM;
 	pthread_mutex_unlock(&s->lock);
 	if (n <= 0) {
+		pthread_mutex_unlock(&s->commit_lock);
 		free(io);
 		return (int)n;
 	}
 	ret = sc_io_batch(s->fd, io, (size_t)n, 0);
 	ret = finish_dirty(s, io, (size_t)n, ret);
+	pthread_mutex_unlock(&s->commit_lock);
 	free(io);
 	free(bufs);
 	return ret;
@@ -2401,6 +2417,7 @@ int sc_store_open(const struct sc_store_open_args *args,
 	if (!s)
 		return fail(report, -ENOMEM, "out of memory");
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->commit_lock, NULL);
 	pthread_cond_init(&s->sync_wake, NULL);
 	pthread_cond_init(&s->sync_idle, NULL);
 	s->on_failure = args->on_failure;
@@ -2470,6 +2487,7 @@ int sc_store_open(const struct sc_store_open_args *args,
 	} else {
 		report->action = SC_STORE_LOADED;
 		report->was_clean = s->sb.clean;
+		s->loaded_clean = s->sb.clean;
 	}
 	s->queue_depth = args->queue_depth;
 	s->format_id = sc_sb_format_id(&s->sb);
@@ -2509,6 +2527,7 @@ out_close:
 	pthread_cond_destroy(&s->sync_wake);
 	pthread_cond_destroy(&s->sync_idle);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->commit_lock);
 	free(s);
 	return ret;
 }
@@ -2539,6 +2558,7 @@ int sc_store_close(struct sc_store *s)
 	pthread_cond_destroy(&s->sync_wake);
 	pthread_cond_destroy(&s->sync_idle);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->commit_lock);
 	free(s);
 	return ret;
 }

@@ -314,6 +314,12 @@ int sc_store_commit(struct sc_store *s);
 bool sc_store_failed(const struct sc_store *s);
 
 /*
+ * Whether the cache was loaded from a clean unmount: after a crash, what
+ * it held was not all settled (callers may trust less of it).
+ */
+bool sc_store_loaded_clean(const struct sc_store *s);
+
+/*
  * Check the index for tests and tools: commits, then checks that every
  * slot is used or free exactly once, that the maps find every used slot,
  * and that the records on the device say exactly what the RAM index

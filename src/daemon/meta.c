@@ -70,6 +70,12 @@ struct sc_meta {
 	 */
 	atomic_uint_fast64_t seq;
 	uint64_t forgot_at[FORGET_SLOTS];
+	/*
+	 * After a crash, when this mount began: what a record read back
+	 * says was confirmed before then is not trusted (but offline); 0
+	 * after a clean unmount.
+	 */
+	uint64_t distrust_before_ns;
 	pthread_t warm_thread; /* warm_up */
 	bool warm_started;
 	atomic_bool warm_stop;
@@ -398,11 +404,19 @@ out:
 
 static struct dir *get_dir(struct sc_meta *m, const char *path);
 
+/* Expire what d says was confirmed before when_ns (all: UINT64_MAX). */
+static void expire_before(struct dir *d, uint64_t when_ns)
+{
+	if (d->rec.validated_ns < when_ns)
+		d->rec.validated_ns = 0;
+	for (uint32_t i = 0; i < d->rec.n; i++)
+		if (d->rec.entries[i].validated_ns < when_ns)
+			d->rec.entries[i].validated_ns = 0;
+}
+
 static void expire_all(struct dir *d)
 {
-	d->rec.validated_ns = 0;
-	for (uint32_t i = 0; i < d->rec.n; i++)
-		d->rec.entries[i].validated_ns = 0;
+	expire_before(d, UINT64_MAX);
 }
 
 /* "a/b/c" into "a/b" and "c"; "c" into "." and "c".  false for the root. */
@@ -506,11 +520,23 @@ static struct dir *add_dir(struct sc_meta *m, const char *path, uint64_t object,
 		m->stats.loads++;
 		/* What the SSD or the pool holds is this version. */
 		d->published_crc = 1;
+		/*
+		 * A crash can leave a record older than the changes made
+		 * through the mount since (names created, removed, grown):
+		 * what it says of the time before this mount is asked again.
+		 */
+		expire_before(d, m->distrust_before_ns);
 		confirm_loaded(m, d);
 		count_absent(d);
 	} else {
 		sc_metarec_init(&d->rec);
 		adopt_parent_view(m, d);
+		/*
+		 * None could be read, yet the SSD may hold one (a cluster
+		 * of it unreadable now, in flight, or of another mount):
+		 * the first change or publish drops whatever is there.
+		 */
+		d->published_crc = 1;
 	}
 	if (m->count >= m->nbuckets)
 		grow_table(m);
@@ -665,6 +691,8 @@ int sc_meta_create(struct sc_fs *fs, struct sc_meta **ret)
 	if (!m)
 		return -ENOMEM;
 	m->fs = fs;
+	if (fs->store && !sc_store_loaded_clean(fs->store))
+		m->distrust_before_ns = now_ns();
 	m->nbuckets = 1024;
 	m->buckets = calloc(m->nbuckets, sizeof(*m->buckets));
 	if (!m->buckets) {
