@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec.h"
 #include "options.h"
 #include "parse.h"
 
@@ -88,34 +89,38 @@ struct option_desc {
 	size_t size;  /* for OPT_STRING: the array's size */
 	bool kernel;  /* also passed to the kernel mount */
 	uint64_t max; /* for OPT_SIZE: the largest value; 0 none */
+	uint64_t min; /* for OPT_SIZE: the smallest value */
 };
 
 #define FIELD(f) \
 	offsetof(struct sc_options, f), sizeof(((struct sc_options *)0)->f)
 
 static const struct option_desc option_table[] = {
-	{ "allow_other", OPT_FLAG, FIELD(allow_other), true, 0 },
-	{ "cache", OPT_STRING, FIELD(cache_path), false, 0 },
-	{ "cache_size", OPT_SIZE, FIELD(cache_size_bytes), false, 0 },
-	{ "attr_timeout", OPT_SECONDS, FIELD(attr_timeout_ns), false, 0 },
-	{ "backing_timeout", OPT_SECONDS, FIELD(backing_timeout_ns), false, 0 },
-	{ "clone_fd", OPT_FLAG, FIELD(clone_fd), false, 0 },
-	{ "default_permissions", OPT_FLAG, FIELD(default_permissions), true,
+	{ "allow_other", OPT_FLAG, FIELD(allow_other), true, 0, 0 },
+	{ "cache", OPT_STRING, FIELD(cache_path), false, 0, 0 },
+	{ "cache_size", OPT_SIZE, FIELD(cache_size_bytes), false, 0,
+	  SC_MIN_DEVICE_BYTES },
+	{ "attr_timeout", OPT_SECONDS, FIELD(attr_timeout_ns), false, 0, 0 },
+	{ "backing_timeout", OPT_SECONDS, FIELD(backing_timeout_ns), false, 0,
 	  0 },
-	{ "entry_timeout", OPT_SECONDS, FIELD(entry_timeout_ns), false, 0 },
-	{ "format", OPT_FLAG, FIELD(format), false, 0 },
-	{ "fsname", OPT_STRING, FIELD(fsname), false, 0 },
-	{ "max_read", OPT_SIZE, FIELD(max_read_bytes), true, UINT32_MAX },
-	{ "max_background", OPT_UINT, FIELD(max_background), false, 0 },
-	{ "max_threads", OPT_UINT, FIELD(max_threads), false, 0 },
-	{ "negative_timeout", OPT_SECONDS, FIELD(negative_timeout_ns), false,
+	{ "clone_fd", OPT_FLAG, FIELD(clone_fd), false, 0, 0 },
+	{ "default_permissions", OPT_FLAG, FIELD(default_permissions), true, 0,
 	  0 },
-	{ "norefill", OPT_FLAG, FIELD(no_refill), false, 0 },
-	{ "ram", OPT_SIZE, FIELD(ram_bytes), false, 0 },
-	{ "read_ahead", OPT_SIZE, FIELD(read_ahead_bytes), false, 1ull << 30 },
-	{ "ro", OPT_FLAG, FIELD(read_only), true, 0 },
-	{ "uring", OPT_FLAG, FIELD(uring), false, 0 },
-	{ "uring_threads", OPT_UINT, FIELD(uring_threads), false, 0 },
+	{ "entry_timeout", OPT_SECONDS, FIELD(entry_timeout_ns), false, 0, 0 },
+	{ "format", OPT_FLAG, FIELD(format), false, 0, 0 },
+	{ "fsname", OPT_STRING, FIELD(fsname), false, 0, 0 },
+	{ "max_read", OPT_SIZE, FIELD(max_read_bytes), true, UINT32_MAX, 0 },
+	{ "max_background", OPT_UINT, FIELD(max_background), false, 0, 0 },
+	{ "max_threads", OPT_UINT, FIELD(max_threads), false, 0, 0 },
+	{ "negative_timeout", OPT_SECONDS, FIELD(negative_timeout_ns), false, 0,
+	  0 },
+	{ "norefill", OPT_FLAG, FIELD(no_refill), false, 0, 0 },
+	{ "ram", OPT_SIZE, FIELD(ram_bytes), false, 0, 1ull << 20 },
+	{ "read_ahead", OPT_SIZE, FIELD(read_ahead_bytes), false, 1ull << 30,
+	  0 },
+	{ "ro", OPT_FLAG, FIELD(read_only), true, 0, 0 },
+	{ "uring", OPT_FLAG, FIELD(uring), false, 0, 0 },
+	{ "uring_threads", OPT_UINT, FIELD(uring_threads), false, 0, 0 },
 };
 
 /* Kernel mount flags passed through as they are. */
@@ -206,9 +211,14 @@ static int set_option(struct sc_options *opts, const struct option_desc *d,
 		      size_t err_len)
 {
 	char *field = (char *)opts + d->offset;
+	uint32_t bit = 1u << (d - option_table);
 	uint64_t number;
 	int ret;
 
+	/* Twice with a value: which one was meant is anyone's guess. */
+	if (d->kind != OPT_FLAG && (opts->given & bit))
+		return fail(err, err_len, "option '%s' given twice", d->name);
+	opts->given |= bit;
 	if (d->kind == OPT_FLAG) {
 		if (value)
 			return fail(err, err_len, "option '%s' takes no value",
@@ -249,6 +259,12 @@ static int set_option(struct sc_options *opts, const struct option_desc *d,
 			return fail(err, err_len,
 				    "%s=%s is too large: at most %llu bytes",
 				    d->name, value, (unsigned long long)d->max);
+		if (*(uint64_t *)(void *)field < d->min)
+			return fail(
+				err, err_len,
+				"%s=%s is too small: at least %llu bytes (%lluM)",
+				d->name, value, (unsigned long long)d->min,
+				(unsigned long long)(d->min >> 20));
 		if (d->kernel) {
 			char kernel_word[64];
 
@@ -276,7 +292,11 @@ static int set_tunable(struct sc_options *opts, int id, const char *value,
 		       char *err, size_t err_len)
 {
 	const struct sc_tunable_desc *d = &sc_tunable_descs[id];
-	int ret = sc_tunable_parse(id, value, &opts->tunables[id]);
+	int ret;
+
+	if (opts->tunable_set[id])
+		return fail(err, err_len, "option '%s' given twice", d->name);
+	ret = sc_tunable_parse(id, value, &opts->tunables[id]);
 
 	if (ret == -ERANGE)
 		return fail(err, err_len,

@@ -58,6 +58,7 @@ struct sc_options {
 	/* Tunables given as mount options; the others keep their default. */
 	int64_t tunables[SC_T_COUNT];
 	bool tunable_set[SC_T_COUNT];
+	uint32_t given; /* options of the table given, by index (options.c) */
 
 	/*
 	 * Options passed to the kernel mount through libfuse unchanged,

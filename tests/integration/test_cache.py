@@ -797,7 +797,7 @@ def test_bad_tunable_mount_options_refused(dirs):
     base, backing, mnt, _ = dirs
     for opt, pattern in (("accrate=fast", "bad value 'fast' for accrate"),
                          ("maxswappct=200", "out of range"),
-                         ("ram=1K", "RAM pool")):
+                         ("ram=1K", "ram=1K is too small")):
         r = subprocess.run([scfs.BINARY, "-f", "-o",
                             f"cache={base}/c.swc,cache_size=16M,{opt}", backing, mnt],
                            capture_output=True, text=True, timeout=30)

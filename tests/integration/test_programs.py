@@ -26,7 +26,7 @@ import scfs
 from scfs import Sshd
 from test_cache import drop_caches
 
-TREE_FILES = 3000
+TREE_FILES = 2000
 # While changes are made behind the mount's back, it trusts cached
 # metadata this long (s), so that they are seen within the test's wait;
 # otherwise it is mounted with the defaults.

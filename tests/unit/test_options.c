@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -193,6 +194,42 @@ static void test_bad_values_are_refused(void **state)
 	assert_non_null(strstr(err, "1?x"));
 }
 
+/*
+ * Sizes below what can work are refused by the parser, with the other bad
+ * values' words (cache_size=0 once meant 1G, ram=0 was refused only after
+ * the cache was opened), and so is an option given twice with a value (a
+ * repeated cache= once let the last one win).
+ */
+static void test_too_small_and_repeated_options_refused(void **state)
+{
+	static const struct {
+		const char *words, *says;
+	} cases[] = {
+		{ "cache_size=0", "cache_size=0 is too small: at least" },
+		{ "cache_size=8M", "is too small" },
+		{ "ram=0", "ram=0 is too small: at least 1048576" },
+		{ "cache=/a.swc,cache=/b.swc", "option 'cache' given twice" },
+		{ "ram=16M,ram=32M", "option 'ram' given twice" },
+		{ "accrate=1M,accrate=2M", "option 'accrate' given twice" },
+	};
+	struct sc_options o;
+	char err[256], words[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sc_options_init(&o);
+		snprintf(words, sizeof(words), "%s", cases[i].words);
+		assert_int_equal(sc_options_parse_mount(&o, words, err,
+							sizeof(err)),
+				 -EINVAL);
+		assert_non_null(strstr(err, cases[i].says));
+	}
+	sc_options_init(&o);
+	snprintf(words, sizeof(words), "ro,ro,cache_size=16M,ram=1M");
+	assert_int_equal(sc_options_parse_mount(&o, words, err, sizeof(err)),
+			 0);
+}
+
 static void test_missing_paths_and_extra_argument(void **state)
 {
 	struct sc_options o;
@@ -237,6 +274,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_are_documented_values),
+		cmocka_unit_test(test_too_small_and_repeated_options_refused),
 		cmocka_unit_test(test_positional_and_flags),
 		cmocka_unit_test(test_mount_fuse3_order_options_last),
 		cmocka_unit_test(test_fstab_bookkeeping_is_ignored),
