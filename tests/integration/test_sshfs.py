@@ -360,3 +360,40 @@ def test_offline_server_cached_tree_still_served(net):
             sshd.start()
         if os.path.ismount(mnt):
             subprocess.run(["fusermount3", "-uz", mnt])
+
+
+def test_offline_creating_an_unseen_name_fails_with_ehostdown(net):
+    """Offline, a change fails with EROFS; but creating a file or a
+    directory under a name the cache has never seen fails earlier, at the
+    kernel's lookup of the name, with EHOSTDOWN: whether the name is free
+    cannot be known (man page, FAULTS)."""
+    base, remote, backing, mnt, sshd = net
+    sshfs_unmount(backing)
+    sshfs_mount(sshd, remote, backing, ",reconnect")
+    make_file(os.path.join(remote, "known"), 5000, None)
+    m = scfs.Mount(backing, mnt, options=("allow_other", f"cache={base}/c.swc",
+                                          "cache_size=64M"))
+    killed = []
+    try:
+        os.stat(os.path.join(mnt, "known"))  # the root is never listed
+        killed = process_tree(sshd.proc.pid)
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        sshd.proc.wait(timeout=10)
+        # The first call that needs the server finds it gone.
+        assert in_thread(lambda: os.stat(os.path.join(mnt, "other")), 10) == \
+            ("err", "EHOSTDOWN")
+        assert stats(mnt)["backing_state"] == "offline"
+        assert in_thread(lambda: os.unlink(os.path.join(mnt, "known")), 10) == \
+            ("err", "EROFS")
+        assert in_thread(lambda: os.mkdir(os.path.join(mnt, "new")), 10) == \
+            ("err", "EHOSTDOWN")
+        assert in_thread(lambda: open(os.path.join(mnt, "new"), "w"), 10) == \
+            ("err", "EHOSTDOWN")
+        assert os.path.exists(os.path.join(remote, "known"))
+        m.unmount()
+    finally:
+        if killed:
+            sshd.start()
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-uz", mnt])
