@@ -121,6 +121,21 @@ class Mount:
     def pid(self):
         return self.proc.pid
 
+    def kill_9(self, alive=None, threads=()):
+        """SIGKILL the daemon while threads work through the mount, then
+        stop them (clearing the event alive) and take the dead mount away."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        if alive is not None:
+            alive.clear()
+        for t in threads:
+            t.join(timeout=30)
+            assert not t.is_alive(), "a thread hung after the daemon died"
+        self.unmount(check=False)
+        subprocess.run(["fusermount3", "-uz", self.mountpoint], capture_output=True)
+        wait_for(lambda: not os.path.ismount(self.mountpoint),
+                 what="the dead mount to go")
+
 
 def outcome(fn, *args):
     """('ok', value) or ('err', errno name) of fn(*args)."""

@@ -11,8 +11,6 @@ after a remount, for up to meta_timeout."""
 import errno
 import os
 import random
-import signal
-import subprocess
 import threading
 import time
 
@@ -99,14 +97,7 @@ def test_kill_9_while_names_change_loses_no_name(dirs):
         for t in workers:
             t.start()
         time.sleep(rng.uniform(0.1, 1.2))
-        m.proc.send_signal(signal.SIGKILL)
-        m.proc.wait()
-        alive.clear()
-        for t in workers:
-            t.join(timeout=30)
-            assert not t.is_alive(), "a worker hung after the daemon died"
-        m.unmount(check=False)
-        subprocess.run(["fusermount3", "-uz", mnt], capture_output=True)
+        m.kill_9(alive, workers)
         assert not errors, errors[:3]
     m = scfs.Mount(backing, mnt, options=options)
     try:

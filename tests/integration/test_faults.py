@@ -6,7 +6,6 @@ import errno
 import os
 import random
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -177,14 +176,7 @@ def test_crash_loop_kill_9_never_serves_a_wrong_byte(dirs):
             st = stats(mnt)
             written += st["clusters_written"]
             cleaned += st["clusters_cleaned"]
-            m.proc.send_signal(signal.SIGKILL)
-            m.proc.wait()
-            alive.clear()
-            for t in readers:
-                t.join(timeout=30)
-                assert not t.is_alive(), "a reader hung after the daemon died"
-            m.unmount(check=False)
-            unmount_dead(mnt)
+            m.kill_9(alive, readers)
             assert not tally.wrong, tally.wrong[:5]
             assert not tally.errors, tally.errors[:5]
     finally:

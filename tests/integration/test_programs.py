@@ -16,7 +16,6 @@ trusted a number from the last mount served another file's bytes."""
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 
@@ -211,10 +210,7 @@ class Layers:
 
     def unmount(self, kill=False):
         if kill:
-            self.m.proc.send_signal(signal.SIGKILL)
-            self.m.proc.wait()
-            subprocess.run(["fusermount3", "-uz", self.mnt], capture_output=True)
-            self.m.unmount(check=False)
+            self.m.kill_9()
         else:
             self.m.unmount()
         if self.kind != "local":
