@@ -59,24 +59,37 @@
  */
 #define SEQUENTIAL_SLACK (1u << 20)
 
-static void read_spliced(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
+/*
+ * A read the cache does not serve, straight from BACKING.  The bytes are
+ * read before the reply is claimed: a splice would read them inside the
+ * reply, where a read stuck on a hung BACKING can no longer be answered
+ * ETIMEDOUT by the watchdog (deadline.h).
+ */
+static void read_through(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 			 size_t size, off_t off)
 {
-	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 	int fd = sc_file_fd(fs, f);
+	char *buf;
+	ssize_t n;
 
 	if (fd < 0) {
 		sc_reply_err(req, -fd);
 		return;
 	}
-	/* A splice goes where the request says, aligned or not. */
+	/* The kernel's offsets and sizes, aligned or not. */
 	if (f->open_flags & O_DIRECT)
 		sc_backing_buffered(fd);
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = fd;
-	buf.buf[0].pos = off;
-	/* On failure sc_reply_data() has replied with the error itself. */
-	sc_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		sc_reply_err(req, ENOMEM);
+		return;
+	}
+	n = pread(fd, buf, size, off);
+	if (n < 0)
+		sc_reply_err(req, errno);
+	else
+		sc_reply_buf(req, buf, (size_t)n);
+	free(buf);
 }
 
 /* File bytes in page pindex of f. */
@@ -1131,7 +1144,7 @@ void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	}
 	if (!cached || (uint64_t)off >= f->size) {
 		atomic_fetch_add(&fs->read_bytes_backing, size);
-		read_spliced(fs, req, f, size, off);
+		read_through(fs, req, f, size, off);
 		return;
 	}
 	if ((uint64_t)off + size > f->size)

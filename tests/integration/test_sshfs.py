@@ -244,6 +244,9 @@ def test_hung_server_times_out_and_cached_data_still_served(net):
         fd = os.open(os.path.join(mnt, "cached"), os.O_RDONLY)
         assert os.pread(fd, 2 * MIB, 0) == cached
         wait_written(mnt, 2 * MIB)
+        # Handles the cache does not serve, read from BACKING each time.
+        direct = os.open(os.path.join(mnt, "uncached"), os.O_RDWR | os.O_DIRECT)
+        buffered = os.open(os.path.join(mnt, "uncached"), os.O_RDWR)
         drop_caches()  # what follows comes from the daemon, not the kernel
         stopped = process_tree(sshd.proc.pid)
         for pid in stopped:
@@ -258,6 +261,14 @@ def test_hung_server_times_out_and_cached_data_still_served(net):
             with open(os.path.join(mnt, "uncached"), "rb") as f:
                 return f.read()
         assert in_thread(read_uncached, 30) == ("err", "ETIMEDOUT")
+        # A read straight from BACKING times out too, buffered or not: it
+        # once waited inside its reply, out of the watchdog's reach.
+        assert in_thread(lambda: os.pread(direct, 4096, 0), 30) == \
+            ("err", "ETIMEDOUT")
+        assert in_thread(lambda: os.pread(buffered, 4096, 8192), 30) == \
+            ("err", "ETIMEDOUT")
+        os.close(direct)
+        os.close(buffered)
         scfs.wait_for(lambda: stats(mnt)["backing_state"] == "hung", timeout=10,
                       what="backing_state: hung")
         assert stats(mnt)["backing_timeouts"] >= 1
