@@ -15,6 +15,18 @@ def drop_caches(pause=0.5):
     time.sleep(pause)
 
 
+def age(root, seconds=60):
+    """Set root's files (or root, a file) modified seconds ago: over a
+    BACKING without a ctime of its own (sshfs) a file modified in the last
+    two seconds is read from it and not cached (swapcachefs(8),
+    CONSISTENCY), and data made just before a run would be measured so."""
+    then = time.time() - seconds
+    paths = [root] if os.path.isfile(root) else [
+        os.path.join(d, n) for d, _, names in os.walk(root) for n in names]
+    for p in paths:
+        os.utime(p, (then, then))
+
+
 def xattr_fields(path, name="user.swapcache.stats"):
     """The "name: value" lines of one of swapcachefs's xattrs, as a dict
     of strings (user.swapcache.stats of a mount by default)."""

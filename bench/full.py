@@ -58,7 +58,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import (drop_caches, index_mib, publish, rss_budget_mib,  # noqa: E402
+from benchlib import (age, drop_caches, index_mib, publish, rss_budget_mib,  # noqa: E402
                       spread, xattr_fields)
 from metadata import make_tree, sshfs_defaults  # noqa: E402
 from network import Rclone, cpu_seconds, peak_rss_mib  # noqa: E402
@@ -685,6 +685,7 @@ def main():
             for _ in range(mib):
                 f.write(os.urandom(MIB))
     paths = make_tree(os.path.join(server, "tree"), top, sub, args.files)
+    age(server)
     files = [p for p in paths if os.path.isfile(os.path.join(server, "tree", p))]
     n_tree = f"{len(files)} files in {top * sub} directories"
     wls = [k for k, _, _, _ in WORKLOADS]

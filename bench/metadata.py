@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import drop_caches, publish, spread, xattr_fields  # noqa: E402
+from benchlib import age, drop_caches, publish, spread, xattr_fields  # noqa: E402
 from network import Rclone  # noqa: E402
 from slowlink import SlowLink  # noqa: E402
 
@@ -167,6 +167,7 @@ def main():
     remote = os.path.join(base, "server")
     os.mkdir(remote)
     paths = make_tree(remote, top, sub, args.files)
+    age(remote)
     head = f"{len(paths)} paths ({top * sub} directories)"
     lines = []
     try:

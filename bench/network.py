@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import (drop_caches, publish, rss_budget_mib, spread,  # noqa: E402
+from benchlib import (age, drop_caches, publish, rss_budget_mib, spread,  # noqa: E402
                       xattr_fields)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -136,6 +136,7 @@ def main():
     with open(os.path.join(remote, "big"), "wb") as f:
         for _ in range(args.size_mib):
             f.write(os.urandom(1 << 20))
+    age(os.path.join(remote, "big"))
     sshd = scfs.Sshd(base)
     results = {}
 

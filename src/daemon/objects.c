@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "objects.h"
 #include "pool.h"
@@ -69,6 +70,19 @@ uint64_t sc_object_validator(struct sc_fs *fs, const struct stat *st)
 
 	return sc_store_validator(fs->store, (uint64_t)st->st_size, mtime,
 				  ctime);
+}
+
+bool sc_object_racy(const struct sc_fs *fs, const struct stat *st)
+{
+	struct timespec now;
+	int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL +
+			   st->st_mtim.tv_nsec;
+
+	if (fs->ctime_is_real)
+		return false;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec - mtime_ns <
+	       SC_RACY_NS;
 }
 
 bool sc_object_any_cached(struct sc_fs *fs, uint64_t object, uint64_t validator)

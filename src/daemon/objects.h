@@ -32,6 +32,17 @@ uint64_t sc_object_of_inode(struct sc_fs *fs, struct sc_inode *inode);
 /* The validator of a backing file's attributes. */
 uint64_t sc_object_validator(struct sc_fs *fs, const struct stat *st);
 
+/*
+ * Whether st's validator cannot tell this version of the file from the
+ * next: where BACKING keeps no ctime of its own and its mtimes may be
+ * whole seconds (SFTP), a file modified less than SC_RACY_NS ago (by this
+ * machine's clock) may be rewritten within the same second at the same
+ * size.  Such contents are read from BACKING and not cached, as git
+ * rechecks a "racily clean" file.
+ */
+bool sc_object_racy(const struct sc_fs *fs, const struct stat *st);
+#define SC_RACY_NS (2 * 1000000000LL)
+
 /* Whether the SSD or RAM holds anything of (object, validator). */
 bool sc_object_any_cached(struct sc_fs *fs, uint64_t object,
 			  uint64_t validator);

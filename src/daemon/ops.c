@@ -1230,7 +1230,8 @@ static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 	f->validator = sc_object_validator(fs, st);
 	f->cacheable = fs->pool && (flags & O_ACCMODE) == O_RDONLY &&
 		       (!f->direct ||
-			sc_tunable_get(&fs->tunables, SC_T_DIRECT_ENABLE));
+			sc_tunable_get(&fs->tunables, SC_T_DIRECT_ENABLE)) &&
+		       !sc_object_racy(fs, st);
 	sc_object_note(fs, f->object, f->size,
 		       sc_policy_allows(fs->policy, path));
 }

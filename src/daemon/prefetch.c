@@ -107,7 +107,8 @@ static int prefetch_file(void *arg, const char *path, const struct stat *st)
 		window = ps.pages * SC_PAGE_BYTES / 4;
 	if (sc_open_below(fs, path, O_RDONLY | O_NONBLOCK, &f.backing.fd) < 0)
 		return 0;
-	if (fstat(f.backing.fd, &f.opened) == 0 && S_ISREG(f.opened.st_mode)) {
+	if (fstat(f.backing.fd, &f.opened) == 0 && S_ISREG(f.opened.st_mode) &&
+	    !sc_object_racy(fs, &f.opened)) {
 		/* The contents as of this open name the pages, not the walk's. */
 		f.validator = sc_object_validator(fs, &f.opened);
 		f.size = (uint64_t)f.opened.st_size;

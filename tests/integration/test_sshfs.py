@@ -15,7 +15,8 @@ import pytest
 
 import scfs
 from scfs import Sshd, sshfs_mount, sshfs_unmount
-from test_cache import drop_caches, make_file, read, stats, wait_written
+import test_cache
+from test_cache import drop_caches, read, stats, wait_written
 from test_meta import view
 
 MIB = 1 << 20
@@ -38,6 +39,16 @@ def net(dirs):
     if os.path.ismount(backing):
         subprocess.run(["fusermount3", "-uz", backing])
     sshd.stop()
+
+
+def make_file(path, size, seed):
+    """A file on the server, modified a minute ago: one modified in the
+    last two seconds is read from BACKING and not cached (SFTP's mtimes are
+    whole seconds; man page, CONSISTENCY)."""
+    data = test_cache.make_file(path, size, seed)
+    past = time.time() - 60
+    os.utime(path, (past, past))
+    return data
 
 
 def mount(backing, mnt, cache):
@@ -156,6 +167,27 @@ def test_sshfs_change_on_server_seen_at_next_open(net):
         os.utime(path, (time.time() + 5, time.time() + 5))
         time.sleep(1.1)
         assert read(os.path.join(mnt, "f")) == new
+    finally:
+        m.unmount()
+
+
+def test_sshfs_same_size_rewrites_within_one_second_are_seen(net):
+    """git rewrites 41-byte refs many times a second; SFTP's mtimes are
+    whole seconds, so each version has the size and mtime of the last. A
+    version read (and cached) is never served for the next: a file
+    modified in the last two seconds is read from BACKING."""
+    base, remote, backing, mnt, sshd = net
+    path = os.path.join(remote, "HEAD")
+    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    try:
+        second = int(time.time())
+        for i in range(6):
+            version = f"{i:040x}\n".encode()
+            with open(path, "wb") as f:
+                f.write(version)
+            os.utime(path, (second, second))
+            for _ in range(2):
+                assert read(os.path.join(mnt, "HEAD")) == version
     finally:
         m.unmount()
 

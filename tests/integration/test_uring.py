@@ -19,6 +19,7 @@ import scfs
 from scfs import Sshd, sshfs_mount
 from test_cache import drop_caches, make_file, read, stats, wait_written
 from test_sshfs import in_thread, process_tree
+from test_sshfs import make_file as make_server_file
 
 MIB = 1 << 20
 PARAM = "/sys/module/fuse/parameters/enable_uring"
@@ -184,7 +185,7 @@ def test_uring_request_stuck_on_a_hung_server_holds_up_no_other(dirs, enable_uri
     m = None
     try:
         sshfs_mount(sshd, remote, backing)
-        cached = make_file(os.path.join(remote, "cached"), 2 * MIB, None)
+        cached = make_server_file(os.path.join(remote, "cached"), 2 * MIB, None)
         later = make_file(os.path.join(remote, "uncached"), MIB, None)
         m = scfs.Mount(backing, mnt, options=(
             "allow_other", f"cache={os.path.join(base, 'c.swc')}", "cache_size=64M",
