@@ -919,7 +919,12 @@ void sc_meta_forget(struct sc_meta *m, const char *dir, const char *name)
 	if (e) {
 		e->validated_ns = 0;
 		d->rec.validated_ns = 0; /* its listing may be as old */
-		mark_dirty(m, d, true);
+		/*
+		 * Not a change of times only: a record left in RAM only so
+		 * could be trimmed and read back from an older copy that
+		 * still trusts the name (an open answered ESTALE again).
+		 */
+		mark_dirty(m, d, false);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
