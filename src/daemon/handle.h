@@ -53,6 +53,8 @@ struct sc_file {
 	pthread_mutex_t open_lock; /* serialises the lazy open */
 	bool direct;		   /* opened with O_DIRECT (direct_enable) */
 	bool cacheable;		   /* reads go through the pool and the SSD */
+	bool writer;		   /* may write: counted in inode->writers */
+	_Atomic bool buffered;	   /* its O_DIRECT fd was made buffered */
 	uint64_t object;	   /* the store's name of the file; 0: none */
 	uint64_t validator;	   /* of the contents at open */
 	uint64_t size;		   /* at open */

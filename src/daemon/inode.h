@@ -70,6 +70,13 @@ struct sc_inode {
 	 */
 	_Atomic uint32_t changes;
 
+	/*
+	 * Open handles that may write the file.  While there are any, the
+	 * cache reads BACKING through its page cache: an O_DIRECT read that
+	 * races a buffered write can see blocks not yet written (zeros).
+	 */
+	_Atomic uint32_t writers;
+
 	/* Protected by itable->lock. */
 	uint64_t nlookup;	 /* references held by the kernel */
 	uint32_t refs;		 /* children naming us, open handles */

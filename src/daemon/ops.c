@@ -1284,6 +1284,9 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	f->opener = view.caller;
 	f->open_flags = backing_flags;
 	f->changes = changes;
+	f->writer = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	if (f->writer)
+		atomic_fetch_add(&inode->writers, 1);
 	pthread_mutex_init(&f->open_lock, NULL);
 	pthread_mutex_init(&f->fetches.lock, NULL);
 	pthread_cond_init(&f->fetches.done, NULL);
@@ -1300,6 +1303,8 @@ void sc_file_put(struct sc_fs *fs, struct sc_file *f)
 	if (atomic_fetch_sub(&f->refs, 1) != 1)
 		return;
 	fd = __atomic_load_n(&f->backing.fd, __ATOMIC_ACQUIRE);
+	if (f->writer)
+		atomic_fetch_sub(&f->inode->writers, 1);
 	sc_itable_unpin(&fs->itable, f->inode,
 			fd >= 0 || f->lazy ? &f->backing : NULL);
 	if (fd >= 0)

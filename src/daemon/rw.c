@@ -278,6 +278,11 @@ static ssize_t pread_backing_unheld(struct sc_fs *fs, struct sc_file *f,
 
 	sc_deadline_wait_begin();
 	fd = sc_file_fd(fs, f); /* offline, or a lazy open that failed */
+	/* A writer through the mount: O_DIRECT could read its unwritten blocks. */
+	if (fd >= 0 && (f->open_flags & O_DIRECT) &&
+	    atomic_load(&f->inode->writers) &&
+	    !atomic_exchange(&f->buffered, true))
+		sc_backing_buffered(fd);
 	got = fd < 0 ? fd : sc_backing_pread(fd, buf, len, off);
 	*ret_lost = !sc_deadline_wait_end();
 	return got;
