@@ -1119,8 +1119,24 @@ static void note_page_cache_reader(struct sc_file *f)
 		atomic_store(held, 0);
 }
 
+/*
+ * A request on f holds a reference to it while it works: the watchdog may
+ * answer a request stuck on a hung BACKING, and the kernel then release
+ * the handle, whose fd must not be closed under the stuck read.
+ */
+static void read_held(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
+		      size_t size, off_t off);
+
 void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		size_t size, off_t off)
+{
+	atomic_fetch_add(&f->refs, 1);
+	read_held(fs, req, f, size, off);
+	sc_file_put(fs, f);
+}
+
+static void read_held(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
+		      size_t size, off_t off)
 {
 	/*
 	 * Once the file changed through the mount after this open, what the
