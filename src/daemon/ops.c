@@ -356,7 +356,7 @@ static int make_entry(struct sc_fs *fs, struct sc_inode *parent,
 	memset(e, 0, sizeof(*e));
 	e->ino = nodeid_of(fs, inode);
 	e->attr = *st;
-	e->attr.st_ino = inode->ino;
+	number_as_known(fs, inode, &e->attr);
 	e->attr_timeout = fs->attr_timeout_s;
 	e->entry_timeout = fs->entry_timeout_s;
 	return 0;
@@ -1144,16 +1144,13 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 }
 
 /*
- * Flags for the backing open.  The caller's O_DIRECT is dropped there:
- * the kernel already bypasses its page cache for such a file, and reads
- * the cache does not serve go to the backing fd as they come, aligned or
- * not (backing_flags_for() adds it for the cache's own reads).
- */
-/*
- * The flags of the kernel's open that BACKING's open(2) is given.  The
- * kernel passes its own bits too (__FMODE_EXEC when a program is run):
- * open(2) ignores them, but openat2(2), which the lazy open goes through,
- * refuses them with EINVAL.
+ * Flags for the backing open: those of open(2) that mean something to
+ * BACKING.  The kernel passes bits of its own too (__FMODE_EXEC when a
+ * program is run), which openat2(2), the lazy open's way in, refuses with
+ * EINVAL.  The caller's O_DIRECT is dropped: the kernel already bypasses
+ * its page cache for such a file, and reads the cache does not serve go
+ * to the backing fd as they come, aligned or not (backing_flags_for()
+ * adds it for the cache's own reads).
  */
 static int backing_open_flags(int flags)
 {
