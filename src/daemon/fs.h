@@ -64,8 +64,10 @@ struct sc_fs {
 	_Atomic uint64_t read_bytes_ram;
 	_Atomic uint64_t read_bytes_ssd;
 	_Atomic uint64_t read_bytes_backing;
-	_Atomic uint64_t fetch_bytes; /* read from BACKING into the pool */
-	_Atomic unsigned ssd_reads;   /* SSD reads of FUSE requests in flight */
+	_Atomic uint64_t fetch_bytes;	 /* read from BACKING into the pool */
+	_Atomic uint64_t changed_behind; /* opens that found a file changed
+					    behind the mount's back */
+	_Atomic unsigned ssd_reads; /* SSD reads of FUSE requests in flight */
 };
 
 #endif

@@ -71,9 +71,17 @@ struct sc_inode {
 	_Atomic uint32_t changes;
 
 	/*
-	 * Open handles that may write the file.  While there are any, the
-	 * cache reads BACKING through its page cache: an O_DIRECT read that
-	 * races a buffered write can see blocks not yet written (zeros).
+	 * changes as the last open saw it: an open that finds it moved knows
+	 * the kernel made those changes itself (ops.c, changed_behind).
+	 */
+	_Atomic uint32_t changes_at_open;
+
+	/*
+	 * Open handles that may write the file, and opens to write it under
+	 * way.  While there are any, the cache reads BACKING through its page
+	 * cache (an O_DIRECT read that races a buffered write can see blocks
+	 * not yet written: zeros), and an open does not tell the kernel the
+	 * file changed behind the mount's back (ops.c, changed_behind).
 	 */
 	_Atomic uint32_t writers;
 

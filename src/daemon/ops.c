@@ -819,12 +819,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (valid & FUSE_SET_ATTR_SIZE) {
 		object = sc_object_of_inode(fs, inode);
+		atomic_fetch_add(&inode->writers, 1); /* as a writer's open */
 		sc_file_changing(fs, inode, object);
 	}
 	meta_changed_inode(fs, inode);
 	ret = apply_setattr(t.fd, &t.loc, attr, valid);
-	if (valid & FUSE_SET_ATTR_SIZE)
+	if (valid & FUSE_SET_ATTR_SIZE) {
 		sc_file_changing(fs, inode, object);
+		atomic_fetch_sub(&inode->writers, 1);
+	}
 	if (ret == -EPERM && fs->switch_creds &&
 	    is_killpriv_chmod(&t, attr, valid)) {
 		ret = sc_creds_restore();
@@ -1259,6 +1262,12 @@ static void forget_page_cache(struct sc_file *f)
 	atomic_store(&f->inode->page_cache_validator, 0);
 }
 
+/* Whether a handle opened with flags may change the file. */
+static bool opens_to_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
 /*
  * st: fstat of fd, the backing file just opened with backing_flags (-1:
  * none, offline, or lazy: to be opened on first need with them); flags:
@@ -1281,7 +1290,7 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	f->opener = view.caller;
 	f->open_flags = backing_flags;
 	f->changes = changes;
-	f->writer = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	f->writer = opens_to_write(flags);
 	if (f->writer)
 		atomic_fetch_add(&inode->writers, 1);
 	pthread_mutex_init(&f->open_lock, NULL);
@@ -1486,6 +1495,30 @@ static int open_unless_cached(struct sc_fs *fs, struct sc_file *f)
 	return fd < 0 ? fd : 0;
 }
 
+/*
+ * Whether the file inode names, just found as st by an open, changed
+ * behind the mount's back since the cache last answered for it (noting
+ * it).  Not while a handle may write it through the mount (or is being
+ * opened to), nor when it was changed through the mount since the last
+ * open or during this one (changes: inode->changes before st was taken):
+ * the kernel made those changes and knows, and telling it again would
+ * bump its attribute version under the reads in flight, which then cannot
+ * shrink the size it knows when a truncation cuts them short (it
+ * zero-fills their pages within that size).
+ */
+static bool changed_behind(struct sc_fs *fs, struct sc_inode *inode,
+			   const struct stat *st, uint64_t birth,
+			   uint64_t ticket, uint32_t changes)
+{
+	bool told_otherwise = meta_note_inode(fs, inode, st, birth, ticket);
+	uint32_t now = atomic_load(&inode->changes);
+
+	if (atomic_load(&inode->writers))
+		return false;
+	return atomic_exchange(&inode->changes_at_open, now) == changes &&
+	       now == changes && told_otherwise;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct sc_fs *fs = fs_of(req);
@@ -1499,6 +1532,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int ret, fd = -1, list_fd = -1;
 	uint32_t dir_key = 0, changes = 0;
 
+	/* A writer from before its open truncates (changed_behind). */
+	bool writer = opens_to_write(fi->flags);
+
+	if (writer)
+		atomic_fetch_add(&inode->writers, 1);
 	ret = reach_inode(req, inode, &loc);
 	if (ret == 0) {
 		if (fi->flags & O_TRUNC) {
@@ -1522,12 +1560,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret == 0 && !lazy)
 		ret = sc_stat_birth(fd, "", &st, &birth);
 	/*
-	 * Close-to-open: the file changed since the cache last answered for
-	 * it, and the kernel may hold those attributes (its size bounds the
-	 * reads): it is told to ask again.  Attributes only, which takes no
-	 * lock the open holds.
-	 */
-	/*
 	 * The name now holds another file (replaced behind the mount's back,
 	 * and the kernel's dentry is older): ESTALE makes the kernel look
 	 * the name up again and open the new inode, so that this handle does
@@ -1537,7 +1569,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret == 0 && !same_file(fs, inode, &st, birth)) {
 		meta_forget_inode(fs, inode);
 		ret = -ESTALE;
-	} else if (ret == 0 && meta_note_inode(fs, inode, &st, birth, ticket)) {
+	} else if (ret == 0 &&
+		   changed_behind(fs, inode, &st, birth, ticket, changes)) {
+		/*
+		 * Close-to-open: the kernel may hold the old attributes (its
+		 * size bounds the reads): it is told to ask again.
+		 * Attributes only, which takes no lock the open holds.
+		 */
+		atomic_fetch_add(&fs->changed_behind, 1);
 		fuse_lowlevel_notify_inval_inode(fs->session,
 						 nodeid_of(fs, inode), -1, 0);
 	}
@@ -1562,6 +1601,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			sc_file_put(fs, file_of(fi));
 		}
 	}
+	if (writer)
+		atomic_fetch_sub(&inode->writers, 1); /* the handle's counts */
 	if (list_fd >= 0)
 		sc_dirprime_list(&fs->dirprime, dir_key, list_fd);
 }
