@@ -30,6 +30,15 @@ static inline uint64_t sc_monotonic_coarse_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * ns from since to now, 0 when since is later: a time another thread took
+ * after this one took now.
+ */
+static inline uint64_t sc_elapsed_ns(uint64_t since, uint64_t now)
+{
+	return now > since ? now - since : 0;
+}
+
 /* ns from now on clock, as pthread_cond_timedwait() takes a deadline. */
 static inline struct timespec sc_timespec_after(clockid_t clock, uint64_t ns)
 {

@@ -252,8 +252,13 @@ static unsigned watch_once(uint64_t now)
 
 		if (KIND(w) == SLOT_EXPIRED)
 			stuck++;
+		/*
+		 * A request begun after now was taken (this look was
+		 * preempted) is young, not 2^64 ns old.
+		 */
 		if (KIND(w) != SLOT_BUSY ||
-		    now - atomic_load(&s->since_ns) < dog.timeout_ns)
+		    sc_elapsed_ns(atomic_load(&s->since_ns), now) <
+			    dog.timeout_ns)
 			continue;
 		req = (fuse_req_t)atomic_load(&s->req);
 		with_attr = atomic_load_explicit(&s->has_fallback,

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dirprime.h"
 
 void sc_dirprime_init(struct sc_dirprime *dp)
@@ -67,9 +68,9 @@ bool sc_dirprime_should_list(struct sc_dirprime *dp, uint32_t dir_key,
 		return false;
 	}
 	list = !slot->too_big &&
-	       now - slot->last_open_ns < SC_DIRPRIME_RUN_NS &&
+	       sc_elapsed_ns(slot->last_open_ns, now) < SC_DIRPRIME_RUN_NS &&
 	       (slot->listed_ns == 0 ||
-		now - slot->listed_ns >= SC_DIRPRIME_EVERY_NS);
+		sc_elapsed_ns(slot->listed_ns, now) >= SC_DIRPRIME_EVERY_NS);
 	slot->last_open_ns = now;
 	/* Taken now, so the other openers of the run do not list it too. */
 	if (list)

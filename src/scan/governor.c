@@ -3,6 +3,7 @@
  * The governor (see governor.h).  The comments say where each rule comes
  * from in DragonFly's vm_swapcache.c and why it is there.
  */
+#include "clock.h"
 #include "governor.h"
 
 #define NS_PER_S 1000000000ULL
@@ -37,8 +38,7 @@ static uint64_t pct_of(uint64_t size, unsigned pct)
 static void refill(struct sc_governor *g, const struct sc_governor_config *c,
 		   uint64_t now_ns)
 {
-	uint64_t elapsed = now_ns > g->last_tick_ns ? now_ns - g->last_tick_ns
-						    : 0;
+	uint64_t elapsed = sc_elapsed_ns(g->last_tick_ns, now_ns);
 	uint64_t rate = c->accrate_bytes > 0 ? (uint64_t)c->accrate_bytes : 0;
 	uint64_t add;
 
