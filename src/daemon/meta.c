@@ -847,15 +847,24 @@ static bool renumbered(const struct sc_meta *m, const struct sc_meta_entry *e,
 	return !differ_beyond_atime(&e->attr, &a);
 }
 
-/* sc_meta_note, under m->lock, of an answer no older than the last forget. */
-static bool note_locked(struct sc_meta *m, const char *dir, const char *name,
-			const struct stat *st, uint64_t birth)
+bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
+		  const struct stat *st, uint64_t birth, uint64_t ticket)
 {
 	struct sc_meta_entry *e;
 	struct sc_meta_attr attr;
 	struct dir *d;
 	bool same, told_otherwise = false, renumbered_only = false;
 
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	/*
+	 * BACKING's answer may predate a forget (a lookup racing an open
+	 * that found the name replaced): noting it would bring back what
+	 * was forgotten.  It is left unsaid; the next question asks again.
+	 */
+	if (*forgot_at(m, dir, name) > ticket)
+		goto out;
 	d = get_dir(m, dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	if (d && !e && (st || d->absent < MAX_ABSENT)) {
@@ -864,7 +873,7 @@ static bool note_locked(struct sc_meta *m, const char *dir, const char *name,
 			account(m, d);
 	}
 	if (!e)
-		return false;
+		goto out;
 	if (st) {
 		attr = attr_of(m, st, birth);
 		/* The same file, renumbered: news to nobody. */
@@ -891,53 +900,25 @@ static bool note_locked(struct sc_meta *m, const char *dir, const char *name,
 	e->validated_ns = now_ns();
 	mark_dirty(m, d, same || renumbered_only);
 	trim(m, d);
-	return told_otherwise;
-}
-
-bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
-		  const struct stat *st, uint64_t birth, uint64_t ticket)
-{
-	bool told_otherwise = false;
-
-	if (!m)
-		return false;
-	pthread_mutex_lock(&m->lock);
-	/*
-	 * BACKING's answer may predate a forget (a lookup racing an open
-	 * that found the name replaced): noting it would bring back what
-	 * was forgotten.  It is left unsaid; the next question asks again.
-	 */
-	if (*forgot_at(m, dir, name) <= ticket)
-		told_otherwise = note_locked(m, dir, name, st, birth);
+out:
 	pthread_mutex_unlock(&m->lock);
 	return told_otherwise;
 }
 
-void sc_meta_replaced(struct sc_meta *m, const char *dir, const char *name,
-		      const struct stat *st, uint64_t birth, uint64_t ticket)
+void sc_meta_forget(struct sc_meta *m, const char *dir, const char *name)
 {
 	struct sc_meta_entry *e;
 	struct dir *d;
-	bool latest;
 
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
-	latest = *forgot_at(m, dir, name) <= ticket;
-	/*
-	 * Noted rather than forgotten: while BACKING hangs, records are
-	 * served at any age, and a forgotten one still names the old file
-	 * (each open of it answered ESTALE, and the kernel's retry too).
-	 */
-	if (latest)
-		note_locked(m, dir, name, st, birth);
-	mark_forgotten(m, dir, name); /* answers asked before are older */
+	mark_forgotten(m, dir, name);
 	d = find_dir(m, sc_object_meta_name(m->fs, dir), dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	if (e) {
-		if (!latest)
-			e->validated_ns = 0; /* a newer answer went: ask */
-		d->rec.validated_ns = 0;     /* its listing may be as old */
+		e->validated_ns = 0;
+		d->rec.validated_ns = 0; /* its listing may be as old */
 		/*
 		 * Not a change of times only: a record left in RAM only so
 		 * could be trimmed and read back from an older copy that

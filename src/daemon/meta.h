@@ -77,7 +77,7 @@ void sc_meta_stop_warm_up(struct sc_meta *m);
 /*
  * Taken before asking BACKING about a name, and handed to sc_meta_note
  * with the answer: an answer asked for before the name was last forgotten
- * or changed (sc_meta_replaced, sc_meta_changed) may be older than what was
+ * or changed (sc_meta_forget, sc_meta_changed) may be older than what was
  * forgotten, and is not noted.
  */
 uint64_t sc_meta_ticket(struct sc_meta *m);
@@ -92,15 +92,10 @@ bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 		  const struct stat *st, uint64_t birth, uint64_t ticket);
 
 /*
- * name in dir was found to hold another file than the cache or the kernel
- * knew (replaced behind the mount's back): st and birth, as BACKING
- * answered a question asked at ticket.  That is noted, unless a newer
- * answer came meanwhile, and then the next question goes to BACKING;
- * answers asked for before now are not noted, and the directory's listing
- * is asked for again.
+ * What is known of name in dir is doubtful (the file behind it changed
+ * behind the mount's back): the next question about it goes to BACKING.
  */
-void sc_meta_replaced(struct sc_meta *m, const char *dir, const char *name,
-		      const struct stat *st, uint64_t birth, uint64_t ticket);
+void sc_meta_forget(struct sc_meta *m, const char *dir, const char *name);
 
 /* The symlink target of name in dir, as long as its attributes are. */
 void sc_meta_note_link(struct sc_meta *m, const char *dir, const char *name,

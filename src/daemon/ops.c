@@ -198,18 +198,13 @@ static void meta_changed_inode(struct sc_fs *fs, struct sc_inode *inode)
 		sc_meta_changed(fs->meta, dir, name);
 }
 
-/*
- * The name of inode was found to hold another file, st and birth, asked at
- * ticket (sc_meta_replaced).
- */
-static void meta_replaced_inode(struct sc_fs *fs, struct sc_inode *inode,
-				const struct stat *st, uint64_t birth,
-				uint64_t ticket)
+/* What the cache knew of the name of inode is doubtful: ask next time. */
+static void meta_forget_inode(struct sc_fs *fs, struct sc_inode *inode)
 {
 	char dir[PATH_MAX], name[NAME_MAX + 1];
 
 	if (fs->meta && path_pair(fs, inode, dir, name) == 0)
-		sc_meta_replaced(fs->meta, dir, name, st, birth, ticket);
+		sc_meta_forget(fs->meta, dir, name);
 }
 
 /*
@@ -1569,10 +1564,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * and the kernel's dentry is older): ESTALE makes the kernel look
 	 * the name up again and open the new inode, so that this handle does
 	 * not share the old file's page cache with its readers.  That lookup
-	 * must find the new file: the cached entry becomes it.
+	 * must ask BACKING: the cached entry goes.
 	 */
 	if (ret == 0 && !same_file(fs, inode, &st, birth)) {
-		meta_replaced_inode(fs, inode, &st, birth, ticket);
+		meta_forget_inode(fs, inode);
 		ret = -ESTALE;
 	} else if (ret == 0 &&
 		   changed_behind(fs, inode, &st, birth, ticket, changes)) {

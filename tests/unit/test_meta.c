@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Unit tests of the metadata cache (src/daemon/meta.c) over a real store
- * and pool: answers noted and served, answers that predate a replacement or a
+ * and pool: answers noted and served, answers that predate a forget or a
  * change not noted, and records read back after a crash asked again.
  */
 #include <errno.h>
@@ -116,41 +116,31 @@ static void test_noted_answers_are_served(void **state)
 }
 
 /*
- * A lookup asked BACKING before an open found the name replaced; its
- * answer, the old file, arrives after the open noted the new one.  Noting
+ * A lookup asked BACKING before an open found the name replaced and
+ * forgot it; its answer, the old file, arrives after the forget.  Noting
  * it would send the kernel's retry to the old file again (ESTALE to the
- * program): it is dropped.  The new file is what the cache answers, also
- * at any age (while BACKING hangs), where a record only forgotten still
- * named the old file.
+ * program): it is dropped, and the next question goes to BACKING.
  */
-static void test_answers_older_than_a_replacement_are_not_noted(void **state)
+static void test_answers_older_than_a_forget_are_not_noted(void **state)
 {
 	struct fixture *fx = *state;
 	struct stat old = file_stat(10, 100, 1000),
-		    new = file_stat(11, 200, 2000),
-		    newer = file_stat(12, 1, 3000);
+		    new = file_stat(11, 200, 2000);
 	struct stat got;
-	uint64_t before, birth;
+	uint64_t before;
 
 	note(fx, "f", &old, sc_meta_ticket(fx->fs.meta));
 	before = sc_meta_ticket(fx->fs.meta); /* the racing lookup asks */
-	sc_meta_replaced(fx->fs.meta, "d", "f", &new, 0,
-			 sc_meta_ticket(fx->fs.meta));
+	sc_meta_forget(fx->fs.meta, "d", "f");
+	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
 	note(fx, "f", &old, before); /* ... and its answer arrives */
+	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
+	/* A question asked after the forget is answered and noted. */
+	note(fx, "f", &new, sc_meta_ticket(fx->fs.meta));
 	assert_int_equal(ask(fx, "f", &got), SC_META_EXISTS);
 	assert_int_equal(got.st_ino, 11);
 	assert_int_equal(got.st_size, 200);
-	assert_int_equal(sc_meta_lookup(fx->fs.meta, "d", "f", SC_META_ANY_AGE,
-					&got, &birth),
-			 SC_META_EXISTS);
-	assert_int_equal(got.st_ino, 11);
-	/* Replaced again meanwhile: the older finding is not the answer. */
-	before = sc_meta_ticket(fx->fs.meta);
-	sc_meta_replaced(fx->fs.meta, "d", "f", &newer, 0,
-			 sc_meta_ticket(fx->fs.meta));
-	sc_meta_replaced(fx->fs.meta, "d", "f", &new, 0, before);
-	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
-	/* Other names are not held up. */
+	/* Other names are not held up by the forget. */
 	note(fx, "other", &old, before);
 	assert_int_equal(ask(fx, "other", &got), SC_META_EXISTS);
 }
@@ -217,8 +207,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_noted_answers_are_served,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
-			test_answers_older_than_a_replacement_are_not_noted,
-			setup, teardown),
+			test_answers_older_than_a_forget_are_not_noted, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_answers_older_than_a_change_are_not_noted, setup,
 			teardown),
