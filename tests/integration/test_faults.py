@@ -180,8 +180,9 @@ def test_crash_loop_kill_9_never_serves_a_wrong_byte(dirs):
             written += st["clusters_written"]
             cleaned += st["clusters_cleaned"]
             m.kill_9(alive, readers)
-            assert not tally.wrong, tally.wrong[:5]
-            assert not tally.errors, tally.errors[:5]
+            # With the daemon's last words: what it saw of the failure.
+            assert not tally.wrong, (tally.wrong[:5], m.log()[-3000:])
+            assert not tally.errors, (tally.errors[:5], m.log()[-3000:])
     finally:
         stop_changes.set()
         changes.join()
