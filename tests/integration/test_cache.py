@@ -236,6 +236,11 @@ def test_only_a_change_behind_the_mount_makes_an_open_reset_the_kernels_attribut
                 f.write(bytes([v]) * 4096 * v)
             assert read(path) == bytes([v]) * 4096 * (v + 1)
         assert stats(mnt)["changed_behind"] == 0
+        # The kernel releases a handle after close() returns: once the
+        # writer's is gone, an open sees the file settled.
+        scfs.wait_for(lambda: backing_fds(m, os.path.join(backing, "f")) == 0,
+                      what="the handles to be released")
+        assert read(path) == bytes([5]) * 4096 * 6
         new = make_file(os.path.join(backing, "f"), 3 * 65536, 2)  # in place
         assert read(path) == new
         assert stats(mnt)["changed_behind"] == 1
