@@ -1592,6 +1592,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (ret < 0 && sc_offline_check(fs, ret))
 		ret = open_offline(fs, inode, fi);
+	/*
+	 * The handle counts itself from here; after the reply the kernel may
+	 * release and forget the inode at once.
+	 */
+	if (writer)
+		atomic_fetch_sub(&inode->writers, 1);
 	if (ret < 0) {
 		reply_status(req, ret);
 	} else {
@@ -1601,8 +1607,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			sc_file_put(fs, file_of(fi));
 		}
 	}
-	if (writer)
-		atomic_fetch_sub(&inode->writers, 1); /* the handle's counts */
 	if (list_fd >= 0)
 		sc_dirprime_list(&fs->dirprime, dir_key, list_fd);
 }
