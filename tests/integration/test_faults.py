@@ -155,6 +155,8 @@ def test_crash_loop_kill_9_never_serves_a_wrong_byte(dirs):
                 loaded = re.search(r"(\d+) clusters loaded", m.log())
                 assert loaded and int(loaded.group(1)) == used_at_crash, (m.log(),
                                                                           used_at_crash)
+            else:
+                assert ": new, " in m.log(), m.log()
             ssd_before = stats(mnt)["read_bytes_ssd"]
             for f in range(STABLE_FILES):
                 read_and_check(mnt, backing, f, rng, tally)
