@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The store's index in RAM: the (object, cluster) -> slot and name ->
+ * object tables (open addressing, linear probing), the slot allocator and the
+ * page-checksum cache.  Every function here runs under store->lock and does
+ * no I/O: a change is marked dirty for store_commit.c to write.
+ */
+#include "store_int.h"
+
+/* ---- the (object, cluster) -> slot table, linear probing ---- */
+
+static uint32_t cluster_home(const struct sc_store *s, uint32_t obj,
+			     uint32_t cluster)
+{
+	uint64_t h = ((uint64_t)obj << 32 | cluster) * 0x9e3779b97f4a7c15ULL;
+
+	return fastrange(h ^ (h >> 29), s->cluster_map_size);
+}
+
+uint32_t store_cluster_find(const struct sc_store *s, uint32_t obj,
+			    uint32_t cluster)
+{
+	uint32_t i = cluster_home(s, obj, cluster);
+
+	for (; s->cluster_map[i] != NONE;
+	     i = next_pos(i, s->cluster_map_size)) {
+		const struct slot *sl = &s->slots[s->cluster_map[i]];
+
+		if (sl->obj == obj && sl->cluster == cluster)
+			return i;
+	}
+	return NONE;
+}
+
+static void cluster_insert(struct sc_store *s, uint32_t slot)
+{
+	uint32_t i =
+		cluster_home(s, s->slots[slot].obj, s->slots[slot].cluster);
+
+	while (s->cluster_map[i] != NONE)
+		i = next_pos(i, s->cluster_map_size);
+	s->cluster_map[i] = slot;
+}
+
+/* Remove position hole, shifting back the entries that probed past it. */
+static void cluster_remove_at(struct sc_store *s, uint32_t hole)
+{
+	uint32_t j = hole;
+
+	for (;;) {
+		const struct slot *sl;
+		uint32_t home;
+
+		j = next_pos(j, s->cluster_map_size);
+		if (s->cluster_map[j] == NONE)
+			break;
+		sl = &s->slots[s->cluster_map[j]];
+		home = cluster_home(s, sl->obj, sl->cluster);
+		/* Movable unless its home lies cyclically in (hole, j]. */
+		if (hole <= j ? (home <= hole || home > j)
+			      : (home <= hole && home > j)) {
+			s->cluster_map[hole] = s->cluster_map[j];
+			hole = j;
+		}
+	}
+	s->cluster_map[hole] = NONE;
+}
+
+/* ---- the name -> object table ---- */
+
+uint32_t store_object_find(const struct sc_store *s, uint64_t name)
+{
+	uint32_t i = fastrange(name, s->object_map_size);
+
+	for (; s->object_map[i] != NONE; i = next_pos(i, s->object_map_size))
+		if (s->objects[s->object_map[i]].name == name)
+			return i;
+	return NONE;
+}
+
+static void object_remove_at(struct sc_store *s, uint32_t hole)
+{
+	uint32_t j = hole;
+
+	for (;;) {
+		uint32_t home;
+
+		j = next_pos(j, s->object_map_size);
+		if (s->object_map[j] == NONE)
+			break;
+		home = fastrange(s->objects[s->object_map[j]].name,
+				 s->object_map_size);
+		if (hole <= j ? (home <= hole || home > j)
+			      : (home <= hole && home > j)) {
+			s->object_map[hole] = s->object_map[j];
+			hole = j;
+		}
+	}
+	s->object_map[hole] = NONE;
+}
+
+/* The object named name, created with validator if absent; NONE if full. */
+uint32_t store_object_get(struct sc_store *s, uint64_t name, uint64_t validator)
+{
+	uint32_t pos = store_object_find(s, name), obj, i;
+
+	if (pos != NONE)
+		return s->object_map[pos];
+	if (s->nfree_objects == 0)
+		return NONE;
+	obj = s->free_objects[--s->nfree_objects];
+	s->objects[obj] =
+		(struct object){ .name = name, .validator = validator };
+	i = fastrange(name, s->object_map_size);
+	while (s->object_map[i] != NONE)
+		i = next_pos(i, s->object_map_size);
+	s->object_map[i] = obj;
+	s->stats.objects++;
+	return obj;
+}
+
+void store_mark_dirty(struct sc_store *s, uint32_t slot)
+{
+	uint64_t sector = slot / SC_RECORDS_PER_SECTOR;
+
+	s->dirty[sector / 64] |= 1ULL << (sector % 64);
+}
+
+bool store_crc_cache_get(const struct sc_store *s, uint32_t slot,
+			 uint32_t page_crc[SC_CLUSTER_PAGES])
+{
+	const struct crc_entry *e = crc_entry_of(s, slot);
+
+	if (e->slot_plus_one != slot + 1)
+		return false;
+	memcpy(page_crc, e->page_crc, sizeof(e->page_crc));
+	return true;
+}
+
+void store_crc_cache_put(struct sc_store *s, uint32_t slot,
+			 const uint32_t page_crc[SC_CLUSTER_PAGES])
+{
+	struct crc_entry *e = crc_entry_of(s, slot);
+
+	e->slot_plus_one = slot + 1;
+	memcpy(e->page_crc, page_crc, sizeof(e->page_crc));
+}
+
+/* Return a used slot to the free stack; its record goes at the next commit. */
+void store_free_slot(struct sc_store *s, uint32_t slot)
+{
+	struct slot *sl = &s->slots[slot];
+
+	if (sl->state == SLOT_USED) {
+		struct object *o = &s->objects[sl->obj];
+		uint32_t pos = store_cluster_find(s, sl->obj, sl->cluster);
+
+		if (pos != NONE && s->cluster_map[pos] == slot)
+			cluster_remove_at(s, pos);
+		if (--o->nslots == 0) {
+			object_remove_at(s, store_object_find(s, o->name));
+			s->free_objects[s->nfree_objects++] = sl->obj;
+			s->stats.objects--;
+		}
+		s->stats.used_slots--;
+		store_mark_dirty(s, slot);
+	}
+	if (sl->unsynced)
+		s->stats.unsynced_slots--;
+	sl->state = SLOT_FREE;
+	sl->unsynced = 0;
+	sl->obj = NONE;
+	sl->gen++;
+	if (crc_entry_of(s, slot)->slot_plus_one == slot + 1)
+		crc_entry_of(s, slot)->slot_plus_one = 0;
+	s->free_slots[s->nfree_slots++] = slot;
+}
+
+/*
+ * Free the clusters first..last of obj; returns how many were stored.
+ * Freeing the last one frees obj too, which ends the loop (nslots 0).
+ */
+uint32_t store_drop_clusters(struct sc_store *s, uint32_t obj, uint32_t first,
+			     uint32_t last)
+{
+	uint32_t end = s->objects[obj].clusters, dropped = 0;
+
+	if (last < end)
+		end = last + 1;
+	for (uint32_t c = first; c < end && s->objects[obj].nslots; c++) {
+		uint32_t pos = store_cluster_find(s, obj, c);
+
+		if (pos != NONE) {
+			store_free_slot(s, s->cluster_map[pos]);
+			dropped++;
+		}
+	}
+	return dropped;
+}
+
+void store_drop_object(struct sc_store *s, uint32_t obj)
+{
+	store_drop_clusters(s, obj, 0, UINT32_MAX);
+}
+
+/*
+ * Make slot hold (obj, cluster), replacing a slot that held it before.
+ * The caller marks the record dirty when the device must learn of it.
+ */
+void store_install_slot(struct sc_store *s, uint32_t slot, uint32_t obj,
+			uint32_t cluster, uint32_t crc, uint16_t mask)
+{
+	uint32_t pos = store_cluster_find(s, obj, cluster);
+	struct slot *sl = &s->slots[slot];
+
+	/* Count the new slot first: freeing the old one must not free obj. */
+	s->objects[obj].nslots++;
+	if (pos != NONE)
+		store_free_slot(s, s->cluster_map[pos]);
+	sl->obj = obj;
+	sl->cluster = cluster;
+	sl->data_crc = crc;
+	sl->valid_mask = mask;
+	sl->state = SLOT_USED;
+	sl->referenced = 0;
+	cluster_insert(s, slot);
+	if (cluster >= s->objects[obj].clusters)
+		s->objects[obj].clusters = cluster + 1;
+	s->stats.used_slots++;
+}
+
+/*
+ * The CRC32C of each valid page of a cluster into page_crc (0 for the
+ * others), and the cluster's data_crc: the CRC32C of those page CRCs, as
+ * little-endian words, in page order.  One pass over the data gives both.
+ */
+uint32_t store_cluster_crcs(const void *buf, uint16_t mask,
+			    uint32_t page_crc[SC_CLUSTER_PAGES])
+{
+	const unsigned char *p = buf;
+	const void *pages[SC_CLUSTER_PAGES];
+	uint32_t crcs[SC_CLUSTER_PAGES];
+	unsigned char words[4 * SC_CLUSTER_PAGES];
+	size_t n = 0;
+
+	for (unsigned page = 0; page < SC_CLUSTER_PAGES; page++)
+		if (mask & (1u << page))
+			pages[n++] = p + page * SC_PAGE_BYTES;
+	sc_crc32c_many(pages, SC_PAGE_BYTES, n, crcs);
+	n = 0;
+	for (unsigned page = 0; page < SC_CLUSTER_PAGES; page++) {
+		page_crc[page] = 0;
+		if (!(mask & (1u << page)))
+			continue;
+		page_crc[page] = crcs[n];
+		sc_put_le(words + 4 * n, crcs[n], 4);
+		n++;
+	}
+	return sc_crc32c(0, words, 4 * n);
+}
+
+void *store_aligned_alloc_zero(size_t bytes)
+{
+	void *p = NULL;
+
+	if (posix_memalign(&p, SC_PAGE_BYTES, bytes) != 0)
+		return NULL;
+	memset(p, 0, bytes);
+	return p;
+}

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The store's private header: the index's structures and the functions
+ * its parts share.  Only src/cache/store*.c include it; everyone else uses
+ * store.h.
+ *
+ * RAM: every table is sized by the slot count at open and never grows,
+ * so the index costs the same bytes per slot whether the cache is empty
+ * or full: 16 (slot) + 24 (object) + 2 x 4 (free stacks) + 2 x 6 (hash
+ * tables at load factor 2/3) = 60 bytes per 64 KiB slot, 0.94 MiB per GiB
+ * of cache device.  sc_store_get_stats() reports the exact figure.  The
+ * page-checksum cache (struct crc_entry) is apart from it: 68 bytes per
+ * slot up to 16 GiB of slots (17 MiB), warmed from the trailers after open
+ * (sc_store_warm_checksums).
+ */
+#ifndef SC_STORE_INT_H
+#define SC_STORE_INT_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checksum.h"
+#include "codec.h"
+#include "hash.h"
+#include "ioring.h"
+#include "le.h"
+#include "probe.h"
+#include "store.h"
+
+#define NONE UINT32_MAX
+#define SC_STORE_EPOCHS 4096u
+#define LOAD_CHUNK_BYTES (4u << 20)
+#define LOCK_RETRY_NS 20000000L	 /* 20 ms */
+#define LOCK_WAIT_NS 3000000000L /* 3 s */
+
+enum slot_state {
+	SLOT_FREE,
+	SLOT_WRITING, /* reserved by a writer, not yet visible */
+	SLOT_USED,
+};
+
+/* One per data slot; protected by store->lock. */
+struct slot {
+	uint32_t obj; /* index into objects; NONE when not used */
+	uint32_t cluster;
+	uint32_t data_crc;
+	uint16_t valid_mask;
+	uint8_t state : 2; /* enum slot_state */
+	/*
+	 * SLOT_USED, readable, but no fdatasync has covered its data yet: its
+	 * record stays free on the device until one has (struct unsynced).
+	 */
+	uint8_t unsynced : 1;
+	uint8_t gen : 7; /* bumped on every reuse: readers detect a race */
+	uint8_t referenced : 1; /* hit since the cleaner last passed */
+};
+
+/*
+ * The page checksums of a slot, from when it was written, read whole, or
+ * its trailer read (the warm-up after a mount, or a read of part of it).
+ * A read of part of a cluster needs them; with them in RAM it is one
+ * device read instead of two (the pages and the slot's trailer).
+ */
+struct crc_entry {
+	uint32_t slot_plus_one; /* 0: empty, as calloc leaves it */
+	uint32_t page_crc[SC_CLUSTER_PAGES];
+};
+
+/*
+ * Entries of the page-checksum cache, direct-mapped by slot number: one
+ * per slot up to 16 GiB of slots (17 MiB), this many beyond.  A cache
+ * that covered less thrashed: the clusters of one file land on slots far
+ * apart, which shared entries, and after a mount one 4 KiB random read in
+ * ten of a 1 GiB file on a 4.5 GiB cache read a trailer too.
+ */
+#define CRC_CACHE_MAX_ENTRIES 262144u
+
+/*
+ * A slot written and installed whose data awaits an fdatasync; gen tells
+ * it from a later use of the slot.
+ */
+struct unsynced {
+	uint32_t slot;
+	uint8_t gen;
+};
+
+/* One per object with clusters stored; protected by store->lock. */
+struct object {
+	uint64_t name;
+	uint64_t validator;
+	uint32_t nslots;   /* clusters stored; 0: entry unused */
+	uint32_t clusters; /* highest cluster index stored + 1 */
+};
+
+struct sc_store {
+	int fd;
+	struct sc_superblock sb; /* protected by lock */
+	uint64_t format_id;	 /* immutable */
+	struct sc_hash_key key;	 /* immutable */
+	bool loaded_clean;	 /* immutable: the last unmount was clean */
+
+	pthread_mutex_t lock;
+	/*
+	 * Held by sc_store_commit from collecting the dirty sectors to the
+	 * end of their writes: two commits at once could land an older
+	 * encoding of a sector after a newer one (a dropped slot's record
+	 * back to "used" on the device).  Taken before lock, never inside.
+	 */
+	pthread_mutex_t commit_lock;
+	struct slot *slots;	/* [nslots] */
+	struct object *objects; /* [nslots] */
+	uint32_t *free_slots;	/* stack of free slot numbers */
+	uint32_t nfree_slots;
+	uint32_t *free_objects; /* stack of unused object entries */
+	uint32_t nfree_objects;
+	uint32_t *cluster_map; /* (obj, cluster) -> slot; NONE empty */
+	uint32_t cluster_map_size;
+	uint32_t *object_map; /* name -> object; NONE empty */
+	uint32_t object_map_size;
+	uint64_t *dirty; /* bitmap of index sectors to write */
+	/*
+	 * The slots of earlier batches whose data no fdatasync has covered:
+	 * the syncer (or a commit) syncs and settles them.
+	 */
+	struct unsynced *unsynced;
+	size_t nunsynced, unsynced_cap;
+
+	/*
+	 * The syncer: a thread that makes written clusters durable while the
+	 * writers go on writing, started by the first write (after the
+	 * daemon's fork).  Protected by lock.
+	 */
+	pthread_t syncer;
+	pthread_cond_t sync_wake; /* clusters to sync, or stop */
+	pthread_cond_t sync_idle; /* a sync finished */
+	bool syncer_started, syncer_stop, syncing;
+	uint64_t nsectors;
+	uint64_t sequence;		  /* commit counter, in the records */
+	struct sc_store_stats stats;	  /* counters only */
+	uint32_t epochs[SC_STORE_EPOCHS]; /* invalidations, by object hash */
+	struct crc_entry *crc_cache;	  /* [crc_cache_entries] */
+	uint32_t crc_cache_entries;  /* min(slots, CRC_CACHE_MAX_ENTRIES) */
+	unsigned queue_depth;	     /* device requests in flight per caller */
+	uint32_t clean_hand;	     /* the cleaner's place in the slots */
+	_Atomic uint64_t hand_moves; /* slots the hand has passed, ever */
+	/*
+	 * RAM hints (include/format.h), by slot: read at load (then turned
+	 * into hints and freed), or noted for the unmount's commit.
+	 */
+	uint16_t *ram_masks;
+	struct sc_store_hint *hints; /* from the load, until taken */
+	size_t nhints;
+
+	void (*on_failure)(void *arg, int err); /* immutable */
+	void *on_failure_arg;			/* immutable */
+	_Atomic uint32_t error_run[2];		/* errors in a row, by io_dir */
+	_Atomic bool failed;			/* the device is given up */
+};
+
+/*
+ * Reads and writes keep separate runs of errors: a full device fails every
+ * write while its reads still succeed, and must be given up all the same.
+ */
+enum io_dir { IO_READ, IO_WRITE };
+
+/* A device request succeeded: its direction's run of errors is over. */
+static inline void device_ok(struct sc_store *s, enum io_dir dir)
+{
+	if (atomic_load_explicit(&s->error_run[dir], memory_order_relaxed))
+		atomic_store_explicit(&s->error_run[dir], 0,
+				      memory_order_relaxed);
+}
+
+static inline uint32_t fastrange(uint64_t hash, uint32_t size)
+{
+	return (uint32_t)(((hash >> 32) * (uint64_t)size) >> 32);
+}
+
+static inline uint32_t next_pos(uint32_t i, uint32_t size)
+{
+	return i + 1 == size ? 0 : i + 1;
+}
+
+static inline uint64_t trailer_offset(const struct sc_store *s, uint32_t slot)
+{
+	return s->sb.trailer_offset + (uint64_t)slot * SC_TRAILER_BYTES;
+}
+
+static inline uint64_t slot_offset(const struct sc_store *s, uint32_t slot)
+{
+	return s->sb.data_offset + (uint64_t)slot * SC_CLUSTER_BYTES;
+}
+
+/* The checksum-cache entry slot maps to (held by slot or another, or empty). */
+static inline struct crc_entry *crc_entry_of(const struct sc_store *s,
+					     uint32_t slot)
+{
+	/* Its own entry while there are as many entries as slots. */
+	return &s->crc_cache[slot & (CRC_CACHE_MAX_ENTRIES - 1)];
+}
+
+void store_device_error(struct sc_store *s, enum io_dir dir, int err);
+bool store_write_result(struct sc_store *s, int res, uint32_t want);
+int store_fail(struct sc_store_report *r, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+uint32_t store_cluster_find(const struct sc_store *s, uint32_t obj,
+			    uint32_t cluster);
+uint32_t store_object_find(const struct sc_store *s, uint64_t name);
+uint32_t store_object_get(struct sc_store *s, uint64_t name,
+			  uint64_t validator);
+void store_mark_dirty(struct sc_store *s, uint32_t slot);
+bool store_crc_cache_get(const struct sc_store *s, uint32_t slot,
+			 uint32_t page_crc[SC_CLUSTER_PAGES]);
+void store_crc_cache_put(struct sc_store *s, uint32_t slot,
+			 const uint32_t page_crc[SC_CLUSTER_PAGES]);
+void store_free_slot(struct sc_store *s, uint32_t slot);
+uint32_t store_drop_clusters(struct sc_store *s, uint32_t obj, uint32_t first,
+			     uint32_t last);
+void store_drop_object(struct sc_store *s, uint32_t obj);
+void store_install_slot(struct sc_store *s, uint32_t slot, uint32_t obj,
+			uint32_t cluster, uint32_t crc, uint16_t mask);
+uint32_t store_cluster_crcs(const void *buf, uint16_t mask,
+			    uint32_t page_crc[SC_CLUSTER_PAGES]);
+void *store_aligned_alloc_zero(size_t bytes);
+ssize_t store_collect_dirty(struct sc_store *s, struct sc_io *io, size_t max,
+			    unsigned char **ret_bufs);
+int store_finish_dirty(struct sc_store *s, const struct sc_io *io, size_t n,
+		       int batch_ret);
+bool store_add_unsynced(struct sc_store *s, const struct unsynced *u, size_t n);
+void store_settle_unsynced(struct sc_store *s, struct unsynced *u, size_t n,
+			   int sync_ret);
+bool store_wake_syncer(struct sc_store *s);
+void store_stop_syncer(struct sc_store *s);
+int store_drop_durably(struct sc_store *s);
+int store_alloc_index(struct sc_store *s);
+void store_free_index(struct sc_store *s);
+void store_build_free_stack(struct sc_store *s);
+int store_walk_index(struct sc_store *s,
+		     void (*fn)(struct sc_store *s, uint32_t slot,
+				enum sc_record_status status,
+				const struct sc_record *rec, void *arg),
+		     void *arg);
+void store_collect_hints(struct sc_store *s, const uint64_t *slot_seq);
+int store_load_index(struct sc_store *s, struct sc_store_report *report);
+
+#endif
