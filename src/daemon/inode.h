@@ -58,7 +58,7 @@ struct sc_inode {
 	/*
 	 * The validator of the contents the kernel's page cache may hold of
 	 * this file, 0 when that is not one known validator: an open that
-	 * finds the same one lets the kernel keep its pages (ops.c,
+	 * finds the same one lets the kernel keep its pages (ops_files.c,
 	 * keep_page_cache).
 	 */
 	_Atomic uint64_t page_cache_validator;
@@ -72,7 +72,7 @@ struct sc_inode {
 
 	/*
 	 * changes as the last open saw it: an open that finds it moved knows
-	 * the kernel made those changes itself (ops.c, changed_behind).
+	 * the kernel made those changes itself (ops_files.c, changed_behind).
 	 */
 	_Atomic uint32_t changes_at_open;
 
@@ -81,7 +81,7 @@ struct sc_inode {
 	 * way.  While there are any, the cache reads BACKING through its page
 	 * cache (an O_DIRECT read that races a buffered write can see blocks
 	 * not yet written: zeros), and an open does not tell the kernel the
-	 * file changed behind the mount's back (ops.c, changed_behind).
+	 * file changed behind the mount's back (ops_files.c, changed_behind).
 	 */
 	_Atomic uint32_t writers;
 
