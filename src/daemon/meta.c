@@ -1,85 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The metadata cache (see meta.h).
- *
- * One mutex covers the table and every record: the work under it is a
- * hash lookup and a copy, except when a record is read back from the SSD
- * (once per directory after a remount) or published (by the scanner, a
- * few times a second at most).
+ * The metadata cache (see meta.h): its interface, the freshness rules
+ * its answers follow, and the publishing of changed records into the pool
+ * for the scanner to write.  The table of directories, reading a record back
+ * and the warm-up after a mount are in meta_table.c.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/queue.h>
-#include <time.h>
-
-#include "fs.h"
-#include "hash.h"
-#include "meta.h"
-#include "metarec.h"
-#include "objects.h"
-#include "pool.h"
-#include "relpath.h"
-#include "store.h"
-
-#define NS_PER_S 1000000000ULL
-/* Names known to be absent, at most, per directory. */
-#define MAX_ABSENT 4096u
-/* Slots of sc_meta.forgot_at: collisions only cost a note now and then. */
-#define FORGET_SLOTS 64u
-/* RAM of an entry beyond its encoded bytes: struct, index, malloc. */
-#define ENTRY_OVERHEAD 96u
-
-struct dir {
-	uint64_t object; /* sc_object_meta_name of path */
-	char *path;
-	struct sc_metarec rec;
-	uint32_t absent;	/* entries in state SC_META_ABSENT */
-	bool dirty;		/* RAM differs from what was published */
-	bool times_only;	/* ... only in when things were confirmed */
-	uint32_t published_crc; /* of the contents in the pool; 0: none */
-	uint32_t published_pages;
-	uint64_t published_ns; /* when */
-	size_t ram;
-	struct dir *hash_next;
-	TAILQ_ENTRY(dir) lru;	     /* head: most recently used */
-	TAILQ_ENTRY(dir) dirty_link; /* on m->dirty while dirty */
-};
-
-TAILQ_HEAD(dir_list, dir);
-
-struct sc_meta {
-	struct sc_fs *fs;
-	pthread_mutex_t lock;
-	struct dir **buckets; /* by object */
-	size_t nbuckets;      /* a power of two */
-	size_t count;
-	struct dir_list lru;
-	struct dir_list dirty;
-	size_t ram;
-	struct sc_meta_attr root_at_mount;
-	struct sc_meta_stats stats;
-	/*
-	 * Orders notes against forgets (sc_meta_ticket): the sequence number
-	 * of the last forget of any name hashing to each slot.
-	 */
-	atomic_uint_fast64_t seq;
-	uint64_t forgot_at[FORGET_SLOTS];
-	/*
-	 * After a crash, when this mount began: what a record read back
-	 * says was confirmed before then is not trusted (but offline); 0
-	 * after a clean unmount.
-	 */
-	uint64_t distrust_before_ns;
-	pthread_t warm_thread; /* warm_up */
-	bool warm_started;
-	atomic_bool warm_stop;
-};
+#include "meta_int.h"
 
 static uint64_t now_ns(void)
 {
@@ -167,15 +93,15 @@ static bool same_attr(const struct sc_meta_attr *a,
 }
 
 /* A listing read under attributes a still stands under b. */
-static bool listing_stands(const struct sc_meta_attr *a,
-			   const struct sc_meta_attr *b)
+bool meta_listing_stands(const struct sc_meta_attr *a,
+			 const struct sc_meta_attr *b)
 {
 	return a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
 	       (a->mode & S_IFMT) == (b->mode & S_IFMT);
 }
 
-static bool is_fresh(const struct sc_meta *m, uint64_t validated_ns,
-		     enum sc_meta_age age)
+bool meta_is_fresh(const struct sc_meta *m, uint64_t validated_ns,
+		   enum sc_meta_age age)
 {
 	uint64_t timeout, now;
 
@@ -202,483 +128,7 @@ static bool attr_fresh(const struct sc_meta *m, const struct sc_meta_entry *e,
 	if (age != SC_META_ANY_AGE && e->attr.nlink > 1 &&
 	    !S_ISDIR(e->attr.mode))
 		return false;
-	return is_fresh(m, e->validated_ns, age);
-}
-
-/* ---- the table ---- */
-
-static uint64_t *forgot_at(struct sc_meta *m, const char *dir, const char *name)
-{
-	uint32_t h = sc_fnv1a(dir, strlen(dir)) * 16777619u ^
-		     sc_fnv1a(name, strlen(name));
-
-	return &m->forgot_at[h % FORGET_SLOTS];
-}
-
-/* name in dir was forgotten or changed: notes asked before are doubtful. */
-static void mark_forgotten(struct sc_meta *m, const char *dir, const char *name)
-{
-	*forgot_at(m, dir, name) = atomic_fetch_add(&m->seq, 1) + 1;
-}
-
-uint64_t sc_meta_ticket(struct sc_meta *m)
-{
-	return m ? atomic_load(&m->seq) : 0;
-}
-
-static size_t bucket_of(const struct sc_meta *m, uint64_t object)
-{
-	return (size_t)(object * 0x9e3779b97f4a7c15ULL >> 20) &
-	       (m->nbuckets - 1);
-}
-
-static struct dir *find_dir(const struct sc_meta *m, uint64_t object,
-			    const char *path)
-{
-	struct dir *d = m->buckets[bucket_of(m, object)];
-
-	while (d && (d->object != object || strcmp(d->path, path) != 0))
-		d = d->hash_next;
-	return d;
-}
-
-static void grow_table(struct sc_meta *m)
-{
-	size_t old_n = m->nbuckets;
-	struct dir **old = m->buckets;
-	struct dir **b = calloc(old_n * 2, sizeof(*b));
-
-	if (!b)
-		return; /* longer chains, still correct */
-	m->buckets = b;
-	m->nbuckets = old_n * 2;
-	for (size_t i = 0; i < old_n; i++) {
-		while (old[i]) {
-			struct dir *d = old[i];
-			size_t at = bucket_of(m, d->object);
-
-			old[i] = d->hash_next;
-			d->hash_next = b[at];
-			b[at] = d;
-		}
-	}
-	free(old);
-}
-
-static size_t ram_of(const struct dir *d)
-{
-	return sizeof(*d) + strlen(d->path) +
-	       sc_metarec_encoded_bytes(&d->rec) +
-	       (size_t)d->rec.n * ENTRY_OVERHEAD;
-}
-
-static void account(struct sc_meta *m, struct dir *d)
-{
-	size_t now = ram_of(d);
-
-	m->ram = m->ram - d->ram + now;
-	d->ram = now;
-}
-
-static void mark_dirty(struct sc_meta *m, struct dir *d, bool times_only)
-{
-	if (!d->dirty) {
-		d->dirty = true;
-		d->times_only = times_only;
-		TAILQ_INSERT_TAIL(&m->dirty, d, dirty_link);
-	} else if (!times_only) {
-		d->times_only = false;
-	}
-}
-
-static void unlink_dir(struct sc_meta *m, struct dir *d)
-{
-	struct dir **p = &m->buckets[bucket_of(m, d->object)];
-
-	while (*p != d)
-		p = &(*p)->hash_next;
-	*p = d->hash_next;
-	TAILQ_REMOVE(&m->lru, d, lru);
-	if (d->dirty)
-		TAILQ_REMOVE(&m->dirty, d, dirty_link);
-	m->count--;
-	m->ram -= d->ram;
-	sc_metarec_free(&d->rec);
-	free(d->path);
-	free(d);
-}
-
-/*
- * Records least recently used leave RAM while over budget: clean ones, and
- * those whose published copy differs only in when things were confirmed
- * (an older time is only more cautious).
- */
-static void trim(struct sc_meta *m, struct dir *keep)
-{
-	struct dir *d = TAILQ_LAST(&m->lru, dir_list);
-
-	while (m->ram > SC_META_RAM_BYTES && d && d != keep) {
-		struct dir *prev = TAILQ_PREV(d, dir_list, lru);
-
-		if (!d->dirty || (d->times_only && d->published_crc))
-			unlink_dir(m, d);
-		d = prev;
-	}
-}
-
-/* ---- reading a record back from the pool or the SSD ---- */
-
-struct page_source {
-	struct sc_meta *m;
-	uint64_t object;
-	void *cluster; /* SC_CLUSTER_BYTES, aligned; NULL until needed */
-	uint32_t cluster_no;
-	uint16_t mask;
-	bool have_cluster;
-};
-
-static int read_page(struct page_source *src, uint64_t pindex, void *dst)
-{
-	struct sc_fs *fs = src->m->fs;
-	uint32_t cluster = (uint32_t)(pindex / SC_CLUSTER_PAGES);
-	unsigned page = (unsigned)(pindex % SC_CLUSTER_PAGES);
-
-	if (sc_pool_read(fs->pool, src->object, SC_META_VALIDATOR, pindex, dst,
-			 NULL) >= 0)
-		return 0;
-	if (!sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
-		return -ENOENT;
-	if (!src->cluster && posix_memalign(&src->cluster, SC_PAGE_BYTES,
-					    SC_CLUSTER_BYTES) != 0) {
-		src->cluster = NULL;
-		return -ENOMEM;
-	}
-	if (!src->have_cluster || src->cluster_no != cluster) {
-		src->have_cluster = false;
-		if (sc_store_read(fs->store, src->object, SC_META_VALIDATOR,
-				  cluster, src->cluster, &src->mask) < 0)
-			return -ENOENT;
-		src->have_cluster = true;
-		src->cluster_no = cluster;
-	}
-	if (!(src->mask & (1u << page)))
-		return -ENOENT;
-	memcpy(dst, (char *)src->cluster + (size_t)page * SC_PAGE_BYTES,
-	       SC_PAGE_BYTES);
-	return 0;
-}
-
-/* Read the record of object into r: 0, or -ENOENT when there is none. */
-static int load_record(struct sc_meta *m, uint64_t object, struct sc_metarec *r)
-{
-	struct page_source src = { .m = m, .object = object };
-	unsigned char *buf = malloc(SC_PAGE_BYTES);
-	long len;
-	int ret = -ENOENT;
-
-	if (!buf)
-		return -ENOMEM;
-	if (read_page(&src, 0, buf) < 0)
-		goto out;
-	len = sc_metarec_length(buf, SC_PAGE_BYTES, object);
-	if (len < 0)
-		goto out;
-	if ((size_t)len > SC_PAGE_BYTES) {
-		uint64_t pages =
-			((uint64_t)len + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES;
-		unsigned char *all = realloc(buf, pages * SC_PAGE_BYTES);
-
-		if (!all)
-			goto out;
-		buf = all;
-		for (uint64_t p = 1; p < pages; p++)
-			if (read_page(&src, p, buf + p * SC_PAGE_BYTES) < 0)
-				goto out;
-	}
-	ret = sc_metarec_decode(buf, (size_t)len, object, r) == 0 ? 0 : -ENOENT;
-out:
-	free(src.cluster);
-	free(buf);
-	return ret;
-}
-
-static struct dir *get_dir(struct sc_meta *m, const char *path);
-
-/* Expire what d says was confirmed before when_ns (all: UINT64_MAX). */
-static void expire_before(struct dir *d, uint64_t when_ns)
-{
-	if (d->rec.validated_ns < when_ns)
-		d->rec.validated_ns = 0;
-	for (uint32_t i = 0; i < d->rec.n; i++)
-		if (d->rec.entries[i].validated_ns < when_ns)
-			d->rec.entries[i].validated_ns = 0;
-}
-
-static void expire_all(struct dir *d)
-{
-	expire_before(d, UINT64_MAX);
-}
-
-/* "a/b/c" into "a/b" and "c"; "c" into "." and "c".  false for the root. */
-static bool split_path(const char *path, char *parent, size_t len,
-		       const char **name)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (strcmp(path, ".") == 0)
-		return false;
-	if (!slash) {
-		snprintf(parent, len, ".");
-		*name = path;
-		return true;
-	}
-	if ((size_t)(slash - path) >= len)
-		return false;
-	memcpy(parent, path, (size_t)(slash - path));
-	parent[slash - path] = '\0';
-	*name = slash + 1;
-	return true;
-}
-
-/*
- * A record read back may be of another directory that had this path (one
- * renamed or removed, here or behind our back, before a newcomer took its
- * name): its listing stands only if the directory's attributes, as its
- * parent's record knows them, are those it was read under.
- */
-static void confirm_loaded(struct sc_meta *m, struct dir *d)
-{
-	char parent[4096];
-	const struct sc_meta_entry *e;
-	const char *name;
-	struct dir *pd;
-
-	if (!split_path(d->path, parent, sizeof(parent), &name)) {
-		if (!listing_stands(&d->rec.self, &m->root_at_mount))
-			d->rec.validated_ns = 0;
-		return;
-	}
-	pd = get_dir(m, parent);
-	e = pd ? sc_metarec_find(&pd->rec, name) : NULL;
-	if (e && e->state == SC_META_ATTR &&
-	    listing_stands(&d->rec.self, &e->attr))
-		return;
-	if (e && e->state != SC_META_NAMED &&
-	    is_fresh(m, e->validated_ns, SC_META_FRESH)) {
-		/* Surely another directory: nothing of it is ours. */
-		sc_metarec_free(&d->rec);
-		return;
-	}
-	/* Unconfirmed: good for offline use, and until then re-checked. */
-	expire_all(d);
-}
-
-/*
- * A new record (names about to be looked up in it) takes the attributes
- * its parent's record holds of the directory: see check_child_listing.
- */
-static void adopt_parent_view(struct sc_meta *m, struct dir *d)
-{
-	char parent[4096];
-	const struct sc_meta_entry *e;
-	const char *name;
-	struct dir *pd;
-
-	if (!split_path(d->path, parent, sizeof(parent), &name))
-		return;
-	pd = find_dir(m, sc_object_meta_name(m->fs, parent), parent);
-	e = pd ? sc_metarec_find(&pd->rec, name) : NULL;
-	if (e && e->state == SC_META_ATTR && S_ISDIR(e->attr.mode))
-		d->rec.self = e->attr;
-}
-
-static void count_absent(struct dir *d)
-{
-	d->absent = 0;
-	for (uint32_t i = 0; i < d->rec.n; i++)
-		d->absent += d->rec.entries[i].state == SC_META_ABSENT;
-}
-
-/*
- * A record for path into the table: rec when one was read back (taken
- * over), else a new one.  NULL when out of memory.
- */
-static struct dir *add_dir(struct sc_meta *m, const char *path, uint64_t object,
-			   struct sc_metarec *rec)
-{
-	struct dir *d = calloc(1, sizeof(*d));
-
-	if (!d || !(d->path = strdup(path))) {
-		free(d);
-		if (rec)
-			sc_metarec_free(rec);
-		return NULL;
-	}
-	d->object = object;
-	if (rec) {
-		d->rec = *rec;
-		m->stats.loads++;
-		/* What the SSD or the pool holds is this version. */
-		d->published_crc = 1;
-		/*
-		 * A crash can leave a record older than the changes made
-		 * through the mount since (names created, removed, grown):
-		 * what it says of the time before this mount is asked again.
-		 */
-		expire_before(d, m->distrust_before_ns);
-		confirm_loaded(m, d);
-		count_absent(d);
-	} else {
-		sc_metarec_init(&d->rec);
-		adopt_parent_view(m, d);
-		/*
-		 * None could be read, yet the SSD may hold one (a cluster
-		 * of it unreadable now, in flight, or of another mount):
-		 * the first change or publish drops whatever is there.
-		 */
-		d->published_crc = 1;
-	}
-	if (m->count >= m->nbuckets)
-		grow_table(m);
-	d->hash_next = m->buckets[bucket_of(m, object)];
-	m->buckets[bucket_of(m, object)] = d;
-	TAILQ_INSERT_HEAD(&m->lru, d, lru);
-	m->count++;
-	account(m, d);
-	trim(m, d);
-	return d;
-}
-
-/* The record of the directory at path, from RAM, the pool or the SSD. */
-static struct dir *get_dir(struct sc_meta *m, const char *path)
-{
-	uint64_t object = sc_object_meta_name(m->fs, path);
-	struct sc_metarec rec;
-	struct dir *d;
-
-	if (!object)
-		return NULL;
-	d = find_dir(m, object, path);
-	if (d) {
-		TAILQ_REMOVE(&m->lru, d, lru);
-		TAILQ_INSERT_HEAD(&m->lru, d, lru);
-		return d;
-	}
-	sc_metarec_init(&rec);
-	if (load_record(m, object, &rec) == 0)
-		return add_dir(m, path, object, &rec);
-	return add_dir(m, path, object, NULL);
-}
-
-/* ---- warming up: records read back at mount, before they are asked for ---- */
-
-/* Paths waiting to be read back, breadth first. */
-struct warm_queue {
-	char **paths;
-	size_t head, n, cap;
-};
-
-static void warm_push(struct warm_queue *q, char *path)
-{
-	if (q->n == q->cap) {
-		size_t cap = q->cap ? 2 * q->cap : 64;
-		char **p = realloc(q->paths, cap * sizeof(*p));
-
-		if (!p) {
-			free(path);
-			return;
-		}
-		q->paths = p;
-		q->cap = cap;
-	}
-	q->paths[q->n++] = path;
-}
-
-/* The subdirectories d lists or knows of, onto q.  With m->lock held. */
-static void warm_children(const struct dir *d, struct warm_queue *q)
-{
-	char path[4096];
-
-	for (uint32_t i = 0; i < d->rec.n; i++) {
-		const struct sc_meta_entry *e = &d->rec.entries[i];
-
-		if (e->state == SC_META_ABSENT || e->dtype != DT_DIR ||
-		    sc_path_join(path, sizeof(path), d->path, e->name) < 0)
-			continue;
-		char *copy = strdup(path);
-
-		if (copy)
-			warm_push(q, copy);
-	}
-}
-
-/*
- * Read the records on the SSD back into RAM from the root down, up to
- * half the RAM budget, while the mount is young: a walk after a remount
- * (find, ls -R, a build) then finds them in RAM instead of waiting for
- * one SSD read per directory with the table locked.  The reads happen
- * without the lock; each record goes in as get_dir would have put it.
- */
-static void *warm_up(void *arg)
-{
-	struct sc_meta *m = arg;
-	struct warm_queue q = { 0 };
-	char *root = strdup(".");
-
-	if (root)
-		warm_push(&q, root);
-	while (q.head < q.n && !atomic_load(&m->warm_stop)) {
-		char *path = q.paths[q.head++];
-		uint64_t object = sc_object_meta_name(m->fs, path);
-		struct sc_metarec rec;
-		struct dir *d;
-		bool loaded, full;
-
-		pthread_mutex_lock(&m->lock);
-		d = find_dir(m, object, path);
-		if (!d) {
-			pthread_mutex_unlock(&m->lock);
-			sc_metarec_init(&rec);
-			loaded = load_record(m, object, &rec) == 0;
-			pthread_mutex_lock(&m->lock);
-			/* It may have been asked for meanwhile. */
-			d = find_dir(m, object, path);
-			if (loaded && d)
-				sc_metarec_free(&rec);
-			else if (loaded)
-				d = add_dir(m, path, object, &rec);
-		}
-		/* Without a record, nothing on the SSD below here either. */
-		if (d)
-			warm_children(d, &q);
-		full = m->ram > SC_META_RAM_BYTES / 2;
-		pthread_mutex_unlock(&m->lock);
-		free(path);
-		if (full)
-			break;
-	}
-	while (q.head < q.n)
-		free(q.paths[q.head++]);
-	free(q.paths);
-	return NULL;
-}
-
-void sc_meta_start_warm_up(struct sc_meta *m)
-{
-	if (m && sc_tunable_get(&m->fs->tunables, SC_T_META_ENABLE) &&
-	    pthread_create(&m->warm_thread, NULL, warm_up, m) == 0) {
-		m->warm_started = true;
-		pthread_setname_np(m->warm_thread, "meta-warm");
-	}
-}
-
-void sc_meta_stop_warm_up(struct sc_meta *m)
-{
-	if (!m || !m->warm_started)
-		return;
-	atomic_store(&m->warm_stop, true);
-	pthread_join(m->warm_thread, NULL);
-	m->warm_started = false;
+	return meta_is_fresh(m, e->validated_ns, age);
 }
 
 /* ---- the interface ---- */
@@ -714,7 +164,7 @@ void sc_meta_destroy(struct sc_meta *m)
 		return;
 	sc_meta_stop_warm_up(m);
 	while (!TAILQ_EMPTY(&m->lru))
-		unlink_dir(m, TAILQ_FIRST(&m->lru));
+		meta_unlink_dir(m, TAILQ_FIRST(&m->lru));
 	pthread_mutex_destroy(&m->lock);
 	free(m->buckets);
 	free(m);
@@ -739,16 +189,16 @@ enum sc_meta_answer sc_meta_lookup(struct sc_meta *m, const char *dir,
 	if (!m)
 		return SC_META_UNKNOWN;
 	pthread_mutex_lock(&m->lock);
-	d = get_dir(m, dir);
+	d = meta_get_dir(m, dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	if (e && e->state == SC_META_ATTR && attr_fresh(m, e, age)) {
 		stat_of(m, &e->attr, ret_st, ret_birth);
 		answer = SC_META_EXISTS;
 	} else if (e && e->state == SC_META_ABSENT &&
-		   is_fresh(m, e->validated_ns, age)) {
+		   meta_is_fresh(m, e->validated_ns, age)) {
 		answer = SC_META_NOT_THERE;
 	} else if (d && !e && d->rec.flags & SC_META_LISTED &&
-		   is_fresh(m, d->rec.validated_ns, age)) {
+		   meta_is_fresh(m, d->rec.validated_ns, age)) {
 		answer = SC_META_NOT_THERE; /* not in a whole listing */
 	}
 	count(m, answer != SC_META_UNKNOWN);
@@ -767,14 +217,14 @@ int sc_meta_dir_attr(struct sc_meta *m, const char *path, struct stat *ret_st)
 	if (!m)
 		return -ENOENT;
 	pthread_mutex_lock(&m->lock);
-	if (!split_path(path, parent, sizeof(parent), &name)) {
-		d = get_dir(m, ".");
+	if (!meta_split_path(path, parent, sizeof(parent), &name)) {
+		d = meta_get_dir(m, ".");
 		stat_of(m,
 			d && d->rec.flags & SC_META_LISTED ? &d->rec.self
 							   : &m->root_at_mount,
 			ret_st, NULL);
 		ret = 0;
-	} else if ((d = get_dir(m, parent)) &&
+	} else if ((d = meta_get_dir(m, parent)) &&
 		   (e = sc_metarec_find(&d->rec, name)) &&
 		   e->state == SC_META_ATTR) {
 		stat_of(m, &e->attr, ret_st, NULL);
@@ -794,29 +244,28 @@ static void set_state(struct dir *d, struct sc_meta_entry *e, uint8_t state)
  * What BACKING said of a directory: a listing it contradicts expires.  A
  * record of names looked up one by one, never listed, takes the
  * directory's attributes as its own, so that after a remount its names
- * are found to belong to the directory there (confirm_loaded).
+ * are found to belong to the directory there (meta_confirm_loaded).
  */
-static void check_child_listing(struct sc_meta *m, const char *dir,
-				const char *name,
-				const struct sc_meta_attr *attr)
+void meta_check_child_listing(struct sc_meta *m, const char *dir,
+			      const char *name, const struct sc_meta_attr *attr)
 {
 	char path[4096];
 	struct dir *child;
 
 	if (sc_path_join(path, sizeof(path), dir, name) < 0)
 		return;
-	child = find_dir(m, sc_object_meta_name(m->fs, path), path);
+	child = meta_find_dir(m, sc_object_meta_name(m->fs, path), path);
 	if (!child)
 		return;
 	if (!(child->rec.flags & SC_META_LISTED)) {
-		if (!listing_stands(&child->rec.self, attr)) {
+		if (!meta_listing_stands(&child->rec.self, attr)) {
 			child->rec.self = *attr;
-			mark_dirty(m, child, true);
+			meta_mark_dirty(m, child, true);
 		}
-	} else if (!listing_stands(&child->rec.self, attr) &&
+	} else if (!meta_listing_stands(&child->rec.self, attr) &&
 		   child->rec.validated_ns) {
 		child->rec.validated_ns = 0;
-		mark_dirty(m, child, true);
+		meta_mark_dirty(m, child, true);
 	}
 }
 
@@ -863,14 +312,14 @@ bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 	 * that found the name replaced): noting it would bring back what
 	 * was forgotten.  It is left unsaid; the next question asks again.
 	 */
-	if (*forgot_at(m, dir, name) > ticket)
+	if (*meta_forgot_at(m, dir, name) > ticket)
 		goto out;
-	d = get_dir(m, dir);
+	d = meta_get_dir(m, dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	if (d && !e && (st || d->absent < MAX_ABSENT)) {
 		e = sc_metarec_get(&d->rec, name);
 		if (e)
-			account(m, d);
+			meta_account(m, d);
 	}
 	if (!e)
 		goto out;
@@ -891,15 +340,15 @@ bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 		e->dtype = (uint8_t)IFTODT(st->st_mode);
 		e->ino = st->st_ino;
 		if (S_ISDIR(st->st_mode))
-			check_child_listing(m, dir, name, &attr);
+			meta_check_child_listing(m, dir, name, &attr);
 	} else {
 		same = e->state == SC_META_ABSENT;
 		set_state(d, e, SC_META_ABSENT);
 		sc_metarec_set_link(e, NULL);
 	}
 	e->validated_ns = now_ns();
-	mark_dirty(m, d, same || renumbered_only);
-	trim(m, d);
+	meta_mark_dirty(m, d, same || renumbered_only);
+	meta_trim(m, d);
 out:
 	pthread_mutex_unlock(&m->lock);
 	return told_otherwise;
@@ -913,8 +362,8 @@ void sc_meta_forget(struct sc_meta *m, const char *dir, const char *name)
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
-	mark_forgotten(m, dir, name);
-	d = find_dir(m, sc_object_meta_name(m->fs, dir), dir);
+	meta_mark_forgotten(m, dir, name);
+	d = meta_find_dir(m, sc_object_meta_name(m->fs, dir), dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	if (e) {
 		e->validated_ns = 0;
@@ -924,7 +373,7 @@ void sc_meta_forget(struct sc_meta *m, const char *dir, const char *name)
 		 * could be trimmed and read back from an older copy that
 		 * still trusts the name (an open answered ESTALE again).
 		 */
-		mark_dirty(m, d, false);
+		meta_mark_dirty(m, d, false);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -938,13 +387,13 @@ void sc_meta_note_link(struct sc_meta *m, const char *dir, const char *name,
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
-	d = get_dir(m, dir);
+	d = meta_get_dir(m, dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	if (e && e->state == SC_META_ATTR && S_ISLNK(e->attr.mode) &&
 	    (!e->link || strcmp(e->link, target) != 0) &&
 	    sc_metarec_set_link(e, target) == 0) {
-		mark_dirty(m, d, false);
-		account(m, d);
+		meta_mark_dirty(m, d, false);
+		meta_account(m, d);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -959,7 +408,7 @@ int sc_meta_readlink(struct sc_meta *m, const char *dir, const char *name,
 	if (!m)
 		return -ENOENT;
 	pthread_mutex_lock(&m->lock);
-	d = get_dir(m, dir);
+	d = meta_get_dir(m, dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	/* A target changes only with its link, whose attributes say so. */
 	if (e && e->state == SC_META_ATTR && e->link && attr_fresh(m, e, age)) {
@@ -1018,18 +467,18 @@ int sc_meta_list(struct sc_meta *m, const char *dir, enum sc_meta_age age,
 	if (!m)
 		return -ENOENT;
 	pthread_mutex_lock(&m->lock);
-	d = get_dir(m, dir);
+	d = meta_get_dir(m, dir);
 	if (!d || !(d->rec.flags & SC_META_LISTED))
 		goto out;
 	if (dir_now) {
 		struct sc_meta_attr now = attr_of(m, dir_now, 0);
 
-		if (!listing_stands(&d->rec.self, &now) ||
+		if (!meta_listing_stands(&d->rec.self, &now) ||
 		    !sc_tunable_get(&m->fs->tunables, SC_T_META_ENABLE))
 			goto out;
 		d->rec.validated_ns = now_ns();
-		mark_dirty(m, d, true);
-	} else if (!is_fresh(m, d->rec.validated_ns, age)) {
+		meta_mark_dirty(m, d, true);
+	} else if (!meta_is_fresh(m, d->rec.validated_ns, age)) {
 		goto out;
 	}
 	err = 0;
@@ -1080,7 +529,7 @@ void sc_meta_set_list(struct sc_meta *m, const char *dir,
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
-	d = get_dir(m, dir);
+	d = meta_get_dir(m, dir);
 	if (!d)
 		goto out;
 	for (size_t i = 0; i < list->n; i++) {
@@ -1113,13 +562,13 @@ void sc_meta_set_list(struct sc_meta *m, const char *dir,
 	ctx = (struct prune_ctx){ .d = d, .listed = listed };
 	sc_metarec_prune(&d->rec, drop_unlisted, &ctx);
 	free(listed);
-	count_absent(d);
+	meta_count_absent(d);
 	d->rec.self = attr_of(m, dir_st, 0);
 	d->rec.flags |= SC_META_LISTED;
 	d->rec.validated_ns = now_ns();
-	mark_dirty(m, d, false);
-	account(m, d);
-	trim(m, d);
+	meta_mark_dirty(m, d, false);
+	meta_account(m, d);
+	meta_trim(m, d);
 out:
 	pthread_mutex_unlock(&m->lock);
 }
@@ -1148,8 +597,8 @@ void sc_meta_changed(struct sc_meta *m, const char *dir, const char *name)
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
-	mark_forgotten(m, dir, name);
-	d = get_dir(m, dir);
+	meta_mark_forgotten(m, dir, name);
+	d = meta_get_dir(m, dir);
 	if (d) {
 		e = sc_metarec_find(&d->rec, name);
 		if (e) {
@@ -1160,14 +609,14 @@ void sc_meta_changed(struct sc_meta *m, const char *dir, const char *name)
 		}
 		d->rec.validated_ns = 0;
 		drop_copies(m, d);
-		mark_dirty(m, d, false);
+		meta_mark_dirty(m, d, false);
 	}
 	/* The directory's own times changed: its parent must ask again. */
-	if (split_path(dir, parent, sizeof(parent), &base) &&
-	    (pd = get_dir(m, parent)) &&
+	if (meta_split_path(dir, parent, sizeof(parent), &base) &&
+	    (pd = meta_get_dir(m, parent)) &&
 	    (e = sc_metarec_find(&pd->rec, base))) {
 		e->validated_ns = 0;
-		mark_dirty(m, pd, true);
+		meta_mark_dirty(m, pd, true);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -1186,11 +635,11 @@ void sc_meta_gone(struct sc_meta *m, const char *path)
 		sc_store_invalidate(m->fs->store, object, 0, UINT32_MAX);
 		sc_pool_drop_object(m->fs->pool, object);
 	}
-	/* Those below are refused when read back (confirm_loaded). */
+	/* Those below are refused when read back (meta_confirm_loaded). */
 	for (d = TAILQ_FIRST(&m->lru); d; d = next) {
 		next = TAILQ_NEXT(d, lru);
 		if (sc_path_is_below(d->path, path))
-			unlink_dir(m, d);
+			meta_unlink_dir(m, d);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -1275,9 +724,9 @@ void sc_meta_publish(void *arg)
 		}
 		d->dirty = false;
 		TAILQ_REMOVE(&m->dirty, d, dirty_link);
-		account(m, d);
+		meta_account(m, d);
 	}
-	trim(m, NULL);
+	meta_trim(m, NULL);
 	pthread_mutex_unlock(&m->lock);
 }
 
