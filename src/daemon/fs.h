@@ -16,6 +16,7 @@
 #include "inode.h"
 #include "nvme.h"
 #include "options.h"
+#include "tiers.h"
 #include "tunables.h"
 
 struct fuse_session;
@@ -46,6 +47,7 @@ struct sc_fs {
 
 	/* The cache; pool and scanner are NULL with cache=none. */
 	struct sc_pool *pool;
+	struct sc_tiers tiers; /* the pool and the store, as readers see them */
 	struct sc_scanner *scanner;
 	struct sc_readahead *readahead; /* NULL with cache=none */
 	struct sc_meta *meta;		/* NULL with cache=none */
@@ -67,7 +69,6 @@ struct sc_fs {
 	_Atomic uint64_t fetch_bytes;	 /* read from BACKING into the pool */
 	_Atomic uint64_t changed_behind; /* opens that found a file changed
 					    behind the mount's back */
-	_Atomic unsigned ssd_reads; /* SSD reads of FUSE requests in flight */
 };
 
 #endif

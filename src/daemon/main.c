@@ -358,6 +358,9 @@ int main(int argc, char *argv[])
 			close(fs.root_fd);
 			return 1;
 		}
+		sc_tiers_init(&fs.tiers, fs.pool, fs.store, opts.ram_bytes,
+			      &fs.tunables.v[SC_T_READ_ENABLE],
+			      &fs.tunables.v[SC_T_READ_POLL_US]);
 	}
 	pthread_mutex_init(&fs.drive_lock, NULL);
 	sc_dirprime_init(&fs.dirprime);

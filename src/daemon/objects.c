@@ -133,13 +133,5 @@ void sc_file_changing(struct sc_fs *fs, struct sc_inode *inode, uint64_t object)
 
 void sc_object_changed(struct sc_fs *fs, uint64_t object)
 {
-	if (!object || !fs->pool)
-		return;
-	/*
-	 * The epoch first, then the pages: a reader that inserts old pages
-	 * after the drop sees the new epoch when it checks, and drops them
-	 * itself (see rw.c).
-	 */
-	sc_store_invalidate(fs->store, object, 0, UINT32_MAX);
-	sc_pool_drop_object(fs->pool, object);
+	sc_tiers_changed(&fs->tiers, object);
 }

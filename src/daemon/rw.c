@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Reads and writes of open files: where the cache sits.
+ * Reads and writes of open files: the FUSE side of the cache.
  *
- * A read of a cacheable file is served a cluster at a time: pages found
- * in the RAM pool are copied out; a cluster with pages missing is read
- * from its SSD copy (when read_enable; the SSD copies of all the clusters
- * of a request are read at once, straight into the reply) or else from
- * the backing store, in whole aligned clusters with read-ahead on
- * sequential access (four threads fetch the next megabyte while the
- * reader waits for its own clusters; no range is fetched twice), and its
- * pages go into the pool for the scanner to copy to the SSD.  Other
- * reads (no cache, O_DIRECT, files opened for writing, reads past the
- * size known at open) are spliced from the backing fd.  A handle opened
- * lazily (handle.h) opens its backing fd when a read first needs it.
+ * A read of a cacheable file is served a page at a time from the cache's
+ * tiers (src/cache/tiers.h: RAM, then the SSD copy; the SSD copies of all
+ * the clusters of a request are read at once, straight into the reply).
+ * On a miss the file is read from BACKING here, in whole aligned clusters
+ * with read-ahead on sequential access (four threads fetch the next
+ * megabyte while the reader waits for its own clusters; no range is
+ * fetched twice), and what comes is put into the tiers for the scanner to
+ * copy to the SSD.  Other reads (no cache, O_DIRECT, files opened for
+ * writing, reads past the size known at open) are read from the backing
+ * fd.  A handle opened lazily (handle.h) opens its backing fd when a read
+ * first needs it.
  *
  * Writes go through to the backing store before the reply; the file's
  * pages and SSD copies are dropped first (the cache holds clean data
@@ -29,26 +29,13 @@
 #include "deadline.h"
 #include "objects.h"
 #include "offline.h"
-#include "pool.h"
 #include "reply.h"
 #include "rw.h"
-#include "store.h"
+#include "tiers.h"
 #include "uring.h"
 
 /* Clusters read from the backing store at once on a sequential read. */
 #define READAHEAD_CLUSTERS 4u
-
-/*
- * A read that is not sequential takes from the SSD the aligned group of
- * this many pages around the pages it wants (within their cluster and
- * the file), when that costs nobody a wait: no other SSD read is in
- * flight (the device reads 16 KiB nearly as fast as 4 KiB, 64 against
- * 58 µs on this machine's disk, while at queue depth 32 the extra bytes
- * take the place of other reads), and the file fits in the RAM pool (a
- * neighbour of a page of a larger file is mostly recycled before anyone
- * reads it).  A neighbour read next is then a RAM hit.
- */
-#define READAROUND_PAGES 4u
 
 /*
  * A read within this distance of where the last one ended counts as
@@ -92,177 +79,6 @@ static void read_through(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	free(buf);
 }
 
-/* File bytes in page pindex of f. */
-static uint32_t page_bytes(const struct sc_file *f, uint64_t pindex)
-{
-	uint64_t start = pindex * SC_PAGE_BYTES;
-
-	if (start >= f->size)
-		return 0;
-	return f->size - start < SC_PAGE_BYTES ? (uint32_t)(f->size - start)
-					       : SC_PAGE_BYTES;
-}
-
-/* Pages of f, the last one partly. */
-static uint64_t file_pages(const struct sc_file *f)
-{
-	return (f->size + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES;
-}
-
-/*
- * Pages were inserted for f after reading at epoch: if the file changed
- * through the mount since, they may hold old bytes: drop them.  Returns
- * 0, or -EAGAIN when they were dropped.
- */
-static int check_epoch(struct sc_fs *fs, struct sc_file *f, uint32_t epoch)
-{
-	if (sc_store_epoch(fs->store, f->object) == epoch)
-		return 0;
-	sc_pool_drop_object(fs->pool, f->object);
-	return -EAGAIN;
-}
-
-/*
- * Whether an SSD read r of f, from page first on, brought every page of
- * the file it covers: 0, its error, or -ENOENT when the copy lacks one
- * (it cannot serve it).
- */
-static int ssd_read_covers(const struct sc_file *f,
-			   const struct sc_store_read *r, uint64_t first)
-{
-	unsigned n = r->npages ? r->npages : SC_CLUSTER_PAGES;
-
-	if (r->result < 0)
-		return r->result;
-	for (unsigned i = 0; i < n; i++)
-		if (page_bytes(f, first + i) &&
-		    !(r->mask & (1u << ((first + i) % SC_CLUSTER_PAGES))))
-			return -ENOENT;
-	return 0;
-}
-
-/*
- * Put into the pool the pages an SSD read r brought of f, from page
- * first on: 0, or as ssd_read_covers() says.
- */
-static int insert_from_ssd(struct sc_fs *fs, struct sc_file *f,
-			   const struct sc_store_read *r, uint64_t first)
-{
-	unsigned n = r->npages ? r->npages : SC_CLUSTER_PAGES;
-	const unsigned char *buf = r->buf;
-	int ret = ssd_read_covers(f, r, first);
-
-	for (unsigned i = 0; ret == 0 && i < n; i++) {
-		uint32_t bytes = page_bytes(f, first + i);
-
-		if (bytes)
-			sc_pool_insert(fs->pool, f->object, f->validator,
-				       first + i,
-				       buf + (size_t)i * SC_PAGE_BYTES, bytes,
-				       true);
-	}
-	return ret;
-}
-
-/*
- * Read r[0..n) from the SSD, counted in flight (see READAROUND_PAGES).  A
- * reader of one cluster with no other SSD read in flight polls for its
- * read for up to read_poll_us (sc_io_batch_poll: a sleep and a wake-up
- * cost about as much as the read here); with others in flight, the CPU
- * is theirs.
- */
-static void ssd_read_many(struct sc_fs *fs, struct sc_store_read *r, size_t n)
-{
-	unsigned others = atomic_fetch_add_explicit(&fs->ssd_reads, 1,
-						    memory_order_relaxed);
-	uint64_t poll_ns = others == 0 && n == 1
-				   ? (uint64_t)sc_tunable_get(
-					     &fs->tunables, SC_T_READ_POLL_US) *
-					     1000u
-				   : 0;
-
-	sc_store_read_many_poll(fs->store, r, n, poll_ns);
-	atomic_fetch_sub_explicit(&fs->ssd_reads, 1, memory_order_relaxed);
-}
-
-/* An SSD read of f's cluster into buf: whole (n 0) or pages from first. */
-static struct sc_store_read ssd_read_of(const struct sc_file *f, uint64_t first,
-					unsigned n, void *buf)
-{
-	return (struct sc_store_read){
-		.object = f->object,
-		.validator = f->validator,
-		.cluster = (uint32_t)(first / SC_CLUSTER_PAGES),
-		.first_page = (uint8_t)(first % SC_CLUSTER_PAGES),
-		.npages = (uint8_t)n,
-		.buf = buf,
-	};
-}
-
-/*
- * Read pages [first, first + n) of one cluster of f from the SSD into
- * buf (n 0: the whole cluster), and into the pool too if into_pool.  0,
- * a miss (-ENOENT: the copy lacks a page), or -EAGAIN when a write
- * through the mount raced the read (what it read may be older).
- */
-static int read_from_ssd(struct sc_fs *fs, struct sc_file *f, uint64_t first,
-			 unsigned n, unsigned char *buf, bool into_pool)
-{
-	struct sc_store_read r = ssd_read_of(f, first, n, buf);
-	uint32_t epoch = sc_store_epoch(fs->store, f->object);
-	int ret;
-
-	if (!sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
-		return -ENOENT;
-	ssd_read_many(fs, &r, 1);
-	ret = into_pool ? insert_from_ssd(fs, f, &r, first)
-			: ssd_read_covers(f, &r, first);
-	return ret < 0 ? ret : check_epoch(fs, f, epoch);
-}
-
-/*
- * Fill the pool from an SSD copy: the whole cluster of page pindex (n 0:
- * one read, verified by the record's checksum, for sequential reads), or
- * pages [pindex, pindex + n) of one cluster (each verified by its page
- * checksum: a read that is not sequential costs the device the pages it
- * asks for, and the pool takes just those).  0 or a miss.
- */
-static int fill_from_ssd(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
-			 unsigned n, unsigned char *buf)
-{
-	uint64_t first = n ? pindex : pindex - pindex % SC_CLUSTER_PAGES;
-
-	return read_from_ssd(fs, f, first, n, buf, true);
-}
-
-/*
- * Fill pages [pindex, pindex + n) of one cluster from the SSD, with the
- * rest of their READAROUND_PAGES groups when the copy has them.
- */
-static int fill_around_from_ssd(struct sc_fs *fs, struct sc_file *f,
-				uint64_t pindex, unsigned n, unsigned char *buf)
-{
-	uint64_t cluster_end =
-		(pindex / SC_CLUSTER_PAGES + 1) * SC_CLUSTER_PAGES;
-	uint64_t pages = file_pages(f);
-	uint64_t first = pindex - pindex % READAROUND_PAGES;
-	uint64_t end = (pindex + n + READAROUND_PAGES - 1) / READAROUND_PAGES *
-		       READAROUND_PAGES;
-	int ret;
-
-	if (end > cluster_end)
-		end = cluster_end;
-	if (end > pages)
-		end = pages;
-	if ((first == pindex && end <= pindex + n) ||
-	    atomic_load_explicit(&fs->ssd_reads, memory_order_relaxed) ||
-	    f->size > fs->opts->ram_bytes)
-		return fill_from_ssd(fs, f, pindex, n, buf);
-	ret = fill_from_ssd(fs, f, first, (unsigned)(end - first), buf);
-	/* A neighbour never stored (a cluster with holes): just the pages. */
-	return ret == -ENOENT ? fill_from_ssd(fs, f, pindex, n, buf) : ret;
-}
-
 /*
  * pread of len bytes at off of f's backing file into buf, opening it first
  * if the handle is lazy: a wait on BACKING, during which the watchdog may
@@ -288,21 +104,32 @@ static ssize_t pread_backing_unheld(struct sc_fs *fs, struct sc_file *f,
 	return got;
 }
 
+/* What the tiers know of f's contents. */
+static struct sc_tiers_file tiers_file_of(const struct sc_file *f)
+{
+	return (struct sc_tiers_file){ .object = f->object,
+				       .validator = f->validator,
+				       .size = f->size,
+				       .direct = f->direct };
+}
+
 /*
  * Read clusters [cluster, cluster + n) from the backing store into the
  * pool, and page want (if dst) into dst with its bytes in *ret_bytes.
  * Returns 0 or a negative errno.
  */
 static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
-			     uint32_t cluster, unsigned n, uint64_t want,
-			     unsigned char *dst, int *ret_bytes)
+			     const struct sc_tiers_file *tf, uint32_t cluster,
+			     unsigned n, uint64_t want, unsigned char *dst,
+			     int *ret_bytes)
 {
 	uint64_t off = (uint64_t)cluster * SC_CLUSTER_BYTES;
 	uint64_t len = (uint64_t)n * SC_CLUSTER_BYTES, aligned_len;
-	uint32_t epoch = sc_store_epoch(fs->store, f->object);
+	uint32_t epoch = sc_tiers_epoch(&fs->tiers, f->object);
 	unsigned char *raw, *buf;
 	bool lost;
 	ssize_t got;
+	int ret;
 
 	if (off >= f->size)
 		return 0;
@@ -313,8 +140,7 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	 * (backing_direct): at the end of the file the read asks for the
 	 * rest of its last page, and gets what the file has.  The buffer is
 	 * aligned by hand in a plain malloc: aligned_alloc() of these sizes
-	 * left the worker threads' arenas holding what they freed (the
-	 * daemon's peak RSS went from 305 to 464 MiB over a 1 GiB read).
+	 * left the worker threads' arenas holding what they freed.
 	 */
 	aligned_len = (len + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES * SC_PAGE_BYTES;
 	raw = malloc(aligned_len + SC_PAGE_BYTES);
@@ -332,51 +158,25 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	if ((uint64_t)got > len)
 		got = (ssize_t)len; /* grown since the open: not ours to read */
 	atomic_fetch_add(&fs->fetch_bytes, (uint64_t)got);
-	/* Pages the file no longer has (it shrank) are not inserted. */
-	for (uint64_t at = 0; at < (uint64_t)got; at += SC_PAGE_BYTES) {
-		uint64_t pindex = (off + at) / SC_PAGE_BYTES;
+	ret = sc_tiers_put(&fs->tiers, tf, off, buf, (uint64_t)got, epoch);
+	/* The page asked for goes out from here: one copy fewer. */
+	if (dst && want * SC_PAGE_BYTES >= off &&
+	    want * SC_PAGE_BYTES < off + (uint64_t)got) {
+		uint64_t at = want * SC_PAGE_BYTES - off;
 		uint64_t bytes = (uint64_t)got - at < SC_PAGE_BYTES
 					 ? (uint64_t)got - at
 					 : SC_PAGE_BYTES;
 
-		if (bytes == page_bytes(f, pindex))
-			sc_pool_insert(fs->pool, f->object, f->validator,
-				       pindex, buf + at, (uint32_t)bytes,
-				       false);
-		/* The page asked for goes out from here: one copy fewer. */
-		if (dst && pindex == want) {
-			memcpy(dst, buf + at, bytes);
-			memset(dst + bytes, 0, SC_PAGE_BYTES - bytes);
-			*ret_bytes = (int)bytes;
-		}
+		memcpy(dst, buf + at, bytes);
+		memset(dst + bytes, 0, SC_PAGE_BYTES - bytes);
+		*ret_bytes = (int)bytes;
 	}
 	free(raw);
 	if ((uint64_t)got < len)
 		return -EIO;
 	if (lost)
 		return -ETIMEDOUT;
-	return check_epoch(fs, f, epoch);
-}
-
-/*
- * How many clusters from cluster on (at most max) must come from the
- * backing store: the run up to the next one the SSD holds.  A fetch from
- * the backing store stops there, so a file partly on the SSD is read from
- * the SSD wherever it can be.
- */
-static uint32_t backing_run(struct sc_fs *fs, struct sc_file *f,
-			    uint32_t cluster, uint32_t max)
-{
-	if (!sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
-		return max;
-	return sc_store_missing_run(fs->store, f->object, f->validator, cluster,
-				    max);
-}
-
-static bool in_pool(struct sc_fs *fs, struct sc_file *f, uint32_t cluster)
-{
-	return sc_pool_contains(fs->pool, f->object, f->validator,
-				(uint64_t)cluster * SC_CLUSTER_PAGES);
+	return ret;
 }
 
 /*
@@ -388,23 +188,26 @@ static bool in_pool(struct sc_fs *fs, struct sc_file *f, uint32_t cluster)
 static void fill_ahead(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 		       unsigned n, unsigned char *scratch)
 {
+	struct sc_tiers_file tf = tiers_file_of(f);
+	struct sc_tiers *t = &fs->tiers;
 	uint32_t end = cluster + n;
 
 	while (cluster < end) {
 		uint32_t run = 1;
 
-		if (in_pool(fs, f, cluster) ||
-		    (backing_run(fs, f, cluster, 1) == 0 &&
-		     fill_from_ssd(fs, f, (uint64_t)cluster * SC_CLUSTER_PAGES,
-				   0, scratch) == 0)) {
+		if (sc_tiers_in_ram(t, &tf, cluster) ||
+		    (sc_tiers_missing_run(t, &tf, cluster, 1) == 0 &&
+		     sc_tiers_fill_cluster(t, &tf, cluster, scratch) == 0)) {
 			cluster++;
 			continue;
 		}
 		/* A damaged or vanished copy is fetched like a missing one. */
-		while (cluster + run < end && !in_pool(fs, f, cluster + run) &&
-		       backing_run(fs, f, cluster + run, 1) == 1)
+		while (cluster + run < end &&
+		       !sc_tiers_in_ram(t, &tf, cluster + run) &&
+		       sc_tiers_missing_run(t, &tf, cluster + run, 1) == 1)
 			run++;
-		fill_from_backing(fs, f, cluster, run, UINT64_MAX, NULL, NULL);
+		fill_from_backing(fs, f, &tf, cluster, run, UINT64_MAX, NULL,
+				  NULL);
 		cluster += run;
 	}
 }
@@ -665,107 +468,37 @@ static void queue_readahead(struct sc_fs *fs, struct sc_file *f, uint32_t from)
 	pthread_mutex_unlock(&q->lock);
 }
 
-enum page_source { FROM_RAM, FROM_SSD, FROM_BACKING };
-
 /*
- * Whether the SSD's copies of what f reads at random stay out of the RAM
- * pool: an O_DIRECT handle's, of a file larger than the pool, as the
- * kernel keeps what an O_DIRECT read reads out of its page cache.  Such
- * a reader keeps a cache of its own (a database) or reads each page once
- * (fio), and at random over more than the pool holds it would rarely
- * find a page of its there again: each would push out one that a
- * restart's refill or another reader put there.  4 KiB reads of a 1 GiB
- * file right after a remount, ram=256M (the refilled quarter of the file
- * stays a RAM hit), medians against the pool taking them: 13,840 IOPS
- * against 12,276 at QD1 (5 rounds), 64,021 against 50,442 at QD32 (3).
- * A file the pool can hold keeps its read-around (READAROUND_PAGES); a
- * sequential reader's pages go through the pool, where its read-ahead
- * puts what it fetches.
+ * Copy page pindex into dst, from the tiers (sc_tiers_get) or, on a miss,
+ * from the backing store (with the rest of the request's clusters, and
+ * the read-ahead of a sequential read).  left: the request's pages from
+ * pindex on; in_place and *placed as in struct sc_tiers_ask.  Returns the
+ * page's bytes or a negative errno; *origin says where it came from.
  */
-static bool ssd_reads_bypass_pool(const struct sc_fs *fs,
-				  const struct sc_file *f, bool sequential)
-{
-	return f->direct && !sequential && f->size > fs->opts->ram_bytes;
-}
-
-/*
- * Copy page pindex into dst, filling its cluster on a miss: from the SSD
- * (for a read that is not sequential and wants only part of the cluster,
- * just the pages it wants, when the SSD has them), else from the backing
- * store (with the rest of the request's clusters, and the read-ahead of a
- * sequential read).  left: the request's pages from pindex on.  Returns
- * the page's bytes or a negative errno; *source says where it came from.
- *
- * A reader whose SSD reads bypass the pool passes in_place, the pages
- * from pindex on that dst has room for (whole pages of the request, dst
- * aligned): an SSD hit reads those of them in pindex's cluster straight
- * into dst, and *placed says how many came (0 otherwise).
- */
-static int get_page(struct sc_fs *fs, struct sc_file *f, uint64_t pindex,
+static int get_page(struct sc_fs *fs, struct sc_file *f,
+		    const struct sc_tiers_file *tf, uint64_t pindex,
 		    uint64_t left, bool sequential, unsigned char *dst,
 		    unsigned char *scratch, unsigned in_place, unsigned *placed,
-		    enum page_source *source)
+		    enum sc_pool_origin *origin)
 {
+	const struct sc_tiers_ask ask = { .pindex = pindex,
+					  .left = left,
+					  .sequential = sequential,
+					  .in_place = in_place };
 	uint32_t cluster = (uint32_t)(pindex / SC_CLUSTER_PAGES);
-	unsigned in_cluster =
-		SC_CLUSTER_PAGES - (unsigned)(pindex % SC_CLUSTER_PAGES);
 	/* The request's clusters from this one on. */
 	uint64_t clusters =
 		(pindex % SC_CLUSTER_PAGES + left + SC_CLUSTER_PAGES - 1) /
 		SC_CLUSTER_PAGES;
-	uint64_t pages = file_pages(f);
-	enum sc_pool_origin origin;
 	uint32_t completed;
 	unsigned looks = 0;
 	bool lost;
 	int ret;
 
-	*placed = 0;
 look:
 	completed = atomic_load(&f->fetches.completed);
-	ret = sc_pool_read(fs->pool, f->object, f->validator, pindex, dst,
-			   &origin);
-	if (ret >= 0) {
-		/* A page read ahead counts where it came from, once. */
-		*source = origin == SC_POOL_SSD	      ? FROM_SSD
-			  : origin == SC_POOL_BACKING ? FROM_BACKING
-						      : FROM_RAM;
-		/*
-		 * Hot in RAM is hot: the SSD copy keeps its second chance, so
-		 * a cold scan that flushes RAM does not flush it too.
-		 */
-		if (origin == SC_POOL_RAM &&
-		    sc_pool_should_touch(fs->pool, f->object, pindex,
-					 sc_store_revolution(fs->store)))
-			sc_store_touch(fs->store, f->object, cluster);
-		return ret;
-	}
-	*source = FROM_SSD;
-	if (in_place && pindex < pages) {
-		/* Straight into dst, outside the pool (ssd_reads_bypass_pool). */
-		uint64_t n = in_place < in_cluster ? in_place : in_cluster;
-
-		if (n > pages - pindex)
-			n = pages - pindex;
-		ret = read_from_ssd(fs, f, pindex, (unsigned)n, dst, false);
-		if (ret == 0) {
-			*placed = (unsigned)n;
-			return (int)page_bytes(f, pindex);
-		}
-		/* Not on the SSD, or raced by a write: as any miss. */
-	} else if (sequential ||
-		   (in_cluster == SC_CLUSTER_PAGES && left >= SC_CLUSTER_PAGES))
-		ret = fill_from_ssd(fs, f, pindex, 0, scratch);
-	else
-		ret = fill_around_from_ssd(
-			fs, f, pindex,
-			(unsigned)(left < in_cluster ? left : in_cluster),
-			scratch);
-	if (ret == 0) {
-		/* Served now: the next read of this page is a RAM hit. */
-		ret = sc_pool_read(fs->pool, f->object, f->validator, pindex,
-				   dst, NULL);
-	} else {
+	ret = sc_tiers_get(&fs->tiers, tf, &ask, dst, scratch, placed, origin);
+	if (ret == SC_TIERS_MISS) {
 		int bytes = 0; /* stays 0 if the file ended before it */
 		/*
 		 * The request's own clusters at once (out of order, the
@@ -778,7 +511,7 @@ look:
 		unsigned n;
 		int slot;
 
-		want = backing_run(fs, f, cluster, want);
+		want = sc_tiers_missing_run(&fs->tiers, tf, cluster, want);
 		/* After a few looks, fetch whatever other fetches end. */
 		sc_deadline_wait_begin(); /* on another fetch, maybe */
 		slot = claim_fetch(&f->fetches, cluster, want ? want : 1,
@@ -792,26 +525,21 @@ look:
 			return -ETIMEDOUT; /* answered: dst is not ours */
 		}
 
-		*source = FROM_BACKING;
+		*origin = SC_POOL_BACKING;
 		if (slot < 0 && looks++ < MAX_LOOKS)
 			goto look; /* another fetch may have brought it */
 		if (slot < 0) {
 			/* Another reader fetched it: the pool has it now. */
-			ret = sc_pool_read(fs->pool, f->object, f->validator,
-					   pindex, dst, NULL);
-			if (ret >= 0)
-				sc_pool_mark_served(fs->pool, f->object,
-						    pindex);
+			ret = sc_tiers_get_fetched(&fs->tiers, tf, pindex, dst);
 		} else {
 			if (sequential)
 				queue_readahead(fs, f, cluster + n);
-			ret = fill_from_backing(fs, f, cluster, n, pindex, dst,
-						&bytes);
+			ret = fill_from_backing(fs, f, tf, cluster, n, pindex,
+						dst, &bytes);
 			release_fetch(&f->fetches, slot);
 			if (ret == 0) {
 				/* Served now: the next read is a RAM hit. */
-				sc_pool_mark_served(fs->pool, f->object,
-						    pindex);
+				sc_tiers_served(&fs->tiers, tf, pindex);
 				return bytes;
 			}
 		}
@@ -822,7 +550,7 @@ look:
 	 * Recycled before we could copy it (a tiny pool), dropped for a
 	 * change racing us, or a short read: the backing store answers.
 	 */
-	*source = FROM_BACKING;
+	*origin = SC_POOL_BACKING;
 	/* Through scratch, aligned for an O_DIRECT fd (dst may not be). */
 	ret = (int)pread_backing_unheld(fs, f, scratch, SC_PAGE_BYTES,
 					pindex * SC_PAGE_BYTES, &lost);
@@ -836,18 +564,20 @@ look:
 int sc_rw_fetch(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 		unsigned n)
 {
+	struct sc_tiers_file tf = tiers_file_of(f);
 	uint32_t end = cluster + n;
 
 	while (cluster < end) {
-		uint32_t run = backing_run(fs, f, cluster, end - cluster);
+		uint32_t run = sc_tiers_missing_run(&fs->tiers, &tf, cluster,
+						    end - cluster);
 		int ret;
 
-		if (run == 0 || in_pool(fs, f, cluster)) {
+		if (run == 0 || sc_tiers_in_ram(&fs->tiers, &tf, cluster)) {
 			cluster++; /* on the SSD or in RAM already */
 			continue;
 		}
-		ret = fill_from_backing(fs, f, cluster, run, UINT64_MAX, NULL,
-					NULL);
+		ret = fill_from_backing(fs, f, &tf, cluster, run, UINT64_MAX,
+					NULL, NULL);
 		if (ret < 0)
 			return ret;
 		cluster += run;
@@ -911,91 +641,9 @@ static struct read_bufs *thread_bufs(void)
 }
 
 /* Words of the mask of pages of a request in place. */
-#define PLACED_WORDS (OUT_BYTES / SC_PAGE_BYTES / 64)
-
-/* Clusters of one request read from the SSD together, at most. */
-#define SSD_BATCH 17u /* a megabyte, and a cluster for a misaligned one */
-
-/*
- * A read of [off, end) into out (aligned) that spans clusters: the SSD
- * copies of the clusters the pool lacks are read in one batch, so that
- * the device works on them together (in one request where their slots
- * follow each other) rather than one after the other.  (The kernel's
- * read-ahead sends a sequential reader's requests several at once and
- * out of order: each may look random, and still wants all its clusters.)
- * A cluster wholly inside the request lands in place in out; on a
- * sequential read the first and the last, when the request begins or
- * ends inside them, come too, through scratch (two clusters).  Their
- * pages go into the pool.  The request's pages now in place in out are
- * marked in placed (a bit a page, from off's page on).
- */
-static void fill_batch_from_ssd(struct sc_fs *fs, struct sc_file *f,
-				uint64_t off, uint64_t end, bool sequential,
-				unsigned char *out, unsigned char *scratch,
-				uint64_t *placed)
-{
-	uint32_t cluster = (uint32_t)(off / SC_CLUSTER_BYTES);
-	uint32_t last = (uint32_t)((end - 1) / SC_CLUSTER_BYTES);
-	struct sc_store_read r[SSD_BATCH];
-	bool in_place[SSD_BATCH];
-	unsigned n = 0, staged = 0;
-	uint32_t epoch;
-	/*
-	 * A read into the kernel's page cache (any handle but an O_DIRECT
-	 * one), which keeps what it reads across opens of an unchanged file:
-	 * a copy in the pool too would be a second one of the same pages in
-	 * RAM, and cost a copy and a page of the pool (pushing out what the
-	 * kernel does not hold) for every page read.  The clusters wholly
-	 * inside the request go to the kernel alone; those it only begins or
-	 * ends in still go to the pool, for the next request.  An O_DIRECT
-	 * reader's go to the pool unless its reads bypass it
-	 * (ssd_reads_bypass_pool).
-	 */
-	bool in_place_only = !f->direct ||
-			     ssd_reads_bypass_pool(fs, f, sequential);
-
-	/* One cluster: the page loop reads it alone (no lookups for it). */
-	if (end <= off || last == cluster || last - cluster + 1 > SSD_BATCH ||
-	    !sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
-		return;
-	epoch = sc_store_epoch(fs->store, f->object);
-	for (; cluster <= last; cluster++) {
-		uint64_t at = (uint64_t)cluster * SC_CLUSTER_BYTES;
-		void *buf;
-
-		if (in_pool(fs, f, cluster) ||
-		    backing_run(fs, f, cluster, 1) != 0)
-			continue;
-		in_place[n] = at >= off && at + SC_CLUSTER_BYTES <= end &&
-			      (at - off) % SC_PAGE_BYTES == 0;
-		if (!in_place[n] && (!sequential || staged == 2))
-			continue; /* the loop reads it, as it needs */
-		buf = in_place[n]
-			      ? out + (at - off)
-			      : scratch + (size_t)staged++ * SC_CLUSTER_BYTES;
-		r[n++] = ssd_read_of(f, (uint64_t)cluster * SC_CLUSTER_PAGES, 0,
-				     buf);
-	}
-	if (n < 2)
-		return; /* one cluster: the page loop reads it alone */
-	ssd_read_many(fs, r, n);
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t first = (uint64_t)r[i].cluster * SC_CLUSTER_PAGES;
-		int ret = in_place[i] && in_place_only
-				  ? ssd_read_covers(f, &r[i], first)
-				  : insert_from_ssd(fs, f, &r[i], first);
-
-		if (ret < 0 || !in_place[i])
-			continue;
-		for (unsigned pg = 0; pg < SC_CLUSTER_PAGES; pg++) {
-			uint64_t k = (first + pg) - off / SC_PAGE_BYTES;
-
-			placed[k / 64] |= 1ull << (k % 64);
-		}
-	}
-	if (check_epoch(fs, f, epoch) < 0)
-		memset(placed, 0, PLACED_WORDS * sizeof(*placed));
-}
+#define PLACED_WORDS SC_TIERS_PLACED_WORDS
+_Static_assert(OUT_BYTES / SC_PAGE_BYTES / 64 == PLACED_WORDS,
+	       "a placed bit for every page of the largest read");
 
 static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 			size_t size, off_t off)
@@ -1007,9 +655,10 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	bool sequential = (uint64_t)off + SEQUENTIAL_SLACK >= last &&
 			  (uint64_t)off <= last + SEQUENTIAL_SLACK;
 	uint64_t pos = (uint64_t)off, end = (uint64_t)off + size;
-	uint64_t by_source[3] = { 0, 0, 0 };
+	uint64_t by_origin[3] = { 0, 0, 0 };
 	uint64_t placed[PLACED_WORDS] = { 0 };
-	bool bypass = ssd_reads_bypass_pool(fs, f, sequential);
+	struct sc_tiers_file tf = tiers_file_of(f);
+	bool bypass = sc_tiers_bypass_pool(&fs->tiers, &tf, sequential);
 	size_t done = 0;
 	int err = 0;
 
@@ -1035,8 +684,8 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		goto out;
 	}
 	if (bufs)
-		fill_batch_from_ssd(fs, f, pos, end, sequential, out, scratch,
-				    placed);
+		sc_tiers_get_batch(&fs->tiers, &tf, pos, end, sequential, out,
+				   scratch, placed);
 	while (pos < end) {
 		uint64_t pindex = pos / SC_PAGE_BYTES;
 		uint64_t in_page = pos % SC_PAGE_BYTES;
@@ -1048,14 +697,15 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		uint64_t left =
 			(end - pindex * SC_PAGE_BYTES + SC_PAGE_BYTES - 1) /
 			SC_PAGE_BYTES;
-		enum page_source source = FROM_SSD;
+		enum sc_pool_origin origin = SC_POOL_SSD;
 		unsigned in_place = 0, more = 0;
 		int bytes;
 		uint64_t n;
 
 		if (direct && k < PLACED_WORDS * 64 &&
 		    placed[k / 64] & (1ull << (k % 64))) {
-			bytes = (int)page_bytes(f, pindex); /* in place */
+			bytes = (int)sc_tiers_page_bytes(&tf,
+							 pindex); /* in place */
 		} else {
 			if (bypass && direct && k < PLACED_WORDS * 64 &&
 			    (uintptr_t)dst % SC_PAGE_BYTES == 0) {
@@ -1066,8 +716,9 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 					room = PLACED_WORDS * 64 - k;
 				in_place = (unsigned)room;
 			}
-			bytes = get_page(fs, f, pindex, left, sequential, dst,
-					 scratch, in_place, &more, &source);
+			bytes = get_page(fs, f, &tf, pindex, left, sequential,
+					 dst, scratch, in_place, &more,
+					 &origin);
 			for (unsigned i = 1; i < more; i++)
 				placed[(k + i) / 64] |= 1ull << ((k + i) % 64);
 		}
@@ -1084,13 +735,13 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 			memcpy(out + done, page + in_page, n);
 		done += n;
 		pos += n;
-		by_source[source] += n;
+		by_origin[origin] += n;
 		if ((uint64_t)bytes < SC_PAGE_BYTES)
 			break;
 	}
-	atomic_fetch_add(&fs->read_bytes_ram, by_source[FROM_RAM]);
-	atomic_fetch_add(&fs->read_bytes_ssd, by_source[FROM_SSD]);
-	atomic_fetch_add(&fs->read_bytes_backing, by_source[FROM_BACKING]);
+	atomic_fetch_add(&fs->read_bytes_ram, by_origin[SC_POOL_RAM]);
+	atomic_fetch_add(&fs->read_bytes_ssd, by_origin[SC_POOL_SSD]);
+	atomic_fetch_add(&fs->read_bytes_backing, by_origin[SC_POOL_BACKING]);
 	atomic_store_explicit(&f->next_off, pos, memory_order_relaxed);
 out:
 	if (err && done == 0)
@@ -1107,7 +758,7 @@ out:
 /*
  * A read by a handle of other contents than those the kernel's page cache
  * is known to hold (an older open's, say) may add pages of them: the
- * next open drops what the kernel holds (ops.c, keep_page_cache).  Before
+ * next open drops what the kernel holds (ops_files.c, keep_page_cache).  Before
  * the reply, so that an open deciding after this sees it.
  */
 static void note_page_cache_reader(struct sc_file *f)
