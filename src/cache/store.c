@@ -261,6 +261,17 @@ uint64_t sc_store_object_name(const struct sc_store *s, const char *path,
 	return sc_siphash(&s->key, path, len);
 }
 
+uint64_t sc_store_name_below(const struct sc_store *s, const char *backing,
+			     const char *relpath, bool meta)
+{
+	char full[PATH_MAX * 2];
+	int n = snprintf(full, sizeof(full), "%s/%s", backing, relpath);
+
+	if (n < 0 || (size_t)n + 1 >= sizeof(full))
+		return 0;
+	return sc_store_object_name(s, full, (size_t)n + meta) | 1;
+}
+
 uint64_t sc_store_validator(const struct sc_store *s, uint64_t size,
 			    uint64_t mtime_ns, uint64_t ctime_ns)
 {

@@ -113,6 +113,16 @@ uint64_t sc_store_object_name(const struct sc_store *s, const char *path,
 			      size_t len);
 
 /*
+ * The object name of the file at relpath below the directory backing:
+ * the keyed hash of "backing/relpath", so that a cache moved to another
+ * BACKING never matches; with meta, of what follows its NUL (a
+ * directory's metadata record, which no file's path ends with).  Never
+ * 0; 0 for a path too long.
+ */
+uint64_t sc_store_name_below(const struct sc_store *s, const char *backing,
+			     const char *relpath, bool meta);
+
+/*
  * The validator of a backing file: ctime_ns 0 where it has no real one.
  * Always odd: metadata records use SC_META_VALIDATOR.
  */

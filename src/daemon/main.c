@@ -381,8 +381,21 @@ int main(int argc, char *argv[])
 	sc_ctl_apply_wear_budget(&fs);
 	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino,
 			     !fs.ino_is_stable);
-	if (ret == 0 && fs.store)
-		ret = sc_meta_create(&fs, &fs.meta);
+	if (ret == 0 && fs.store) {
+		struct sc_meta_config meta = {
+			.pool = fs.pool,
+			.store = fs.store,
+			.backing_path = fs.backing_path,
+			.root_dev = st.st_dev,
+			.root = &st,
+			.ino_is_stable = fs.ino_is_stable,
+			.enable = &fs.tunables.v[SC_T_META_ENABLE],
+			.timeout_s = &fs.tunables.v[SC_T_META_TIMEOUT],
+			.read_enable = &fs.tunables.v[SC_T_READ_ENABLE],
+		};
+
+		ret = sc_meta_create(&meta, &fs.meta);
+	}
 	if (ret == 0 && fs.store)
 		ret = sc_policy_open(&fs, &fs.policy);
 	if (ret < 0) {

@@ -27,15 +27,9 @@ static struct {
 /* The store's name of BACKING/relpath, and of what follows its NUL. */
 static uint64_t name_of(struct sc_fs *fs, const char *relpath, bool meta)
 {
-	char full[PATH_MAX * 2];
-	int n;
-
 	if (!fs->store)
 		return 0;
-	n = snprintf(full, sizeof(full), "%s/%s", fs->backing_path, relpath);
-	if (n < 0 || (size_t)n + 1 >= sizeof(full))
-		return 0;
-	return sc_store_object_name(fs->store, full, (size_t)n + meta) | 1;
+	return sc_store_name_below(fs->store, fs->backing_path, relpath, meta);
 }
 
 uint64_t sc_object_name(struct sc_fs *fs, const char *relpath)

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests of the metadata cache (src/daemon/meta.c) over a real store
+ * Unit tests of the metadata cache (src/cache/meta.c) over a real store
  * and pool: answers noted and served, answers that predate a forget or a
  * change not noted, and records read back after a crash asked again.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,14 +19,18 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "fs.h"
 #include "meta.h"
 #include "pool.h"
 #include "store.h"
 
 struct fixture {
 	char cache[256];
-	struct sc_fs fs;
+	struct sc_store *store;
+	struct sc_pool *pool;
+	struct sc_meta *meta;
+	struct sc_meta_config cfg;
+	struct stat root;
+	_Atomic int64_t enable, timeout_s, read_enable; /* the defaults */
 	struct sc_store_report report;
 };
 
@@ -41,16 +46,23 @@ static int setup(void **state)
 		 dir ? dir : "/var/tmp", getpid());
 	unlink(fx->cache);
 	args.path = fx->cache;
-	assert_int_equal(sc_store_open(&args, &fx->fs.store, &fx->report), 0);
-	fx->fs.pool = sc_pool_create(4u << 20, &err);
-	assert_non_null(fx->fs.pool);
-	sc_tunables_init(&fx->fs.tunables);
-	fx->fs.root_fd = open("/", O_PATH | O_DIRECTORY);
-	assert_true(fx->fs.root_fd >= 0);
-	strcpy(fx->fs.backing_path, "/srv/backing");
-	fx->fs.ino_is_stable = true;
-	fx->fs.ctime_is_real = true;
-	assert_int_equal(sc_meta_create(&fx->fs, &fx->fs.meta), 0);
+	assert_int_equal(sc_store_open(&args, &fx->store, &fx->report), 0);
+	fx->pool = sc_pool_create(4u << 20, &err);
+	assert_non_null(fx->pool);
+	assert_int_equal(stat("/", &fx->root), 0);
+	atomic_init(&fx->enable, 1);
+	atomic_init(&fx->timeout_s, 60);
+	atomic_init(&fx->read_enable, 1);
+	fx->cfg = (struct sc_meta_config){ .pool = fx->pool,
+					   .store = fx->store,
+					   .backing_path = "/srv/backing",
+					   .root_dev = fx->root.st_dev,
+					   .root = &fx->root,
+					   .ino_is_stable = true,
+					   .enable = &fx->enable,
+					   .timeout_s = &fx->timeout_s,
+					   .read_enable = &fx->read_enable };
+	assert_int_equal(sc_meta_create(&fx->cfg, &fx->meta), 0);
 	*state = fx;
 	return 0;
 }
@@ -59,10 +71,9 @@ static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 
-	sc_meta_destroy(fx->fs.meta);
-	sc_pool_destroy(fx->fs.pool);
-	sc_store_close(fx->fs.store);
-	close(fx->fs.root_fd);
+	sc_meta_destroy(fx->meta);
+	sc_pool_destroy(fx->pool);
+	sc_store_close(fx->store);
 	unlink(fx->cache);
 	free(fx);
 	return 0;
@@ -91,14 +102,13 @@ static enum sc_meta_answer ask(struct fixture *fx, const char *name,
 {
 	uint64_t birth;
 
-	return sc_meta_lookup(fx->fs.meta, "d", name, SC_META_FRESH, st,
-			      &birth);
+	return sc_meta_lookup(fx->meta, "d", name, SC_META_FRESH, st, &birth);
 }
 
 static void note(struct fixture *fx, const char *name, const struct stat *st,
 		 uint64_t ticket)
 {
-	sc_meta_note(fx->fs.meta, "d", name, st, 0, ticket);
+	sc_meta_note(fx->meta, "d", name, st, 0, ticket);
 }
 
 static void test_noted_answers_are_served(void **state)
@@ -107,11 +117,11 @@ static void test_noted_answers_are_served(void **state)
 	struct stat st = file_stat(10, 1234, 1000), got;
 
 	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
-	note(fx, "f", &st, sc_meta_ticket(fx->fs.meta));
+	note(fx, "f", &st, sc_meta_ticket(fx->meta));
 	assert_int_equal(ask(fx, "f", &got), SC_META_EXISTS);
 	assert_int_equal(got.st_ino, 10);
 	assert_int_equal(got.st_size, 1234);
-	note(fx, "gone", NULL, sc_meta_ticket(fx->fs.meta));
+	note(fx, "gone", NULL, sc_meta_ticket(fx->meta));
 	assert_int_equal(ask(fx, "gone", &got), SC_META_NOT_THERE);
 }
 
@@ -129,14 +139,14 @@ static void test_answers_older_than_a_forget_are_not_noted(void **state)
 	struct stat got;
 	uint64_t before;
 
-	note(fx, "f", &old, sc_meta_ticket(fx->fs.meta));
-	before = sc_meta_ticket(fx->fs.meta); /* the racing lookup asks */
-	sc_meta_forget(fx->fs.meta, "d", "f");
+	note(fx, "f", &old, sc_meta_ticket(fx->meta));
+	before = sc_meta_ticket(fx->meta); /* the racing lookup asks */
+	sc_meta_forget(fx->meta, "d", "f");
 	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
 	note(fx, "f", &old, before); /* ... and its answer arrives */
 	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
 	/* A question asked after the forget is answered and noted. */
-	note(fx, "f", &new, sc_meta_ticket(fx->fs.meta));
+	note(fx, "f", &new, sc_meta_ticket(fx->meta));
 	assert_int_equal(ask(fx, "f", &got), SC_META_EXISTS);
 	assert_int_equal(got.st_ino, 11);
 	assert_int_equal(got.st_size, 200);
@@ -152,12 +162,12 @@ static void test_answers_older_than_a_change_are_not_noted(void **state)
 	struct stat old = file_stat(10, 100, 1000),
 		    grown = file_stat(10, 300, 3000);
 	struct stat got;
-	uint64_t before = sc_meta_ticket(fx->fs.meta);
+	uint64_t before = sc_meta_ticket(fx->meta);
 
-	sc_meta_changed(fx->fs.meta, "d", "f");
+	sc_meta_changed(fx->meta, "d", "f");
 	note(fx, "f", &old, before);
 	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
-	note(fx, "f", &grown, sc_meta_ticket(fx->fs.meta));
+	note(fx, "f", &grown, sc_meta_ticket(fx->meta));
 	assert_int_equal(ask(fx, "f", &got), SC_META_EXISTS);
 	assert_int_equal(got.st_size, 300);
 }
@@ -178,23 +188,22 @@ static void test_records_from_before_a_crash_are_asked_again(void **state)
 	struct stat dir_st = file_stat(9, 4096, 900);
 
 	dir_st.st_mode = S_IFDIR | 0755;
-	assert_false(sc_store_loaded_clean(fx->fs.store));
+	assert_false(sc_store_loaded_clean(fx->store));
 	/* The root's record vouches for d's, so that it stands when read. */
-	sc_meta_note(fx->fs.meta, ".", "d", &dir_st, 0,
-		     sc_meta_ticket(fx->fs.meta));
-	note(fx, "f", &st, sc_meta_ticket(fx->fs.meta));
-	note(fx, "gone", NULL, sc_meta_ticket(fx->fs.meta));
-	sc_meta_publish(fx->fs.meta);
+	sc_meta_note(fx->meta, ".", "d", &dir_st, 0, sc_meta_ticket(fx->meta));
+	note(fx, "f", &st, sc_meta_ticket(fx->meta));
+	note(fx, "gone", NULL, sc_meta_ticket(fx->meta));
+	sc_meta_publish(fx->meta);
 	nanosleep(&pause, NULL);
 	/* The daemon dies; the next one reads the record back. */
-	sc_meta_destroy(fx->fs.meta);
-	assert_int_equal(sc_meta_create(&fx->fs, &fx->fs.meta), 0);
+	sc_meta_destroy(fx->meta);
+	assert_int_equal(sc_meta_create(&fx->cfg, &fx->meta), 0);
 	assert_int_equal(ask(fx, "f", &got), SC_META_UNKNOWN);
 	assert_int_equal(ask(fx, "gone", &got), SC_META_UNKNOWN);
-	assert_int_equal(sc_meta_lookup(fx->fs.meta, "d", "f", SC_META_ANY_AGE,
+	assert_int_equal(sc_meta_lookup(fx->meta, "d", "f", SC_META_ANY_AGE,
 					&got, &birth),
 			 SC_META_EXISTS);
-	note(fx, "f", &st, sc_meta_ticket(fx->fs.meta));
+	note(fx, "f", &st, sc_meta_ticket(fx->meta));
 	assert_int_equal(ask(fx, "f", &got), SC_META_EXISTS);
 }
 

@@ -141,14 +141,14 @@ struct page_source {
 
 static int read_page(struct page_source *src, uint64_t pindex, void *dst)
 {
-	struct sc_fs *fs = src->m->fs;
+	const struct sc_meta_config *cfg = &src->m->cfg;
 	uint32_t cluster = (uint32_t)(pindex / SC_CLUSTER_PAGES);
 	unsigned page = (unsigned)(pindex % SC_CLUSTER_PAGES);
 
-	if (sc_pool_read(fs->pool, src->object, SC_META_VALIDATOR, pindex, dst,
+	if (sc_pool_read(cfg->pool, src->object, SC_META_VALIDATOR, pindex, dst,
 			 NULL) >= 0)
 		return 0;
-	if (!sc_tunable_get(&fs->tunables, SC_T_READ_ENABLE))
+	if (!meta_setting(cfg->read_enable))
 		return -ENOENT;
 	if (!src->cluster && posix_memalign(&src->cluster, SC_PAGE_BYTES,
 					    SC_CLUSTER_BYTES) != 0) {
@@ -157,7 +157,7 @@ static int read_page(struct page_source *src, uint64_t pindex, void *dst)
 	}
 	if (!src->have_cluster || src->cluster_no != cluster) {
 		src->have_cluster = false;
-		if (sc_store_read(fs->store, src->object, SC_META_VALIDATOR,
+		if (sc_store_read(cfg->store, src->object, SC_META_VALIDATOR,
 				  cluster, src->cluster, &src->mask) < 0)
 			return -ENOENT;
 		src->have_cluster = true;
@@ -286,7 +286,7 @@ static void adopt_parent_view(struct sc_meta *m, struct dir *d)
 
 	if (!meta_split_path(d->path, parent, sizeof(parent), &name))
 		return;
-	pd = meta_find_dir(m, sc_object_meta_name(m->fs, parent), parent);
+	pd = meta_find_dir(m, meta_name(m, parent), parent);
 	e = pd ? sc_metarec_find(&pd->rec, name) : NULL;
 	if (e && e->state == SC_META_ATTR && S_ISDIR(e->attr.mode))
 		d->rec.self = e->attr;
@@ -352,7 +352,7 @@ static struct dir *add_dir(struct sc_meta *m, const char *path, uint64_t object,
 /* The record of the directory at path, from RAM, the pool or the SSD. */
 struct dir *meta_get_dir(struct sc_meta *m, const char *path)
 {
-	uint64_t object = sc_object_meta_name(m->fs, path);
+	uint64_t object = meta_name(m, path);
 	struct sc_metarec rec;
 	struct dir *d;
 
@@ -429,7 +429,7 @@ static void *warm_up(void *arg)
 		warm_push(&q, root);
 	while (q.head < q.n && !atomic_load(&m->warm_stop)) {
 		char *path = q.paths[q.head++];
-		uint64_t object = sc_object_meta_name(m->fs, path);
+		uint64_t object = meta_name(m, path);
 		struct sc_metarec rec;
 		struct dir *d;
 		bool loaded, full;
@@ -465,7 +465,7 @@ static void *warm_up(void *arg)
 
 void sc_meta_start_warm_up(struct sc_meta *m)
 {
-	if (m && sc_tunable_get(&m->fs->tunables, SC_T_META_ENABLE) &&
+	if (m && meta_setting(m->cfg.enable) &&
 	    pthread_create(&m->warm_thread, NULL, warm_up, m) == 0) {
 		m->warm_started = true;
 		pthread_setname_np(m->warm_thread, "meta-warm");

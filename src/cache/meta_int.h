@@ -22,11 +22,9 @@
 #include <sys/queue.h>
 #include <time.h>
 
-#include "fs.h"
 #include "hash.h"
 #include "meta.h"
 #include "metarec.h"
-#include "objects.h"
 #include "pool.h"
 #include "relpath.h"
 #include "store.h"
@@ -58,7 +56,7 @@ struct dir {
 TAILQ_HEAD(dir_list, dir);
 
 struct sc_meta {
-	struct sc_fs *fs;
+	struct sc_meta_config cfg;
 	pthread_mutex_t lock;
 	struct dir **buckets; /* by object */
 	size_t nbuckets;      /* a power of two */
@@ -105,5 +103,18 @@ struct dir *meta_get_dir(struct sc_meta *m, const char *path);
 void meta_check_child_listing(struct sc_meta *m, const char *dir,
 			      const char *name,
 			      const struct sc_meta_attr *attr);
+
+/* A setting of the owner's, now. */
+static inline int64_t meta_setting(const _Atomic int64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* The object name of the record of the directory at path. */
+static inline uint64_t meta_name(const struct sc_meta *m, const char *path)
+{
+	return sc_store_name_below(m->cfg.store, m->cfg.backing_path, path,
+				   true);
+}
 
 #endif

@@ -16,26 +16,43 @@
  * noted at once, and the SSD copy of a record they touch is dropped
  * durably before the change is acknowledged.
  *
- * This module never calls BACKING: ops.c does, and tells it what it saw.
+ * This module never calls BACKING: the daemon does, and tells it what it
+ * saw.
  * Directories are named by their path below BACKING ("." for the root),
  * files by (directory, name).
  */
 #ifndef SC_META_H
 #define SC_META_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
-struct sc_fs;
 struct sc_meta;
+struct sc_pool;
+struct sc_store;
 
 /* RAM for decoded records; beyond it, records least recently used leave. */
 #define SC_META_RAM_BYTES (32u << 20)
 
-/* Create the cache of fs (fs->store and fs->pool set).  0 or -ENOMEM. */
-int sc_meta_create(struct sc_fs *fs, struct sc_meta **ret);
+struct sc_meta_config {
+	struct sc_pool *pool;
+	struct sc_store *store;
+	const char *backing_path; /* records are named below it; kept */
+	dev_t root_dev;		  /* BACKING's own device, as mounted now */
+	const struct stat *root;  /* BACKING's root at the mount; or NULL */
+	/* BACKING keeps a file's inode number while it exists (not FUSE). */
+	bool ino_is_stable;
+	/* The owner's settings, read at each use: may change at any time. */
+	const _Atomic int64_t *enable;	    /* meta_enable */
+	const _Atomic int64_t *timeout_s;   /* meta_timeout */
+	const _Atomic int64_t *read_enable; /* 0: records are not read back */
+};
+
+/* Create the metadata cache of config (copied).  0 or -ENOMEM. */
+int sc_meta_create(const struct sc_meta_config *config, struct sc_meta **ret);
 void sc_meta_destroy(struct sc_meta *m);
 
 /* How old an answer may be. */

@@ -49,7 +49,7 @@ static struct sc_meta_attr attr_of(const struct sc_meta *m,
 		.uid = st->st_uid,
 		.gid = st->st_gid,
 		.blksize = (uint32_t)st->st_blksize,
-		.foreign_dev = st->st_dev != m->fs->itable.root.dev,
+		.foreign_dev = st->st_dev != m->cfg.root_dev,
 	};
 }
 
@@ -62,7 +62,7 @@ static void stat_of(const struct sc_meta *m, const struct sc_meta_attr *a,
 		    struct stat *st, uint64_t *birth)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_dev = a->foreign_dev ? a->dev : m->fs->itable.root.dev;
+	st->st_dev = a->foreign_dev ? a->dev : m->cfg.root_dev;
 	st->st_ino = a->ino;
 	st->st_mode = a->mode;
 	st->st_nlink = a->nlink;
@@ -107,11 +107,9 @@ bool meta_is_fresh(const struct sc_meta *m, uint64_t validated_ns,
 
 	if (age == SC_META_ANY_AGE)
 		return true;
-	if (!sc_tunable_get(&m->fs->tunables, SC_T_META_ENABLE))
+	if (!meta_setting(m->cfg.enable))
 		return false;
-	timeout =
-		(uint64_t)sc_tunable_get(&m->fs->tunables, SC_T_META_TIMEOUT) *
-		NS_PER_S;
+	timeout = (uint64_t)meta_setting(m->cfg.timeout_s) * NS_PER_S;
 	now = now_ns();
 	/* A time ahead of our clock (a clock set back) proves nothing. */
 	return validated_ns <= now && now - validated_ns < timeout;
@@ -133,15 +131,14 @@ static bool attr_fresh(const struct sc_meta *m, const struct sc_meta_entry *e,
 
 /* ---- the interface ---- */
 
-int sc_meta_create(struct sc_fs *fs, struct sc_meta **ret)
+int sc_meta_create(const struct sc_meta_config *config, struct sc_meta **ret)
 {
 	struct sc_meta *m = calloc(1, sizeof(*m));
-	struct stat st;
 
 	if (!m)
 		return -ENOMEM;
-	m->fs = fs;
-	if (fs->store && !sc_store_loaded_clean(fs->store))
+	m->cfg = *config;
+	if (m->cfg.store && !sc_store_loaded_clean(m->cfg.store))
 		m->distrust_before_ns = now_ns();
 	m->nbuckets = 1024;
 	m->buckets = calloc(m->nbuckets, sizeof(*m->buckets));
@@ -152,8 +149,9 @@ int sc_meta_create(struct sc_fs *fs, struct sc_meta **ret)
 	pthread_mutex_init(&m->lock, NULL);
 	TAILQ_INIT(&m->lru);
 	TAILQ_INIT(&m->dirty);
-	if (fstatat(fs->root_fd, "", &st, AT_EMPTY_PATH) == 0)
-		m->root_at_mount = attr_of(m, &st, 0);
+	if (m->cfg.root)
+		m->root_at_mount = attr_of(m, m->cfg.root, 0);
+	m->cfg.root = NULL; /* not kept */
 	*ret = m;
 	return 0;
 }
@@ -254,7 +252,7 @@ void meta_check_child_listing(struct sc_meta *m, const char *dir,
 
 	if (sc_path_join(path, sizeof(path), dir, name) < 0)
 		return;
-	child = meta_find_dir(m, sc_object_meta_name(m->fs, path), path);
+	child = meta_find_dir(m, meta_name(m, path), path);
 	if (!child)
 		return;
 	if (!(child->rec.flags & SC_META_LISTED)) {
@@ -288,7 +286,7 @@ static bool renumbered(const struct sc_meta *m, const struct sc_meta_entry *e,
 {
 	struct sc_meta_attr a = *attr;
 
-	if (m->fs->ino_is_stable || e->state != SC_META_ATTR)
+	if (m->cfg.ino_is_stable || e->state != SC_META_ATTR)
 		return false;
 	a.ino = e->attr.ino;
 	if (!a.foreign_dev && !e->attr.foreign_dev)
@@ -363,7 +361,7 @@ void sc_meta_forget(struct sc_meta *m, const char *dir, const char *name)
 		return;
 	pthread_mutex_lock(&m->lock);
 	meta_mark_forgotten(m, dir, name);
-	d = meta_find_dir(m, sc_object_meta_name(m->fs, dir), dir);
+	d = meta_find_dir(m, meta_name(m, dir), dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	if (e) {
 		e->validated_ns = 0;
@@ -474,7 +472,7 @@ int sc_meta_list(struct sc_meta *m, const char *dir, enum sc_meta_age age,
 		struct sc_meta_attr now = attr_of(m, dir_now, 0);
 
 		if (!meta_listing_stands(&d->rec.self, &now) ||
-		    !sc_tunable_get(&m->fs->tunables, SC_T_META_ENABLE))
+		    !meta_setting(m->cfg.enable))
 			goto out;
 		d->rec.validated_ns = now_ns();
 		meta_mark_dirty(m, d, true);
@@ -580,8 +578,8 @@ out:
 static void drop_copies(struct sc_meta *m, struct dir *d)
 {
 	if (d->published_crc) {
-		sc_store_invalidate(m->fs->store, d->object, 0, UINT32_MAX);
-		sc_pool_drop_object(m->fs->pool, d->object);
+		sc_store_invalidate(m->cfg.store, d->object, 0, UINT32_MAX);
+		sc_pool_drop_object(m->cfg.pool, d->object);
 		d->published_crc = 0;
 		d->published_pages = 0;
 	}
@@ -629,11 +627,11 @@ void sc_meta_gone(struct sc_meta *m, const char *path)
 	if (!m)
 		return;
 	/* Its copies on the SSD would come back under a newcomer's name. */
-	object = sc_object_meta_name(m->fs, path);
+	object = meta_name(m, path);
 	pthread_mutex_lock(&m->lock);
 	if (object) {
-		sc_store_invalidate(m->fs->store, object, 0, UINT32_MAX);
-		sc_pool_drop_object(m->fs->pool, object);
+		sc_store_invalidate(m->cfg.store, object, 0, UINT32_MAX);
+		sc_pool_drop_object(m->cfg.pool, object);
 	}
 	/* Those below are refused when read back (meta_confirm_loaded). */
 	for (d = TAILQ_FIRST(&m->lru); d; d = next) {
@@ -663,17 +661,17 @@ static bool publish_dir(struct sc_meta *m, struct dir *d)
 	if (crc != d->published_crc) {
 		/* Other contents: no page of the old version may be read. */
 		if (d->published_crc)
-			sc_store_invalidate(m->fs->store, d->object, 0,
+			sc_store_invalidate(m->cfg.store, d->object, 0,
 					    UINT32_MAX);
 		if (d->published_pages > pages)
-			sc_pool_drop_range(m->fs->pool, d->object, pages,
+			sc_pool_drop_range(m->cfg.pool, d->object, pages,
 					   d->published_pages - 1);
 	}
 	for (uint32_t p = 0; p < pages; p++) {
 		size_t at = (size_t)p * SC_PAGE_BYTES;
 		size_t n = len - at < SC_PAGE_BYTES ? len - at : SC_PAGE_BYTES;
 
-		if (sc_pool_insert(m->fs->pool, d->object, SC_META_VALIDATOR, p,
+		if (sc_pool_insert(m->cfg.pool, d->object, SC_META_VALIDATOR, p,
 				   buf + at, (uint32_t)n, false) < 0) {
 			free(buf);
 			/* Some pages are of the new version: all must be. */
@@ -697,10 +695,8 @@ void sc_meta_publish(void *arg)
 	bool enabled;
 
 	pthread_mutex_lock(&m->lock);
-	enabled = sc_tunable_get(&m->fs->tunables, SC_T_META_ENABLE);
-	timeout =
-		(uint64_t)sc_tunable_get(&m->fs->tunables, SC_T_META_TIMEOUT) *
-		NS_PER_S;
+	enabled = meta_setting(m->cfg.enable);
+	timeout = (uint64_t)meta_setting(m->cfg.timeout_s) * NS_PER_S;
 	for (d = TAILQ_FIRST(&m->dirty); d; d = next) {
 		next = TAILQ_NEXT(d, dirty_link);
 		if (!enabled || (d->times_only && timeout == 0)) {
