@@ -396,8 +396,15 @@ int main(int argc, char *argv[])
 
 		ret = sc_meta_create(&meta, &fs.meta);
 	}
-	if (ret == 0 && fs.store)
-		ret = sc_policy_open(&fs, &fs.policy);
+	if (ret == 0 && fs.store) {
+		bool dropped;
+
+		ret = sc_policy_open(fs.store, fs.backing_path, &fs.policy,
+				     &dropped);
+		if (ret == 0 && dropped)
+			sc_warn("cache %s: the cache/noscache flags kept in it are damaged and were dropped; set them again",
+				fs.cache_path);
+	}
 	if (ret < 0) {
 		fprintf(stderr, "swapcachefs: %s\n", strerror(-ret));
 		return 1;

@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct sc_fs;
 struct sc_policy;
+struct sc_store;
 
 enum sc_flag {
 	SC_FLAG_NONE = 0,
@@ -34,8 +34,13 @@ enum sc_flag {
 /* The most flags kept (a few hundred KiB on the device). */
 #define SC_POLICY_MAX_FLAGS 8192u
 
-/* Load the flags of fs's cache (none on a new one).  0 or -ENOMEM. */
-int sc_policy_open(struct sc_fs *fs, struct sc_policy **ret);
+/*
+ * Load the flags kept in store for the BACKING at backing_path (none on a
+ * new cache).  0 or -ENOMEM; *ret_dropped says that the flags kept were
+ * damaged and dropped (to be set again).
+ */
+int sc_policy_open(struct sc_store *store, const char *backing_path,
+		   struct sc_policy **ret, bool *ret_dropped);
 void sc_policy_close(struct sc_policy *p);
 
 /* The flag set on path itself. */

@@ -14,10 +14,8 @@
 #include <string.h>
 
 #include "checksum.h"
-#include "fs.h"
 #include "hash.h"
 #include "le.h"
-#include "log.h"
 #include "policy.h"
 #include "relpath.h"
 #include "store.h"
@@ -33,7 +31,7 @@ struct flag {
 };
 
 struct sc_policy {
-	struct sc_fs *fs;
+	struct sc_store *store;
 	pthread_mutex_t lock;
 	uint64_t object;
 	struct flag *flags; /* by lock */
@@ -179,15 +177,20 @@ static unsigned char *alloc_clusters(uint32_t n)
 	return buf;
 }
 
-static int load(struct sc_policy *p)
+/*
+ * Read the flags back from the device: a set that does not decode is
+ * dropped whole (*ret_dropped).
+ */
+static int load(struct sc_policy *p, bool *ret_dropped)
 {
-	struct sc_store *store = p->fs->store;
+	struct sc_store *store = p->store;
 	unsigned char *buf = alloc_clusters(MAX_CLUSTERS);
 	uint16_t mask;
 	size_t len = 0;
 	uint32_t c = 0;
 	int ret = 0;
 
+	*ret_dropped = false;
 	if (!buf)
 		return -ENOMEM;
 	if (sc_store_read(store, p->object, SC_PINNED_VALIDATOR, 0, buf,
@@ -201,10 +204,7 @@ static int load(struct sc_policy *p)
 			break;
 	len = (size_t)c * SC_CLUSTER_BYTES;
 	ret = decode(p, buf, len);
-	if (ret < 0)
-		sc_warn("cache %s: the cache/noscache flags kept in it are "
-			"damaged and were dropped; set them again",
-			p->fs->cache_path);
+	*ret_dropped = ret < 0;
 out:
 	p->clusters = ret == 0 ? c : 0;
 	free(buf);
@@ -246,12 +246,12 @@ static int persist(struct sc_policy *p)
 			.buf = buf + (size_t)c * SC_CLUSTER_BYTES,
 		};
 	}
-	if (sc_store_write(p->fs->store, w, n) != n)
+	if (sc_store_write(p->store, w, n) != n)
 		ret = -EIO;
 	free(buf);
 	for (uint32_t c = n; ret == 0 && c < p->clusters; c++)
-		sc_store_drop_cluster(p->fs->store, p->object, c);
-	if (ret == 0 && sc_store_commit(p->fs->store) < 0)
+		sc_store_drop_cluster(p->store, p->object, c);
+	if (ret == 0 && sc_store_commit(p->store) < 0)
 		ret = -EIO;
 	if (ret == 0)
 		p->clusters = n;
@@ -260,7 +260,8 @@ static int persist(struct sc_policy *p)
 
 /* ---- the interface ---- */
 
-int sc_policy_open(struct sc_fs *fs, struct sc_policy **ret)
+int sc_policy_open(struct sc_store *store, const char *backing_path,
+		   struct sc_policy **ret, bool *ret_dropped)
 {
 	char name[PATH_MAX + 16];
 	struct sc_policy *p = calloc(1, sizeof(*p));
@@ -268,12 +269,12 @@ int sc_policy_open(struct sc_fs *fs, struct sc_policy **ret)
 
 	if (!p)
 		return -ENOMEM;
-	p->fs = fs;
+	p->store = store;
 	pthread_mutex_init(&p->lock, NULL);
 	/* BACKING's path, a NUL (which no path holds), "flags". */
-	n = snprintf(name, sizeof(name), "%s%cflags", fs->backing_path, '\0');
-	p->object = sc_store_object_name(fs->store, name, (size_t)n) | 1;
-	err = load(p);
+	n = snprintf(name, sizeof(name), "%s%cflags", backing_path, '\0');
+	p->object = sc_store_object_name(store, name, (size_t)n) | 1;
+	err = load(p, ret_dropped);
 	if (err < 0) {
 		sc_policy_close(p);
 		return err;
