@@ -37,11 +37,11 @@
 #include <unistd.h>
 
 #include <linux/fuse.h>
-#include <liburing.h>
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include "cmdring.h"
 #include "log.h"
 #include "uring.h"
 
@@ -79,9 +79,8 @@ struct ring_cmd_req {
 	uint8_t padding[6];
 };
 
-#define STOP_TAG 1ull
-#define ENTRY_TAG 2ull
-#define SQ_DEPTH 4u /* the entry's command and the stop poll */
+#define ENTRY_TAG 2ull /* not SC_CMDRING_STOP */
+#define SQ_DEPTH 4u    /* the entry's command and the stop poll */
 
 struct worker;
 
@@ -96,8 +95,7 @@ struct entry {
 
 struct worker {
 	struct entry *entry;
-	struct io_uring ring;
-	bool has_ring;
+	struct sc_cmdring *ring;
 	bool floating;	   /* not pinned: takes what the pinned cannot */
 	bool counted;	   /* in floating_done */
 	uint32_t last_cmd; /* to send again on EAGAIN or EINTR */
@@ -142,48 +140,17 @@ static void set_phase(struct sc_uring *u, enum phase phase)
 
 static void prep_cmd(struct worker *w, uint32_t op, uint64_t commit_id)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-	struct ring_cmd_req *req;
+	struct ring_cmd_req req = { .commit_id = commit_id,
+				    .qid = (uint16_t)w->entry->qid };
+	bool reg = op == CMD_REGISTER;
 
-	if (!sqe) /* cannot be: the entry has one command out at a time */
+	/* Cannot fail: the entry has one command out at a time. */
+	if (sc_cmdring_queue(w->ring, op, &req, sizeof(req),
+			     reg ? w->entry->iov : NULL, reg ? 2 : 0,
+			     ENTRY_TAG) < 0)
 		abort();
-	memset(sqe, 0, 2 * sizeof(*sqe)); /* SQE128 */
-	req = (struct ring_cmd_req *)sqe->cmd;
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->flags = IOSQE_FIXED_FILE;
-	sqe->fd = 0;
-	sqe->cmd_op = op;
-	sqe->user_data = ENTRY_TAG;
-	if (op == CMD_REGISTER) {
-		sqe->addr = (uintptr_t)w->entry->iov;
-		sqe->len = 2;
-	}
-	req->qid = (uint16_t)w->entry->qid;
-	req->commit_id = commit_id;
 	w->last_cmd = op;
 	w->commit_id = commit_id;
-}
-
-static int setup_ring(struct worker *w, struct sc_uring *u)
-{
-	struct io_uring_params p = { .flags = IORING_SETUP_SQE128 };
-	struct io_uring_sqe *sqe;
-	int err;
-
-	err = io_uring_queue_init_params(SQ_DEPTH, &w->ring, &p);
-	if (err < 0)
-		return err;
-	w->has_ring = true;
-	err = io_uring_register_files(&w->ring, &u->fd, 1);
-	if (err < 0)
-		return err;
-	sqe = io_uring_get_sqe(&w->ring);
-	if (!sqe)
-		return -EBUSY;
-	memset(sqe, 0, 2 * sizeof(*sqe));
-	io_uring_prep_poll_add(sqe, u->stop_fd, POLLIN);
-	sqe->user_data = STOP_TAG;
-	return 0;
 }
 
 static void pin(unsigned cpu)
@@ -331,7 +298,7 @@ static void *worker_main(void *arg)
 	err = w->request ? make_entry_buffers(w->entry, u->payload_size)
 			 : -ENOMEM;
 	if (err == 0)
-		err = setup_ring(w, u);
+		err = sc_cmdring_create(u->fd, u->stop_fd, SQ_DEPTH, &w->ring);
 	if (err < 0) {
 		tell_failure(u, "cannot set up a ring", -err);
 		goto out;
@@ -339,23 +306,20 @@ static void *worker_main(void *arg)
 	prep_cmd(w, adopting ? CMD_COMMIT_AND_FETCH : CMD_REGISTER,
 		 w->commit_id);
 	if (w->floating) {
-		io_uring_submit(&w->ring);
+		sc_cmdring_submit(w->ring);
 		floating_done(u, w);
 	}
 	for (;;) {
-		struct io_uring_cqe *cqe;
+		uint64_t tag;
+		int res;
 
-		err = io_uring_submit_and_wait(&w->ring, 1);
+		err = sc_cmdring_submit_and_wait(w->ring);
 		if (err < 0 && err != -EINTR) {
 			tell_failure(u, "waiting for requests failed", -err);
 			goto out;
 		}
-		while (io_uring_peek_cqe(&w->ring, &cqe) == 0) {
-			uint64_t tag = cqe->user_data;
-			int res = cqe->res;
-
-			io_uring_cqe_seen(&w->ring, cqe);
-			if (tag == STOP_TAG)
+		while (sc_cmdring_take(w->ring, &tag, &res)) {
+			if (tag == SC_CMDRING_STOP)
 				goto out;
 			if (res == -EAGAIN || res == -EINTR) {
 				usleep(1000);
@@ -379,8 +343,8 @@ static void *worker_main(void *arg)
 	}
 out:
 	floating_done(u, w);
-	if (w->has_ring)
-		io_uring_queue_exit(&w->ring);
+	sc_cmdring_destroy(w->ring);
+	w->ring = NULL;
 	free(w->request);
 	w->request = NULL;
 	return NULL;
