@@ -401,14 +401,14 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	}
 
 /* An operation that changes BACKING: refused at once while it is offline. */
-#define CHANGE(op, params, args)                  \
-	static void deadline_##op params          \
-	{                                         \
-		enter_request(req);               \
-		if (sc_offline_now())             \
-			sc_reply_err(req, EROFS); \
-		else                              \
-			op args;                  \
+#define CHANGE(op, params, args)                       \
+	static void deadline_##op params               \
+	{                                              \
+		enter_request(req);                    \
+		if (sc_offline_now())                  \
+			ops_reply_status(req, -EROFS); \
+		else                                   \
+			op args;                       \
 	}
 
 DEADLINE(op_lookup, (fuse_req_t req, fuse_ino_t parent, const char *name),

@@ -260,7 +260,7 @@ static void read_dir(fuse_req_t req, size_t size, off_t offset,
 	int err = 0;
 
 	if (ops_as_caller(req) < 0 || !(buf = calloc(1, size))) {
-		sc_reply_err(req, ENOMEM);
+		ops_reply_status(req, -ENOMEM);
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
@@ -309,7 +309,7 @@ void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	dir_free(fs_of(req), dir_of(fi));
-	sc_reply_err(req, 0);
+	ops_reply_status(req, 0);
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,

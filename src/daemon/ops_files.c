@@ -512,18 +512,18 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	if (file_fd(fi) < 0)
-		sc_reply_err(req, 0); /* opened offline: nothing to flush */
+		ops_reply_status(req, 0); /* opened offline: nothing to flush */
 	else if (fd < 0)
-		sc_reply_err(req, errno);
+		ops_reply_status(req, -errno);
 	else
-		sc_reply_err(req, close(fd) < 0 ? errno : 0);
+		ops_reply_status(req, close(fd) < 0 ? -errno : 0);
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	sc_file_put(fs_of(req), file_of(fi));
-	sc_reply_err(req, 0);
+	ops_reply_status(req, 0);
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -533,11 +533,11 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	(void)ino;
 	if (fd < 0)
-		sc_reply_err(req, 0); /* opened offline: read-only */
-	else if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
-		sc_reply_err(req, errno);
+		ops_reply_status(req, 0); /* opened offline: read-only */
 	else
-		sc_reply_err(req, 0);
+		ops_reply_status(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0
+					      ? -errno
+					      : 0);
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
@@ -550,28 +550,26 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 
 	ops_meta_changed_inode(fs, inode);
 	if (fd < 0) {
-		sc_reply_err(req, -fd);
+		ops_reply_status(req, fd);
 		return;
 	}
 	/* Holes punched or zeroed change the contents, as a write does. */
 	object = sc_object_of_inode(fs, inode);
 	sc_file_changing(fs, inode, object);
-	ret = fallocate(fd, mode, offset, length) < 0 ? errno : 0;
+	ret = fallocate(fd, mode, offset, length) < 0 ? -errno : 0;
 	sc_file_changing(fs, inode, object);
-	sc_reply_err(req, ret);
+	ops_reply_status(req, ret);
 }
 
 void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	      struct fuse_file_info *fi)
 {
 	int fd = file_fd_now(req, fi);
-	off_t res = fd < 0 ? -1 : lseek(fd, off, whence);
+	off_t res = fd < 0 ? fd : lseek(fd, off, whence);
 
 	(void)ino;
-	if (fd < 0)
-		sc_reply_err(req, -fd);
-	else if (res < 0)
-		sc_reply_err(req, errno);
+	if (res < 0)
+		ops_reply_status(req, fd < 0 ? fd : -errno);
 	else
 		sc_reply_lseek(req, res);
 }
@@ -586,11 +584,12 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	int fd_in = file_fd_now(req, fi_in), fd_out = file_fd_now(req, fi_out);
 	uint64_t object;
 	ssize_t n;
+	int err;
 
 	(void)ino_in;
 	ops_meta_changed_inode(fs, out);
 	if (fd_in < 0 || fd_out < 0) {
-		sc_reply_err(req, fd_in < 0 ? -fd_in : -fd_out);
+		ops_reply_status(req, fd_in < 0 ? fd_in : fd_out);
 		return;
 	}
 	/* Read as the request says, aligned or not (backing_direct). */
@@ -601,9 +600,10 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	sc_file_changing(fs, out, object);
 	n = copy_file_range(fd_in, &off_in, fd_out, &off_out, len,
 			    (unsigned)flags);
+	err = n < 0 ? -errno : 0; /* before the drop's own calls */
 	sc_file_changing(fs, out, object);
 	if (n < 0)
-		sc_reply_err(req, errno);
+		ops_reply_status(req, err);
 	else
 		sc_reply_write(req, (size_t)n);
 }
@@ -620,7 +620,7 @@ void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 
 	(void)ino;
 	if (fd < 0) {
-		sc_reply_err(req, -fd);
+		ops_reply_status(req, fd);
 		return;
 	}
 	/*
@@ -630,15 +630,15 @@ void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 	sc_deadline_exempt();
 	for (;;) {
 		if (flock(fd, op | LOCK_NB) == 0) {
-			sc_reply_err(req, 0);
+			ops_reply_status(req, 0);
 			return;
 		}
 		if (errno != EWOULDBLOCK || (op & LOCK_NB)) {
-			sc_reply_err(req, errno);
+			ops_reply_status(req, -errno);
 			return;
 		}
 		if (fuse_req_interrupted(req)) {
-			sc_reply_err(req, EINTR);
+			ops_reply_status(req, -EINTR);
 			return;
 		}
 		nanosleep(&pause, NULL);

@@ -12,7 +12,7 @@ static void reply_negative(struct sc_fs *fs, fuse_req_t req)
 	struct fuse_entry_param e;
 
 	if (fs->negative_timeout_s <= 0) {
-		sc_reply_err(req, ENOENT);
+		ops_reply_status(req, -ENOENT);
 		return;
 	}
 	memset(&e, 0, sizeof(e));

@@ -152,7 +152,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 
 	if (sc_offline_now()) {
-		sc_reply_err(req, EROFS);
+		ops_reply_status(req, -EROFS);
 		return;
 	}
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
@@ -175,7 +175,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void reply_xattr_value(fuse_req_t req, char *buf, size_t size, ssize_t n)
 {
 	if (n < 0)
-		sc_reply_err(req, (int)-n);
+		ops_reply_status(req, (int)n);
 	else if (size == 0)
 		sc_reply_xattr(req, (size_t)n);
 	else
@@ -223,14 +223,14 @@ static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 	ssize_t n;
 
 	if (name && xattrs_unsupported(inode->dev)) {
-		sc_reply_err(req, EOPNOTSUPP);
+		ops_reply_status(req, -EOPNOTSUPP);
 		return;
 	}
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
 	if (size && !(buf = malloc(size))) {
 		sc_loc_done(&loc);
-		sc_reply_err(req, ENOMEM);
+		ops_reply_status(req, -ENOMEM);
 		return;
 	}
 	n = name ? lgetxattr(path, name, buf, size)
@@ -298,7 +298,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		return;
 	}
 	if (ino != FUSE_ROOT_ID) {
-		sc_reply_err(req, ENODATA);
+		ops_reply_status(req, -ENODATA);
 		return;
 	}
 	buf = size ? malloc(size) : NULL;
@@ -344,7 +344,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	} else if (size == 0) {
 		sc_reply_xattr(req, (size_t)n + ours);
 	} else if ((size_t)n + ours > size) {
-		sc_reply_err(req, ERANGE);
+		ops_reply_status(req, -ERANGE);
 	} else {
 		if (ino == FUSE_ROOT_ID)
 			sc_ctl_list(buf + n, ours);
@@ -366,12 +366,12 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 	if (sc_ctl_owns(name)) {
-		sc_reply_err(req, ino == FUSE_ROOT_ID ? EPERM : ENODATA);
+		ops_reply_status(req, ino == FUSE_ROOT_ID ? -EPERM : -ENODATA);
 		return;
 	}
 
 	if (sc_offline_now()) {
-		sc_reply_err(req, EROFS);
+		ops_reply_status(req, -EROFS);
 		return;
 	}
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))

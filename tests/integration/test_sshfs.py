@@ -440,3 +440,37 @@ def test_offline_creating_an_unseen_name_fails_with_ehostdown(net):
             sshd.start()
         if os.path.ismount(mnt):
             subprocess.run(["fusermount3", "-uz", mnt])
+
+
+def test_offline_calls_on_open_handles_say_host_is_down(net):
+    """A call on a handle opened before the server went away (fsync)
+    fails as every other call does while BACKING is offline:
+    with EHOSTDOWN, not the "I/O error" sshfs gives (one error convention
+    in the ops, with the offline mapping)."""
+    base, remote, backing, mnt, sshd = net
+    sshfs_unmount(backing)
+    sshfs_mount(sshd, remote, backing, ",reconnect")
+    make_file(os.path.join(remote, "f"), 5000, None)
+    m = scfs.Mount(backing, mnt, options=("allow_other", f"cache={base}/c.swc",
+                                          "cache_size=64M"))
+    killed = []
+    fd = -1
+    try:
+        fd = os.open(os.path.join(mnt, "f"), os.O_RDWR)
+        killed = process_tree(sshd.proc.pid)
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        sshd.proc.wait(timeout=10)
+        assert in_thread(lambda: os.fsync(fd), 10) == ("err", "EHOSTDOWN")
+        assert stats(mnt)["backing_state"] == "offline"
+        # The close's flush fails alike (the fd is closed all the same).
+        closing, fd = fd, -1
+        assert in_thread(lambda: os.close(closing), 10) == ("err", "EHOSTDOWN")
+        m.unmount()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if killed:
+            sshd.start()
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-uz", mnt])
