@@ -180,13 +180,15 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 }
 
 /*
- * Fill clusters [cluster, cluster + n) into the pool ahead of a reader:
- * those in the pool already (a reader that got there first) are left,
- * the SSD's copies come from the SSD, and each run of the others from
- * one read of the backing store.
+ * Fetch clusters [cluster, cluster + n) of f into the pool, leaving those
+ * in it already (a reader that got there first).  With scratch (a
+ * reader's read-ahead), those the SSD holds are read from the SSD into
+ * RAM; without (a prefetch, which fills the SSD), they are left.  Each
+ * run of the others comes from one read of BACKING.  0 or the first
+ * fetch's error.
  */
-static void fill_ahead(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
-		       unsigned n, unsigned char *scratch)
+static int fetch_clusters(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
+			  unsigned n, unsigned char *scratch)
 {
 	struct sc_tiers_file tf = tiers_file_of(f);
 	struct sc_tiers *t = &fs->tiers;
@@ -194,10 +196,12 @@ static void fill_ahead(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 
 	while (cluster < end) {
 		uint32_t run = 1;
+		int ret;
 
 		if (sc_tiers_in_ram(t, &tf, cluster) ||
 		    (sc_tiers_missing_run(t, &tf, cluster, 1) == 0 &&
-		     sc_tiers_fill_cluster(t, &tf, cluster, scratch) == 0)) {
+		     (!scratch ||
+		      sc_tiers_fill_cluster(t, &tf, cluster, scratch) == 0))) {
 			cluster++;
 			continue;
 		}
@@ -206,10 +210,13 @@ static void fill_ahead(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 		       !sc_tiers_in_ram(t, &tf, cluster + run) &&
 		       sc_tiers_missing_run(t, &tf, cluster + run, 1) == 1)
 			run++;
-		fill_from_backing(fs, f, &tf, cluster, run, UINT64_MAX, NULL,
-				  NULL);
+		ret = fill_from_backing(fs, f, &tf, cluster, run, UINT64_MAX,
+					NULL, NULL);
+		if (ret < 0)
+			return ret;
 		cluster += run;
 	}
+	return 0;
 }
 
 /*
@@ -342,7 +349,8 @@ static void *readahead_main(void *arg)
 		/* Counted as stuck while the backing store keeps it. */
 		sc_deadline_begin(NULL);
 		if (!ra->stopping && scratch)
-			fill_ahead(ra->fs, job.f, job.cluster, job.n, scratch);
+			fetch_clusters(ra->fs, job.f, job.cluster, job.n,
+				       scratch);
 		sc_deadline_own_reply();
 		release_fetch(&job.f->fetches, job.slot);
 		sc_file_put(ra->fs, job.f);
@@ -564,25 +572,7 @@ look:
 int sc_rw_fetch(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 		unsigned n)
 {
-	struct sc_tiers_file tf = tiers_file_of(f);
-	uint32_t end = cluster + n;
-
-	while (cluster < end) {
-		uint32_t run = sc_tiers_missing_run(&fs->tiers, &tf, cluster,
-						    end - cluster);
-		int ret;
-
-		if (run == 0 || sc_tiers_in_ram(&fs->tiers, &tf, cluster)) {
-			cluster++; /* on the SSD or in RAM already */
-			continue;
-		}
-		ret = fill_from_backing(fs, f, &tf, cluster, run, UINT64_MAX,
-					NULL, NULL);
-		if (ret < 0)
-			return ret;
-		cluster += run;
-	}
-	return 0;
+	return fetch_clusters(fs, f, cluster, n, NULL);
 }
 
 /*

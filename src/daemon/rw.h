@@ -26,15 +26,16 @@ void sc_rw_stop(struct sc_fs *fs);
 void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		size_t size, off_t off);
 
-/* Write the request's data at off through to the backing file. */
 /*
  * Bring clusters [cluster, cluster + n) of f into the cache for a
  * prefetch: those neither on the SSD nor in the pool are read from the
- * backing store into the pool, for the scanner to write.  0 or -errno.
+ * backing store into the pool, for the scanner to write (the same fetch
+ * as the read-ahead's).  0 or -errno.
  */
 int sc_rw_fetch(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 		unsigned n);
 
+/* Write the request's data at off through to the backing file. */
 void sc_rw_write(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		 struct fuse_bufvec *in, off_t off);
 
