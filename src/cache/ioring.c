@@ -375,9 +375,7 @@ static int queue_all(struct ring *r, int fd, struct sc_io *io, size_t n,
 		 * Once the window slides, each refill goes to the device at
 		 * once, as fio's does, not with the next wait: a burst of
 		 * refills submitted together reaches the device later and as
-		 * one plugged batch (4 KiB random reads at QD32 on this
-		 * machine's virtio disk, store_bench: 51k IOPS batched, 61k
-		 * one by one).
+		 * one plugged batch (bench/README.md, measurements).
 		 */
 		if (sliding) {
 			int err = submit_prepared(r);

@@ -454,9 +454,8 @@ int sc_options_parse_argv(struct sc_options *opts, int argc, char *const *argv,
 	/*
 	 * Each ring entry keeps a buffer that has held the largest reply it
 	 * sent: reads of at most half the kernel's megabyte halve what the
-	 * entries of a sequential reader hold (peak RSS 338 against 322 MiB
-	 * with 24 entries, bench/full.py --only swapcachefs), and read no
-	 * slower.
+	 * entries of a sequential reader hold, and read no slower
+	 * (bench/README.md, measurements).
 	 */
 	if (opts->uring && !opts->max_read_bytes) {
 		char word[32];

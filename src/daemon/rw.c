@@ -40,9 +40,7 @@
 /*
  * A read within this distance of where the last one ended counts as
  * sequential: the kernel's read-ahead sends several requests at once,
- * and they reach the worker threads in any order.  (Widening it to the
- * whole read-ahead window was tried: cold reads over sshfs were no
- * faster, within this machine's noise.)
+ * and they reach the worker threads in any order.
  */
 #define SEQUENTIAL_SLACK (1u << 20)
 
@@ -140,7 +138,8 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 	 * (backing_direct): at the end of the file the read asks for the
 	 * rest of its last page, and gets what the file has.  The buffer is
 	 * aligned by hand in a plain malloc: aligned_alloc() of these sizes
-	 * left the worker threads' arenas holding what they freed.
+	 * left the worker threads' arenas holding what they freed
+	 * (bench/README.md).
 	 */
 	aligned_len = (len + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES * SC_PAGE_BYTES;
 	raw = malloc(aligned_len + SC_PAGE_BYTES);

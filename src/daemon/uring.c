@@ -527,9 +527,8 @@ static const char *kernel_refusal(void)
  * first (at queue depth 1, all of them) without crossing between CPUs.
  * The rest may run anywhere and take the overflow of a deep queue, so
  * that one application thread's 32 reads in flight, all on its CPU's
- * queue, are not served by that CPU alone (4 pinned and 8 floating:
- * 64-71k IOPS against 55-58k with 8 pinned and none floating, and 15-20k
- * at queue depth 1 either way).
+ * queue, are not served by that CPU alone (bench/README.md,
+ * measurements).
  */
 static unsigned pinned_per_cpu(unsigned threads_per_cpu)
 {
