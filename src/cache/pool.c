@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 
 #include "pool.h"
+#include "sanity.h"
 
 enum page_queue {
 	PQ_NONE, /* off every queue: being freed while busy */
@@ -179,7 +180,8 @@ void sc_pool_destroy(struct sc_pool *p)
 
 /* ---- within one colour; the caller holds its lock ---- */
 
-static struct page *find(struct colour *c, uint64_t object, uint64_t pindex)
+static struct page *find(const struct colour *c, uint64_t object,
+			 uint64_t pindex)
 {
 	struct page *pg = c->hash[bucket_of(c, object, pindex)];
 
@@ -295,6 +297,75 @@ static struct page *allocate(struct colour *c)
 		to_inactive_tail(c, pg);
 	}
 	return NULL;
+}
+
+/*
+ * The invariants of colour index ci, whose lock the caller holds: every
+ * page is on the queue its field names (or off them all only while busy
+ * and dropped), the counters match the queues, the marker is on the
+ * inactive queue once, and the valid pages are exactly those the hash
+ * finds, each in the colour its cluster maps to.
+ */
+static bool colour_sanity(const struct sc_pool *p, unsigned ci)
+{
+	const struct colour *c = &p->colours[ci];
+	uint64_t n[PQ_INACTIVE + 1] = { 0 }, valid = 0, hashed = 0, markers = 0;
+	const struct page *pg;
+
+	TAILQ_FOREACH(pg, &c->free, q)
+		if (pg->queue != PQ_FREE || pg->flags || pg->busy ||
+		    !++n[PQ_FREE])
+			return false;
+	TAILQ_FOREACH(pg, &c->active, q)
+		if (pg->queue != PQ_ACTIVE || !(pg->flags & PG_VALID) ||
+		    !++n[PQ_ACTIVE])
+			return false;
+	TAILQ_FOREACH(pg, &c->inactive, q) {
+		if (pg->flags & PG_MARKER) {
+			markers++;
+			continue;
+		}
+		if (pg->queue != PQ_INACTIVE || !(pg->flags & PG_VALID))
+			return false;
+		n[PQ_INACTIVE]++;
+	}
+	if (markers != 1 || n[PQ_FREE] != c->nfree ||
+	    n[PQ_ACTIVE] != c->nactive || n[PQ_INACTIVE] != c->ninactive)
+		return false;
+	for (uint64_t i = ci; i < p->npages; i += SC_POOL_COLOURS) {
+		pg = &p->pages[i];
+		if (pg->queue == PQ_NONE && (!pg->busy || pg->flags & PG_VALID))
+			return false;
+		if (pg->queue == PQ_NONE)
+			n[PQ_NONE]++;
+		if (!(pg->flags & PG_VALID))
+			continue;
+		valid++;
+		if (sc_pool_colour_of(pg->object, pg->pindex) != ci ||
+		    find(c, pg->object, pg->pindex) != pg)
+			return false;
+	}
+	if (n[PQ_NONE] + c->nfree + c->nactive + c->ninactive != c->npages)
+		return false;
+	for (uint32_t b = 0; b < c->hash_size; b++)
+		for (pg = c->hash[b]; pg; pg = pg->hash_next)
+			if (!(pg->flags & PG_VALID) ||
+			    bucket_of(c, pg->object, pg->pindex) != b ||
+			    ++hashed > valid)
+				return false;
+	return hashed == valid;
+}
+
+bool sc_pool_sanity(struct sc_pool *p)
+{
+	bool sane = true;
+
+	for (unsigned i = 0; i < SC_POOL_COLOURS && sane; i++) {
+		pthread_mutex_lock(&p->colours[i].lock);
+		sane = colour_sanity(p, i);
+		pthread_mutex_unlock(&p->colours[i].lock);
+	}
+	return sane;
 }
 
 /* ---- the public face ---- */
@@ -680,6 +751,7 @@ void sc_pool_cluster_done(struct sc_pool *p, const struct sc_pool_cluster *cl,
 
 void sc_pool_get_stats(struct sc_pool *p, struct sc_pool_stats *ret)
 {
+	SC_SANITY_CHECK(sc_pool_sanity(p));
 	memset(ret, 0, sizeof(*ret));
 	ret->pages = p->npages;
 	for (unsigned i = 0; i < SC_POOL_COLOURS; i++) {

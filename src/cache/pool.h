@@ -172,4 +172,10 @@ void sc_pool_cluster_done(struct sc_pool *p, const struct sc_pool_cluster *c,
 
 void sc_pool_get_stats(struct sc_pool *p, struct sc_pool_stats *ret);
 
+/*
+ * Whether every invariant of the pool holds (O(pages)); run by the debug
+ * and sanitizer builds (sanity.h) where the pool is looked at anyway.
+ */
+bool sc_pool_sanity(struct sc_pool *p);
+
 #endif

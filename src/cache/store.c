@@ -290,3 +290,13 @@ void sc_store_get_stats(struct sc_store *s, struct sc_store_stats *ret)
 	pthread_mutex_unlock(&s->lock);
 	ret->used_bytes = ret->used_slots * SC_CLUSTER_BYTES;
 }
+
+bool sc_store_sanity(struct sc_store *s)
+{
+	bool sane;
+
+	pthread_mutex_lock(&s->lock);
+	sane = store_sanity(s);
+	pthread_mutex_unlock(&s->lock);
+	return sane;
+}

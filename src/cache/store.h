@@ -309,6 +309,12 @@ uint64_t sc_store_object_bytes(struct sc_store *s, uint64_t object,
 /* Drop every cluster of object, durably, before returning. */
 int sc_store_drop_object(struct sc_store *s, uint64_t object);
 
+/*
+ * Whether the index holds together (O(slots)); run by the debug and
+ * sanitizer builds (sanity.h) at each commit and open.
+ */
+bool sc_store_sanity(struct sc_store *s);
+
 /* Drop one cluster (cleaning); durable at the next commit. */
 int sc_store_drop_cluster(struct sc_store *s, uint64_t object,
 			  uint32_t cluster);

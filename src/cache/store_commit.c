@@ -251,6 +251,7 @@ int sc_store_commit(struct sc_store *s)
 	else
 		free(u);
 	pthread_mutex_lock(&s->lock);
+	SC_SANITY_CHECK(store_sanity(s));
 	io = calloc(s->nsectors ? s->nsectors : 1, sizeof(*io));
 	n = io ? store_collect_dirty(s, io, s->nsectors, &bufs) : -ENOMEM;
 	pthread_mutex_unlock(&s->lock);

@@ -268,3 +268,66 @@ void *store_aligned_alloc_zero(size_t bytes)
 	memset(p, 0, bytes);
 	return p;
 }
+
+/*
+ * The invariants of the index, under s->lock: free slots are on the free
+ * stack once each; a used slot belongs to a live object and is where the
+ * cluster table finds its (object, cluster); each live object counts its
+ * slots and is where the name table finds its name; the counters agree.
+ */
+bool store_sanity(const struct sc_store *s)
+{
+	uint32_t n = s->sb.nslots, nfree = 0, used = 0, live = 0, mapped = 0;
+	uint32_t *slots_of = calloc(n ? n : 1, sizeof(*slots_of));
+	uint8_t *on_stack = calloc(n ? n : 1, 1);
+	bool sane = true;
+
+	if (!slots_of || !on_stack) {
+		free(slots_of);
+		free(on_stack);
+		return true; /* cannot look: say nothing */
+	}
+	for (uint32_t i = 0; i < s->nfree_slots && sane; i++) {
+		uint32_t slot = s->free_slots[i];
+
+		sane = slot < n && !on_stack[slot]++ &&
+		       s->slots[slot].state == SLOT_FREE;
+	}
+	for (uint32_t slot = 0; slot < n && sane; slot++) {
+		const struct slot *sl = &s->slots[slot];
+		uint32_t pos;
+
+		if (sl->state == SLOT_FREE) {
+			nfree++;
+			sane = sl->obj == NONE;
+		} else if (sl->state == SLOT_USED) {
+			used++;
+			pos = sl->obj < n ? store_cluster_find(s, sl->obj,
+							       sl->cluster)
+					  : NONE;
+			sane = pos != NONE && s->cluster_map[pos] == slot &&
+			       sl->cluster < s->objects[sl->obj].clusters;
+			if (sane)
+				slots_of[sl->obj]++;
+		}
+	}
+	for (uint32_t obj = 0; obj < n && sane; obj++) {
+		const struct object *o = &s->objects[obj];
+		uint32_t pos;
+
+		if (!o->nslots)
+			continue;
+		live++;
+		pos = store_object_find(s, o->name);
+		sane = o->nslots == slots_of[obj] && pos != NONE &&
+		       s->object_map[pos] == obj;
+	}
+	for (uint32_t i = 0; i < s->cluster_map_size && sane; i++)
+		mapped += s->cluster_map[i] != NONE;
+	sane = sane && nfree == s->nfree_slots && used == s->stats.used_slots &&
+	       mapped == used && live == s->stats.objects &&
+	       live + s->nfree_objects == n;
+	free(slots_of);
+	free(on_stack);
+	return sane;
+}

@@ -40,6 +40,7 @@
 #include "ioring.h"
 #include "le.h"
 #include "probe.h"
+#include "sanity.h"
 #include "store.h"
 
 #define NONE UINT32_MAX
@@ -257,5 +258,8 @@ int store_walk_index(struct sc_store *s,
 		     void *arg);
 void store_collect_hints(struct sc_store *s, const uint64_t *slot_seq);
 int store_load_index(struct sc_store *s, struct sc_store_report *report);
+
+/* Whether the index holds together (store_index.c); under s->lock. */
+bool store_sanity(const struct sc_store *s);
 
 #endif

@@ -501,6 +501,7 @@ int sc_store_open(const struct sc_store_open_args *args,
 			   args->path, strerror(-ret));
 		goto out_index;
 	}
+	SC_SANITY_CHECK(store_sanity(s)); /* no other thread yet */
 	/* Records dropped at load are rewritten as free now. */
 	ret = store_drop_durably(s);
 	s->sb.clean = 0;

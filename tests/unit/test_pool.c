@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -440,6 +441,74 @@ static void test_drop_while_busy_frees_after_done(void **state)
 	sc_pool_destroy(p);
 }
 
+/*
+ * Every call of the pool, in a seeded random mix on a small pool (pages
+ * recycled, dropped while the scanner holds them, refilled, protected),
+ * leaves its invariants whole.
+ */
+static void test_pool_invariants_hold_through_a_random_mix(void **state)
+{
+	int err;
+	struct sc_pool *p = sc_pool_create(64 * SC_PAGE_BYTES, &err);
+	unsigned char *buf = malloc(SC_CLUSTER_BYTES);
+	struct sc_pool_cluster held[8];
+	unsigned nheld = 0, seed = 12345;
+
+	(void)state;
+	assert_non_null(p);
+	assert_non_null(buf);
+	memset(buf, 7, SC_CLUSTER_BYTES);
+	for (unsigned step = 0; step < 20000; step++) {
+		uint64_t object = 1 + rand_r(&seed) % 5;
+		uint64_t pindex = (uint64_t)(rand_r(&seed) % 48);
+		uint64_t validator = 1 + rand_r(&seed) % 2;
+		unsigned budget = 8;
+
+		switch (rand_r(&seed) % 8) {
+		case 0:
+		case 1:
+			sc_pool_insert(p, object, validator, pindex, buf,
+				       SC_PAGE_BYTES, rand_r(&seed) % 2);
+			break;
+		case 2:
+		case 3:
+			sc_pool_read(p, object, validator, pindex, buf, NULL);
+			break;
+		case 4:
+			if (nheld < 8 &&
+			    sc_pool_next_cluster(p,
+						 (unsigned)rand_r(&seed) %
+							 SC_POOL_COLOURS,
+						 &budget, always, NULL, buf,
+						 &held[nheld]) == 1)
+				nheld++;
+			break;
+		case 5:
+			if (nheld)
+				sc_pool_cluster_done(p, &held[--nheld],
+						     rand_r(&seed) % 2);
+			break;
+		case 6:
+			if (rand_r(&seed) % 4 == 0)
+				sc_pool_drop_object(p, object);
+			else
+				sc_pool_drop_range(p, object, pindex,
+						   pindex + 16);
+			break;
+		default:
+			sc_pool_refill(p, object, validator, pindex, buf);
+			break;
+		}
+		if (step % 64 == 0)
+			assert_true(sc_pool_sanity(p));
+	}
+	while (nheld)
+		sc_pool_cluster_done(p, &held[--nheld], false);
+	assert_true(sc_pool_sanity(p));
+	free(buf);
+	sc_pool_destroy(p);
+}
+
 static bool only_object_2(void *arg, uint64_t object, uint64_t validator,
 			  uint64_t pindex)
 {
@@ -497,6 +566,8 @@ int main(void)
 		cmocka_unit_test(test_no_second_write_of_a_cluster_in_flight),
 		cmocka_unit_test(test_cluster_gathers_only_its_aligned_pages),
 		cmocka_unit_test(test_drop_while_busy_frees_after_done),
+		cmocka_unit_test(
+			test_pool_invariants_hold_through_a_random_mix),
 		cmocka_unit_test(test_eligibility_and_adds),
 	};
 

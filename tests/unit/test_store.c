@@ -1170,6 +1170,54 @@ static void test_audit_finds_index_out_of_step_with_device(void **state)
 	sc_store_close(s);
 }
 
+/*
+ * Writes, replacements by new contents, drops, invalidations, cleaning
+ * and commits in a seeded random mix on a small cache keep the index
+ * whole, and so does loading it again.
+ */
+static void test_index_invariants_hold_through_a_random_mix(void **state)
+{
+	struct sc_store_report report;
+	struct sc_store *s = open_store(SMALL, true, &report);
+	unsigned seed = 4242;
+
+	(void)state;
+	for (unsigned step = 0; step < 1500; step++) {
+		uint64_t object = 1 + rand_r(&seed) % 12;
+		uint32_t cluster = (uint32_t)(rand_r(&seed) % 40);
+
+		switch (rand_r(&seed) % 8) {
+		case 0:
+		case 1:
+		case 2:
+			put(s, object, 100 + rand_r(&seed) % 2, cluster, step);
+			break;
+		case 3:
+			sc_store_drop_cluster(s, object, cluster);
+			break;
+		case 4:
+			sc_store_invalidate(s, object, cluster, cluster + 3);
+			break;
+		case 5:
+			if (rand_r(&seed) % 8 == 0)
+				sc_store_drop_object(s, object);
+			break;
+		case 6:
+			sc_store_clean(s, 16, SMALL / 4, 4);
+			break;
+		default:
+			sc_store_commit(s);
+			break;
+		}
+		if (step % 25 == 0)
+			assert_true(sc_store_sanity(s));
+	}
+	assert_int_equal(sc_store_close(s), 0);
+	s = open_store(0, false, &report);
+	assert_true(sc_store_sanity(s));
+	sc_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1201,6 +1249,7 @@ int main(void)
 		T(test_size_mismatch_and_lock_refused),
 		T(test_index_ram_within_a_mib_per_gib),
 		T(test_probe_names_what_it_finds),
+		T(test_index_invariants_hold_through_a_random_mix),
 #undef T
 	};
 
