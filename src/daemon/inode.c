@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "inode.h"
+#include "sanity.h"
 
 #define INITIAL_BUCKETS 4096
 
@@ -81,6 +82,7 @@ static void free_list(struct sc_inode_list *list)
 
 void sc_itable_destroy(struct sc_itable *t)
 {
+	SC_SANITY_CHECK(sc_itable_sanity(t));
 	for (size_t i = 0; i < t->nbuckets; i++)
 		free_list(&t->buckets[i]);
 	free_list(&t->retired);
@@ -228,7 +230,8 @@ static void unref_locked(struct sc_itable *t, struct sc_inode *inode)
 /*
  * Give inode the name (parent, name).  A stale tree (the backing store was
  * rearranged behind our back) could make inode its own ancestor; the link
- * that would close the loop is cut first.
+ * that would close the loop is cut first.  Named below itself, it keeps no
+ * name at all: no path leads to it until a lookup names it again.
  */
 static int set_name_locked(struct sc_itable *t, struct sc_inode *inode,
 			   struct sc_inode *parent, const char *name)
@@ -237,6 +240,10 @@ static int set_name_locked(struct sc_itable *t, struct sc_inode *inode,
 
 	if (inode == &t->root)
 		return 0;
+	if (parent == inode) {
+		clear_name_locked(t, inode);
+		return 0;
+	}
 	if (inode->parent == parent && inode->name &&
 	    strcmp(inode->name, name) == 0)
 		return 0;
@@ -573,4 +580,55 @@ int sc_itable_dir_and_name(struct sc_itable *t, struct sc_inode *inode,
 out:
 	pthread_rwlock_unlock(&t->lock);
 	return ret;
+}
+
+/*
+ * Whether inode is where the table keeps it: found by its number, and by
+ * its name where the table keys by name; alive; its parents lead to the
+ * root or to an inode with no name, without a loop.
+ */
+static bool inode_sane(struct sc_itable *t, struct sc_inode *inode,
+		       size_t bucket)
+{
+	size_t depth = 0;
+
+	if (inode->retired || (inode->nlookup == 0 && inode->refs == 0) ||
+	    hash_key(t, inode->dev, inode->ino) != bucket ||
+	    find_locked(t, inode->dev, inode->ino) != inode ||
+	    !inode->name != !inode->parent)
+		return false;
+	if (t->by_name && inode->name &&
+	    find_named_locked(t, inode->parent, inode->name) != inode)
+		return false;
+	for (struct sc_inode *p = inode->parent; p && p != &t->root;
+	     p = p->parent)
+		if (++depth > t->count + 1 || p->refs == 0)
+			return false;
+	return true;
+}
+
+bool sc_itable_sanity(struct sc_itable *t)
+{
+	struct sc_inode *inode;
+	size_t hashed = 0, named = 0, in_names = 0;
+	bool sane = true;
+
+	pthread_rwlock_rdlock(&t->lock);
+	for (size_t b = 0; b < t->nbuckets && sane; b++)
+		LIST_FOREACH(inode, &t->buckets[b], hash_entry) {
+			hashed++;
+			named += inode->name != NULL;
+			sane = sane && inode_sane(t, inode, b);
+		}
+	LIST_FOREACH(inode, &t->retired, hash_entry) {
+		named += t->by_name && inode->name != NULL;
+		sane = sane && inode->retired &&
+		       (inode->nlookup || inode->refs);
+	}
+	for (size_t b = 0; t->by_name && b < t->nbuckets && sane; b++)
+		LIST_FOREACH(inode, &t->names[b], name_entry)
+			in_names++;
+	sane = sane && hashed == t->count && (!t->by_name || in_names == named);
+	pthread_rwlock_unlock(&t->lock);
+	return sane;
 }

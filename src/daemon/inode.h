@@ -121,6 +121,12 @@ int sc_itable_init(struct sc_itable *t, dev_t root_dev, ino_t root_ino,
 void sc_itable_destroy(struct sc_itable *t);
 
 /*
+ * Whether the table holds together (O(inodes x depth)); run by the debug
+ * and sanitizer builds (sanity.h) at each forget of many and at the end.
+ */
+bool sc_itable_sanity(struct sc_itable *t);
+
+/*
  * Record that (parent, name) holds the backing file described by (dev, ino,
  * birth, type) and give the kernel one more reference to it.  Finds or
  * creates the inode; the name it is reached by is updated.  An inode of

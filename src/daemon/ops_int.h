@@ -43,6 +43,7 @@
 #include "relpath.h"
 #include "reply.h"
 #include "rw.h"
+#include "sanity.h"
 #include "uring.h"
 
 #ifndef SYS_fchmodat2

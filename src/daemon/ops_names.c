@@ -111,6 +111,7 @@ void op_forget_multi(fuse_req_t req, size_t count,
 	for (size_t i = 0; i < count; i++)
 		sc_itable_forget(&fs->itable, inode_of(fs, forgets[i].ino),
 				 forgets[i].nlookup);
+	SC_SANITY_CHECK(sc_itable_sanity(&fs->itable));
 	sc_reply_none(req);
 }
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -233,6 +234,32 @@ static void test_stale_cycle_is_cut(void **state)
 	sc_itable_destroy(&t);
 }
 
+/*
+ * A stale or inconsistent BACKING may say a directory holds itself: the
+ * inode does not become its own parent (every path of it would loop).
+ */
+static void test_a_directory_named_below_itself_is_left_nameless(void **state)
+{
+	struct sc_itable t;
+	struct sc_inode *d, *again;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(sc_itable_init(&t, DEV, 1, false), 0);
+	d = add(&t, &t.root, "d", 5, S_IFDIR);
+	again = add(&t, d, "self", 5, S_IFDIR);
+	assert_ptr_equal(again, d);
+	assert_true(sc_itable_sanity(&t));
+	assert_true(sc_itable_path(&t, d, buf, sizeof(buf)) < 0);
+	/* A lookup by its true name names it again. */
+	assert_ptr_equal(add(&t, &t.root, "d", 5, S_IFDIR), d);
+	assert_path(&t, d, "d");
+	sc_itable_forget(&t, d, 3);
+	assert_true(sc_itable_sanity(&t));
+	assert_int_equal(t.count, 0);
+	sc_itable_destroy(&t);
+}
+
 static void test_many_inodes_grow_the_table(void **state)
 {
 	struct sc_itable t;
@@ -338,6 +365,102 @@ static void test_by_name_a_name_holds_one_inode(void **state)
 	sc_itable_destroy(&t);
 }
 
+/*
+ * Lookups, forgets, unlinks, renames (some over a target, some across
+ * directories, some exchanges), pins and numbers reused by other files,
+ * in a seeded random mix: the table holds together after each, keyed by
+ * number or by name.
+ */
+static void random_mix(bool by_name)
+{
+	struct sc_itable t;
+	struct sc_inode *known[64] = { 0 };
+	struct sc_open_fd pins[8];
+	struct sc_inode *pinned[8] = { 0 };
+	unsigned seed = by_name ? 99 : 98;
+	char name[16], other[16];
+
+	assert_int_equal(sc_itable_init(&t, DEV, 1, by_name), 0);
+	for (unsigned step = 0; step < 5000; step++) {
+		unsigned i = (unsigned)rand_r(&seed) % 64;
+		unsigned j = (unsigned)rand_r(&seed) % 64;
+		struct sc_inode *dir = known[j] && known[j]->type == S_IFDIR
+					       ? known[j]
+					       : &t.root;
+		struct sc_inode *inode = NULL;
+		unsigned p = (unsigned)rand_r(&seed) % 8;
+
+		snprintf(name, sizeof(name), "n%u",
+			 (unsigned)rand_r(&seed) % 24);
+		snprintf(other, sizeof(other), "n%u",
+			 (unsigned)rand_r(&seed) % 24);
+		switch (rand_r(&seed) % 6) {
+		case 0:
+		case 1:
+			/* ino 2..41: a number may come back for another file. */
+			assert_int_equal(
+				sc_itable_lookup_ref(
+					&t, dir, name, DEV,
+					2 + (ino_t)(rand_r(&seed) % 40),
+					(uint64_t)(rand_r(&seed) % 3),
+					rand_r(&seed) % 3 ? S_IFREG : S_IFDIR,
+					&inode),
+				0);
+			if (known[i])
+				sc_itable_forget(&t, known[i], 1);
+			known[i] = inode;
+			break;
+		case 2:
+			if (known[i]) {
+				sc_itable_forget(&t, known[i], 1);
+				known[i] = NULL;
+			}
+			break;
+		case 3:
+			sc_itable_unname(&t, dir, name, DEV,
+					 2 + (ino_t)(rand_r(&seed) % 40));
+			break;
+		case 4:
+			sc_itable_rename(&t, dir, name, DEV,
+					 2 + (ino_t)(rand_r(&seed) % 40),
+					 known[i] && known[i]->type == S_IFDIR
+						 ? known[i]
+						 : &t.root,
+					 other, DEV,
+					 2 + (ino_t)(rand_r(&seed) % 40),
+					 rand_r(&seed) % 4 == 0);
+			break;
+		default:
+			if (pinned[p]) {
+				sc_itable_unpin(&t, pinned[p], &pins[p]);
+				pinned[p] = NULL;
+			} else if (known[i]) {
+				pins[p].fd = -1;
+				sc_itable_pin(&t, known[i], &pins[p]);
+				pinned[p] = known[i];
+			}
+			break;
+		}
+		assert_true(sc_itable_sanity(&t));
+	}
+	for (unsigned p = 0; p < 8; p++)
+		if (pinned[p])
+			sc_itable_unpin(&t, pinned[p], &pins[p]);
+	for (unsigned i = 0; i < 64; i++)
+		if (known[i])
+			sc_itable_forget(&t, known[i], 1);
+	assert_true(sc_itable_sanity(&t));
+	assert_int_equal(t.count, 0);
+	sc_itable_destroy(&t);
+}
+
+static void test_table_holds_together_through_a_random_mix(void **state)
+{
+	(void)state;
+	random_mix(false);
+	random_mix(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +478,10 @@ int main(void)
 			test_by_name_numbers_from_backing_identify_nothing),
 		cmocka_unit_test(test_by_name_numbers_last_and_are_unique),
 		cmocka_unit_test(test_by_name_a_name_holds_one_inode),
+		cmocka_unit_test(
+			test_a_directory_named_below_itself_is_left_nameless),
+		cmocka_unit_test(
+			test_table_holds_together_through_a_random_mix),
 	};
 
 	return cmocka_run_group_tests_name("inode", tests, NULL, NULL);
