@@ -22,7 +22,7 @@ static void enter_request(fuse_req_t req)
 /* Make this thread act as the request's caller (when running as root). */
 int ops_as_caller(fuse_req_t req)
 {
-	if (!fs_of(req)->switch_creds)
+	if (!request_fs()->switch_creds)
 		return 0;
 	return sc_creds_become(&ops_view.caller, sc_creds_groups_of_pid,
 			       &ops_view.caller.pid);
@@ -35,7 +35,7 @@ int ops_as_caller(fuse_req_t req)
 void ops_reply_status(fuse_req_t req, int ret)
 {
 	if (ret < 0 && sc_offline_is_network_error(ret) &&
-	    sc_offline_check(fs_of(req), ret))
+	    sc_offline_check(request_fs(), ret))
 		ret = -SC_OFFLINE_ERRNO;
 	sc_reply_err(req, ret < 0 ? -ret : 0);
 }
@@ -199,7 +199,7 @@ bool ops_enter_dir_entry(fuse_req_t req, struct sc_inode *dir, const char *name,
 	int ret = ops_as_caller(req);
 
 	if (ret == 0)
-		ret = sc_loc_in_dir(fs_of(req), dir, name, loc);
+		ret = sc_loc_in_dir(request_fs(), dir, name, loc);
 	if (ret < 0) {
 		ops_reply_status(req, ret);
 		return false;
@@ -218,13 +218,13 @@ int ops_reach_inode(fuse_req_t req, struct sc_inode *inode, struct sc_loc *loc)
 	if (ret == 0 && sc_offline_now())
 		ret = -SC_OFFLINE_ERRNO;
 	if (ret == 0)
-		ret = sc_loc_of_inode(fs_of(req), inode, loc);
+		ret = sc_loc_of_inode(request_fs(), inode, loc);
 	return ret;
 }
 
 bool ops_enter_inode(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc)
 {
-	int ret = ops_reach_inode(req, inode_of(fs_of(req), ino), loc);
+	int ret = ops_reach_inode(req, inode_of(request_fs(), ino), loc);
 
 	if (ret < 0) {
 		ops_reply_status(req, ret);
@@ -339,13 +339,13 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	(void)ino;
 	if (sc_offline_now())
 		ret = -SC_OFFLINE_ERRNO;
-	else if (fstatvfs(fs_of(req)->root_fd, &sv) < 0)
+	else if (fstatvfs(request_fs()->root_fd, &sv) < 0)
 		ret = -errno;
 	pthread_mutex_lock(&lock);
 	if (ret == 0) {
 		last = sv;
 		have_last = true;
-	} else if (have_last && sc_offline_check(fs_of(req), ret)) {
+	} else if (have_last && sc_offline_check(request_fs(), ret)) {
 		sv = last;
 		ret = 0;
 	}
@@ -358,7 +358,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *inode = inode_of(fs, ino);
 	char dir[PATH_MAX], name[NAME_MAX + 1];
 	struct sc_loc loc;

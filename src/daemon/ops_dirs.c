@@ -126,7 +126,7 @@ static void dir_free(struct sc_fs *fs, struct sc_dir *d)
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_dir *d = calloc(1, sizeof(*d));
 	int ret = d ? ops_as_caller(req) : -ENOMEM;
 
@@ -253,7 +253,7 @@ static void forget_entries(struct sc_fs *fs, const char *buf, size_t len)
 static void read_dir(fuse_req_t req, size_t size, off_t offset,
 		     struct fuse_file_info *fi, bool plus)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_dir *d = dir_of(fi);
 	size_t rem = size;
 	char *buf;
@@ -308,7 +308,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	dir_free(fs_of(req), dir_of(fi));
+	dir_free(request_fs(), dir_of(fi));
 	ops_reply_status(req, 0);
 }
 
@@ -320,7 +320,7 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	(void)ino;
 	pthread_mutex_lock(&d->lock);
-	ret = dir_fd(fs_of(req), d);
+	ret = dir_fd(request_fs(), d);
 	if (ret == 0 && (datasync ? fdatasync(d->fd) : fsync(d->fd)) < 0)
 		ret = -errno;
 	pthread_mutex_unlock(&d->lock);

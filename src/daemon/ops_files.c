@@ -49,11 +49,9 @@ static bool may_be_lazy(struct sc_fs *fs, const struct sc_inode *inode,
  * A file the cache serves is read O_DIRECT (backing_direct): the pool and
  * the SSD keep what was read, and BACKING's page cache would be a second
  * copy of it in RAM, paid for with a copy of every page and the memory
- * it takes from the pool.  (Over sshfs it also lets each of the cache's
+ * it takes from the pool.  Over sshfs it also lets each of the cache's
  * reads go out as several requests at once, where the page cache's
- * read-ahead sends one window after the other: a cold sequential read of
- * 512 MiB over sshfs on 127.0.0.1 went from 0.83-0.86 of sshfs alone to
- * 1.06-1.20, and the daemon's CPU from 2.6-3.1 to 1.4-1.8 s a GiB.)
+ * read-ahead sends one window after the other (bench/README.md).
  */
 static int backing_flags_for(struct sc_fs *fs, const struct sc_inode *inode,
 			     int flags)
@@ -89,9 +87,7 @@ static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 		sc_file_changing(fs, f->inode, f->object);
 	f->size = (uint64_t)st->st_size;
 	f->validator = sc_object_validator(fs, st);
-	f->cacheable = fs->pool && (flags & O_ACCMODE) == O_RDONLY &&
-		       (!f->direct ||
-			sc_tunable_get(&fs->tunables, SC_T_DIRECT_ENABLE)) &&
+	f->cacheable = served_by_cache(fs, f->inode, flags) &&
 		       !sc_object_racy(fs, st);
 	sc_object_note(fs, f->object, f->size,
 		       sc_policy_allows(fs->policy, path));
@@ -240,7 +236,7 @@ out:
 void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *dir = inode_of(fs, parent);
 	struct fuse_entry_param e;
 	struct sc_loc loc;
@@ -382,7 +378,7 @@ static bool changed_behind(struct sc_fs *fs, struct sc_inode *inode,
 
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *inode = inode_of(fs, ino);
 	bool lazy = may_be_lazy(fs, inode, fi->flags);
 	/* Once: the handle keeps the flags its fd is opened with. */
@@ -476,7 +472,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
 	(void)ino;
-	sc_rw_read(fs_of(req), req, file_of(fi), size, off);
+	sc_rw_read(request_fs(), req, file_of(fi), size, off);
 }
 
 void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
@@ -484,7 +480,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
 {
 	/* As the caller, so the backing store clears set-id bits for us. */
 	int ret = ops_as_caller(req);
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	char dir[PATH_MAX], name[NAME_MAX + 1];
 	bool named = fs->meta &&
 		     ops_path_pair(fs, file_of(fi)->inode, dir, name) == 0;
@@ -522,7 +518,7 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	sc_file_put(fs_of(req), file_of(fi));
+	sc_file_put(request_fs(), file_of(fi));
 	ops_reply_status(req, 0);
 }
 
@@ -543,7 +539,7 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		  off_t length, struct fuse_file_info *fi)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *inode = inode_of(fs, ino);
 	int fd = file_fd_now(req, fi), ret;
 	uint64_t object;
@@ -579,7 +575,7 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			off_t off_out, struct fuse_file_info *fi_out,
 			size_t len, int flags)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *out = inode_of(fs, ino_out);
 	int fd_in = file_fd_now(req, fi_in), fd_out = file_fd_now(req, fi_out);
 	uint64_t object;

@@ -66,10 +66,13 @@ struct request_view {
 /* The request this thread works on (enter_request). */
 extern __thread struct request_view ops_view;
 
-/* The mount, for operations entered through enter_request. */
-static inline struct sc_fs *fs_of(fuse_req_t req)
+/*
+ * The mount of the request this thread works on (entered through
+ * enter_request): read from the view, since the request itself may be
+ * answered and freed by the watchdog meanwhile.
+ */
+static inline struct sc_fs *request_fs(void)
 {
-	(void)req;
 	return ops_view.fs;
 }
 
@@ -116,7 +119,7 @@ static inline enum sc_meta_age meta_age(void)
 /* The handle's backing fd, opened now if it was opened lazily. */
 static inline int file_fd_now(fuse_req_t req, struct fuse_file_info *fi)
 {
-	return sc_file_fd(fs_of(req), file_of(fi));
+	return sc_file_fd(request_fs(), file_of(fi));
 }
 
 int ops_as_caller(fuse_req_t req);

@@ -25,7 +25,7 @@ static bool lookup_cached(fuse_req_t req, struct sc_inode *dir,
 			  const char *dirpath, const char *name,
 			  enum sc_meta_age age)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct fuse_entry_param e;
 	struct stat st;
 	uint64_t birth;
@@ -55,7 +55,7 @@ static bool lookup_cached(fuse_req_t req, struct sc_inode *dir,
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *dir = inode_of(fs, parent);
 	char dirpath[PATH_MAX];
 	bool cached = fs->meta &&
@@ -190,7 +190,7 @@ static bool getattr_cached(fuse_req_t req, struct sc_inode *inode,
 			   const char *dir, const char *name,
 			   enum sc_meta_age age)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct stat st;
 
 	if (inode == &fs->itable.root) {
@@ -208,7 +208,7 @@ static bool getattr_cached(fuse_req_t req, struct sc_inode *inode,
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *inode = inode_of(fs, ino);
 	char dir[PATH_MAX], name[NAME_MAX + 1];
 	bool named = fs->meta && ops_path_pair(fs, inode, dir, name) == 0;
@@ -373,7 +373,7 @@ static bool is_killpriv_chmod(const struct target *t, const struct stat *attr,
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 		struct fuse_file_info *fi)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *inode = inode_of(fs, ino);
 	uint64_t object = 0, birth, ticket;
 	struct target t;
@@ -420,7 +420,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *inode = inode_of(fs, ino);
 	char target[PATH_MAX + 1], dir[PATH_MAX], name[NAME_MAX + 1];
 	bool named = fs->meta && ops_path_pair(fs, inode, dir, name) == 0;
@@ -463,7 +463,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      enum make_kind kind, mode_t mode, dev_t rdev,
 		      const char *link_target)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *dir = inode_of(fs, parent);
 	struct fuse_entry_param e;
 	struct sc_loc loc;
@@ -581,7 +581,7 @@ static void take_lazy(void *arg, struct sc_open_fd *ofd)
 static void open_lazy_handles(fuse_req_t req, struct sc_inode *dir,
 			      const char *name, const struct stat *st)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct lazy_handles h = { 0 };
 
 	if (!S_ISREG(st->st_mode))
@@ -601,7 +601,7 @@ static void open_lazy_handles(fuse_req_t req, struct sc_inode *dir,
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 int flags)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *dir = inode_of(fs, parent);
 	struct sc_loc loc;
 	struct stat st;
@@ -641,7 +641,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *from = inode_of(fs, parent),
 			*to = inode_of(fs, newparent);
 	struct sc_loc src, dst = { .dir_fd = -1 };
@@ -689,7 +689,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	     const char *newname)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_inode *dir = inode_of(fs, newparent);
 	struct sc_loc src, dst = { .dir_fd = -1 };
 	struct fuse_entry_param e;

@@ -35,7 +35,7 @@ static bool enter_xattr_path(fuse_req_t req, fuse_ino_t ino, struct sc_loc *loc,
 static int overlay_target(fuse_req_t req, fuse_ino_t ino, bool readable,
 			  struct stat *st, char *path, size_t len)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	struct sc_loc loc;
 	int ret = ops_reach_inode(req, inode_of(fs, ino), &loc);
 
@@ -65,7 +65,7 @@ static void set_cache_flag(fuse_req_t req, fuse_ino_t ino, const char *value,
 	struct stat st;
 	int ret = value ? sc_policy_parse(value, size, &flag) : 0;
 
-	if (ret == 0 && !fs_of(req)->policy)
+	if (ret == 0 && !request_fs()->policy)
 		ret = -EOPNOTSUPP; /* cache=none: nowhere to keep it */
 	if (ret == 0)
 		ret = overlay_target(req, ino, false, &st, path, sizeof(path));
@@ -73,7 +73,7 @@ static void set_cache_flag(fuse_req_t req, fuse_ino_t ino, const char *value,
 	    ops_view.caller.uid != st.st_uid)
 		ret = -EPERM;
 	if (ret == 0)
-		ret = sc_policy_set(fs_of(req)->policy, path, flag);
+		ret = sc_policy_set(request_fs()->policy, path, flag);
 	ops_reply_status(req, ret);
 }
 
@@ -93,7 +93,7 @@ static int evict_one(void *arg, const char *path, const struct stat *st)
 static void evict_path(fuse_req_t req, fuse_ino_t ino)
 {
 	static const _Atomic bool never;
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	char path[PATH_MAX];
 	struct stat st;
 	int ret = overlay_target(req, ino, true, &st, path, sizeof(path));
@@ -118,7 +118,7 @@ static void prefetch_path(fuse_req_t req, fuse_ino_t ino)
 	if (ret == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		ret = -EINVAL;
 	if (ret == 0)
-		ret = sc_prefetch_queue(fs_of(req), path);
+		ret = sc_prefetch_queue(request_fs(), path);
 	ops_reply_status(req, ret);
 }
 
@@ -144,7 +144,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (sc_ctl_owns(name)) {
 		/* Tunables live on the root; other names are not settable. */
 		ret = ino == FUSE_ROOT_ID
-			      ? sc_ctl_set(fs_of(req), ops_view.caller.uid,
+			      ? sc_ctl_set(request_fs(), ops_view.caller.uid,
 					   name, value, size)
 			      : -EINVAL;
 		ops_reply_status(req, ret);
@@ -157,8 +157,8 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
-	ops_meta_changed_inode(fs_of(req),
-			       inode_of(fs_of(req), ino)); /* ctime */
+	ops_meta_changed_inode(request_fs(),
+			       inode_of(request_fs(), ino)); /* ctime */
 	ret = lsetxattr(path, name, value, size, flags) < 0 ? -errno : 0;
 	sc_loc_done(&loc);
 	ops_reply_status(req, ret);
@@ -216,7 +216,7 @@ static void note_no_xattrs(dev_t dev)
 static void reply_xattr_call(fuse_req_t req, fuse_ino_t ino, const char *name,
 			     size_t size)
 {
-	struct sc_inode *inode = inode_of(fs_of(req), ino);
+	struct sc_inode *inode = inode_of(request_fs(), ino);
 	char path[PATH_MAX + 64];
 	struct sc_loc loc;
 	char *buf = NULL;
@@ -255,7 +255,7 @@ static void reply_residency(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (n == 0 && size && !(buf = malloc(size)))
 		n = -ENOMEM;
 	if (n == 0)
-		n = sc_ctl_residency(fs_of(req), path, &st, buf, size);
+		n = sc_ctl_residency(request_fs(), path, &st, buf, size);
 	reply_xattr_value(req, buf, size, n);
 }
 
@@ -264,10 +264,10 @@ static void reply_cache_flag(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	char path[PATH_MAX], *buf = NULL;
 	struct stat st;
-	ssize_t n = fs_of(req)->policy ? overlay_target(req, ino, false, &st,
-							path, sizeof(path))
-				       : -EOPNOTSUPP;
-	enum sc_flag flag = n == 0 ? sc_policy_get(fs_of(req)->policy, path)
+	ssize_t n = request_fs()->policy ? overlay_target(req, ino, false, &st,
+							  path, sizeof(path))
+					 : -EOPNOTSUPP;
+	enum sc_flag flag = n == 0 ? sc_policy_get(request_fs()->policy, path)
 				   : SC_FLAG_NONE;
 	const char *value = sc_policy_name(flag);
 
@@ -302,7 +302,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		return;
 	}
 	buf = size ? malloc(size) : NULL;
-	n = sc_ctl_get(fs_of(req), name, buf, size);
+	n = sc_ctl_get(request_fs(), name, buf, size);
 	reply_xattr_value(req, buf, size, n);
 }
 
@@ -313,7 +313,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
  */
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct sc_fs *fs = fs_of(req);
+	struct sc_fs *fs = request_fs();
 	char path[PATH_MAX + 64], rel[PATH_MAX];
 	struct sc_loc loc;
 	char *buf = NULL;
@@ -376,8 +376,8 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	}
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
-	ops_meta_changed_inode(fs_of(req),
-			       inode_of(fs_of(req), ino)); /* ctime */
+	ops_meta_changed_inode(request_fs(),
+			       inode_of(request_fs(), ino)); /* ctime */
 	ret = lremovexattr(path, name) < 0 ? -errno : 0;
 	sc_loc_done(&loc);
 	ops_reply_status(req, ret);

@@ -680,8 +680,8 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		uint64_t in_page = pos % SC_PAGE_BYTES;
 		uint64_t k = pindex - (uint64_t)off / SC_PAGE_BYTES;
 		/* A whole page of the request is read straight into place. */
-		bool direct = in_page == 0 && end - pos >= SC_PAGE_BYTES;
-		unsigned char *dst = direct ? out + done : page;
+		bool whole_page = in_page == 0 && end - pos >= SC_PAGE_BYTES;
+		unsigned char *dst = whole_page ? out + done : page;
 		/* The request's pages from here on. */
 		uint64_t left =
 			(end - pindex * SC_PAGE_BYTES + SC_PAGE_BYTES - 1) /
@@ -691,12 +691,12 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		int bytes;
 		uint64_t n;
 
-		if (direct && k < PLACED_WORDS * 64 &&
+		if (whole_page && k < PLACED_WORDS * 64 &&
 		    placed[k / 64] & (1ull << (k % 64))) {
 			bytes = (int)sc_tiers_page_bytes(&tf,
 							 pindex); /* in place */
 		} else {
-			if (bypass && direct && k < PLACED_WORDS * 64 &&
+			if (bypass && whole_page && k < PLACED_WORDS * 64 &&
 			    (uintptr_t)dst % SC_PAGE_BYTES == 0) {
 				/* Whole pages of the request, within placed. */
 				uint64_t room = (end - pos) / SC_PAGE_BYTES;
@@ -720,7 +720,7 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 		n = (uint64_t)bytes - in_page;
 		if (n > end - pos)
 			n = end - pos;
-		if (!direct)
+		if (!whole_page)
 			memcpy(out + done, page + in_page, n);
 		done += n;
 		pos += n;
