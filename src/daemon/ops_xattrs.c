@@ -122,11 +122,37 @@ static void prefetch_path(fuse_req_t req, fuse_ino_t ino)
 	ops_reply_status(req, ret);
 }
 
-void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		 const char *value, size_t size, int flags)
+/*
+ * Set (value non-NULL) or remove name on BACKING's file: a change, refused
+ * while BACKING is offline, that changes the file's ctime.
+ */
+static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 const char *value, size_t size, int flags)
 {
 	char path[PATH_MAX + 64];
 	struct sc_loc loc;
+	int ret;
+
+	if (sc_offline_now()) {
+		ops_reply_status(req, -EROFS);
+		return;
+	}
+	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
+		return;
+	ops_meta_changed_inode(request_fs(),
+			       inode_of(request_fs(), ino)); /* ctime */
+	if (value)
+		ret = lsetxattr(path, name, value, size, flags) < 0 ? -errno
+								    : 0;
+	else
+		ret = lremovexattr(path, name) < 0 ? -errno : 0;
+	sc_loc_done(&loc);
+	ops_reply_status(req, ret);
+}
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags)
+{
 	int ret;
 
 	if (strcmp(name, SC_CTL_EVICT) == 0) {
@@ -151,17 +177,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 
-	if (sc_offline_now()) {
-		ops_reply_status(req, -EROFS);
-		return;
-	}
-	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
-		return;
-	ops_meta_changed_inode(request_fs(),
-			       inode_of(request_fs(), ino)); /* ctime */
-	ret = lsetxattr(path, name, value, size, flags) < 0 ? -errno : 0;
-	sc_loc_done(&loc);
-	ops_reply_status(req, ret);
+	change_xattr(req, ino, name, value, size, flags);
 }
 
 /*
@@ -357,10 +373,6 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	char path[PATH_MAX + 64];
-	struct sc_loc loc;
-	int ret;
-
 	if (strcmp(name, SC_CTL_CACHE) == 0) {
 		set_cache_flag(req, ino, NULL, 0);
 		return;
@@ -370,15 +382,5 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 
-	if (sc_offline_now()) {
-		ops_reply_status(req, -EROFS);
-		return;
-	}
-	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
-		return;
-	ops_meta_changed_inode(request_fs(),
-			       inode_of(request_fs(), ino)); /* ctime */
-	ret = lremovexattr(path, name) < 0 ? -errno : 0;
-	sc_loc_done(&loc);
-	ops_reply_status(req, ret);
+	change_xattr(req, ino, name, NULL, 0, 0);
 }

@@ -260,6 +260,16 @@ def in_thread(fn, timeout):
     return result[0]
 
 
+def kill_server(sshd):
+    """Kill the sshd and its sessions, as a server that went away: the
+    processes killed, for the test to start it again."""
+    killed = process_tree(sshd.proc.pid)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    sshd.proc.wait(timeout=10)
+    return killed
+
+
 def test_hung_server_times_out_and_cached_data_still_served(net):
     """The sshd stopped with SIGSTOP: sshfs waits forever.  A file already
     open and cached keeps being read; a call that needs the server fails
@@ -354,10 +364,7 @@ def test_offline_server_cached_tree_still_served(net):
             assert read(os.path.join(mnt, name)) == data
         wait_written(mnt, [len(d) for d in files.values()])
         drop_caches()
-        killed = process_tree(sshd.proc.pid)
-        for pid in killed:
-            os.kill(pid, signal.SIGKILL)
-        sshd.proc.wait(timeout=10)
+        killed = kill_server(sshd)
 
         # Cached: served as before.  Each call must answer within 10 s.
         t0 = time.monotonic()
@@ -419,10 +426,7 @@ def test_offline_creating_an_unseen_name_fails_with_ehostdown(net):
     killed = []
     try:
         os.stat(os.path.join(mnt, "known"))  # the root is never listed
-        killed = process_tree(sshd.proc.pid)
-        for pid in killed:
-            os.kill(pid, signal.SIGKILL)
-        sshd.proc.wait(timeout=10)
+        killed = kill_server(sshd)
         # The first call that needs the server finds it gone.
         assert in_thread(lambda: os.stat(os.path.join(mnt, "other")), 10) == \
             ("err", "EHOSTDOWN")
@@ -457,10 +461,7 @@ def test_offline_calls_on_open_handles_say_host_is_down(net):
     fd = -1
     try:
         fd = os.open(os.path.join(mnt, "f"), os.O_RDWR)
-        killed = process_tree(sshd.proc.pid)
-        for pid in killed:
-            os.kill(pid, signal.SIGKILL)
-        sshd.proc.wait(timeout=10)
+        killed = kill_server(sshd)
         assert in_thread(lambda: os.fsync(fd), 10) == ("err", "EHOSTDOWN")
         assert stats(mnt)["backing_state"] == "offline"
         # The close's flush fails alike (the fd is closed all the same).
