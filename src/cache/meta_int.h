@@ -38,7 +38,7 @@
 #define ENTRY_OVERHEAD 96u
 
 struct dir {
-	uint64_t object; /* sc_object_meta_name of path */
+	uint64_t object; /* meta_name of path */
 	char *path;
 	struct sc_metarec rec;
 	uint32_t absent;	/* entries in state SC_META_ABSENT */

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "meta.h"
 #include "nvme.h"
-#include "objects.h"
+#include "change.h"
 #include "offline.h"
 #include "pool.h"
 #include "scanner.h"
@@ -242,8 +242,8 @@ ssize_t sc_ctl_residency(struct sc_fs *fs, const char *path,
 	uint64_t object, validator, pages, ssd = 0, ram = 0;
 
 	if (fs->store) {
-		object = sc_object_name(fs, path);
-		validator = sc_object_validator(fs, st);
+		object = sc_object_name(&fs->objects, path);
+		validator = sc_object_validator(&fs->objects, st);
 		pages = ((uint64_t)st->st_size + SC_PAGE_BYTES - 1) /
 			SC_PAGE_BYTES;
 		ssd = sc_store_object_bytes(fs->store, object, validator);

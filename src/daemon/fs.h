@@ -15,6 +15,7 @@
 #include "dirprime.h"
 #include "inode.h"
 #include "nvme.h"
+#include "objects.h"
 #include "options.h"
 #include "tiers.h"
 #include "tunables.h"
@@ -48,6 +49,7 @@ struct sc_fs {
 	/* The cache; pool and scanner are NULL with cache=none. */
 	struct sc_pool *pool;
 	struct sc_tiers tiers; /* the pool and the store, as readers see them */
+	struct sc_objects objects; /* naming and judging what is cached */
 	struct sc_scanner *scanner;
 	struct sc_readahead *readahead; /* NULL with cache=none */
 	struct sc_meta *meta;		/* NULL with cache=none */

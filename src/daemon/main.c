@@ -28,7 +28,7 @@
 #include "meta.h"
 #include "mountcheck.h"
 #include "ops.h"
-#include "objects.h"
+#include "change.h"
 #include "options.h"
 #include "policy.h"
 #include "prefetch.h"
@@ -218,7 +218,8 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 	/* Threads only after daemonizing: fork() keeps just the caller. */
 	if (fs->store && fs->pool) {
 		int err = sc_scanner_start(fs->store, fs->pool, &fs->tunables,
-					   sc_object_policy, fs, &fs->scanner);
+					   sc_object_policy, &fs->objects,
+					   &fs->scanner);
 
 		if (err < 0) {
 			sc_err("cannot start the scanner: %s", strerror(-err));
@@ -378,6 +379,15 @@ int main(int argc, char *argv[])
 				   sfs.f_type != FUSE_SUPER_MAGIC;
 		fs.ino_is_stable = fs.ctime_is_real;
 	}
+	fs.objects = (struct sc_objects){
+		.store = fs.store,
+		.pool = fs.pool,
+		.tiers = fs.store ? &fs.tiers : NULL,
+		.backing_path = fs.backing_path,
+		.ctime_is_real = fs.ctime_is_real,
+		.maxfilesize = &fs.tunables.v[SC_T_MAXFILESIZE],
+		.use_chflags = &fs.tunables.v[SC_T_USE_CHFLAGS],
+	};
 	sc_ctl_apply_wear_budget(&fs);
 	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino,
 			     !fs.ino_is_stable);

@@ -80,17 +80,16 @@ static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 	if (!fs->store || !S_ISREG(st->st_mode) ||
 	    sc_itable_path(&fs->itable, f->inode, path, sizeof(path)) < 0)
 		return;
-	f->object = sc_object_name(fs, path);
+	f->object = sc_object_name(&fs->objects, path);
 	if (!f->object)
 		return;
 	if (flags & O_TRUNC)
 		sc_file_changing(fs, f->inode, f->object);
 	f->size = (uint64_t)st->st_size;
-	f->validator = sc_object_validator(fs, st);
+	f->validator = sc_object_validator(&fs->objects, st);
 	f->cacheable = served_by_cache(fs, f->inode, flags) &&
-		       !sc_object_racy(fs, st);
-	sc_object_note(fs, f->object, f->size,
-		       sc_policy_allows(fs->policy, path));
+		       !sc_object_racy(&fs->objects, st);
+	sc_object_note(f->object, f->size, sc_policy_allows(fs->policy, path));
 }
 
 /*
@@ -190,7 +189,7 @@ static bool still_opened_file(struct sc_fs *fs, const struct sc_file *f,
 	    birth == f->inode->birth)
 		return true;
 	return fs->itable.by_name && S_ISREG(st->st_mode) &&
-	       sc_object_validator(fs, st) == f->validator;
+	       sc_object_validator(&fs->objects, st) == f->validator;
 }
 
 int sc_file_fd(struct sc_fs *fs, struct sc_file *f)
@@ -312,7 +311,7 @@ static int open_offline(struct sc_fs *fs, struct sc_inode *inode,
 	f = file_of(fi);
 	if (st.st_size > 0 &&
 	    (!f->cacheable ||
-	     !sc_object_any_cached(fs, f->object, f->validator))) {
+	     !sc_object_any_cached(&fs->objects, f->object, f->validator))) {
 		sc_file_put(fs, f);
 		return -SC_OFFLINE_ERRNO; /* nothing of it to read */
 	}
@@ -346,7 +345,8 @@ static int open_unless_cached(struct sc_fs *fs, struct sc_file *f)
 {
 	int fd;
 
-	if (f->cacheable && sc_object_any_cached(fs, f->object, f->validator))
+	if (f->cacheable &&
+	    sc_object_any_cached(&fs->objects, f->object, f->validator))
 		return 0;
 	fd = sc_file_fd(fs, f);
 	return fd < 0 ? fd : 0;

@@ -35,7 +35,7 @@
 #include "control.h"
 #include "handle.h"
 #include "meta.h"
-#include "objects.h"
+#include "change.h"
 #include "offline.h"
 #include "ops.h"
 #include "policy.h"

@@ -520,7 +520,8 @@ static void changed_at(struct sc_fs *fs, struct sc_inode *dir, const char *name)
 	char path[PATH_MAX];
 
 	if (fs->store && ops_child_path(fs, dir, name, path, sizeof(path)) == 0)
-		sc_object_changed(fs, sc_object_name(fs, path));
+		sc_object_changed(&fs->objects,
+				  sc_object_name(&fs->objects, path));
 }
 
 /*

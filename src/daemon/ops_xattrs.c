@@ -79,9 +79,11 @@ static void set_cache_flag(fuse_req_t req, fuse_ino_t ino, const char *value,
 
 static int evict_one(void *arg, const char *path, const struct stat *st)
 {
+	struct sc_fs *fs = arg;
+
 	(void)st;
 	/* As for a change: the drop is durable, racing reads refused. */
-	sc_object_changed(arg, sc_object_name(arg, path));
+	sc_object_changed(&fs->objects, sc_object_name(&fs->objects, path));
 	return 0;
 }
 

@@ -18,7 +18,7 @@
 #include "fs.h"
 #include "handle.h"
 #include "log.h"
-#include "objects.h"
+#include "change.h"
 #include "policy.h"
 #include "pool.h"
 #include "prefetch.h"
@@ -52,10 +52,11 @@ struct sc_prefetch {
 static bool worth_it(struct sc_fs *fs, const char *path, uint64_t object,
 		     const struct stat *st)
 {
-	sc_object_note(fs, object, (uint64_t)st->st_size,
+	sc_object_note(object, (uint64_t)st->st_size,
 		       sc_policy_allows(fs->policy, path));
 	return sc_tunable_get(&fs->tunables, SC_T_DATA_ENABLE) &&
-	       sc_object_policy(fs, object, sc_object_validator(fs, st), 0);
+	       sc_object_policy(&fs->objects, object,
+				sc_object_validator(&fs->objects, st), 0);
 }
 
 /*
@@ -99,7 +100,7 @@ static int prefetch_file(void *arg, const char *path, const struct stat *st)
 	struct sc_file f = { .refs = 1, .cacheable = true };
 	int ret = 0;
 
-	f.object = sc_object_name(fs, path);
+	f.object = sc_object_name(&fs->objects, path);
 	if (!worth_it(fs, path, f.object, st))
 		return 0;
 	sc_pool_get_stats(fs->pool, &ps);
@@ -108,9 +109,9 @@ static int prefetch_file(void *arg, const char *path, const struct stat *st)
 	if (sc_open_below(fs, path, O_RDONLY | O_NONBLOCK, &f.backing.fd) < 0)
 		return 0;
 	if (fstat(f.backing.fd, &f.opened) == 0 && S_ISREG(f.opened.st_mode) &&
-	    !sc_object_racy(fs, &f.opened)) {
+	    !sc_object_racy(&fs->objects, &f.opened)) {
 		/* The contents as of this open name the pages, not the walk's. */
-		f.validator = sc_object_validator(fs, &f.opened);
+		f.validator = sc_object_validator(&fs->objects, &f.opened);
 		f.size = (uint64_t)f.opened.st_size;
 		for (uint32_t c = 0; c < clusters && ret == 0;
 		     c += STEP_CLUSTERS) {

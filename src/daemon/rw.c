@@ -27,7 +27,7 @@
 
 #include "backing.h"
 #include "deadline.h"
-#include "objects.h"
+#include "change.h"
 #include "offline.h"
 #include "reply.h"
 #include "rw.h"

@@ -2,14 +2,12 @@
 /*
  * Cached objects (see objects.h).
  */
-#include <limits.h>
-#include <stdio.h>
-#include <string.h>
 #include <time.h>
 
 #include "objects.h"
 #include "pool.h"
 #include "store.h"
+#include "tiers.h"
 
 #define SIZE_SLOTS 65536u
 
@@ -24,75 +22,53 @@ static struct {
 	_Atomic bool flagged; /* its path says cache (use_chflags) */
 } sizes[SIZE_SLOTS];
 
-/* The store's name of BACKING/relpath, and of what follows its NUL. */
-static uint64_t name_of(struct sc_fs *fs, const char *relpath, bool meta)
+uint64_t sc_object_name(const struct sc_objects *o, const char *relpath)
 {
-	if (!fs->store)
+	if (!o->store)
 		return 0;
-	return sc_store_name_below(fs->store, fs->backing_path, relpath, meta);
+	return sc_store_name_below(o->store, o->backing_path, relpath, false);
 }
 
-uint64_t sc_object_name(struct sc_fs *fs, const char *relpath)
-{
-	return name_of(fs, relpath, false);
-}
-
-uint64_t sc_object_meta_name(struct sc_fs *fs, const char *dirpath)
-{
-	return name_of(fs, dirpath, true);
-}
-
-uint64_t sc_object_of_inode(struct sc_fs *fs, struct sc_inode *inode)
-{
-	char path[PATH_MAX];
-
-	if (!fs->store ||
-	    sc_itable_path(&fs->itable, inode, path, sizeof(path)) < 0)
-		return 0;
-	return sc_object_name(fs, path);
-}
-
-uint64_t sc_object_validator(struct sc_fs *fs, const struct stat *st)
+uint64_t sc_object_validator(const struct sc_objects *o, const struct stat *st)
 {
 	uint64_t mtime = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL +
 			 (uint64_t)st->st_mtim.tv_nsec;
 	uint64_t ctime =
-		fs->ctime_is_real
+		o->ctime_is_real
 			? (uint64_t)st->st_ctim.tv_sec * 1000000000ULL +
 				  (uint64_t)st->st_ctim.tv_nsec
 			: 0;
 
-	return sc_store_validator(fs->store, (uint64_t)st->st_size, mtime,
+	return sc_store_validator(o->store, (uint64_t)st->st_size, mtime,
 				  ctime);
 }
 
-bool sc_object_racy(const struct sc_fs *fs, const struct stat *st)
+bool sc_object_racy(const struct sc_objects *o, const struct stat *st)
 {
 	struct timespec now;
 	int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL +
 			   st->st_mtim.tv_nsec;
 
-	if (fs->ctime_is_real)
+	if (o->ctime_is_real)
 		return false;
 	clock_gettime(CLOCK_REALTIME, &now);
 	return (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec - mtime_ns <
 	       SC_RACY_NS;
 }
 
-bool sc_object_any_cached(struct sc_fs *fs, uint64_t object, uint64_t validator)
+bool sc_object_any_cached(const struct sc_objects *o, uint64_t object,
+			  uint64_t validator)
 {
-	if (!fs->store || !object)
+	if (!o->store || !object)
 		return false;
-	return sc_store_object_bytes(fs->store, object, validator) > 0 ||
-	       sc_pool_contains(fs->pool, object, validator, 0);
+	return sc_store_object_bytes(o->store, object, validator) > 0 ||
+	       sc_pool_contains(o->pool, object, validator, 0);
 }
 
-void sc_object_note(struct sc_fs *fs, uint64_t object, uint64_t size,
-		    bool flagged)
+void sc_object_note(uint64_t object, uint64_t size, bool flagged)
 {
 	unsigned i = (unsigned)(object % SIZE_SLOTS);
 
-	(void)fs;
 	atomic_store(&sizes[i].size, size);
 	atomic_store(&sizes[i].flagged, flagged);
 	atomic_store(&sizes[i].object, object);
@@ -101,15 +77,16 @@ void sc_object_note(struct sc_fs *fs, uint64_t object, uint64_t size,
 bool sc_object_policy(void *arg, uint64_t object, uint64_t validator,
 		      uint64_t pindex)
 {
-	struct sc_fs *fs = arg;
-	int64_t max = sc_tunable_get(&fs->tunables, SC_T_MAXFILESIZE);
+	const struct sc_objects *o = arg;
+	int64_t max =
+		atomic_load_explicit(o->maxfilesize, memory_order_relaxed);
 	unsigned i = (unsigned)(object % SIZE_SLOTS);
 	bool known = atomic_load(&sizes[i].object) == object;
 
 	if (validator == SC_META_VALIDATOR)
 		return true;
 	/* A file not opened lately is not known to be flagged: not written. */
-	if (sc_tunable_get(&fs->tunables, SC_T_USE_CHFLAGS) &&
+	if (atomic_load_explicit(o->use_chflags, memory_order_relaxed) &&
 	    !(known && atomic_load(&sizes[i].flagged)))
 		return false;
 	if (max <= 0)
@@ -119,13 +96,8 @@ bool sc_object_policy(void *arg, uint64_t object, uint64_t validator,
 	return (pindex + 1) * SC_PAGE_BYTES <= (uint64_t)max;
 }
 
-void sc_file_changing(struct sc_fs *fs, struct sc_inode *inode, uint64_t object)
+void sc_object_changed(const struct sc_objects *o, uint64_t object)
 {
-	atomic_fetch_add(&inode->changes, 1);
-	sc_object_changed(fs, object);
-}
-
-void sc_object_changed(struct sc_fs *fs, uint64_t object)
-{
-	sc_tiers_changed(&fs->tiers, object);
+	if (o->tiers)
+		sc_tiers_changed(o->tiers, object);
 }
