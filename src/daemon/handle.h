@@ -15,26 +15,8 @@
 
 #include "creds.h"
 #include "inode.h"
+#include "fetches.h"
 #include "meta.h"
-
-/* Backing-store fetches of one handle in flight at once, at most. */
-#define SC_FETCHES 8u
-
-/*
- * The clusters a handle is fetching from the backing store: a reader
- * that misses on one of them waits for that fetch rather than reading
- * the same bytes again, and concurrent sequential readers (the kernel's
- * read-ahead sends several requests at once) fetch disjoint ranges in
- * parallel.
- */
-struct sc_fetches {
-	pthread_mutex_t lock;
-	pthread_cond_t done;	    /* a fetch ended */
-	uint32_t first[SC_FETCHES]; /* clusters [first, end); protected */
-	uint32_t end[SC_FETCHES];   /* by lock; end 0: slot unused */
-	uint32_t frontier; /* read-ahead was queued up to here; by lock */
-	_Atomic uint32_t completed; /* fetches ended, ever; written by lock */
-};
 
 struct sc_file {
 	_Atomic unsigned refs;	   /* the kernel's handle, and read-ahead */

@@ -150,8 +150,7 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	if (f->writer)
 		atomic_fetch_add(&inode->writers, 1);
 	pthread_mutex_init(&f->open_lock, NULL);
-	pthread_mutex_init(&f->fetches.lock, NULL);
-	pthread_cond_init(&f->fetches.done, NULL);
+	sc_fetches_init(&f->fetches);
 	attach_object(fs, f, flags, st);
 	sc_itable_pin(&fs->itable, inode, fd >= 0 || lazy ? &f->backing : NULL);
 	fi->fh = (uint64_t)(uintptr_t)f;
@@ -172,8 +171,7 @@ void sc_file_put(struct sc_fs *fs, struct sc_file *f)
 	if (fd >= 0)
 		close(fd);
 	pthread_mutex_destroy(&f->open_lock);
-	pthread_mutex_destroy(&f->fetches.lock);
-	pthread_cond_destroy(&f->fetches.done);
+	sc_fetches_destroy(&f->fetches);
 	free(f);
 }
 

@@ -219,78 +219,6 @@ static int fetch_clusters(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 }
 
 /*
- * Look for room for a fetch of [cluster, cluster + want) under q->lock:
- * the free slot (or -1), the end cut short where another fetch begins,
- * and whether another fetch covers cluster already (*ret_cover its end).
- */
-static int find_room(const struct sc_fetches *q, uint32_t cluster,
-		     unsigned want, uint32_t *ret_end, uint32_t *ret_cover)
-{
-	int slot = -1;
-
-	*ret_end = cluster + want;
-	*ret_cover = 0;
-	for (unsigned i = 0; i < SC_FETCHES; i++) {
-		if (!q->end[i]) {
-			if (slot < 0)
-				slot = (int)i;
-		} else if (q->first[i] <= cluster && cluster < q->end[i]) {
-			*ret_cover = q->end[i];
-		} else if (q->first[i] > cluster && q->first[i] < *ret_end) {
-			*ret_end = q->first[i];
-		}
-	}
-	return slot;
-}
-
-/*
- * Claim clusters [cluster, cluster + want) of f to fetch, cut short where
- * another fetch begins.  Returns the slot with *ret_n clusters, or -1
- * after waiting for another fetch that covered cluster (the caller looks
- * in the pool again).
- */
-static int claim_fetch(struct sc_fetches *q, uint32_t cluster, unsigned want,
-		       uint32_t completed_seen, unsigned *ret_n)
-{
-	bool waited = false;
-	uint32_t end, cover;
-	int slot;
-
-	pthread_mutex_lock(&q->lock);
-	for (;;) {
-		slot = find_room(q, cluster, want, &end, &cover);
-		/*
-		 * A fetch that ended since the caller looked in the pool may
-		 * have brought this cluster: look again rather than fetch it.
-		 */
-		waited |= q->completed != completed_seen;
-		if (!cover && waited) {
-			slot = -1; /* its pages should be in the pool now */
-			break;
-		}
-		if (!cover && slot >= 0) {
-			q->first[slot] = cluster;
-			q->end[slot] = end;
-			*ret_n = end - cluster;
-			break;
-		}
-		waited |= cover != 0;
-		pthread_cond_wait(&q->done, &q->lock);
-	}
-	pthread_mutex_unlock(&q->lock);
-	return slot;
-}
-
-static void release_fetch(struct sc_fetches *q, int slot)
-{
-	pthread_mutex_lock(&q->lock);
-	q->end[slot] = 0;
-	atomic_fetch_add(&q->completed, 1);
-	pthread_cond_broadcast(&q->done);
-	pthread_mutex_unlock(&q->lock);
-}
-
-/*
  * Read-ahead workers: a sequential reader that misses fetches its own
  * clusters and queues the next READAHEAD_AHEAD fetches for these threads,
  * so that several requests are out to the backing store at once (a
@@ -351,7 +279,7 @@ static void *readahead_main(void *arg)
 			fetch_clusters(ra->fs, job.f, job.cluster, job.n,
 				       scratch);
 		sc_deadline_own_reply();
-		release_fetch(&job.f->fetches, job.slot);
+		sc_fetches_release(&job.f->fetches, job.slot);
 		sc_file_put(ra->fs, job.f);
 		pthread_mutex_lock(&ra->lock);
 	}
@@ -450,7 +378,8 @@ static void queue_readahead(struct sc_fs *fs, struct sc_file *f, uint32_t from)
 		struct readahead_job job = { .f = f, .cluster = at };
 		uint32_t end, cover;
 
-		job.slot = find_room(q, at, READAHEAD_CLUSTERS, &end, &cover);
+		job.slot = sc_fetches_find_room(q, at, READAHEAD_CLUSTERS, &end,
+						&cover);
 		if (cover) {
 			at = cover;
 			continue;
@@ -521,14 +450,14 @@ look:
 		want = sc_tiers_missing_run(&fs->tiers, tf, cluster, want);
 		/* After a few looks, fetch whatever other fetches end. */
 		sc_deadline_wait_begin(); /* on another fetch, maybe */
-		slot = claim_fetch(&f->fetches, cluster, want ? want : 1,
-				   looks < MAX_LOOKS
-					   ? completed
-					   : atomic_load(&f->fetches.completed),
-				   &n);
+		slot = sc_fetches_claim(
+			&f->fetches, cluster, want ? want : 1,
+			looks < MAX_LOOKS ? completed
+					  : atomic_load(&f->fetches.completed),
+			&n);
 		if (!sc_deadline_wait_end()) {
 			if (slot >= 0)
-				release_fetch(&f->fetches, slot);
+				sc_fetches_release(&f->fetches, slot);
 			return -ETIMEDOUT; /* answered: dst is not ours */
 		}
 
@@ -543,7 +472,7 @@ look:
 				queue_readahead(fs, f, cluster + n);
 			ret = fill_from_backing(fs, f, tf, cluster, n, pindex,
 						dst, &bytes);
-			release_fetch(&f->fetches, slot);
+			sc_fetches_release(&f->fetches, slot);
 			if (ret == 0) {
 				/* Served now: the next read is a RAM hit. */
 				sc_tiers_served(&fs->tiers, tf, pindex);
