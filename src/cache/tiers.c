@@ -15,9 +15,10 @@
  * this many pages around the pages it wants (within their cluster and the
  * file), when that costs nobody a wait: no other SSD read is in flight
  * (the device reads 16 KiB nearly as fast as 4 KiB, while at a deep queue
- * the extra bytes take the place of other reads: bench/README.md), and the file fits in
- * the RAM pool (a neighbour of a page of a larger file is mostly recycled
- * before anyone reads it).  A neighbour read next is then a RAM hit.
+ * the extra bytes take the place of other reads: bench/README.md), and
+ * the file fits in the RAM pool (a neighbour of a page of a larger file
+ * is mostly recycled before anyone reads it).  A neighbour read next is
+ * then a RAM hit.
  */
 #define READAROUND_PAGES 4u
 
@@ -217,9 +218,9 @@ static int fill_around_from_ssd(struct sc_tiers *t,
  * once (fio), and at random over more than the pool holds it would rarely
  * find a page of its there again: each would push out one that a
  * restart's refill or another reader put there (bench/README.md).  A file
- * the pool can hold
- * keeps its read-around (READAROUND_PAGES); a sequential reader's pages
- * go through the pool, where its read-ahead puts what it fetches.
+ * the pool can hold keeps its read-around (READAROUND_PAGES); a sequential
+ * reader's pages go through the pool, where its read-ahead puts what it
+ * fetches.
  */
 bool sc_tiers_bypass_pool(const struct sc_tiers *t,
 			  const struct sc_tiers_file *f, bool sequential)
