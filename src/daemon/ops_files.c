@@ -409,6 +409,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
 	char dir[PATH_MAX], name[NAME_MAX + 1];
 	bool named = fs->meta &&
 		     ops_path_pair(fs, file_of(fi)->inode, dir, name) == 0;
+	ssize_t n;
 
 	(void)ino;
 	if (ret < 0) {
@@ -416,14 +417,19 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
 		return;
 	}
 	/*
-	 * Before and after: a lookup racing the write may note the old size.
-	 * (After the reply the handle may be gone: only the names are used.)
+	 * Before and after, both before the reply: a lookup or an open racing
+	 * the write may note the old size, which must not outlive the
+	 * write's acknowledgement.
 	 */
 	if (named)
 		sc_meta_changed(fs->meta, dir, name);
-	sc_rw_write(fs, req, file_of(fi), in_buf, off);
+	n = sc_rw_write(fs, file_of(fi), in_buf, off);
 	if (named)
 		sc_meta_changed(fs->meta, dir, name);
+	if (n < 0)
+		ops_reply_status(req, (int)n);
+	else
+		sc_reply_write(req, (size_t)n);
 }
 
 void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -479,6 +485,7 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	sc_file_changing(fs, inode, object);
 	ret = fallocate(fd, mode, offset, length) < 0 ? -errno : 0;
 	sc_file_changing(fs, inode, object);
+	ops_meta_changed_inode(fs, inode); /* what a racing lookup noted */
 	ops_reply_status(req, ret);
 }
 
@@ -523,6 +530,7 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			    (unsigned)flags);
 	err = n < 0 ? -errno : 0; /* before the drop's own calls */
 	sc_file_changing(fs, out, object);
+	ops_meta_changed_inode(fs, out); /* what a racing lookup noted */
 	if (n < 0)
 		ops_reply_status(req, err);
 	else

@@ -707,6 +707,8 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (ret == 0 &&
 	    linkat(src.dir_fd, src.name, dst.dir_fd, dst.name, 0) < 0)
 		ret = -errno;
+	/* Again before the reply: a lookup racing the link noted the old. */
+	ops_meta_changed_inode(fs, inode_of(fs, ino));
 	if (ret == 0)
 		ret = ops_entry_at(fs, dir, &dst, &e);
 	sc_loc_done(&dst);

@@ -141,14 +141,15 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	if (!enter_xattr_path(req, ino, &loc, path, sizeof(path)))
 		return;
-	ops_meta_changed_inode(request_fs(),
-			       inode_of(request_fs(), ino)); /* ctime */
+	/* Before and after, both before the reply: ctime changes. */
+	ops_meta_changed_inode(request_fs(), inode_of(request_fs(), ino));
 	if (value)
 		ret = lsetxattr(path, name, value, size, flags) < 0 ? -errno
 								    : 0;
 	else
 		ret = lremovexattr(path, name) < 0 ? -errno : 0;
 	sc_loc_done(&loc);
+	ops_meta_changed_inode(request_fs(), inode_of(request_fs(), ino));
 	ops_reply_status(req, ret);
 }
 

@@ -742,8 +742,8 @@ static void read_held(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	read_cached(fs, req, f, size, off);
 }
 
-void sc_rw_write(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
-		 struct fuse_bufvec *in, off_t off)
+ssize_t sc_rw_write(struct sc_fs *fs, struct sc_file *f, struct fuse_bufvec *in,
+		    off_t off)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t n;
@@ -759,8 +759,5 @@ void sc_rw_write(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
 	sc_file_changing(fs, f->inode, f->object);
-	if (n < 0)
-		sc_reply_err(req, (int)-n);
-	else
-		sc_reply_write(req, (size_t)n);
+	return n;
 }

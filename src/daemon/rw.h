@@ -35,8 +35,11 @@ void sc_rw_read(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 int sc_rw_fetch(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 		unsigned n);
 
-/* Write the request's data at off through to the backing file. */
-void sc_rw_write(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
-		 struct fuse_bufvec *in, off_t off);
+/*
+ * Write in's data at off through to f's backing file: the bytes written
+ * or a negative errno.  The caller replies.
+ */
+ssize_t sc_rw_write(struct sc_fs *fs, struct sc_file *f, struct fuse_bufvec *in,
+		    off_t off);
 
 #endif
