@@ -45,16 +45,9 @@ def rand_iops(path, qd, seconds, direct):
 
 
 def mount(binary, backing, mnt, cache, size_mib):
-    old = os.environ.get("SWAPCACHEFS")
-    os.environ["SWAPCACHEFS"] = binary
-    try:
-        return scfs.Mount(backing, mnt, options=(
-            f"cache={cache}", f"cache_size={2 * size_mib + 64}M"))
-    finally:
-        if old is None:
-            del os.environ["SWAPCACHEFS"]
-        else:
-            os.environ["SWAPCACHEFS"] = old
+    scfs.BINARY = binary  # the helpers mount what this names
+    return scfs.Mount(backing, mnt, options=(
+        f"cache={cache}", f"cache_size={2 * size_mib + 64}M"))
 
 
 def one_build(add, name, binary, backing, mnt, cache, args):
