@@ -3,6 +3,7 @@
 measurements and publishing the table."""
 import os
 import statistics
+import tempfile
 import time
 
 
@@ -25,6 +26,24 @@ def age(root, seconds=60):
         os.path.join(d, n) for d, _, names in os.walk(root) for n in names]
     for p in paths:
         os.utime(p, (then, then))
+
+
+def random_file(path, size_mib):
+    """A file of size_mib MiB of random bytes at path, aged (see age)."""
+    with open(path, "wb") as f:
+        for _ in range(size_mib):
+            f.write(os.urandom(1 << 20))
+    age(path)
+
+
+def scratch_dirs(prefix, names):
+    """A new directory under /var/tmp and the empty directories names in
+    it: (base, [paths])."""
+    base = tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
+    paths = [os.path.join(base, n) for n in names]
+    for p in paths:
+        os.mkdir(p)
+    return base, paths
 
 
 def xattr_fields(path, name="user.swapcache.stats"):

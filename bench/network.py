@@ -20,11 +20,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from benchlib import (age, drop_caches, publish, rss_budget_mib, spread,  # noqa: E402
-                      xattr_fields)
+from benchlib import (drop_caches, publish, random_file,  # noqa: E402
+                      rss_budget_mib, scratch_dirs, spread, xattr_fields)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -46,11 +45,11 @@ def seq_read_mib_s(path):
     return n / (1 << 20) / (time.perf_counter() - t)
 
 
-def rand_iops(path, qd, seconds):
+def rand_iops(path, qd, seconds, direct=False):
     drop_caches()
     out = subprocess.run(
         ["fio", "--name=r", f"--filename={path}", "--rw=randread", "--bs=4k",
-         "--direct=0", "--ioengine=io_uring", f"--iodepth={qd}",
+         f"--direct={int(direct)}", "--ioengine=io_uring", f"--iodepth={qd}",
          f"--runtime={seconds}", "--time_based=1", "--output-format=json"],
         capture_output=True, text=True, check=True).stdout
     return json.loads(out[out.index("{"):])["jobs"][0]["read"]["iops"]
@@ -128,15 +127,9 @@ def main():
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/network.py: needs root")
-    base = tempfile.mkdtemp(prefix="scfs-net-", dir="/var/tmp")
-    remote, backing, mnt, rmnt = (os.path.join(base, d) for d in
-                                  ("server", "sshfs", "scfs", "rclone"))
-    for d in (remote, backing, mnt, rmnt):
-        os.mkdir(d)
-    with open(os.path.join(remote, "big"), "wb") as f:
-        for _ in range(args.size_mib):
-            f.write(os.urandom(1 << 20))
-    age(os.path.join(remote, "big"))
+    base, (remote, backing, mnt, rmnt) = scratch_dirs(
+        "scfs-net-", ("server", "sshfs", "scfs", "rclone"))
+    random_file(os.path.join(remote, "big"), args.size_mib)
     sshd = scfs.Sshd(base)
     results = {}
 

@@ -18,30 +18,19 @@ Usage: sudo bench/versus.py BEFORE AFTER [--size-mib 512] [--reps 3]
   two trees)
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
-import tempfile
 
-from benchlib import age, drop_caches, publish, spread  # noqa: E402
-from network import peak_rss_mib, seq_read_mib_s, wait_quiet  # noqa: E402
+from benchlib import publish, random_file, scratch_dirs, spread  # noqa: E402
+from network import (peak_rss_mib, rand_iops, seq_read_mib_s,  # noqa: E402
+                     wait_quiet)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 import scfs  # noqa: E402
-
-
-def rand_iops(path, qd, seconds, direct):
-    drop_caches()
-    out = subprocess.run(
-        ["fio", "--name=r", f"--filename={path}", "--rw=randread", "--bs=4k",
-         f"--direct={int(direct)}", "--ioengine=io_uring", f"--iodepth={qd}",
-         f"--runtime={seconds}", "--time_based=1", "--output-format=json"],
-        capture_output=True, text=True, check=True).stdout
-    return json.loads(out[out.index("{"):])["jobs"][0]["read"]["iops"]
 
 
 def mount(binary, backing, mnt, cache, size_mib):
@@ -82,14 +71,9 @@ def main():
     for b in (args.before, args.after):
         if not os.access(b, os.X_OK):
             sys.exit(f"bench/versus.py: {b}: not an executable swapcachefs")
-    base = tempfile.mkdtemp(prefix="scfs-vs-", dir="/var/tmp")
-    remote, backing, mnt = (os.path.join(base, d) for d in ("server", "sshfs", "scfs"))
-    for d in (remote, backing, mnt):
-        os.mkdir(d)
-    with open(os.path.join(remote, "big"), "wb") as f:
-        for _ in range(args.size_mib):
-            f.write(os.urandom(1 << 20))
-    age(os.path.join(remote, "big"))
+    base, (remote, backing, mnt) = scratch_dirs(
+        "scfs-vs-", ("server", "sshfs", "scfs"))
+    random_file(os.path.join(remote, "big"), args.size_mib)
     sshd = scfs.Sshd(base)
     results = {}
 
