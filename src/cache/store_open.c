@@ -398,6 +398,16 @@ static int owner_only(int fd, const struct stat *st, const char *path,
 		path, (unsigned)(st->st_mode & 07777), strerror(errno));
 }
 
+/* Free s itself, its fd closed and its index freed already. */
+static void free_store(struct sc_store *s)
+{
+	pthread_cond_destroy(&s->sync_wake);
+	pthread_cond_destroy(&s->sync_idle);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->commit_lock);
+	free(s);
+}
+
 int sc_store_open(const struct sc_store_open_args *args,
 		  struct sc_store **ret_store, struct sc_store_report *report)
 {
@@ -524,11 +534,7 @@ out_close:
 	close(s->fd);
 	if (created)
 		unlink(args->path);
-	pthread_cond_destroy(&s->sync_wake);
-	pthread_cond_destroy(&s->sync_idle);
-	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->commit_lock);
-	free(s);
+	free_store(s);
 	return ret;
 }
 
@@ -555,10 +561,6 @@ int sc_store_close(struct sc_store *s)
 	store_free_index(s);
 	sc_io_settle(); /* let go of the file with its fd */
 	close(s->fd);
-	pthread_cond_destroy(&s->sync_wake);
-	pthread_cond_destroy(&s->sync_idle);
-	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->commit_lock);
-	free(s);
+	free_store(s);
 	return ret;
 }
