@@ -86,8 +86,7 @@ struct crc_entry {
  * Entries of the page-checksum cache, direct-mapped by slot number: one
  * per slot up to 16 GiB of slots (17 MiB), this many beyond.  A cache
  * that covered less thrashed: the clusters of one file land on slots far
- * apart, which shared entries, and after a mount one 4 KiB random read in
- * ten of a 1 GiB file on a 4.5 GiB cache read a trailer too.
+ * apart, which shared entries (bench/README.md).
  */
 #define CRC_CACHE_MAX_ENTRIES 262144u
 
