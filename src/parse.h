@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Parsers for the values users type: sizes with K/M/G/T suffixes, rates,
- * durations, booleans and percentages.  Pure functions with no allocation,
+ * durations, booleans and percentages, drive endurance and lifetimes.  Pure functions with no allocation,
  * shared by the mount options, the runtime xattrs and the tests.
  */
 #ifndef SC_PARSE_H
@@ -32,5 +32,14 @@ int sc_parse_bool(const char *text, bool *ret_value);
 /* An unsigned integer within [min, max], decimal only. */
 int sc_parse_uint(const char *text, uint64_t min, uint64_t max,
 		  uint64_t *ret_value);
+
+/*
+ * "600T" (decimal multiples, as drives are rated: 600 TB written), "1.2P".
+ * 0, -EINVAL or -ERANGE.
+ */
+int sc_parse_endurance(const char *text, uint64_t *ret_bytes);
+
+/* "5y", "18w", "90d", "36h" or plain seconds.  0, -EINVAL or -ERANGE. */
+int sc_parse_lifetime(const char *text, uint64_t *ret_seconds);
 
 #endif

@@ -107,9 +107,10 @@ bool meta_is_fresh(const struct sc_meta *m, uint64_t validated_ns,
 
 	if (age == SC_META_ANY_AGE)
 		return true;
-	if (!meta_setting(m->cfg.enable))
+	if (!sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE))
 		return false;
-	timeout = (uint64_t)meta_setting(m->cfg.timeout_s) * NS_PER_S;
+	timeout = (uint64_t)sc_tunable_get(m->cfg.tunables, SC_T_META_TIMEOUT) *
+		  NS_PER_S;
 	now = now_ns();
 	/* A time ahead of our clock (a clock set back) proves nothing. */
 	return validated_ns <= now && now - validated_ns < timeout;
@@ -472,7 +473,7 @@ int sc_meta_list(struct sc_meta *m, const char *dir, enum sc_meta_age age,
 		struct sc_meta_attr now = attr_of(m, dir_now, 0);
 
 		if (!meta_listing_stands(&d->rec.self, &now) ||
-		    !meta_setting(m->cfg.enable))
+		    !sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE))
 			goto out;
 		d->rec.validated_ns = now_ns();
 		meta_mark_dirty(m, d, true);
@@ -695,8 +696,9 @@ void sc_meta_publish(void *arg)
 	bool enabled;
 
 	pthread_mutex_lock(&m->lock);
-	enabled = meta_setting(m->cfg.enable);
-	timeout = (uint64_t)meta_setting(m->cfg.timeout_s) * NS_PER_S;
+	enabled = sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE);
+	timeout = (uint64_t)sc_tunable_get(m->cfg.tunables, SC_T_META_TIMEOUT) *
+		  NS_PER_S;
 	for (d = TAILQ_FIRST(&m->dirty); d; d = next) {
 		next = TAILQ_NEXT(d, dirty_link);
 		if (!enabled || (d->times_only && timeout == 0)) {

@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "tunables.h"
+
 struct sc_meta;
 struct sc_pool;
 struct sc_store;
@@ -45,10 +47,9 @@ struct sc_meta_config {
 	const struct stat *root;  /* BACKING's root at the mount; or NULL */
 	/* BACKING keeps a file's inode number while it exists (not FUSE). */
 	bool ino_is_stable;
-	/* The owner's settings, read at each use: may change at any time. */
-	const _Atomic int64_t *enable;	    /* meta_enable */
-	const _Atomic int64_t *timeout_s;   /* meta_timeout */
-	const _Atomic int64_t *read_enable; /* 0: records are not read back */
+	/* meta_enable, meta_timeout, read_enable (0: records are not read
+	 * back): read at each use, they may change. */
+	const struct sc_tunables *tunables;
 };
 
 /* Create the metadata cache of config (copied).  0 or -ENOMEM. */

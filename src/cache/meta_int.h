@@ -104,12 +104,6 @@ void meta_check_child_listing(struct sc_meta *m, const char *dir,
 			      const char *name,
 			      const struct sc_meta_attr *attr);
 
-/* A setting of the owner's, now. */
-static inline int64_t meta_setting(const _Atomic int64_t *v)
-{
-	return atomic_load_explicit(v, memory_order_relaxed);
-}
-
 /* The object name of the record of the directory at path. */
 static inline uint64_t meta_name(const struct sc_meta *m, const char *path)
 {

@@ -148,7 +148,7 @@ static int read_page(struct page_source *src, uint64_t pindex, void *dst)
 	if (sc_pool_read(cfg->pool, src->object, SC_META_VALIDATOR, pindex, dst,
 			 NULL) >= 0)
 		return 0;
-	if (!meta_setting(cfg->read_enable))
+	if (!sc_tunable_get(cfg->tunables, SC_T_READ_ENABLE))
 		return -ENOENT;
 	if (!src->cluster && posix_memalign(&src->cluster, SC_PAGE_BYTES,
 					    SC_CLUSTER_BYTES) != 0) {
@@ -465,7 +465,7 @@ static void *warm_up(void *arg)
 
 void sc_meta_start_warm_up(struct sc_meta *m)
 {
-	if (m && meta_setting(m->cfg.enable) &&
+	if (m && sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE) &&
 	    pthread_create(&m->warm_thread, NULL, warm_up, m) == 0) {
 		m->warm_started = true;
 		pthread_setname_np(m->warm_thread, "meta-warm");

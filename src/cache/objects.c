@@ -78,15 +78,14 @@ bool sc_object_policy(void *arg, uint64_t object, uint64_t validator,
 		      uint64_t pindex)
 {
 	const struct sc_objects *o = arg;
-	int64_t max =
-		atomic_load_explicit(o->maxfilesize, memory_order_relaxed);
+	int64_t max = sc_tunable_get(o->tunables, SC_T_MAXFILESIZE);
 	unsigned i = (unsigned)(object % SIZE_SLOTS);
 	bool known = atomic_load(&sizes[i].object) == object;
 
 	if (validator == SC_META_VALIDATOR)
 		return true;
 	/* A file not opened lately is not known to be flagged: not written. */
-	if (atomic_load_explicit(o->use_chflags, memory_order_relaxed) &&
+	if (sc_tunable_get(o->tunables, SC_T_USE_CHFLAGS) &&
 	    !(known && atomic_load(&sizes[i].flagged)))
 		return false;
 	if (max <= 0)

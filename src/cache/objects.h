@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "tunables.h"
+
 struct sc_pool;
 struct sc_store;
 struct sc_tiers;
@@ -23,9 +25,8 @@ struct sc_objects {
 	struct sc_tiers *tiers;
 	const char *backing_path; /* objects are named below it; kept */
 	bool ctime_is_real;	  /* BACKING keeps a real ctime (not FUSE) */
-	/* The owner's settings, read at each use: may change at any time. */
-	const _Atomic int64_t *maxfilesize; /* bytes; 0 or less: no limit */
-	const _Atomic int64_t *use_chflags; /* 0: the cache flags are not used */
+	/* maxfilesize, use_chflags: read at each use, they may change. */
+	const struct sc_tunables *tunables;
 };
 
 /*

@@ -27,20 +27,18 @@
 
 void sc_tiers_init(struct sc_tiers *t, struct sc_pool *pool,
 		   struct sc_store *store, uint64_t ram_bytes,
-		   const _Atomic int64_t *read_enable,
-		   const _Atomic int64_t *read_poll_us)
+		   const struct sc_tunables *tunables)
 {
 	t->pool = pool;
 	t->store = store;
 	t->ram_bytes = ram_bytes;
-	t->read_enable = read_enable;
-	t->read_poll_us = read_poll_us;
+	t->tunables = tunables;
 	atomic_init(&t->ssd_reads, 0);
 }
 
 static bool reads_ssd(const struct sc_tiers *t)
 {
-	return atomic_load_explicit(t->read_enable, memory_order_relaxed) != 0;
+	return sc_tunable_get(t->tunables, SC_T_READ_ENABLE) != 0;
 }
 
 /* Pages of f, the last one partly. */
@@ -121,12 +119,11 @@ static void ssd_read_many(struct sc_tiers *t, struct sc_store_read *r, size_t n)
 {
 	unsigned others = atomic_fetch_add_explicit(&t->ssd_reads, 1,
 						    memory_order_relaxed);
-	uint64_t poll_ns =
-		others == 0 && n == 1
-			? (uint64_t)atomic_load_explicit(t->read_poll_us,
-							 memory_order_relaxed) *
-				  1000u
-			: 0;
+	uint64_t poll_ns = others == 0 && n == 1
+				   ? (uint64_t)sc_tunable_get(
+					     t->tunables, SC_T_READ_POLL_US) *
+					     1000u
+				   : 0;
 
 	sc_store_read_many_poll(t->store, r, n, poll_ns);
 	atomic_fetch_sub_explicit(&t->ssd_reads, 1, memory_order_relaxed);
@@ -416,7 +413,7 @@ int sc_tiers_fill_cluster(struct sc_tiers *t, const struct sc_tiers_file *f,
 
 void sc_tiers_changed(struct sc_tiers *t, uint64_t object)
 {
-	if (!object || !t->pool)
+	if (!object) /* a file the cache has no name for */
 		return;
 	/*
 	 * The epoch first, then the pages: a reader that inserts old pages

@@ -21,14 +21,14 @@
 
 #include "pool.h"
 #include "store.h"
+#include "tunables.h"
 
 struct sc_tiers {
 	struct sc_pool *pool;
 	struct sc_store *store;
 	uint64_t ram_bytes; /* the pool's size */
-	/* The owner's settings, read at each use: may change at any time. */
-	const _Atomic int64_t *read_enable; /* 0: the SSD copies are not read */
-	const _Atomic int64_t *read_poll_us; /* see sc_store_read_many_poll */
+	/* read_enable, read_poll_us: read at each use, they may change. */
+	const struct sc_tunables *tunables;
 	_Atomic unsigned ssd_reads; /* SSD reads of readers in flight */
 };
 
@@ -54,8 +54,7 @@ static inline uint32_t sc_tiers_page_bytes(const struct sc_tiers_file *f,
 
 void sc_tiers_init(struct sc_tiers *t, struct sc_pool *pool,
 		   struct sc_store *store, uint64_t ram_bytes,
-		   const _Atomic int64_t *read_enable,
-		   const _Atomic int64_t *read_poll_us);
+		   const struct sc_tunables *tunables);
 
 /* Neither tier has the page: fetch it from BACKING (sc_tiers_put). */
 #define SC_TIERS_MISS (-ENOENT)

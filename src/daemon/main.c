@@ -360,8 +360,7 @@ int main(int argc, char *argv[])
 			return 1;
 		}
 		sc_tiers_init(&fs.tiers, fs.pool, fs.store, opts.ram_bytes,
-			      &fs.tunables.v[SC_T_READ_ENABLE],
-			      &fs.tunables.v[SC_T_READ_POLL_US]);
+			      &fs.tunables);
 	}
 	pthread_mutex_init(&fs.drive_lock, NULL);
 	sc_dirprime_init(&fs.dirprime);
@@ -385,8 +384,7 @@ int main(int argc, char *argv[])
 		.tiers = fs.store ? &fs.tiers : NULL,
 		.backing_path = fs.backing_path,
 		.ctime_is_real = fs.ctime_is_real,
-		.maxfilesize = &fs.tunables.v[SC_T_MAXFILESIZE],
-		.use_chflags = &fs.tunables.v[SC_T_USE_CHFLAGS],
+		.tunables = &fs.tunables,
 	};
 	sc_ctl_apply_wear_budget(&fs);
 	ret = sc_itable_init(&fs.itable, st.st_dev, st.st_ino,
@@ -399,9 +397,7 @@ int main(int argc, char *argv[])
 			.root_dev = st.st_dev,
 			.root = &st,
 			.ino_is_stable = fs.ino_is_stable,
-			.enable = &fs.tunables.v[SC_T_META_ENABLE],
-			.timeout_s = &fs.tunables.v[SC_T_META_TIMEOUT],
-			.read_enable = &fs.tunables.v[SC_T_READ_ENABLE],
+			.tunables = &fs.tunables,
 		};
 
 		ret = sc_meta_create(&meta, &fs.meta);

@@ -28,13 +28,4 @@ uint64_t sc_wear_accrate(uint64_t endurance, uint64_t written,
 double sc_wear_days_left(uint64_t endurance, uint64_t written, double rate,
 			 unsigned percent_used, uint64_t power_on_hours);
 
-/*
- * "600T" (decimal multiples, as drives are rated: 600 TB written), "1.2P".
- * 0, -EINVAL or -ERANGE.
- */
-int sc_parse_endurance(const char *text, uint64_t *ret_bytes);
-
-/* "5y", "18w", "90d", "36h" or plain seconds.  0, -EINVAL or -ERANGE. */
-int sc_parse_lifetime(const char *text, uint64_t *ret_seconds);
-
 #endif

@@ -22,6 +22,7 @@
 #include "meta.h"
 #include "pool.h"
 #include "store.h"
+#include "scratch.h"
 
 struct fixture {
 	char cache[256];
@@ -30,38 +31,29 @@ struct fixture {
 	struct sc_meta *meta;
 	struct sc_meta_config cfg;
 	struct stat root;
-	_Atomic int64_t enable, timeout_s, read_enable; /* the defaults */
+	struct sc_tunables tunables; /* the defaults */
 	struct sc_store_report report;
 };
 
 static int setup(void **state)
 {
-	const char *dir = getenv("SCFS_TEST_DIR");
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	struct sc_store_open_args args = { .size_bytes = 16u << 20 };
 	int err = 0;
 
 	assert_non_null(fx);
-	snprintf(fx->cache, sizeof(fx->cache), "%s/meta-test-%d.swc",
-		 dir ? dir : "/var/tmp", getpid());
-	unlink(fx->cache);
-	args.path = fx->cache;
-	assert_int_equal(sc_store_open(&args, &fx->store, &fx->report), 0);
+	scratch_path(fx->cache, sizeof(fx->cache), "meta");
+	fx->store = scratch_store(fx->cache, 16u << 20, false, &fx->report);
 	fx->pool = sc_pool_create(4u << 20, &err);
 	assert_non_null(fx->pool);
 	assert_int_equal(stat("/", &fx->root), 0);
-	atomic_init(&fx->enable, 1);
-	atomic_init(&fx->timeout_s, 60);
-	atomic_init(&fx->read_enable, 1);
+	sc_tunables_init(&fx->tunables);
 	fx->cfg = (struct sc_meta_config){ .pool = fx->pool,
 					   .store = fx->store,
 					   .backing_path = "/srv/backing",
 					   .root_dev = fx->root.st_dev,
 					   .root = &fx->root,
 					   .ino_is_stable = true,
-					   .enable = &fx->enable,
-					   .timeout_s = &fx->timeout_s,
-					   .read_enable = &fx->read_enable };
+					   .tunables = &fx->tunables };
 	assert_int_equal(sc_meta_create(&fx->cfg, &fx->meta), 0);
 	*state = fx;
 	return 0;

@@ -9,6 +9,9 @@
 
 #include "parse.h"
 
+#define TB 1000000000000ULL
+#define YEAR (365ULL * 86400)
+
 static void test_size_plain_and_suffixes(void **state)
 {
 	uint64_t v;
@@ -122,6 +125,39 @@ static void test_uint_bounds(void **state)
 	assert_int_equal(sc_parse_uint("5%", 0, 100, &v), -EINVAL);
 }
 
+static void test_endurance_and_lifetime(void **state)
+{
+	uint64_t v = 7;
+
+	(void)state;
+	assert_int_equal(sc_parse_endurance("600T", &v), 0);
+	assert_int_equal(v, 600 * TB);
+	assert_int_equal(sc_parse_endurance("1.2P", &v), 0);
+	assert_int_equal(v, 1200 * TB);
+	assert_int_equal(sc_parse_endurance("600t", &v), 0);
+	assert_int_equal(sc_parse_endurance("5000000", &v), 0);
+	assert_int_equal(v, 5000000);
+	assert_int_equal(sc_parse_lifetime("5y", &v), 0);
+	assert_int_equal(v, 5 * YEAR);
+	assert_int_equal(sc_parse_lifetime("90d", &v), 0);
+	assert_int_equal(v, 90 * 86400);
+	assert_int_equal(sc_parse_lifetime("36h", &v), 0);
+	assert_int_equal(v, 36 * 3600);
+	assert_int_equal(sc_parse_lifetime("2w", &v), 0);
+	assert_int_equal(v, 14 * 86400);
+	v = 7;
+	const char *bad[] = { "",    "T",   "600TB", "6x",  "1e3", "0x10",
+			      "inf", "-5y", "1..2y", "5 y", "5yy", NULL };
+	for (int i = 0; bad[i]; i++) {
+		assert_int_equal(sc_parse_endurance(bad[i], &v), -EINVAL);
+		assert_int_equal(sc_parse_lifetime(bad[i], &v), -EINVAL);
+	}
+	assert_int_equal(v, 7);
+	assert_int_equal(sc_parse_endurance("2000P", &v), -ERANGE);
+	assert_int_equal(sc_parse_lifetime("101y", &v), -ERANGE);
+	assert_int_equal(sc_parse_endurance(NULL, &v), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_seconds_decimal),
 		cmocka_unit_test(test_bool_words),
 		cmocka_unit_test(test_uint_bounds),
+		cmocka_unit_test(test_endurance_and_lifetime),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);

@@ -19,6 +19,7 @@
 
 #include "policy.h"
 #include "store.h"
+#include "scratch.h"
 
 #define BACKING "/srv/backing"
 
@@ -43,18 +44,11 @@ static struct sc_policy *open_policy(struct fixture *x, bool *ret_dropped)
 
 static int setup(void **state)
 {
-	const char *dir = getenv("SCFS_TEST_DIR");
-	struct sc_store_open_args args = { .size_bytes = 16ull << 20,
-					   .format = true };
-	struct sc_store_report report;
 	struct fixture *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	snprintf(x->path, sizeof(x->path), "%s/policy-test-%d.swc",
-		 dir ? dir : "/var/tmp", getpid());
-	unlink(x->path);
-	args.path = x->path;
-	assert_int_equal(sc_store_open(&args, &x->store, &report), 0);
+	scratch_path(x->path, sizeof(x->path), "policy");
+	x->store = scratch_store(x->path, 16ull << 20, true, NULL);
 	x->policy = open_policy(x, NULL);
 	*state = x;
 	return 0;

@@ -19,6 +19,7 @@
 
 #include "scanner.h"
 #include "store.h"
+#include "scratch.h"
 
 #define MIB (1ull << 20)
 
@@ -32,15 +33,11 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct sc_store_open_args args = { .size_bytes = 64 * MIB };
-	struct sc_store_report r;
 	int err;
 
-	snprintf(f->path, sizeof(f->path), "/var/tmp/scanner-test-%d.swc",
-		 getpid());
-	unlink(f->path);
-	args.path = f->path;
-	assert_int_equal(sc_store_open(&args, &f->store, &r), 0);
+	assert_non_null(f);
+	scratch_path(f->path, sizeof(f->path), "scanner");
+	f->store = scratch_store(f->path, 64 * MIB, false, NULL);
 	f->pool = sc_pool_create(32 * MIB, &err);
 	assert_non_null(f->pool);
 	sc_tunables_init(&f->tun);

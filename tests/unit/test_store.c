@@ -21,6 +21,7 @@
 #include "codec.h"
 #include "probe.h"
 #include "store.h"
+#include "scratch.h"
 
 #define SMALL (16ull << 20)
 
@@ -28,12 +29,8 @@ static char path[256];
 
 static int setup(void **state)
 {
-	const char *dir = getenv("SCFS_TEST_DIR");
-
 	(void)state;
-	snprintf(path, sizeof(path), "%s/store-test-%d.swc",
-		 dir ? dir : "/var/tmp", getpid());
-	unlink(path);
+	scratch_path(path, sizeof(path), "store");
 	return 0;
 }
 
@@ -47,16 +44,7 @@ static int teardown(void **state)
 static struct sc_store *open_store(uint64_t size, bool format,
 				   struct sc_store_report *report)
 {
-	struct sc_store_open_args args = { .path = path,
-					   .size_bytes = size,
-					   .format = format };
-	struct sc_store *s = NULL;
-	int ret = sc_store_open(&args, &s, report);
-
-	if (ret < 0)
-		print_message("sc_store_open: %s\n", report->message);
-	assert_int_equal(ret, 0);
-	return s;
+	return scratch_store(path, size, format, report);
 }
 
 static void *cluster_buf(uint64_t object, uint32_t cluster, uint32_t version)

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "tiers.h"
+#include "scratch.h"
 
 #define OBJECT 0x1234567ull
 #define VALIDATOR 77ull
@@ -26,7 +27,7 @@ struct fixture {
 	char path[256];
 	struct sc_store *store;
 	struct sc_pool *pool;
-	_Atomic int64_t read_enable, read_poll_us;
+	struct sc_tunables tunables;
 	struct sc_tiers t;
 	struct sc_tiers_file f;
 	unsigned char *data;	/* the file's bytes */
@@ -35,25 +36,17 @@ struct fixture {
 
 static int setup(void **state)
 {
-	const char *dir = getenv("SCFS_TEST_DIR");
-	struct sc_store_open_args args = { .size_bytes = 16ull << 20,
-					   .format = true };
-	struct sc_store_report report;
 	struct fixture *x = calloc(1, sizeof(*x));
 	int err;
 
 	assert_non_null(x);
-	snprintf(x->path, sizeof(x->path), "%s/tiers-test-%d.swc",
-		 dir ? dir : "/var/tmp", getpid());
-	unlink(x->path);
-	args.path = x->path;
-	assert_int_equal(sc_store_open(&args, &x->store, &report), 0);
+	scratch_path(x->path, sizeof(x->path), "tiers");
+	x->store = scratch_store(x->path, 16ull << 20, true, NULL);
 	x->pool = sc_pool_create(8ull << 20, &err);
 	assert_non_null(x->pool);
-	atomic_init(&x->read_enable, 1);
-	atomic_init(&x->read_poll_us, 0);
-	sc_tiers_init(&x->t, x->pool, x->store, 8ull << 20, &x->read_enable,
-		      &x->read_poll_us);
+	sc_tunables_init(&x->tunables);
+	sc_tunable_set(&x->tunables, SC_T_READ_POLL_US, 0);
+	sc_tiers_init(&x->t, x->pool, x->store, 8ull << 20, &x->tunables);
 	x->f = (struct sc_tiers_file){ .object = OBJECT,
 				       .validator = VALIDATOR,
 				       .size = FILE_BYTES };
@@ -255,10 +248,10 @@ static void test_tiers_read_no_ssd_copy_without_read_enable(void **state)
 	struct fixture *x = *state;
 
 	write_cluster(x, 0);
-	atomic_store(&x->read_enable, 0);
+	sc_tunable_set(&x->tunables, SC_T_READ_ENABLE, 0);
 	assert_int_equal(ask_page(x, 0), SC_TIERS_MISS);
 	assert_int_equal(sc_tiers_missing_run(&x->t, &x->f, 0, 3), 3);
-	atomic_store(&x->read_enable, 1);
+	sc_tunable_set(&x->tunables, SC_T_READ_ENABLE, 1);
 	assert_int_equal(get_page(x, 0, 1), SC_POOL_SSD);
 }
 

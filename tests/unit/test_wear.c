@@ -46,39 +46,6 @@ static void test_days_left(void **state)
 	assert_true(sc_wear_days_left(0, 0, 0, 100, 8760) == 0);
 }
 
-static void test_parsers(void **state)
-{
-	uint64_t v = 7;
-
-	(void)state;
-	assert_int_equal(sc_parse_endurance("600T", &v), 0);
-	assert_int_equal(v, 600 * TB);
-	assert_int_equal(sc_parse_endurance("1.2P", &v), 0);
-	assert_int_equal(v, 1200 * TB);
-	assert_int_equal(sc_parse_endurance("600t", &v), 0);
-	assert_int_equal(sc_parse_endurance("5000000", &v), 0);
-	assert_int_equal(v, 5000000);
-	assert_int_equal(sc_parse_lifetime("5y", &v), 0);
-	assert_int_equal(v, 5 * YEAR);
-	assert_int_equal(sc_parse_lifetime("90d", &v), 0);
-	assert_int_equal(v, 90 * 86400);
-	assert_int_equal(sc_parse_lifetime("36h", &v), 0);
-	assert_int_equal(v, 36 * 3600);
-	assert_int_equal(sc_parse_lifetime("2w", &v), 0);
-	assert_int_equal(v, 14 * 86400);
-	v = 7;
-	const char *bad[] = { "",    "T",   "600TB", "6x",  "1e3", "0x10",
-			      "inf", "-5y", "1..2y", "5 y", "5yy", NULL };
-	for (int i = 0; bad[i]; i++) {
-		assert_int_equal(sc_parse_endurance(bad[i], &v), -EINVAL);
-		assert_int_equal(sc_parse_lifetime(bad[i], &v), -EINVAL);
-	}
-	assert_int_equal(v, 7);
-	assert_int_equal(sc_parse_endurance("2000P", &v), -ERANGE);
-	assert_int_equal(sc_parse_lifetime("101y", &v), -ERANGE);
-	assert_int_equal(sc_parse_endurance(NULL, &v), -EINVAL);
-}
-
 static void test_tunables_take_them(void **state)
 {
 	int64_t v;
@@ -98,7 +65,6 @@ int main(void)
 		cmocka_unit_test(
 			test_accrate_spends_what_is_left_over_the_lifetime),
 		cmocka_unit_test(test_days_left),
-		cmocka_unit_test(test_parsers),
 		cmocka_unit_test(test_tunables_take_them),
 	};
 

@@ -9,7 +9,6 @@
 
 #include "parse.h"
 #include "tunables.h"
-#include "wear.h"
 
 #define KB 1024LL
 #define MB (1024LL * KB)

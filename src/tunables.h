@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The tunables of swapcached, by DragonFly's names and meanings.  One
- * table serves the mount options (-o accrate=2M), the runtime xattrs
- * (setfattr -n user.swapcache.accrate -v 2M MNT), the stats and the
- * scanner, so a tunable is declared once.
+ * The tunables of a mount: swapcached's by DragonFly's names and
+ * meanings, and ours.  One table serves the mount options (-o accrate=2M),
+ * the runtime xattrs (setfattr -n user.swapcache.accrate -v 2M MNT), the
+ * stats, the scanner and the cache, so a tunable is declared once and read
+ * one way (sc_tunable_get) by every layer.
  *
  * Values are int64_t, read and written atomically: the daemon sets them
- * from any FUSE thread while the scanner reads them every tick.
+ * from any FUSE thread while the scanner and the readers use them.
  */
 #ifndef SC_TUNABLES_H
 #define SC_TUNABLES_H
@@ -35,7 +36,7 @@ enum sc_tunable {
 	SC_T_META_TIMEOUT,   /* ours: seconds cached metadata is trusted */
 	SC_T_ENDURANCE,	     /* ours: bytes the drive is rated to write */
 	SC_T_LIFETIME,	     /* ours: seconds it should last; with endurance,
-			    * they set accrate (wear.h) */
+			    * they set accrate (scan/wear.h) */
 	SC_T_DIRECT_ENABLE,  /* ours: O_DIRECT reads served by the cache too */
 	SC_T_LAZY_OPEN,	     /* ours: cached files opened on BACKING lazily */
 	SC_T_BACKING_DIRECT, /* ours: cached files read from BACKING O_DIRECT */
