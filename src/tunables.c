@@ -40,12 +40,13 @@ const struct sc_tunable_desc sc_tunable_descs[SC_T_COUNT] = {
 			     1000000000000000000LL },
 	[SC_T_LIFETIME] = { "lifetime", SC_TK_LIFETIME, 0, 0,
 			    100LL * 365 * 86400 },
-	[SC_T_DIRECT_ENABLE] = { "direct_enable", SC_TK_BOOL, 0, 0, 1 },
-	[SC_T_LAZY_OPEN] = { "lazy_open", SC_TK_BOOL, 0, 0, 1 },
+	[SC_T_DIRECT_ENABLE] = { "direct_enable", SC_TK_BOOL, 1, 0, 1 },
+	[SC_T_LAZY_OPEN] = { "lazy_open", SC_TK_BOOL, 1, 0, 1 },
 	[SC_T_BACKING_DIRECT] = { "backing_direct", SC_TK_BOOL, 1, 0, 1 },
 	/* Longer than most SSD reads take: see swapcachefs(8). */
 	[SC_T_READ_POLL_US] = { "read_poll_us", SC_TK_MICROSECONDS, 200, 0,
 				10000 },
+	[SC_T_STRICT_OPEN] = { "strict_open", SC_TK_BOOL, 0, 0, 1 },
 };
 
 void sc_tunables_init(struct sc_tunables *t)

@@ -41,6 +41,7 @@ enum sc_tunable {
 	SC_T_LAZY_OPEN,	     /* ours: cached files opened on BACKING lazily */
 	SC_T_BACKING_DIRECT, /* ours: cached files read from BACKING O_DIRECT */
 	SC_T_READ_POLL_US,   /* ours: a lone SSD reader polls this long */
+	SC_T_STRICT_OPEN,    /* ours: every open asks BACKING (close-to-open) */
 	SC_T_COUNT,
 };
 

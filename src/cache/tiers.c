@@ -404,6 +404,20 @@ uint32_t sc_tiers_missing_run(struct sc_tiers *t, const struct sc_tiers_file *f,
 				    max);
 }
 
+bool sc_tiers_holds_all(struct sc_tiers *t, const struct sc_tiers_file *f)
+{
+	uint64_t pages = file_pages(f);
+
+	if (reads_ssd(t) &&
+	    sc_store_object_bytes(t->store, f->object, f->validator) >=
+		    pages * SC_PAGE_BYTES)
+		return true;
+	for (uint64_t p = 0; p < pages; p++)
+		if (!sc_pool_contains(t->pool, f->object, f->validator, p))
+			return false;
+	return true;
+}
+
 int sc_tiers_fill_cluster(struct sc_tiers *t, const struct sc_tiers_file *f,
 			  uint32_t cluster, unsigned char *scratch)
 {

@@ -149,6 +149,9 @@ bool sc_tiers_in_ram(struct sc_tiers *t, const struct sc_tiers_file *f,
 uint32_t sc_tiers_missing_run(struct sc_tiers *t, const struct sc_tiers_file *f,
 			      uint32_t cluster, uint32_t max);
 
+/* Whether the pool and the SSD, one of them, hold every page of f. */
+bool sc_tiers_holds_all(struct sc_tiers *t, const struct sc_tiers_file *f);
+
 /*
  * Read cluster of f from its SSD copy into the pool (a reader's
  * read-ahead), through scratch (a cluster, aligned): 0 or a miss.

@@ -68,9 +68,10 @@ struct sc_fs {
 	_Atomic uint64_t read_bytes_ram;
 	_Atomic uint64_t read_bytes_ssd;
 	_Atomic uint64_t read_bytes_backing;
-	_Atomic uint64_t fetch_bytes;	 /* read from BACKING into the pool */
-	_Atomic uint64_t changed_behind; /* opens that found a file changed
+	_Atomic uint64_t fetch_bytes;	  /* read from BACKING into the pool */
+	_Atomic uint64_t changed_behind;  /* opens that found a file changed
 					    behind the mount's back */
+	_Atomic uint64_t opens_from_meta; /* opens that asked BACKING nothing */
 };
 
 #endif

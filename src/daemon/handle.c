@@ -35,16 +35,25 @@ void sc_file_put(struct sc_fs *fs, struct sc_file *f)
 /*
  * Whether st (and birth), of the file just opened by f's name, is the file
  * f was opened on: the same number and birth, or on a BACKING that
- * renumbers (fs.h) the same size and times.
+ * renumbers (fs.h) the same size and times.  A handle opened on the
+ * metadata cache's word needs the same contents too, unless the file was
+ * changed through the mount since (its handles then read BACKING as it
+ * is, rw.c): that word may be older than a change behind the mount's
+ * back.
  */
 static bool still_opened_file(struct sc_fs *fs, const struct sc_file *f,
 			      const struct stat *st, uint64_t birth)
 {
-	if (st->st_ino == f->opened.st_ino && st->st_dev == f->opened.st_dev &&
-	    birth == f->inode->birth)
-		return true;
-	return fs->itable.by_name && S_ISREG(st->st_mode) &&
-	       sc_object_validator(&fs->objects, st) == f->validator;
+	bool same_file = st->st_ino == f->opened.st_ino &&
+			 st->st_dev == f->opened.st_dev &&
+			 birth == f->inode->birth;
+	bool same_contents = S_ISREG(st->st_mode) &&
+			     sc_object_validator(&fs->objects, st) ==
+				     f->validator;
+
+	if (f->from_meta && atomic_load(&f->inode->changes) == f->changes)
+		return same_contents && (same_file || fs->itable.by_name);
+	return same_file || (fs->itable.by_name && same_contents);
 }
 
 int sc_file_fd(struct sc_fs *fs, struct sc_file *f)

@@ -30,6 +30,12 @@ struct sc_file {
 	 * open_flags.  Immutable, as are opener and open_flags.
 	 */
 	bool lazy;
+	/*
+	 * Opened on the metadata cache's word alone (ops_files.c,
+	 * check_from_record): a backing fd opened later must find the
+	 * contents it vouched for, not merely the same file.  Immutable.
+	 */
+	bool from_meta;
 	struct sc_creds opener;
 	int open_flags;
 	pthread_mutex_t open_lock; /* serialises the lazy open */

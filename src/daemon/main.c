@@ -163,6 +163,9 @@ static bool end_stuck(struct sc_fs *fs)
 	return true;
 }
 
+/* Why FUSE over io_uring, wanted by default, is not to be had. */
+static const char *uring_refused;
+
 static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 		       const char *mountpoint)
 {
@@ -259,6 +262,8 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 			sc_warn("uring: %s; requests go through /dev/fuse",
 				why);
 	}
+	if (uring_refused)
+		sc_notice("requests go through /dev/fuse: %s", uring_refused);
 	sc_notice("mounted %s on %s", fs->backing_path, mountpoint);
 
 	if (opts->single_thread) {
@@ -320,6 +325,19 @@ int main(int argc, char *argv[])
 	}
 	if (opts.debug)
 		sc_log_setup(SC_LOG_DEBUG, false);
+	{
+		bool fixable;
+		const char *refusal = sc_uring_refusal(&fixable);
+
+		if (sc_options_settle_uring(&opts, !refusal, err, sizeof(err)) <
+		    0) {
+			fprintf(stderr, "swapcachefs: %s\n", err);
+			return 1;
+		}
+		/* Said once mounted, where root can do something about it. */
+		if (refusal && fixable && !opts.no_uring && !opts.uring)
+			uring_refused = refusal;
+	}
 
 	if (sc_mountcheck(opts.backing, opts.mountpoint, fs.backing_path,
 			  mountpoint, err, sizeof(err)) < 0) {

@@ -66,11 +66,12 @@ static int backing_flags_for(struct sc_fs *fs, const struct sc_inode *inode,
 
 /*
  * What the cache needs of a new handle on a regular file: the object's
- * name, and its validator and size as of this open (close-to-open: the
- * backing store is asked now, and a changed file never matches what was
- * cached of it before).  Reads are cached for read-only opens, and for
- * O_DIRECT ones only when direct_enable says so: such a program may
- * expect every read to reach the backing store, as it does over NFS.
+ * name, and its validator and size as of this open (close-to-open: st
+ * is what the backing store said at this open, or within meta_timeout,
+ * and a changed file never matches what was cached of it before).  Reads
+ * are cached for read-only opens, O_DIRECT ones too unless
+ * direct_enable=0 (for a program that expects every read to reach the
+ * backing store, as over NFS).
  */
 static void attach_object(struct sc_fs *fs, struct sc_file *f, int flags,
 			  const struct stat *st)
@@ -261,6 +262,43 @@ static int check_lazily(const struct sc_loc *loc, struct stat *st,
 	return ret;
 }
 
+/* Files larger than this are opened asking BACKING: one round trip is
+ * little against reading them. */
+#define FROM_META_MAX_BYTES (1u << 20)
+
+/*
+ * A lazy open that the metadata cache answers, asking BACKING nothing:
+ * the file's attributes as BACKING confirmed them within meta_timeout (a
+ * lookup, a listing of its directory, an earlier open), read permission
+ * granted by their mode bits, as for every answer from the cache, and
+ * every byte of that version in the cache, so that no read needs BACKING
+ * (whose file may have changed since that word).  Not with strict_open,
+ * nor while the file is open to write through the mount.  0, or -EAGAIN:
+ * ask BACKING.
+ */
+static int check_from_record(struct sc_fs *fs, struct sc_inode *inode,
+			     struct stat *st)
+{
+	char dir[PATH_MAX], name[NAME_MAX + 1];
+	struct sc_tiers_file whole;
+
+	if (!fs->meta || sc_tunable_get(&fs->tunables, SC_T_STRICT_OPEN) ||
+	    inode == &fs->itable.root || atomic_load(&inode->writers) ||
+	    sc_offline_now() || ops_path_pair(fs, inode, dir, name) < 0 ||
+	    !ops_cached_attr(fs, inode, dir, name, SC_META_FRESH, st) ||
+	    !S_ISREG(st->st_mode) || st->st_size > FROM_META_MAX_BYTES ||
+	    sc_object_racy(&fs->objects, st) || sc_creds_may(st, R_OK) < 0)
+		return -EAGAIN;
+	whole = (struct sc_tiers_file){
+		.object = sc_object_of_inode(fs, inode),
+		.validator = sc_object_validator(&fs->objects, st),
+		.size = (uint64_t)st->st_size,
+	};
+	if (!whole.object || !sc_tiers_holds_all(&fs->tiers, &whole))
+		return -EAGAIN;
+	return 0;
+}
+
 /*
  * A lazy handle whose file the cache holds nothing of (at this validator)
  * would open its backing fd at the first read anyway: it opens it now, so
@@ -313,14 +351,25 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	uint64_t birth, ticket = 0;
 	int ret, fd = -1, list_fd = -1;
 	uint32_t dir_key = 0, changes = 0;
+	bool from_meta = false;
 
 	/* A writer from before its open truncates (changed_behind). */
 	bool writer = opens_to_write(fi->flags);
 
 	if (writer)
 		atomic_fetch_add(&inode->writers, 1);
-	ret = ops_reach_inode(req, inode, &loc);
-	if (ret == 0) {
+	if (lazy && ops_as_caller(req) == 0) {
+		changes = atomic_load(&inode->changes); /* as below */
+		from_meta = check_from_record(fs, inode, &st) == 0;
+		birth = inode->birth;
+	}
+	if (from_meta) {
+		atomic_fetch_add(&fs->opens_from_meta, 1);
+		ret = 0;
+	} else {
+		ret = ops_reach_inode(req, inode, &loc);
+	}
+	if (ret == 0 && !from_meta) {
 		if (fi->flags & O_TRUNC) {
 			ops_meta_changed_inode(fs, inode);
 			sc_file_changing(fs, inode,
@@ -346,12 +395,13 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * and the kernel's dentry is older): ESTALE makes the kernel look
 	 * the name up again and open the new inode, so that this handle does
 	 * not share the old file's page cache with its readers.  That lookup
-	 * must ask BACKING: the cached entry goes.
+	 * must ask BACKING: the cached entry goes.  (A record found for the
+	 * open is of this inode: ops_cached_attr.)
 	 */
-	if (ret == 0 && !ops_same_file(fs, inode, &st, birth)) {
+	if (ret == 0 && !from_meta && !ops_same_file(fs, inode, &st, birth)) {
 		ops_meta_forget_inode(fs, inode);
 		ret = -ESTALE;
-	} else if (ret == 0 &&
+	} else if (ret == 0 && !from_meta &&
 		   changed_behind(fs, inode, &st, birth, ticket, changes)) {
 		/*
 		 * Close-to-open: the kernel may hold the old attributes (its
@@ -365,6 +415,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret == 0)
 		ret = new_file(fs, inode, fd, fi->flags, backing_flags, lazy,
 			       &st, changes, fi);
+	if (ret == 0)
+		file_of(fi)->from_meta = from_meta;
 	if (ret < 0 && fd >= 0)
 		close(fd);
 	if (ret == 0 && lazy) {

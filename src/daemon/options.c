@@ -50,15 +50,18 @@ const char sc_options_help[] =
 	"                              512K with uring)\n"
 	"     max_background=N         asynchronous reads queued at most (32)\n"
 	"     max_threads=N            worker threads at most (16)\n"
-	"     negative_timeout=SECONDS cache of failed lookups (0)\n"
+	"     negative_timeout=SECONDS cache of failed lookups (1)\n"
 	"     norefill                 leave RAM empty at mount (by default what\n"
 	"                              it held at the last unmount is read back\n"
 	"                              from the cache)\n"
+	"     nouring                  not FUSE over io_uring, even where the\n"
+	"                              kernel allows it\n"
 	"     ram=SIZE                 the RAM page pool (256M)\n"
 	"     read_ahead=SIZE          kernel read-ahead on the mount (4M)\n"
 	"     uring                    FUSE over io_uring: each CPU's requests\n"
 	"                              answered on that CPU (Linux 6.14+, with\n"
-	"                              the fuse module's enable_uring=Y)\n"
+	"                              the fuse module's enable_uring=Y; used\n"
+	"                              wherever it is, say why not if it is not)\n"
 	"     uring_threads=N          its threads per CPU, a third of them\n"
 	"                              pinned to it (12)\n"
 	"     TUNABLE=VALUE            read_enable, data_enable, meta_enable,\n"
@@ -68,7 +71,7 @@ const char sc_options_help[] =
 	"                              meta_timeout (seconds cached metadata is\n"
 	"                              trusted: 60), endurance, lifetime,\n"
 	"                              direct_enable, lazy_open,\n"
-	"                              backing_direct, read_poll_us\n"
+	"                              backing_direct, read_poll_us, strict_open\n"
 	"     ro, rw, nosuid, nodev, noexec, noatime, ...\n"
 	"                              passed to the kernel mount\n"
 	"\n"
@@ -115,6 +118,7 @@ static const struct option_desc option_table[] = {
 	{ "negative_timeout", OPT_SECONDS, FIELD(negative_timeout_ns), false, 0,
 	  0 },
 	{ "norefill", OPT_FLAG, FIELD(no_refill), false, 0, 0 },
+	{ "nouring", OPT_FLAG, FIELD(no_uring), false, 0, 0 },
 	{ "ram", OPT_SIZE, FIELD(ram_bytes), false, 0, 1ull << 20 },
 	{ "read_ahead", OPT_SIZE, FIELD(read_ahead_bytes), false, 1ull << 30,
 	  0 },
@@ -167,7 +171,7 @@ void sc_options_init(struct sc_options *opts)
 	opts->uring_threads = 12;
 	opts->attr_timeout_ns = 1 * NS_PER_S;
 	opts->entry_timeout_ns = 1 * NS_PER_S;
-	opts->negative_timeout_ns = 0;
+	opts->negative_timeout_ns = 1 * NS_PER_S;
 	opts->backing_timeout_ns = 60 * NS_PER_S;
 	opts->ram_bytes = 256ull << 20;
 	opts->read_ahead_bytes = 4ull << 20;
@@ -451,18 +455,27 @@ int sc_options_parse_argv(struct sc_options *opts, int argc, char *const *argv,
 			err, err_len,
 			"missing %s (usage: swapcachefs [options] BACKING MOUNTPOINT)",
 			opts->backing ? "MOUNTPOINT" : "BACKING");
+	if (opts->uring && opts->no_uring)
+		return fail(err, err_len,
+			    "options 'uring' and 'nouring' both given");
+	return 0;
+}
+
+int sc_options_settle_uring(struct sc_options *opts, bool kernel_allows,
+			    char *err, size_t err_len)
+{
+	char word[32];
+
+	opts->uring = opts->uring || (kernel_allows && !opts->no_uring);
 	/*
 	 * Each ring entry keeps a buffer that has held the largest reply it
 	 * sent: reads of at most half the kernel's megabyte halve what the
 	 * entries of a sequential reader hold, and read no slower
 	 * (bench/README.md, measurements).
 	 */
-	if (opts->uring && !opts->max_read_bytes) {
-		char word[32];
-
-		opts->max_read_bytes = SC_URING_MAX_READ;
-		snprintf(word, sizeof(word), "max_read=%u", SC_URING_MAX_READ);
-		return append_kernel_opt(opts, word, err, err_len);
-	}
-	return 0;
+	if (!opts->uring || opts->max_read_bytes)
+		return 0;
+	opts->max_read_bytes = SC_URING_MAX_READ;
+	snprintf(word, sizeof(word), "max_read=%u", SC_URING_MAX_READ);
+	return append_kernel_opt(opts, word, err, err_len);
 }

@@ -37,10 +37,11 @@ struct sc_options {
 	bool read_only;
 	bool clone_fd;
 	unsigned max_threads;
-	bool uring;		   /* FUSE over io_uring (uring.h) */
-	unsigned uring_threads;	   /* its threads per CPU */
-	unsigned max_background;   /* the kernel's async reads queued */
-	uint64_t max_read_bytes;   /* 0: the kernel's default */
+	bool uring;		 /* FUSE over io_uring (uring.h): asked for */
+	bool no_uring;		 /* nouring: not even where the kernel allows */
+	unsigned uring_threads;	 /* its threads per CPU */
+	unsigned max_background; /* the kernel's async reads queued */
+	uint64_t max_read_bytes; /* 0: the kernel's default */
 	uint64_t read_ahead_bytes; /* the kernel's read-ahead on the mount */
 	uint64_t attr_timeout_ns;
 	uint64_t entry_timeout_ns;
@@ -86,6 +87,16 @@ int sc_options_parse_mount(struct sc_options *opts, const char *text, char *err,
  */
 int sc_options_parse_argv(struct sc_options *opts, int argc, char *const *argv,
 			  char *err, size_t err_len);
+
+/*
+ * Whether the mount uses FUSE over io_uring: where the kernel allows it
+ * (kernel_allows), unless nouring; when asked for with uring, also where
+ * it does not (the mount then says why).  With it, reads of at most
+ * SC_URING_MAX_READ unless max_read was given.  Sets opts->uring; 0, or
+ * -EINVAL with a message in err.
+ */
+int sc_options_settle_uring(struct sc_options *opts, bool kernel_allows,
+			    char *err, size_t err_len);
 
 /* The usage text printed by --help, identical to the man page SYNOPSIS. */
 extern const char sc_options_usage[];

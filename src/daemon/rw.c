@@ -662,7 +662,12 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	atomic_fetch_add(&fs->read_bytes_backing, by_origin[SC_POOL_BACKING]);
 	atomic_store_explicit(&f->next_off, pos, memory_order_relaxed);
 out:
-	if (err && done == 0)
+	/*
+	 * An error after some bytes fails the whole read: the kernel takes a
+	 * short reply for the end of the file (it zero-fills the rest of its
+	 * pages and shrinks the size it knows).
+	 */
+	if (err)
 		sc_reply_err(req, err);
 	else
 		sc_reply_buf(req, (const char *)out, done);

@@ -505,13 +505,13 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *data)
 	return n;
 }
 
-/* Why the ring cannot be had here, or NULL when the kernel allows it. */
-static const char *kernel_refusal(void)
+const char *sc_uring_refusal(bool *ret_root_can_allow)
 {
 	char c = 0;
 	int fd = open("/sys/module/fuse/parameters/enable_uring",
 		      O_RDONLY | O_CLOEXEC);
 
+	*ret_root_can_allow = fd >= 0;
 	if (fd < 0)
 		return "this kernel has no FUSE over io_uring (Linux 6.14 or later with CONFIG_FUSE_IO_URING)";
 	if (read(fd, &c, 1) != 1)
@@ -540,7 +540,8 @@ int sc_uring_start(struct fuse_session *se, unsigned threads_per_cpu,
 {
 	const struct fuse_custom_io io = { .writev = hook_writev,
 					   .read = hook_read };
-	const char *refusal = kernel_refusal();
+	bool fixable;
+	const char *refusal = sc_uring_refusal(&fixable);
 	/* The kernel has a queue for every possible CPU. */
 	unsigned nr_queues = (unsigned)get_nprocs_conf();
 	unsigned floating_per_cpu =

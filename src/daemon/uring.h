@@ -22,6 +22,12 @@ struct fuse_session;
 struct sc_uring;
 
 /*
+ * Why this kernel will not serve FUSE over io_uring, or NULL: it will;
+ * *ret_root_can_allow: root can switch it on (the kernel has it).
+ */
+const char *sc_uring_refusal(bool *ret_root_can_allow);
+
+/*
  * Installs the hooks on se (after fuse_session_mount, which opened the
  * session's fd) and starts threads_per_cpu threads for each CPU; they
  * register their ring entries once the INIT reply is out.  Returns 0 or

@@ -58,6 +58,18 @@ def check(data, off, file_id, versions):
     return version
 
 
+def matching(data, off, file_id, versions):
+    """The versions of file_id among versions that data (read at off)
+    matches entirely: a short read may match several."""
+    first, last = off // BLOCK, (off + len(data) - 1) // BLOCK
+    out = set()
+    for v in versions:
+        want = b"".join(block(file_id, v, i) for i in range(first, last + 1))
+        if data == want[off - first * BLOCK:off - first * BLOCK + len(data)]:
+            out.add(v)
+    return out
+
+
 def identify(got, at, file_id, max_version):
     """What got (bytes at offset at of some block) is, for the message."""
     if not got.strip(b"\0"):
@@ -79,6 +91,7 @@ class Tally:
         self.wrong = []
         self.errors = []
         self.stale_opens = 0  # ESTALE from an open the file was replaced during
+        self.stale_reads = 0  # ESTALE from a read of a file replaced since
 
     def add(self, nbytes):
         with self.lock:

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The cache over a real mount of a local backing directory: reads reach
 the SSD and are served from it after a remount, a file changed behind the
-mount's back is seen at the next open, writes go through, O_DIRECT
-bypasses the cache unless direct_enable, a hot set survives a cold scan larger than the
+mount's back is seen within meta_timeout (at the next open with
+strict_open), writes go through, O_DIRECT
+reads are served by the cache unless direct_enable=0, a hot set survives a cold scan larger than the
 cache, and the stats and tunables xattrs behave."""
 import errno
 import mmap
@@ -161,7 +162,7 @@ def test_ram_comes_back_after_a_remount(dirs):
     files["f1"] = make_file(os.path.join(backing, "f1"), 200000, 5)
 
     drop_caches()
-    m = mount(backing, mnt, cache)
+    m = mount(backing, mnt, cache, "strict_open=1")  # f1 is checked at open
     try:
         # Their pages, and the directory's metadata record's.
         scfs.wait_for(lambda: stats(mnt)["ram_refilled_pages"] > sum(pages.values()),
@@ -191,19 +192,52 @@ def test_ram_comes_back_after_a_remount(dirs):
         m.unmount()
 
 
-def test_change_behind_the_mount_seen_at_next_open(dirs):
+def rewrite_behind(path, size, seed, later_s):
+    """New contents of the same size and a later mtime, behind the mount's
+    back; then the kernel's own attribute cache (1 s) expires."""
+    data = make_file(path, size, seed)
+    now = time.time_ns() + later_s * 10**9
+    os.utime(path, ns=(now, now))
+    time.sleep(1.1)
+    return data
+
+
+def test_change_behind_the_mount_seen_within_meta_timeout_or_at_next_open(dirs):
+    """By default an open that the metadata cache can answer (a file of at
+    most a megabyte that the cache holds whole) asks BACKING nothing
+    (opens_from_meta): a change behind the mount's back is seen once what
+    the cache knew is meta_timeout old.  A larger file, or any with
+    strict_open, is checked at every open and seen changed at once."""
+    SMALL = 200000
     base, backing, mnt, _ = dirs
     path = os.path.join(backing, "f")
-    old = make_file(path, 2 * MIB, 1)
-    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    old = make_file(path, SMALL, 1)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "meta_timeout=600")
     try:
         assert read(os.path.join(mnt, "f")) == old
         wait_written(mnt, len(old))
-        # New contents, same size, new mtime: written behind our back.
-        new = make_file(path, 2 * MIB, 2)
-        os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
-        time.sleep(1.1)  # let the kernel's attribute cache expire
+        opens = stats(mnt)["opens_from_meta"]
+        new = rewrite_behind(path, SMALL, 2, 1)
+        assert read_past_page_cache(os.path.join(mnt, "f")) == old
+        st = stats(mnt)
+        assert st["opens_from_meta"] == opens + 1
+        assert st["read_bytes_backing"] == len(old)  # the first read's
+        os.setxattr(mnt, "user.swapcache.meta_timeout", b"1")
+        time.sleep(1.1)
         assert read(os.path.join(mnt, "f")) == new
+        os.setxattr(mnt, "user.swapcache.meta_timeout", b"600")
+        os.setxattr(mnt, "user.swapcache.strict_open", b"1")
+        opens = stats(mnt)["opens_from_meta"]
+        new = rewrite_behind(path, SMALL, 3, 2)
+        assert read(os.path.join(mnt, "f")) == new
+        assert stats(mnt)["opens_from_meta"] == opens
+        os.setxattr(mnt, "user.swapcache.strict_open", b"0")
+        big = os.path.join(backing, "big")
+        make_file(big, 2 * MIB, 4)
+        assert read(os.path.join(mnt, "big")) == read(big)
+        big_new = rewrite_behind(big, 2 * MIB, 5, 1)
+        assert read(os.path.join(mnt, "big")) == big_new
+        assert stats(mnt)["opens_from_meta"] == opens
     finally:
         m.unmount()
     # And after a remount, the old SSD copy is never served.
@@ -219,11 +253,12 @@ def test_only_a_change_behind_the_mount_makes_an_open_reset_the_kernels_attribut
     """An open tells the kernel to ask again for the attributes of a file
     changed behind the mount's back (changed_behind counts those opens),
     not of one changed through the mount: the kernel made that change and
-    knows (the next test shows what telling it costs)."""
+    knows (the next test shows what telling it costs).  strict_open: each
+    open asks BACKING."""
     base, backing, mnt, _ = dirs
     path = os.path.join(mnt, "f")
     make_file(os.path.join(backing, "f"), 65536, 1)
-    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "strict_open=1")
     try:
         read(path)
         for v in range(2, 6):
@@ -431,12 +466,12 @@ def test_lazy_open(dirs):
     is opened only when a read needs it.  Such a handle keeps reading a
     file removed through the mount (its fd is opened first), and says
     ESTALE, as NFS does, for one replaced behind the mount's back when it
-    needs BACKING.  Without lazy_open, every open opens the backing file."""
+    needs BACKING.  With lazy_open=0, every open opens the backing file."""
     base, backing, mnt, _ = dirs
     cache = os.path.join(base, "c.swc")
     data = {n: make_file(os.path.join(backing, n), 3 * MIB, i)
             for i, n in enumerate(("a", "b", "c"))}
-    m = mount(backing, mnt, cache)
+    m = mount(backing, mnt, cache, "lazy_open=0")
     try:
         for n, d in data.items():
             assert read(os.path.join(mnt, n)) == d
@@ -447,7 +482,7 @@ def test_lazy_open(dirs):
             assert backing_fds(m, os.path.join(backing, "a")) == 1
     finally:
         m.unmount()
-    m = mount(backing, mnt, cache, "lazy_open=1", "norefill")
+    m = mount(backing, mnt, cache, "norefill")  # lazy_open=1 is the default
     try:
         drop_caches()
         # From the SSD, with no backing fd behind the handle.
@@ -586,12 +621,12 @@ def read_direct(path, size):
         os.close(fd)
 
 
-def test_o_direct_bypasses_the_cache_unless_direct_enable(dirs):
+def test_o_direct_served_by_the_cache_unless_direct_enable_0(dirs):
     base, backing, mnt, _ = dirs
     cache = os.path.join(base, "c.swc")
     data = make_file(os.path.join(backing, "f"), MIB, 4)
     path = os.path.join(mnt, "f")
-    m = mount(backing, mnt, cache)
+    m = mount(backing, mnt, cache, "direct_enable=0")
     try:
         before = stats(mnt)["read_bytes_backing"]
         assert read_direct(path, MIB) == data
@@ -605,7 +640,7 @@ def test_o_direct_bypasses_the_cache_unless_direct_enable(dirs):
         wait_written(mnt, MIB)
     finally:
         m.unmount()
-    m = mount(backing, mnt, cache, "direct_enable=1")
+    m = mount(backing, mnt, cache)  # direct_enable=1 is the default
     try:
         drop_caches()
         before = stats(mnt)
@@ -691,7 +726,8 @@ def test_backing_read_o_direct_unless_backing_direct_0(dirs):
     sizes = {"one": 1, "odd": 10_000, "cl": 3 * 65536, "big": 3 * MIB + 123}
     data = {n: make_file(os.path.join(backing, n), size, None)
             for n, size in sizes.items()}
-    m = mount(backing, mnt, os.path.join(base, "c.swc"))
+    # lazy_open=0: every open has its backing fd, to look at.
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "lazy_open=0")
     try:
         assert stats(mnt)["backing_direct"] == 1
         for n, d in data.items():

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""FUSE over io_uring (-o uring): the same filesystem through the kernel's
+"""FUSE over io_uring (by default where the kernel allows it): the same filesystem through the kernel's
 per-CPU rings.  Every byte read and written is right, small and large
 replies alike, from threads on every CPU and from the SSD after a
 remount; a request stuck on a hung server is answered by the watchdog and
@@ -166,6 +166,25 @@ def test_uring_off_in_the_kernel_says_so_and_mounts(dirs, enable_uring):
         log = m.unmount()
     assert "echo Y > /sys/module/fuse/parameters/enable_uring" in log, log
     assert "requests go through /dev/fuse" in log, log
+
+
+def test_uring_used_by_default_wherever_the_kernel_allows(dirs, enable_uring):
+    """No option: the ring where the kernel allows it; where its switch is
+    off, one line says how to turn it on; nouring: never, and silently."""
+    base, backing, mnt, _ = dirs
+    data = make_file(os.path.join(backing, "f"), MIB, None)
+    for on, options, rings, told in ((True, (), True, False),
+                                     (False, (), False, True),
+                                     (True, ("nouring",), False, False)):
+        enable_uring(on)
+        m = scfs.Mount(backing, mnt, options=("allow_other", *options))
+        try:
+            assert read(os.path.join(mnt, "f")) == data
+            assert (stats(mnt)["uring_requests"] > 0) == rings, (on, options)
+        finally:
+            log = m.unmount()
+        said = log.count("echo Y > /sys/module/fuse/parameters/enable_uring")
+        assert said == (1 if told else 0), (on, options, log)
 
 
 @pytest.mark.skipif(not (shutil.which("sshfs") and os.path.exists("/usr/sbin/sshd")),

@@ -27,7 +27,7 @@ static void test_defaults_are_documented_values(void **state)
 	sc_options_init(&o);
 	assert_int_equal(o.attr_timeout_ns, 1000000000ULL);
 	assert_int_equal(o.entry_timeout_ns, 1000000000ULL);
-	assert_int_equal(o.negative_timeout_ns, 0);
+	assert_int_equal(o.negative_timeout_ns, 1000000000ull);
 	assert_int_equal(o.max_threads, 16);
 	assert_int_equal(o.max_background, 32);
 	assert_int_equal(o.read_ahead_bytes, 4u << 20);
@@ -35,6 +35,11 @@ static void test_defaults_are_documented_values(void **state)
 	assert_false(o.allow_other);
 	assert_string_equal(o.kernel_opts, "");
 }
+
+/* Parse args, then settle uring as a kernel that allows it or not would. */
+#define SETTLE(o, err, allows, ...) \
+	(PARSE(o, err, __VA_ARGS__) \
+		 ?: sc_options_settle_uring(o, allows, err, sizeof(err)))
 
 /*
  * With uring, reads are at most 512 KiB unless max_read says otherwise:
@@ -47,18 +52,50 @@ static void test_uring_reads_half_a_megabyte_unless_told(void **state)
 
 	(void)state;
 	sc_options_init(&o);
-	assert_int_equal(PARSE(&o, err, "-o", "uring", "/b", "/m"), 0);
+	assert_int_equal(SETTLE(&o, err, true, "-o", "uring", "/b", "/m"), 0);
 	assert_int_equal(o.max_read_bytes, 512u << 10);
 	assert_string_equal(o.kernel_opts, "max_read=524288");
 	sc_options_init(&o);
-	assert_int_equal(PARSE(&o, err, "-o", "uring,max_read=1M", "/b", "/m"),
+	assert_int_equal(SETTLE(&o, err, true, "-o", "uring,max_read=1M", "/b",
+				"/m"),
 			 0);
 	assert_int_equal(o.max_read_bytes, 1u << 20);
 	assert_string_equal(o.kernel_opts, "max_read=1048576");
 	sc_options_init(&o);
-	assert_int_equal(PARSE(&o, err, "/b", "/m"), 0);
+	assert_int_equal(SETTLE(&o, err, false, "/b", "/m"), 0);
 	assert_int_equal(o.max_read_bytes, 0); /* the kernel's */
 	assert_string_equal(o.kernel_opts, "");
+}
+
+/*
+ * FUSE over io_uring wherever the kernel allows it, unless nouring; asked
+ * for, also where it does not (the mount then says why).
+ */
+static void test_uring_used_wherever_the_kernel_allows(void **state)
+{
+	struct sc_options o;
+	char err[256];
+
+	(void)state;
+	sc_options_init(&o);
+	assert_int_equal(SETTLE(&o, err, true, "/b", "/m"), 0);
+	assert_true(o.uring);
+	assert_int_equal(o.max_read_bytes, 512u << 10);
+	sc_options_init(&o);
+	assert_int_equal(SETTLE(&o, err, false, "/b", "/m"), 0);
+	assert_false(o.uring);
+	sc_options_init(&o);
+	assert_int_equal(SETTLE(&o, err, true, "-o", "nouring", "/b", "/m"), 0);
+	assert_false(o.uring);
+	assert_string_equal(o.kernel_opts, "");
+	sc_options_init(&o);
+	assert_int_equal(SETTLE(&o, err, false, "-o", "uring", "/b", "/m"), 0);
+	assert_true(o.uring);
+	sc_options_init(&o);
+	assert_int_equal(SETTLE(&o, err, true, "-o", "uring,nouring", "/b",
+				"/m"),
+			 -EINVAL);
+	assert_string_equal(err, "options 'uring' and 'nouring' both given");
 }
 
 static void test_positional_and_flags(void **state)
@@ -285,6 +322,7 @@ int main(void)
 		cmocka_unit_test(test_help_and_version_need_no_paths),
 		cmocka_unit_test(test_usage_matches_issue_synopsis),
 		cmocka_unit_test(test_uring_reads_half_a_megabyte_unless_told),
+		cmocka_unit_test(test_uring_used_wherever_the_kernel_allows),
 	};
 
 	return cmocka_run_group_tests_name("options", tests, NULL, NULL);
