@@ -25,7 +25,7 @@ def age(root, seconds=60):
     paths = [root] if os.path.isfile(root) else [
         os.path.join(d, n) for d, _, names in os.walk(root) for n in names]
     for p in paths:
-        os.utime(p, (then, then))
+        os.utime(p, (then, then), follow_symlinks=False)
 
 
 def random_file(path, size_mib):

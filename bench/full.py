@@ -18,11 +18,8 @@ Systems:
                   the same sshfs, with and without swapcachefs on top):
                   cold (a new cache), warm after drop_caches,
                   warm after a remount; cache file on the local disk,
-                  ram=256M, direct_enable=1 (O_DIRECT reads served from the
-                  cache, as passthrough_ll serves them from its disk),
-                  meta_timeout=3600, lazy_open=1 (a cached file is opened
-                  on sshfs only when a read needs it: rclone opens its
-                  cached files alone too)
+                  ram=256M, every other option its default (FUSE over
+                  io_uring where the kernel allows it: see --no-uring)
   rclone          mount --vfs-cache-mode full over an sftp remote to the
                   same sshd: cold, warm after drop_caches, after a remount
 
@@ -315,9 +312,8 @@ class Swapcachefs(System):
 
     def mount(self):
         self.m = scfs.Mount(self.backing, self.root, options=(
-            f"cache={self.cache}", f"cache_size={self.cache_size}", "ram=256M",
-            "direct_enable=1", "meta_timeout=3600", "lazy_open=1") +
-            (("uring",) if self.uring else ()))
+            f"cache={self.cache}", f"cache_size={self.cache_size}", "ram=256M") +
+            (() if self.uring else ("nouring",)))
 
     def unmount(self):
         self.m.unmount()
@@ -712,10 +708,10 @@ def main():
     if args.no_loopback:
         args.no_profile = True
     # FUSE over io_uring is off in the fuse module by default: on for the
-    # run (swapcachefs -o uring), then as it was.
+    # run (swapcachefs uses it wherever the kernel allows), then as it was.
     uring_was = None if args.no_uring else set_enable_uring(True)
     lines.append("swapcachefs transport: " + (
-        "FUSE over io_uring (-o uring)" if uring_was is not None else
+        "FUSE over io_uring" if uring_was is not None else
         "/dev/fuse" + ("" if args.no_uring else f" ({URING_PARAM} missing)")))
     try:
         if not args.no_loopback:
