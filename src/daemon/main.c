@@ -350,9 +350,13 @@ int main(int argc, char *argv[])
 			fs.backing_path, strerror(errno));
 		return 1;
 	}
-	if (sc_cachedev_open(&opts, fs.backing_path, mountpoint, &fs.store,
-			     fs.cache_path, sizeof(fs.cache_path), err,
-			     sizeof(err)) < 0) {
+	if (sc_cachedev_open(
+		    &(struct sc_cachedev_request){
+			    .path = opts.cache_path,
+			    .size_bytes = opts.cache_size_bytes,
+			    .format = opts.format },
+		    fs.backing_path, mountpoint, &fs.store, fs.cache_path,
+		    sizeof(fs.cache_path), err, sizeof(err)) < 0) {
 		fprintf(stderr, "swapcachefs: %s\n", err);
 		close(fs.root_fd);
 		return 1;

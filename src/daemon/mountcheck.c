@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mountcheck.h"
+#include "relpath.h"
 
 static int fail(char *err, size_t err_len, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -27,16 +28,6 @@ static int fail(char *err, size_t err_len, int errnum, const char *fmt, ...)
 	vsnprintf(err, err_len, fmt, ap);
 	va_end(ap);
 	return -errnum;
-}
-
-int sc_path_is_within(const char *inner, const char *outer)
-{
-	size_t n = strlen(outer);
-
-	if (strcmp(outer, "/") == 0)
-		return 1;
-	return strncmp(inner, outer, n) == 0 &&
-	       (inner[n] == '\0' || inner[n] == '/');
 }
 
 /* Undo mountinfo's octal escapes (\040 for a space) in place. */

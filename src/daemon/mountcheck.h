@@ -25,7 +25,4 @@ int sc_mountcheck(const char *backing, const char *mountpoint,
  */
 int sc_mountinfo_has_mountpoint(const char *mountinfo, const char *path);
 
-/* Whether canonical path inner is outer or lies below it. */
-int sc_path_is_within(const char *inner, const char *outer);
-
 #endif

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "mountcheck.h"
+#include "relpath.h"
 
 static const char mountinfo[] =
 	"22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"

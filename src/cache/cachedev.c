@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "cachedev.h"
-#include "mountcheck.h"
 #include "log.h"
 #include "nvme.h"
+#include "relpath.h"
 #include "store.h"
 
 static int append(char *buf, size_t len, size_t *used, const char *fmt, ...)
@@ -190,18 +190,18 @@ static int refuse_cache_inside(const char *path, const char *backing,
 	return 0;
 }
 
-int sc_cachedev_open(const struct sc_options *opts, const char *backing,
+int sc_cachedev_open(const struct sc_cachedev_request *req, const char *backing,
 		     const char *mountpoint, struct sc_store **ret_store,
 		     char *ret_path, size_t path_len, char *err, size_t err_len)
 {
-	struct sc_store_open_args args = { .format = opts->format };
+	struct sc_store_open_args args = { .format = req->format };
 	struct sc_store_report r;
-	bool is_default = opts->cache_path[0] == '\0';
+	bool is_default = req->path[0] == '\0';
 	struct stat st;
 	int ret;
 
 	*ret_store = NULL;
-	if (strcmp(opts->cache_path, "none") == 0) {
+	if (strcmp(req->path, "none") == 0) {
 		snprintf(ret_path, path_len, "none");
 		return 0;
 	}
@@ -224,7 +224,7 @@ int sc_cachedev_open(const struct sc_options *opts, const char *backing,
 			return ret;
 		}
 	} else {
-		snprintf(ret_path, path_len, "%s", opts->cache_path);
+		snprintf(ret_path, path_len, "%s", req->path);
 	}
 	ret = refuse_cache_inside(ret_path, backing, mountpoint, err, err_len);
 	if (ret < 0)
@@ -232,7 +232,7 @@ int sc_cachedev_open(const struct sc_options *opts, const char *backing,
 	args.path = ret_path;
 	args.on_failure = device_failed;
 	args.on_failure_arg = ret_path; /* the caller's, for the mount's life */
-	args.size_bytes = opts->cache_size_bytes;
+	args.size_bytes = req->size_bytes;
 	/* A new cache file gets the default size unless one was asked for. */
 	if (!args.size_bytes && stat(ret_path, &st) < 0 && errno == ENOENT)
 		args.size_bytes = SC_DEFAULT_CACHE_BYTES;

@@ -7,10 +7,9 @@
 #ifndef SC_CACHEDEV_H
 #define SC_CACHEDEV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "options.h"
 
 struct sc_nvme_info;
 struct sc_store;
@@ -29,13 +28,20 @@ int sc_cachedev_default_path(const char *backing, int is_root,
 			     const char *xdg_cache_home, const char *home,
 			     char *buf, size_t len);
 
+/* What the mount options ask of the cache device. */
+struct sc_cachedev_request {
+	const char *path;    /* cache=: "" the default place, "none" none */
+	uint64_t size_bytes; /* cache_size=: of a new cache file; 0 default */
+	bool format;	     /* format whatever the device holds */
+};
+
 /*
- * Open the cache device the options ask for, creating the default
- * directory when needed; one inside BACKING or MOUNTPOINT (both
- * canonical) is refused.  *ret_store is NULL for cache=none.  Returns 0,
- * or a negative errno with a one-line message in err.
+ * Open the cache device asked for, creating the default directory when
+ * needed; one inside BACKING or MOUNTPOINT (both canonical) is refused.
+ * *ret_store is NULL for cache=none.  Returns 0, or a negative errno with
+ * a one-line message in err.
  */
-int sc_cachedev_open(const struct sc_options *opts, const char *backing,
+int sc_cachedev_open(const struct sc_cachedev_request *req, const char *backing,
 		     const char *mountpoint, struct sc_store **ret_store,
 		     char *ret_path, size_t path_len, char *err,
 		     size_t err_len);
