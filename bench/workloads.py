@@ -139,15 +139,19 @@ def sorted_lines(data):
 
 
 def ls_normal(data):
-    """ls -lR without what differs between filesystems for the same files:
-    link counts (SFTP carries none) and block totals."""
+    """ls -lR without what differs between filesystems for the same files
+    (link counts: SFTP carries none; block totals; a directory's size) or
+    between the systems' copies (a directory's time: each copy had its
+    own builds made and cleaned)."""
     lines = []
     for line in data.splitlines():
         f = line.split()
         if line.startswith(b"total "):
             continue
-        if len(f) > 8 and f[0][:1] in b"-dl":
-            del f[1]
+        if len(f) >= 7 and f[0][:1] in b"-dl":
+            del f[1]  # links
+            if f[0][:1] == b"d":
+                f[3:5] = [b"-", b"-"]  # size, time
         lines.append(b" ".join(f))
     return sha(b"\n".join(lines))
 
@@ -159,7 +163,9 @@ WORKLOADS = [
     ("find", "find", ["find", ".", "-path", "./.git", "-prune", "-o", "-print"],
      sorted_lines),
     ("ls", "ls -lR", ["ls", "-lR", "--time-style=+%s", "--ignore=.git", "."], ls_normal),
-    ("tar", "tar cf", ["tar", "--sort=name", "--exclude=.git", "-cf", "-", "."], sha),
+    # Times out: the copies' directories differ in theirs (see ls_normal).
+    ("tar", "tar cf", ["tar", "--sort=name", "--mtime=@0", "--exclude=.git", "-cf", "-",
+                       "."], sha),
     ("log", "git log -p", ["git", "log", "-p", "--no-color"], sha),
     ("make", "make -j2", ["make", "-j2", "-s", "defconfig"], None),
 ]
@@ -563,7 +569,9 @@ def main():
     publish(lines, args.out)
     chart(res, links, systems, workloads, args.states,
           os.path.splitext(args.out)[0] + ".png")
-    sys.exit(1 if wrong else 0)
+    # Another system's difference is its own (rclone shows modes of its
+    # own, say); swapcachefs's or the local disk's fails the run.
+    sys.exit(1 if any(" swapcachefs:" in w or "local disk" in w for w in wrong) else 0)
 
 
 if __name__ == "__main__":
