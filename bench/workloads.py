@@ -106,7 +106,10 @@ def make_repo(repo):
                    and wanted(m.name[len(TOP) + 1:])]
         for m in members:
             m.name = m.name[len(TOP) + 1:]
-        tar.extractall(repo, members=members, filter="tar")
+        # Python 3.11.4 and later want to be told; Debian 12's 3.11.2 has
+        # no filters.
+        safe = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
+        tar.extractall(repo, members=members, **safe)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "gc.auto", "0")  # its own gc at the end, not one in the background
     first = [m.name for m in members if "/" not in m.name or
