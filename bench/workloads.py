@@ -187,11 +187,13 @@ def run_workload(repo, wl):
                        stderr=subprocess.DEVNULL)
     took = time.perf_counter() - start
     if key == "make":
-        with open(os.path.join(repo, ".config"), "rb") as f:
-            out = sha(f.read())
+        out = f"exit {p.returncode}"
+        if p.returncode == 0:
+            with open(os.path.join(repo, ".config"), "rb") as f:
+                out = sha(f.read())
         # What the build made goes (mrproper would need all of Kbuild).
-        subprocess.run(["git", "clean", "-q", "-f", "-d", "-x"], cwd=repo, check=True)
-        return took, out if p.returncode == 0 else f"exit {p.returncode}"
+        subprocess.run(["git", "clean", "-q", "-f", "-d", "-x"], cwd=repo)
+        return took, out
     if p.returncode not in (0, 1):  # grep -c says 1 for a file without a match
         return took, f"exit {p.returncode}"
     return took, digest(p.stdout)
