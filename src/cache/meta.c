@@ -268,13 +268,18 @@ void meta_check_child_listing(struct sc_meta *m, const char *dir,
 	}
 }
 
-/* Whether attributes a and b differ in more than the access time. */
-static bool differ_beyond_atime(const struct sc_meta_attr *a,
-				const struct sc_meta_attr *b)
+/*
+ * Whether attributes a and b differ in more than the access time and the
+ * blocks allocated: a filesystem may allocate a file's blocks at its close
+ * or at writeback (ext4's delayed allocation) with the file unchanged.
+ */
+static bool file_differs(const struct sc_meta_attr *a,
+			 const struct sc_meta_attr *b)
 {
 	struct sc_meta_attr x = *a;
 
 	x.atime_ns = b->atime_ns;
+	x.blocks = b->blocks;
 	return !same_attr(&x, b);
 }
 
@@ -292,7 +297,7 @@ static bool renumbered(const struct sc_meta *m, const struct sc_meta_entry *e,
 	a.ino = e->attr.ino;
 	if (!a.foreign_dev && !e->attr.foreign_dev)
 		a.dev = e->attr.dev; /* BACKING's own: new at each sshfs mount */
-	return !differ_beyond_atime(&e->attr, &a);
+	return !file_differs(&e->attr, &a);
 }
 
 bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
@@ -328,7 +333,7 @@ bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 		renumbered_only = renumbered(m, e, &attr);
 		same = e->state == SC_META_ATTR && same_attr(&e->attr, &attr);
 		told_otherwise = e->state == SC_META_ATTR && !renumbered_only &&
-				 differ_beyond_atime(&e->attr, &attr);
+				 file_differs(&e->attr, &attr);
 		if (!same && !renumbered_only &&
 		    (e->state != SC_META_ATTR || e->attr.ino != attr.ino ||
 		     e->attr.birth != attr.birth ||

@@ -21,12 +21,14 @@ void sc_file_put(struct sc_fs *fs, struct sc_file *f)
 	if (atomic_fetch_sub(&f->refs, 1) != 1)
 		return;
 	fd = __atomic_load_n(&f->backing.fd, __ATOMIC_ACQUIRE);
-	if (f->writer)
-		atomic_fetch_sub(&f->inode->writers, 1);
-	sc_itable_unpin(&fs->itable, f->inode,
-			fd >= 0 || f->lazy ? &f->backing : NULL);
+	if (fd >= 0 || f->lazy)
+		sc_itable_unlist(&fs->itable, &f->backing);
+	/* A writer's close may still change the file (ext4 allocates then). */
 	if (fd >= 0)
 		close(fd);
+	if (f->writer)
+		atomic_fetch_sub(&f->inode->writers, 1);
+	sc_itable_unpin(&fs->itable, f->inode);
 	pthread_mutex_destroy(&f->open_lock);
 	sc_fetches_destroy(&f->fetches);
 	free(f);

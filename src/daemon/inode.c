@@ -402,12 +402,16 @@ void sc_itable_opened(struct sc_itable *t, struct sc_inode *inode,
 	pthread_rwlock_unlock(&t->lock);
 }
 
-void sc_itable_unpin(struct sc_itable *t, struct sc_inode *inode,
-		     struct sc_open_fd *ofd)
+void sc_itable_unlist(struct sc_itable *t, struct sc_open_fd *ofd)
 {
 	pthread_rwlock_wrlock(&t->lock);
-	if (ofd)
-		LIST_REMOVE(ofd, link);
+	LIST_REMOVE(ofd, link);
+	pthread_rwlock_unlock(&t->lock);
+}
+
+void sc_itable_unpin(struct sc_itable *t, struct sc_inode *inode)
+{
+	pthread_rwlock_wrlock(&t->lock);
 	unref_locked(t, inode);
 	pthread_rwlock_unlock(&t->lock);
 }

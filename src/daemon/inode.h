@@ -160,12 +160,13 @@ void sc_itable_forget(struct sc_itable *t, struct sc_inode *inode,
 /*
  * Pin an inode for an open handle; sc_itable_unpin releases it.  A handle
  * with a backing fd passes it (else NULL) so that sc_itable_dup_open_fd
- * can find it; a lazy one passes its sc_open_fd with fd -1.
+ * can find it; a lazy one passes its sc_open_fd with fd -1.  The handle
+ * takes it back with sc_itable_unlist before it closes the fd.
  */
 void sc_itable_pin(struct sc_itable *t, struct sc_inode *inode,
 		   struct sc_open_fd *ofd);
-void sc_itable_unpin(struct sc_itable *t, struct sc_inode *inode,
-		     struct sc_open_fd *ofd);
+void sc_itable_unlist(struct sc_itable *t, struct sc_open_fd *ofd);
+void sc_itable_unpin(struct sc_itable *t, struct sc_inode *inode);
 
 /* The lazy handle ofd of inode has its backing fd now: fd. */
 void sc_itable_opened(struct sc_itable *t, struct sc_inode *inode,

@@ -119,7 +119,7 @@ static void dir_free(struct sc_fs *fs, struct sc_dir *d)
 	if (d->fd >= 0)
 		close(d->fd);
 	sc_meta_list_free(&d->list);
-	sc_itable_unpin(&fs->itable, d->inode, NULL);
+	sc_itable_unpin(&fs->itable, d->inode);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }

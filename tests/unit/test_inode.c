@@ -112,7 +112,7 @@ static void test_reused_number_is_a_new_inode(void **state)
 	sc_itable_pin(&t, newer, NULL);
 	sc_itable_forget(&t, newer, 2);
 	assert_true(newer->retired);
-	sc_itable_unpin(&t, newer, NULL);
+	sc_itable_unpin(&t, newer);
 	sc_itable_forget(&t, old, 1);
 	assert_int_equal(t.count, 1);
 	sc_itable_destroy(&t); /* frees held; ASan checks nothing leaks */
@@ -191,7 +191,8 @@ static void test_unlink_unnames_and_forget_frees(void **state)
 	assert_int_equal(sc_itable_dup_open_fd(&t, d), -EBADF);
 	sc_itable_forget(&t, f, 1);
 	assert_int_equal(t.count, 2); /* still pinned by the handle */
-	sc_itable_unpin(&t, f, &ofd);
+	sc_itable_unlist(&t, &ofd);
+	sc_itable_unpin(&t, f);
 	assert_int_equal(t.count, 1);
 	/* The directory is freed only when the kernel forgets it too. */
 	sc_itable_forget(&t, d, 1);
@@ -432,7 +433,8 @@ static void random_mix(bool by_name)
 			break;
 		default:
 			if (pinned[p]) {
-				sc_itable_unpin(&t, pinned[p], &pins[p]);
+				sc_itable_unlist(&t, &pins[p]);
+				sc_itable_unpin(&t, pinned[p]);
 				pinned[p] = NULL;
 			} else if (known[i]) {
 				pins[p].fd = -1;
@@ -444,8 +446,10 @@ static void random_mix(bool by_name)
 		assert_true(sc_itable_sanity(&t));
 	}
 	for (unsigned p = 0; p < 8; p++)
-		if (pinned[p])
-			sc_itable_unpin(&t, pinned[p], &pins[p]);
+		if (pinned[p]) {
+			sc_itable_unlist(&t, &pins[p]);
+			sc_itable_unpin(&t, pinned[p]);
+		}
 	for (unsigned i = 0; i < 64; i++)
 		if (known[i])
 			sc_itable_forget(&t, known[i], 1);
