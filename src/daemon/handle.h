@@ -17,6 +17,7 @@
 #include "inode.h"
 #include "fetches.h"
 #include "meta.h"
+#include "tiers.h"
 
 struct sc_file {
 	_Atomic unsigned refs;	   /* the kernel's handle, and read-ahead */
@@ -32,7 +33,7 @@ struct sc_file {
 	bool lazy;
 	/*
 	 * Opened on the metadata cache's word alone (ops_files.c,
-	 * check_from_record): a backing fd opened later must find the
+	 * open_from_record): a backing fd opened later must find the
 	 * contents it vouched for, not merely the same file.  Immutable.
 	 */
 	bool from_meta;
@@ -60,6 +61,15 @@ struct sc_file {
 static inline uint64_t sc_file_page_validator(const struct sc_file *f)
 {
 	return f->cacheable ? f->validator : 0;
+}
+
+/* What the tiers know of f's contents. */
+static inline struct sc_tiers_file sc_file_tiers(const struct sc_file *f)
+{
+	return (struct sc_tiers_file){ .object = f->object,
+				       .validator = f->validator,
+				       .size = f->size,
+				       .direct = f->direct };
 }
 
 struct sc_fs;

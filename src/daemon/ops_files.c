@@ -125,14 +125,22 @@ static bool opens_to_write(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
+/* How a new handle gets its backing fd. */
+enum open_kind {
+	OPEN_NOW,	  /* opened by the caller (or none: offline) */
+	OPEN_LAZILY,	  /* on first need (sc_file.lazy) */
+	OPEN_FROM_RECORD, /* lazily, and on the record's word (from_meta) */
+};
+
 /*
  * st: fstat of fd, the backing file just opened with backing_flags (-1:
  * none, offline, or lazy: to be opened on first need with them); flags:
  * the caller's open flags; changes: inode->changes before st was taken.
  */
 static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
-		    int backing_flags, bool lazy, const struct stat *st,
-		    uint32_t changes, struct fuse_file_info *fi)
+		    int backing_flags, enum open_kind kind,
+		    const struct stat *st, uint32_t changes,
+		    struct fuse_file_info *fi)
 {
 	struct sc_file *f = calloc(1, sizeof(*f));
 
@@ -143,7 +151,8 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	f->backing.fd = fd;
 	f->inode = inode;
 	f->direct = flags & O_DIRECT;
-	f->lazy = lazy;
+	f->lazy = kind != OPEN_NOW;
+	f->from_meta = kind == OPEN_FROM_RECORD;
 	f->opener = ops_view.caller;
 	f->open_flags = backing_flags;
 	f->changes = changes;
@@ -153,7 +162,8 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	pthread_mutex_init(&f->open_lock, NULL);
 	sc_fetches_init(&f->fetches);
 	attach_object(fs, f, flags, st);
-	sc_itable_pin(&fs->itable, inode, fd >= 0 || lazy ? &f->backing : NULL);
+	sc_itable_pin(&fs->itable, inode,
+		      fd >= 0 || f->lazy ? &f->backing : NULL);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
 }
@@ -187,7 +197,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		struct sc_inode *made = inode_of(fs, e.ino);
 
 		ret = new_file(fs, made, fd, fi->flags,
-			       backing_open_flags(fi->flags), false, &st,
+			       backing_open_flags(fi->flags), OPEN_NOW, &st,
 			       atomic_load(&made->changes), fi);
 		if (ret < 0)
 			sc_itable_forget(&fs->itable, made, 1);
@@ -230,7 +240,7 @@ static int open_offline(struct sc_fs *fs, struct sc_inode *inode,
 	ret = sc_creds_may(&st, R_OK);
 	if (ret == 0)
 		ret = new_file(fs, inode, -1, fi->flags,
-			       backing_open_flags(fi->flags), false, &st,
+			       backing_open_flags(fi->flags), OPEN_NOW, &st,
 			       atomic_load(&inode->changes), fi);
 	if (ret < 0)
 		return ret;
@@ -276,26 +286,31 @@ static int check_lazily(const struct sc_loc *loc, struct stat *st,
  * nor while the file is open to write through the mount.  0, or -EAGAIN:
  * ask BACKING.
  */
-static int check_from_record(struct sc_fs *fs, struct sc_inode *inode,
-			     struct stat *st)
+static int open_from_record(struct sc_fs *fs, struct sc_inode *inode,
+			    int backing_flags, struct fuse_file_info *fi)
 {
 	char dir[PATH_MAX], name[NAME_MAX + 1];
+	/* Before the record is read: a change after it is seen. */
+	uint32_t changes = atomic_load(&inode->changes);
 	struct sc_tiers_file whole;
+	struct stat st;
 
 	if (!fs->meta || sc_tunable_get(&fs->tunables, SC_T_STRICT_OPEN) ||
 	    inode == &fs->itable.root || atomic_load(&inode->writers) ||
 	    sc_offline_now() || ops_path_pair(fs, inode, dir, name) < 0 ||
-	    !ops_cached_attr(fs, inode, dir, name, SC_META_FRESH, st) ||
-	    !S_ISREG(st->st_mode) || st->st_size > FROM_META_MAX_BYTES ||
-	    sc_object_racy(&fs->objects, st) || sc_creds_may(st, R_OK) < 0)
+	    !ops_cached_attr(fs, inode, dir, name, SC_META_FRESH, &st) ||
+	    !S_ISREG(st.st_mode) || st.st_size > FROM_META_MAX_BYTES ||
+	    sc_creds_may(&st, R_OK) < 0 ||
+	    new_file(fs, inode, -1, fi->flags, backing_flags, OPEN_FROM_RECORD,
+		     &st, changes, fi) < 0)
 		return -EAGAIN;
-	whole = (struct sc_tiers_file){
-		.object = sc_object_of_inode(fs, inode),
-		.validator = sc_object_validator(&fs->objects, st),
-		.size = (uint64_t)st->st_size,
-	};
-	if (!whole.object || !sc_tiers_holds_all(&fs->tiers, &whole))
+	whole = sc_file_tiers(file_of(fi));
+	if (!file_of(fi)->cacheable ||
+	    !sc_tiers_holds_all(&fs->tiers, &whole)) {
+		sc_file_put(fs, file_of(fi));
 		return -EAGAIN;
+	}
+	atomic_fetch_add(&fs->opens_from_meta, 1);
 	return 0;
 }
 
@@ -339,55 +354,46 @@ static bool changed_behind(struct sc_fs *fs, struct sc_inode *inode,
 	       now == changes && told_otherwise;
 }
 
-void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* A listing of an opened file's directory, after the open's reply. */
+struct open_prime {
+	int list_fd; /* -1: none */
+	uint32_t dir_key;
+};
+
+/*
+ * An open that asks BACKING: it opens the backing file (or, lazily, checks
+ * it by name), and tells the kernel when the file changed behind the
+ * mount's back, or that the name now holds another file (-ESTALE).
+ */
+static int open_asking_backing(fuse_req_t req, struct sc_fs *fs,
+			       struct sc_inode *inode, bool lazy,
+			       int backing_flags, struct fuse_file_info *fi,
+			       struct open_prime *prime)
 {
-	struct sc_fs *fs = request_fs();
-	struct sc_inode *inode = inode_of(fs, ino);
-	bool lazy = may_be_lazy(fs, inode, fi->flags);
-	/* Once: the handle keeps the flags its fd is opened with. */
-	int backing_flags = backing_flags_for(fs, inode, fi->flags);
 	struct sc_loc loc;
 	struct stat st;
-	uint64_t birth, ticket = 0;
-	int ret, fd = -1, list_fd = -1;
-	uint32_t dir_key = 0, changes = 0;
-	bool from_meta = false;
+	uint64_t birth, ticket;
+	uint32_t changes;
+	int ret = ops_reach_inode(req, inode, &loc), fd = -1;
 
-	/* A writer from before its open truncates (changed_behind). */
-	bool writer = opens_to_write(fi->flags);
-
-	if (writer)
-		atomic_fetch_add(&inode->writers, 1);
-	if (lazy && ops_as_caller(req) == 0) {
-		changes = atomic_load(&inode->changes); /* as below */
-		from_meta = check_from_record(fs, inode, &st) == 0;
-		birth = inode->birth;
+	if (ret < 0)
+		return ret;
+	if (fi->flags & O_TRUNC) {
+		ops_meta_changed_inode(fs, inode);
+		sc_file_changing(fs, inode, sc_object_of_inode(fs, inode));
 	}
-	if (from_meta) {
-		atomic_fetch_add(&fs->opens_from_meta, 1);
-		ret = 0;
-	} else {
-		ret = ops_reach_inode(req, inode, &loc);
-	}
-	if (ret == 0 && !from_meta) {
-		if (fi->flags & O_TRUNC) {
-			ops_meta_changed_inode(fs, inode);
-			sc_file_changing(fs, inode,
-					 sc_object_of_inode(fs, inode));
-		}
-		dir_key = loc.dir_key;
-		if (sc_dirprime_should_list(&fs->dirprime, dir_key,
-					    sc_monotonic_coarse_ns()))
-			list_fd = fcntl(loc.dir_fd, F_DUPFD_CLOEXEC, 0);
-		ticket = sc_meta_ticket(fs->meta);
-		/* Before the size is taken: a change after it is seen. */
-		changes = atomic_load(&inode->changes);
-		if (lazy)
-			ret = check_lazily(&loc, &st, &birth);
-		else
-			ret = sc_loc_open(&loc, backing_flags, 0, &fd);
-		sc_loc_done(&loc);
-	}
+	prime->dir_key = loc.dir_key;
+	if (sc_dirprime_should_list(&fs->dirprime, loc.dir_key,
+				    sc_monotonic_coarse_ns()))
+		prime->list_fd = fcntl(loc.dir_fd, F_DUPFD_CLOEXEC, 0);
+	ticket = sc_meta_ticket(fs->meta);
+	/* Before the size is taken: a change after it is seen. */
+	changes = atomic_load(&inode->changes);
+	if (lazy)
+		ret = check_lazily(&loc, &st, &birth);
+	else
+		ret = sc_loc_open(&loc, backing_flags, 0, &fd);
+	sc_loc_done(&loc);
 	if (ret == 0 && !lazy)
 		ret = sc_stat_birth(fd, "", &st, &birth);
 	/*
@@ -395,13 +401,12 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * and the kernel's dentry is older): ESTALE makes the kernel look
 	 * the name up again and open the new inode, so that this handle does
 	 * not share the old file's page cache with its readers.  That lookup
-	 * must ask BACKING: the cached entry goes.  (A record found for the
-	 * open is of this inode: ops_cached_attr.)
+	 * must ask BACKING: the cached entry goes.
 	 */
-	if (ret == 0 && !from_meta && !ops_same_file(fs, inode, &st, birth)) {
+	if (ret == 0 && !ops_same_file(fs, inode, &st, birth)) {
 		ops_meta_forget_inode(fs, inode);
 		ret = -ESTALE;
-	} else if (ret == 0 && !from_meta &&
+	} else if (ret == 0 &&
 		   changed_behind(fs, inode, &st, birth, ticket, changes)) {
 		/*
 		 * Close-to-open: the kernel may hold the old attributes (its
@@ -413,17 +418,40 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 						 nodeid_of(fs, inode), -1, 0);
 	}
 	if (ret == 0)
-		ret = new_file(fs, inode, fd, fi->flags, backing_flags, lazy,
-			       &st, changes, fi);
-	if (ret == 0)
-		file_of(fi)->from_meta = from_meta;
-	if (ret < 0 && fd >= 0)
-		close(fd);
-	if (ret == 0 && lazy) {
+		ret = new_file(fs, inode, fd, fi->flags, backing_flags,
+			       lazy ? OPEN_LAZILY : OPEN_NOW, &st, changes, fi);
+	if (ret < 0) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	if (lazy) {
 		ret = open_unless_cached(fs, file_of(fi));
 		if (ret < 0)
 			sc_file_put(fs, file_of(fi));
 	}
+	return ret;
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sc_fs *fs = request_fs();
+	struct sc_inode *inode = inode_of(fs, ino);
+	bool lazy = may_be_lazy(fs, inode, fi->flags);
+	/* Once: the handle keeps the flags its fd is opened with. */
+	int backing_flags = backing_flags_for(fs, inode, fi->flags);
+	struct open_prime prime = { .list_fd = -1 };
+	/* A writer from before its open truncates (changed_behind). */
+	bool writer = opens_to_write(fi->flags);
+	int ret = -EAGAIN;
+
+	if (writer)
+		atomic_fetch_add(&inode->writers, 1);
+	if (lazy && ops_as_caller(req) == 0)
+		ret = open_from_record(fs, inode, backing_flags, fi);
+	if (ret == -EAGAIN)
+		ret = open_asking_backing(req, fs, inode, lazy, backing_flags,
+					  fi, &prime);
 	if (ret < 0 && sc_offline_check(fs, ret))
 		ret = open_offline(fs, inode, fi);
 	/*
@@ -441,8 +469,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			sc_file_put(fs, file_of(fi));
 		}
 	}
-	if (list_fd >= 0)
-		sc_dirprime_list(&fs->dirprime, dir_key, list_fd);
+	if (prime.list_fd >= 0)
+		sc_dirprime_list(&fs->dirprime, prime.dir_key, prime.list_fd);
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -102,15 +102,6 @@ static ssize_t pread_backing_unheld(struct sc_fs *fs, struct sc_file *f,
 	return got;
 }
 
-/* What the tiers know of f's contents. */
-static struct sc_tiers_file tiers_file_of(const struct sc_file *f)
-{
-	return (struct sc_tiers_file){ .object = f->object,
-				       .validator = f->validator,
-				       .size = f->size,
-				       .direct = f->direct };
-}
-
 /*
  * Read clusters [cluster, cluster + n) from the backing store into the
  * pool, and page want (if dst) into dst with its bytes in *ret_bytes.
@@ -189,7 +180,7 @@ static int fill_from_backing(struct sc_fs *fs, struct sc_file *f,
 static int fetch_clusters(struct sc_fs *fs, struct sc_file *f, uint32_t cluster,
 			  unsigned n, unsigned char *scratch)
 {
-	struct sc_tiers_file tf = tiers_file_of(f);
+	struct sc_tiers_file tf = sc_file_tiers(f);
 	struct sc_tiers *t = &fs->tiers;
 	uint32_t end = cluster + n;
 
@@ -575,7 +566,7 @@ static void read_cached(struct sc_fs *fs, fuse_req_t req, struct sc_file *f,
 	uint64_t pos = (uint64_t)off, end = (uint64_t)off + size;
 	uint64_t by_origin[3] = { 0, 0, 0 };
 	uint64_t placed[PLACED_WORDS] = { 0 };
-	struct sc_tiers_file tf = tiers_file_of(f);
+	struct sc_tiers_file tf = sc_file_tiers(f);
 	bool bypass = sc_tiers_bypass_pool(&fs->tiers, &tf, sequential);
 	size_t done = 0;
 	int err = 0;

@@ -249,6 +249,35 @@ def test_change_behind_the_mount_seen_within_meta_timeout_or_at_next_open(dirs):
         m.unmount()
 
 
+def test_an_open_the_cache_answers_asks_backing_nothing_empty_files_too(dirs):
+    """Within meta_timeout the cache's word stands for a small file it
+    holds whole, an empty one too: removed behind the mount's back, both
+    still open and read as they were, BACKING not asked (an open of the
+    empty one's backing file found it gone); once meta_timeout has passed
+    both are gone."""
+    base, backing, mnt, _ = dirs
+    old = make_file(os.path.join(backing, "f"), 200000, 1)
+    open(os.path.join(backing, "empty"), "wb").close()
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "meta_timeout=600")
+    try:
+        assert read(os.path.join(mnt, "f")) == old
+        assert read(os.path.join(mnt, "empty")) == b""
+        wait_written(mnt, len(old))
+        opens = stats(mnt)["opens_from_meta"]
+        for name in ("f", "empty"):
+            os.unlink(os.path.join(backing, name))
+        assert read_past_page_cache(os.path.join(mnt, "f")) == old
+        assert read(os.path.join(mnt, "empty")) == b""
+        assert stats(mnt)["opens_from_meta"] == opens + 2
+        os.setxattr(mnt, "user.swapcache.meta_timeout", b"1")
+        time.sleep(1.1)
+        for name in ("f", "empty"):
+            with pytest.raises(FileNotFoundError):
+                read(os.path.join(mnt, name))
+    finally:
+        m.unmount()
+
+
 def test_only_a_change_behind_the_mount_makes_an_open_reset_the_kernels_attributes(dirs):
     """An open tells the kernel to ask again for the attributes of a file
     changed behind the mount's back (changed_behind counts those opens),
