@@ -324,6 +324,9 @@ bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 		e = sc_metarec_get(&d->rec, name);
 		if (e)
 			meta_account(m, d);
+		else if (st)
+			d->rec.flags &=
+				~SC_META_LISTED; /* no memory: not whole */
 	}
 	if (!e)
 		goto out;
@@ -524,7 +527,7 @@ static bool drop_unlisted(void *arg, const struct sc_meta_entry *e)
 
 void sc_meta_set_list(struct sc_meta *m, const char *dir,
 		      const struct stat *dir_st,
-		      const struct sc_meta_list *list)
+		      const struct sc_meta_list *list, uint64_t ticket)
 {
 	struct prune_ctx ctx;
 	uint8_t *listed;
@@ -533,7 +536,8 @@ void sc_meta_set_list(struct sc_meta *m, const char *dir,
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
-	d = meta_get_dir(m, dir);
+	/* Read before a name in dir changed through the mount: it may lack it. */
+	d = *meta_forgot_at(m, dir, "") > ticket ? NULL : meta_get_dir(m, dir);
 	if (!d)
 		goto out;
 	for (size_t i = 0; i < list->n; i++) {
@@ -591,36 +595,96 @@ static void drop_copies(struct sc_meta *m, struct dir *d)
 	}
 }
 
+/* name in dir changes through the mount: unknown until noted. */
+static void meta_changing(struct sc_meta *m, const char *dir, const char *name)
+{
+	struct sc_meta_entry *e;
+	struct dir *d;
+
+	meta_mark_forgotten(m, dir, name);
+	d = meta_get_dir(m, dir);
+	if (!d)
+		return;
+	e = sc_metarec_find(&d->rec, name);
+	if (e) {
+		/* There (or a listing would not name it), attributes unknown. */
+		set_state(d, e, SC_META_NAMED);
+		sc_metarec_set_link(e, NULL);
+		e->validated_ns = 0;
+	}
+	drop_copies(m, d);
+	meta_mark_dirty(m, d, false);
+}
+
 void sc_meta_changed(struct sc_meta *m, const char *dir, const char *name)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	meta_changing(m, dir, name);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void sc_meta_naming(struct sc_meta *m, const char *dir, const char *name)
 {
 	char parent[4096];
 	const char *base;
 	struct sc_meta_entry *e;
-	struct dir *d, *pd;
+	struct dir *pd;
 
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
-	meta_mark_forgotten(m, dir, name);
-	d = meta_get_dir(m, dir);
-	if (d) {
-		e = sc_metarec_find(&d->rec, name);
-		if (e) {
-			/* Unknown until noted: neither there nor absent. */
-			set_state(d, e, SC_META_NAMED);
-			sc_metarec_set_link(e, NULL);
-			e->validated_ns = 0;
-		}
-		d->rec.validated_ns = 0;
-		drop_copies(m, d);
-		meta_mark_dirty(m, d, false);
-	}
+	meta_changing(m, dir, name);
+	/* A listing of dir read before this change is not to be noted. */
+	meta_mark_forgotten(m, dir, "");
 	/* The directory's own times changed: its parent must ask again. */
 	if (meta_split_path(dir, parent, sizeof(parent), &base) &&
 	    (pd = meta_get_dir(m, parent)) &&
 	    (e = sc_metarec_find(&pd->rec, base))) {
 		e->validated_ns = 0;
 		meta_mark_dirty(m, pd, true);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void sc_meta_unlist(struct sc_meta *m, const char *dir)
+{
+	struct dir *d;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	meta_mark_forgotten(m, dir, "");
+	d = meta_get_dir(m, dir);
+	if (d && d->rec.flags & SC_META_LISTED) {
+		d->rec.flags &= ~SC_META_LISTED;
+		drop_copies(m, d);
+		meta_mark_dirty(m, d, false);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void sc_meta_note_named(struct sc_meta *m, const char *dir, const char *name,
+			mode_t mode)
+{
+	struct sc_meta_entry *e;
+	struct dir *d;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	d = meta_get_dir(m, dir);
+	e = d ? sc_metarec_get(&d->rec, name) : NULL;
+	if (e) {
+		set_state(d, e, SC_META_NAMED);
+		sc_metarec_set_link(e, NULL);
+		e->dtype = (uint8_t)IFTODT(mode);
+		e->validated_ns = 0;
+		meta_mark_dirty(m, d, false);
+		meta_account(m, d);
+	} else if (d) {
+		d->rec.flags &= ~SC_META_LISTED; /* no memory: not whole */
 	}
 	pthread_mutex_unlock(&m->lock);
 }

@@ -155,17 +155,41 @@ void sc_meta_list_free(struct sc_meta_list *list);
 int sc_meta_list(struct sc_meta *m, const char *dir, enum sc_meta_age age,
 		 const struct stat *dir_now, struct sc_meta_list *ret);
 
-/* BACKING listed dir (whose attributes were dir_st before it was read). */
+/*
+ * BACKING listed dir (whose attributes were dir_st before it was read),
+ * asked at ticket (sc_meta_ticket): a listing asked for before a name in
+ * dir changed through the mount is not noted.
+ */
 void sc_meta_set_list(struct sc_meta *m, const char *dir,
 		      const struct stat *dir_st,
-		      const struct sc_meta_list *list);
+		      const struct sc_meta_list *list, uint64_t ticket);
 
 /*
- * Changes through the mount.  name in dir was created, removed, renamed
- * or changed: what is known of it and of dir's listing is dropped (the
- * caller notes what it now knows), in RAM and durably on the SSD.
+ * Changes through the mount, before they are made.  name in dir is to be
+ * written, truncated or have its attributes set: what is known of it is
+ * dropped (the caller notes what it then knows), in RAM and durably on
+ * the SSD.  dir's listing still holds: its names stay the same.
  */
 void sc_meta_changed(struct sc_meta *m, const char *dir, const char *name);
+
+/*
+ * name in dir is to be created, removed or renamed (from or to): as
+ * sc_meta_changed, and dir's own attributes are dropped.  dir's listing
+ * still holds for its other names, and for name once the caller notes
+ * what it made (sc_meta_note, or sc_meta_note_named): a change that
+ * fails leaves name as it was, a name already there as there.
+ */
+void sc_meta_naming(struct sc_meta *m, const char *dir, const char *name);
+
+/*
+ * A name was made in dir through the mount and not noted (what it is
+ * could not be read): dir's listing, which lacks it, is read again.
+ */
+void sc_meta_unlist(struct sc_meta *m, const char *dir);
+
+/* name in dir was made through the mount (renamed to), of type mode. */
+void sc_meta_note_named(struct sc_meta *m, const char *dir, const char *name,
+			mode_t mode);
 
 /* The directory path was removed or renamed: forget it and all below. */
 void sc_meta_gone(struct sc_meta *m, const char *path);

@@ -146,15 +146,35 @@ bool ops_meta_note_inode(struct sc_fs *fs, struct sc_inode *inode,
 }
 
 /*
- * name in the directory inode dir is about to change through the mount:
- * as ops_meta_changed_inode.
+ * name in the directory inode dir is about to be created, removed or
+ * renamed through the mount (sc_meta_naming): the caller notes what it
+ * made of it.
  */
-void ops_meta_changed(struct sc_fs *fs, struct sc_inode *dir, const char *name)
+void ops_meta_naming(struct sc_fs *fs, struct sc_inode *dir, const char *name)
 {
 	char path[PATH_MAX];
 
 	if (fs->meta && ops_dir_path(fs, dir, path, sizeof(path)) == 0)
-		sc_meta_changed(fs->meta, path, name);
+		sc_meta_naming(fs->meta, path, name);
+}
+
+/* A name was made in dir through the mount and not noted (sc_meta_unlist). */
+void ops_meta_unlist(struct sc_fs *fs, struct sc_inode *dir)
+{
+	char path[PATH_MAX];
+
+	if (fs->meta && ops_dir_path(fs, dir, path, sizeof(path)) == 0)
+		sc_meta_unlist(fs->meta, path);
+}
+
+/* name in dir was renamed to through the mount: it holds a file of mode. */
+void ops_meta_note_named(struct sc_fs *fs, struct sc_inode *dir,
+			 const char *name, mode_t mode)
+{
+	char path[PATH_MAX];
+
+	if (fs->meta && ops_dir_path(fs, dir, path, sizeof(path)) == 0)
+		sc_meta_note_named(fs->meta, path, name, mode);
 }
 
 /* The directory name in dir was removed or replaced: forget it all. */
@@ -255,8 +275,8 @@ int ops_make_entry(struct sc_fs *fs, struct sc_inode *parent, const char *name,
 }
 
 /*
- * Stat the entry at loc, note it in the metadata cache and turn it into a
- * kernel entry under parent.
+ * Stat the entry at loc, just made through the mount, note it in the
+ * metadata cache and turn it into a kernel entry under parent.
  */
 int ops_entry_at(struct sc_fs *fs, struct sc_inode *parent,
 		 const struct sc_loc *loc, struct fuse_entry_param *e)
@@ -265,8 +285,10 @@ int ops_entry_at(struct sc_fs *fs, struct sc_inode *parent,
 	uint64_t birth, ticket = sc_meta_ticket(fs->meta);
 	int ret = sc_stat_birth(loc->dir_fd, loc->name, &st, &birth);
 
-	if (ret < 0)
+	if (ret < 0) {
+		ops_meta_unlist(fs, parent);
 		return ret;
+	}
 	ops_meta_note(fs, parent, loc->name, &st, birth, ticket);
 	return ops_make_entry(fs, parent, loc->name, &st, birth, e);
 }

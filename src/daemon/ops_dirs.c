@@ -90,6 +90,7 @@ static int list_dir(struct sc_fs *fs, struct sc_dir *d)
 	bool cached = fs->meta &&
 		      ops_dir_path(fs, d->inode, path, sizeof(path)) == 0;
 	struct stat st;
+	uint64_t ticket;
 	int ret;
 
 	sc_meta_list_free(&d->list);
@@ -98,6 +99,7 @@ static int list_dir(struct sc_fs *fs, struct sc_dir *d)
 		if (ret != -ENOENT)
 			return ret;
 	}
+	ticket = sc_meta_ticket(fs->meta);
 	ret = dir_fd(fs, d);
 	if (ret == 0 && fstat(d->fd, &st) < 0)
 		ret = -errno;
@@ -107,7 +109,7 @@ static int list_dir(struct sc_fs *fs, struct sc_dir *d)
 	if (ret == 0)
 		ret = read_backing_dir(d->fd, &d->list);
 	if (ret == 0 && cached)
-		sc_meta_set_list(fs->meta, path, &st, &d->list);
+		sc_meta_set_list(fs->meta, path, &st, &d->list, ticket);
 	if (ret < 0 && cached && sc_offline_check(fs, ret) &&
 	    list_cached(fs, path, SC_META_ANY_AGE, NULL, &d->list) == 0)
 		return 0;

@@ -181,7 +181,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 	if (!ops_enter_dir_entry(req, dir, name, &loc))
 		return;
-	ops_meta_changed(fs, dir, name);
+	ops_meta_naming(fs, dir, name);
 	ret = sc_loc_open(&loc,
 			  backing_open_flags(fi->flags) | O_CREAT |
 				  (fi->flags & O_EXCL),
@@ -190,6 +190,8 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		ret = sc_stat_birth(fd, "", &st, &birth);
 	if (ret == 0)
 		ops_meta_note_made(fs, dir, name, &st, birth);
+	else if (fd >= 0)
+		ops_meta_unlist(fs, dir);
 	if (ret == 0)
 		ret = ops_make_entry(fs, dir, name, &st, birth, &e);
 	sc_loc_done(&loc);

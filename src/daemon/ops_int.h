@@ -139,7 +139,10 @@ void ops_number_as_known(struct sc_fs *fs, struct sc_inode *inode,
 bool ops_meta_note_inode(struct sc_fs *fs, struct sc_inode *inode,
 			 const struct stat *st, uint64_t birth,
 			 uint64_t ticket);
-void ops_meta_changed(struct sc_fs *fs, struct sc_inode *dir, const char *name);
+void ops_meta_naming(struct sc_fs *fs, struct sc_inode *dir, const char *name);
+void ops_meta_unlist(struct sc_fs *fs, struct sc_inode *dir);
+void ops_meta_note_named(struct sc_fs *fs, struct sc_inode *dir,
+			 const char *name, mode_t mode);
 void ops_meta_gone(struct sc_fs *fs, struct sc_inode *dir, const char *name);
 void ops_meta_note(struct sc_fs *fs, struct sc_inode *dir, const char *name,
 		   const struct stat *st, uint64_t birth, uint64_t ticket);

@@ -471,7 +471,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (!ops_enter_dir_entry(req, dir, name, &loc))
 		return;
-	ops_meta_changed(fs, dir, name);
+	ops_meta_naming(fs, dir, name);
 	switch (kind) {
 	case MAKE_NODE:
 		ret = mknodat(loc.dir_fd, loc.name, mode, rdev);
@@ -612,7 +612,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	ret = sc_loc_stat(&loc, &st);
 	if (ret == 0) {
-		ops_meta_changed(fs, dir, name);
+		ops_meta_naming(fs, dir, name);
 		open_lazy_handles(req, dir, name, &st);
 	}
 	if (ret == 0 && unlinkat(loc.dir_fd, loc.name, flags) < 0)
@@ -657,8 +657,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret == 0 && sc_loc_stat(&dst, &dst_st) < 0)
 		dst_st.st_ino = 0;
 	if (ret == 0) {
-		ops_meta_changed(fs, from, name);
-		ops_meta_changed(fs, to, newname);
+		ops_meta_naming(fs, from, name);
+		ops_meta_naming(fs, to, newname);
 		if (dst_st.st_ino && !(flags & RENAME_EXCHANGE))
 			open_lazy_handles(req, to, newname, &dst_st);
 	}
@@ -676,7 +676,10 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (!(flags & RENAME_EXCHANGE)) {
 			ops_meta_note_made(fs, from, name, NULL, 0);
 			policy_moved(fs, from, name, to, newname);
+		} else {
+			ops_meta_note_named(fs, from, name, dst_st.st_mode);
 		}
+		ops_meta_note_named(fs, to, newname, src_st.st_mode);
 	}
 	if (ret == 0)
 		sc_itable_rename(&fs->itable, from, name, src_st.st_dev,
@@ -700,7 +703,7 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		return;
 	ret = sc_loc_in_dir(fs, dir, newname, &dst);
 	if (ret == 0) {
-		ops_meta_changed(fs, dir, newname);
+		ops_meta_naming(fs, dir, newname);
 		ops_meta_changed_inode(fs,
 				       inode_of(fs, ino)); /* its link count */
 	}

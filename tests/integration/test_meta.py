@@ -117,6 +117,37 @@ def test_changes_through_the_mount_seen_at_once(dirs):
         m.unmount()
 
 
+def test_names_not_there_answered_through_a_builds_changes(dirs):
+    """A build creates, writes, renames and removes files in a directory
+    while its compiler looks there for headers that are not there: once
+    the directory is listed, those lookups are answered by the cache
+    through the build's own changes, BACKING not asked (meta_misses), and
+    what the mount shows stays BACKING's."""
+    base, backing, mnt, _ = dirs
+    make_tree(backing)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "meta_timeout=600")
+    d = os.path.join(mnt, "d")
+    try:
+        assert sorted(os.listdir(d)) == sorted(os.listdir(os.path.join(backing, "d")))
+        for i in range(3):
+            with open(os.path.join(d, f"o{i}.tmp"), "wb") as f:
+                f.write(b"object" * i)
+            os.rename(os.path.join(d, f"o{i}.tmp"), os.path.join(d, f"o{i}.o"))
+            os.mkdir(os.path.join(d, f"dir{i}"))
+            if i:
+                os.unlink(os.path.join(d, f"o{i - 1}.o"))
+            misses = stats(mnt)["meta_misses"]
+            for name in (f"h{i}.h", f"stdio{i}.h", f"o{i}.tmp"):
+                assert scfs.outcome(os.stat, os.path.join(d, name)) == ("err", "ENOENT")
+            assert stats(mnt)["meta_misses"] == misses
+        drop_caches()
+        assert view(mnt) == view(backing)
+        assert scfs.outcome(os.stat, os.path.join(d, "o1.o")) == ("err", "ENOENT")
+        assert os.path.getsize(os.path.join(d, "o2.o")) == 12
+    finally:
+        m.unmount()
+
+
 def wait_published(mnt, timeout=30):
     """Until the metadata records are on the SSD."""
     scfs.wait_for(lambda: stats(mnt)["meta_clusters_written"] > 0, timeout=timeout,

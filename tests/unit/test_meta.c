@@ -4,6 +4,7 @@
  * and pool: answers noted and served, answers that predate a forget or a
  * change not noted, and records read back after a crash asked again.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
@@ -199,6 +200,105 @@ static void test_records_from_before_a_crash_are_asked_again(void **state)
 	assert_int_equal(ask(fx, "f", &got), SC_META_EXISTS);
 }
 
+/* BACKING lists d as holding names (a NULL-ended array), asked at ticket. */
+static void list_d(struct fixture *fx, const char *const *names,
+		   uint64_t ticket)
+{
+	struct sc_meta_list list = { 0 };
+	struct stat dir_st = file_stat(9, 4096, 900);
+
+	dir_st.st_mode = S_IFDIR | 0755;
+	for (unsigned i = 0; names[i]; i++)
+		assert_int_equal(
+			sc_meta_list_add(&list, names[i], DT_REG, 100 + i), 0);
+	sc_meta_set_list(fx->meta, "d", &dir_st, &list, ticket);
+	sc_meta_list_free(&list);
+}
+
+/* The names the cached listing of d holds, fresh, joined by spaces. */
+static const char *listed(struct fixture *fx, char *buf, size_t len)
+{
+	struct sc_meta_list list;
+	size_t at = 0;
+
+	buf[0] = 0;
+	if (sc_meta_list(fx->meta, "d", SC_META_FRESH, NULL, &list) < 0)
+		return "(none)";
+	for (size_t i = 0; i < list.n; i++)
+		at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? " " : "",
+				       list.names[i].name);
+	sc_meta_list_free(&list);
+	return buf;
+}
+
+/*
+ * A build creates, writes and removes files in a directory while its
+ * compilers look up names that are not there: the listing stays whole
+ * through changes made through the mount (each noted by the op that
+ * made it), so those names are answered without BACKING.  A change that
+ * fails leaves the listing as it was.
+ */
+static void test_a_listing_holds_through_changes_through_the_mount(void **state)
+{
+	static const char *const names[] = { "a", "b", NULL };
+	struct fixture *fx = *state;
+	struct stat st = file_stat(20, 10, 1000), got;
+	char buf[128];
+
+	list_d(fx, names, sc_meta_ticket(fx->meta));
+	assert_int_equal(ask(fx, "x", &got), SC_META_NOT_THERE);
+	/* create x */
+	sc_meta_naming(fx->meta, "d", "x");
+	note(fx, "x", &st, sc_meta_ticket(fx->meta));
+	assert_int_equal(ask(fx, "x", &got), SC_META_EXISTS);
+	/* write x */
+	sc_meta_changed(fx->meta, "d", "x");
+	assert_int_equal(ask(fx, "x", &got), SC_META_UNKNOWN);
+	/* unlink a */
+	sc_meta_naming(fx->meta, "d", "a");
+	note(fx, "a", NULL, sc_meta_ticket(fx->meta));
+	/* rename b to c */
+	sc_meta_naming(fx->meta, "d", "b");
+	sc_meta_naming(fx->meta, "d", "c");
+	note(fx, "b", NULL, sc_meta_ticket(fx->meta));
+	sc_meta_note_named(fx->meta, "d", "c", S_IFREG);
+	/* a create of y that fails */
+	sc_meta_naming(fx->meta, "d", "y");
+	assert_string_equal(listed(fx, buf, sizeof(buf)), "x c");
+	assert_int_equal(ask(fx, "y", &got), SC_META_NOT_THERE);
+	assert_int_equal(ask(fx, "a", &got), SC_META_NOT_THERE);
+	assert_int_equal(ask(fx, "c", &got), SC_META_UNKNOWN);
+	/* A name made but not noted: the listing is read again. */
+	sc_meta_naming(fx->meta, "d", "z");
+	sc_meta_unlist(fx->meta, "d");
+	assert_int_equal(ask(fx, "z", &got), SC_META_UNKNOWN);
+	assert_string_equal(listed(fx, buf, sizeof(buf)), "(none)");
+}
+
+/*
+ * A listing read from BACKING while a name was created through the
+ * mount (an opendir racing a create) may lack the name: it is not noted,
+ * or the name would be answered as not there.
+ */
+static void test_a_listing_older_than_a_change_is_not_noted(void **state)
+{
+	static const char *const before_x[] = { "a", NULL };
+	struct fixture *fx = *state;
+	struct stat st = file_stat(20, 10, 1000), got;
+	uint64_t ticket = sc_meta_ticket(fx->meta); /* the opendir asks */
+	char buf[128];
+
+	sc_meta_naming(fx->meta, "d", "x");
+	note(fx, "x", &st, sc_meta_ticket(fx->meta));
+	list_d(fx, before_x, ticket); /* ... and its listing arrives */
+	assert_int_equal(ask(fx, "x", &got), SC_META_EXISTS);
+	assert_int_equal(ask(fx, "y", &got), SC_META_UNKNOWN);
+	assert_string_equal(listed(fx, buf, sizeof(buf)), "(none)");
+	list_d(fx, (const char *const[]){ "a", "x", NULL },
+	       sc_meta_ticket(fx->meta));
+	assert_string_equal(listed(fx, buf, sizeof(buf)), "x a");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +312,12 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_answers_older_than_a_change_are_not_noted, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_listing_holds_through_changes_through_the_mount,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_listing_older_than_a_change_is_not_noted, setup,
 			teardown),
 	};
 
