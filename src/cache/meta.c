@@ -261,7 +261,8 @@ void meta_check_child_listing(struct sc_meta *m, const char *dir,
 			child->rec.self = *attr;
 			meta_mark_dirty(m, child, true);
 		}
-	} else if (!meta_listing_stands(&child->rec.self, attr) &&
+	} else if (!child->self_outdated &&
+		   !meta_listing_stands(&child->rec.self, attr) &&
 		   child->rec.validated_ns) {
 		child->rec.validated_ns = 0;
 		meta_mark_dirty(m, child, true);
@@ -480,7 +481,8 @@ int sc_meta_list(struct sc_meta *m, const char *dir, enum sc_meta_age age,
 	if (dir_now) {
 		struct sc_meta_attr now = attr_of(m, dir_now, 0);
 
-		if (!meta_listing_stands(&d->rec.self, &now) ||
+		if (d->self_outdated ||
+		    !meta_listing_stands(&d->rec.self, &now) ||
 		    !sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE))
 			goto out;
 		d->rec.validated_ns = now_ns();
@@ -572,6 +574,7 @@ void sc_meta_set_list(struct sc_meta *m, const char *dir,
 	free(listed);
 	meta_count_absent(d);
 	d->rec.self = attr_of(m, dir_st, 0);
+	d->self_outdated = false;
 	d->rec.flags |= SC_META_LISTED;
 	d->rec.validated_ns = now_ns();
 	meta_mark_dirty(m, d, false);
@@ -630,7 +633,7 @@ void sc_meta_naming(struct sc_meta *m, const char *dir, const char *name)
 	char parent[4096];
 	const char *base;
 	struct sc_meta_entry *e;
-	struct dir *pd;
+	struct dir *d, *pd;
 
 	if (!m)
 		return;
@@ -638,6 +641,9 @@ void sc_meta_naming(struct sc_meta *m, const char *dir, const char *name)
 	meta_changing(m, dir, name);
 	/* A listing of dir read before this change is not to be noted. */
 	meta_mark_forgotten(m, dir, "");
+	d = meta_find_dir(m, meta_name(m, dir), dir);
+	if (d)
+		d->self_outdated = true;
 	/* The directory's own times changed: its parent must ask again. */
 	if (meta_split_path(dir, parent, sizeof(parent), &base) &&
 	    (pd = meta_get_dir(m, parent)) &&

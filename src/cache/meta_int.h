@@ -41,8 +41,14 @@ struct dir {
 	uint64_t object; /* meta_name of path */
 	char *path;
 	struct sc_metarec rec;
-	uint32_t absent;	/* entries in state SC_META_ABSENT */
-	bool dirty;		/* RAM differs from what was published */
+	uint32_t absent; /* entries in state SC_META_ABSENT */
+	bool dirty;	 /* RAM differs from what was published */
+	/*
+	 * Names changed through the mount since rec.self was read: the
+	 * directory's times no longer say whether the listing stands (it
+	 * stands until it is meta_timeout old, then is read again).
+	 */
+	bool self_outdated;
 	bool times_only;	/* ... only in when things were confirmed */
 	uint32_t published_crc; /* of the contents in the pool; 0: none */
 	uint32_t published_pages;

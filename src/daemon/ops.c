@@ -167,6 +167,22 @@ void ops_meta_unlist(struct sc_fs *fs, struct sc_inode *dir)
 		sc_meta_unlist(fs->meta, path);
 }
 
+/*
+ * The directory name in dir was just made through the mount (attributes
+ * st; BACKING asked at ticket, before it was made): it is empty, and the
+ * names a build then looks up in it are answered without BACKING.
+ */
+void ops_meta_note_made_dir(struct sc_fs *fs, struct sc_inode *dir,
+			    const char *name, const struct stat *st,
+			    uint64_t ticket)
+{
+	char path[PATH_MAX];
+	struct sc_meta_list none = { 0 };
+
+	if (fs->meta && ops_child_path(fs, dir, name, path, sizeof(path)) == 0)
+		sc_meta_set_list(fs->meta, path, st, &none, ticket);
+}
+
 /* name in dir was renamed to through the mount: it holds a file of mode. */
 void ops_meta_note_named(struct sc_fs *fs, struct sc_inode *dir,
 			 const char *name, mode_t mode)

@@ -141,6 +141,9 @@ bool ops_meta_note_inode(struct sc_fs *fs, struct sc_inode *inode,
 			 uint64_t ticket);
 void ops_meta_naming(struct sc_fs *fs, struct sc_inode *dir, const char *name);
 void ops_meta_unlist(struct sc_fs *fs, struct sc_inode *dir);
+void ops_meta_note_made_dir(struct sc_fs *fs, struct sc_inode *dir,
+			    const char *name, const struct stat *st,
+			    uint64_t ticket);
 void ops_meta_note_named(struct sc_fs *fs, struct sc_inode *dir,
 			 const char *name, mode_t mode);
 void ops_meta_gone(struct sc_fs *fs, struct sc_inode *dir, const char *name);

@@ -467,11 +467,13 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct sc_inode *dir = inode_of(fs, parent);
 	struct fuse_entry_param e;
 	struct sc_loc loc;
+	uint64_t ticket;
 	int ret;
 
 	if (!ops_enter_dir_entry(req, dir, name, &loc))
 		return;
 	ops_meta_naming(fs, dir, name);
+	ticket = sc_meta_ticket(fs->meta);
 	switch (kind) {
 	case MAKE_NODE:
 		ret = mknodat(loc.dir_fd, loc.name, mode, rdev);
@@ -485,6 +487,8 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	ret = ret < 0 ? -errno : ops_entry_at(fs, dir, &loc, &e);
 	sc_loc_done(&loc);
+	if (ret == 0 && kind == MAKE_DIR)
+		ops_meta_note_made_dir(fs, dir, name, &e.attr, ticket);
 	if (ret == 0 && kind == MAKE_SYMLINK && fs->meta) {
 		char path[PATH_MAX];
 

@@ -120,9 +120,10 @@ def test_changes_through_the_mount_seen_at_once(dirs):
 def test_names_not_there_answered_through_a_builds_changes(dirs):
     """A build creates, writes, renames and removes files in a directory
     while its compiler looks there for headers that are not there: once
-    the directory is listed, those lookups are answered by the cache
-    through the build's own changes, BACKING not asked (meta_misses), and
-    what the mount shows stays BACKING's."""
+    the directory is listed (or made through the mount, empty), those
+    lookups are answered by the cache through the build's own changes,
+    BACKING not asked (meta_misses), and what the mount shows stays
+    BACKING's."""
     base, backing, mnt, _ = dirs
     make_tree(backing)
     m = mount(backing, mnt, os.path.join(base, "c.swc"), "meta_timeout=600")
@@ -137,9 +138,12 @@ def test_names_not_there_answered_through_a_builds_changes(dirs):
             if i:
                 os.unlink(os.path.join(d, f"o{i - 1}.o"))
             misses = stats(mnt)["meta_misses"]
-            for name in (f"h{i}.h", f"stdio{i}.h", f"o{i}.tmp"):
+            for name in (f"h{i}.h", f"stdio{i}.h", f"o{i}.tmp", f"dir{i}/h.h"):
                 assert scfs.outcome(os.stat, os.path.join(d, name)) == ("err", "ENOENT")
             assert stats(mnt)["meta_misses"] == misses
+        with open(os.path.join(d, "dir2", "made"), "wb") as f:
+            f.write(b"m")
+        assert os.listdir(os.path.join(d, "dir2")) == ["made"]
         drop_caches()
         assert view(mnt) == view(backing)
         assert scfs.outcome(os.stat, os.path.join(d, "o1.o")) == ("err", "ENOENT")

@@ -243,8 +243,10 @@ static void test_a_listing_holds_through_changes_through_the_mount(void **state)
 	static const char *const names[] = { "a", "b", NULL };
 	struct fixture *fx = *state;
 	struct stat st = file_stat(20, 10, 1000), got;
+	struct stat dir_st = file_stat(9, 8192, 950);
 	char buf[128];
 
+	dir_st.st_mode = S_IFDIR | 0755;
 	list_d(fx, names, sc_meta_ticket(fx->meta));
 	assert_int_equal(ask(fx, "x", &got), SC_META_NOT_THERE);
 	/* create x */
@@ -264,6 +266,8 @@ static void test_a_listing_holds_through_changes_through_the_mount(void **state)
 	sc_meta_note_named(fx->meta, "d", "c", S_IFREG);
 	/* a create of y that fails */
 	sc_meta_naming(fx->meta, "d", "y");
+	/* BACKING tells of d's times, changed by those changes. */
+	sc_meta_note(fx->meta, ".", "d", &dir_st, 0, sc_meta_ticket(fx->meta));
 	assert_string_equal(listed(fx, buf, sizeof(buf)), "x c");
 	assert_int_equal(ask(fx, "y", &got), SC_META_NOT_THERE);
 	assert_int_equal(ask(fx, "a", &got), SC_META_NOT_THERE);
