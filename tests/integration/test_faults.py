@@ -10,8 +10,6 @@ import subprocess
 import threading
 import time
 
-import pytest
-
 import faults
 import scfs
 from test_cache import expect_backing_fd_direct, stats

@@ -2,7 +2,6 @@
 """Differential tests: every operation is done once on the mount and once
 on a plain reference directory; results, errnos and the resulting trees
 must be the same."""
-import errno
 import fcntl
 import mmap
 import os
