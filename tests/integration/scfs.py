@@ -16,6 +16,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 BINARY = os.environ.get("SWAPCACHEFS") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "src", "daemon", "swapcachefs")
@@ -353,3 +354,36 @@ def sshfs_mount(sshd, remote, local, extra="", strict=True):
 
 def sshfs_unmount(local):
     subprocess.run(["fusermount3", "-u", local], check=True)
+
+
+# ---- monitoring: a real Prometheus node exporter ----
+
+NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
+
+
+def node_exporter_scrape(textdir):
+    """What a node exporter on 127.0.0.1 serves with its textfile
+    collector reading textdir (and no other collector), scraped once."""
+    port = free_port()
+    exporter = subprocess.Popen(
+        [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}",
+         "--collector.disable-defaults", "--collector.textfile",
+         f"--collector.textfile.directory={textdir}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def scrape():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                        timeout=5) as resp:
+                return resp.read().decode()
+        except OSError:
+            return None
+    try:
+        wait_for(lambda: scrape() is not None or exporter.poll() is not None,
+                 timeout=30, what="the node exporter")
+        text = scrape()
+        assert text is not None, f"the node exporter exited {exporter.poll()}"
+        return text
+    finally:
+        exporter.terminate()
+        exporter.wait(timeout=10)

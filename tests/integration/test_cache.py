@@ -1230,23 +1230,3 @@ def test_prefetch_and_evict_a_subtree(dirs):
     finally:
         m.unmount()
 
-
-def test_examples_stats_reader(dirs):
-    """examples/swapcache-stats summarises a mount's stats, and says so
-    clearly when pointed at something else."""
-    base, backing, mnt, _ = dirs
-    tool = os.path.join(os.path.dirname(__file__), "..", "..", "examples",
-                        "swapcache-stats")
-    data = make_file(os.path.join(backing, "f"), 300000, 1)
-    m = mount(backing, mnt, os.path.join(base, "c.swc"))
-    try:
-        assert read(os.path.join(mnt, "f")) == data
-        r = subprocess.run([tool, mnt], capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        assert "served      293.0 KiB: RAM 0 B, SSD 0 B, backing 293.0 KiB" in r.stdout, r.stdout
-        assert "backing     ok" in r.stdout
-        assert "projected lifetime unknown" in r.stdout  # no rating given
-    finally:
-        m.unmount()
-    r = subprocess.run([tool, backing], capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0 and "is it a swapcachefs mount?" in r.stderr
