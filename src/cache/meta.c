@@ -301,6 +301,20 @@ static bool renumbered(const struct sc_meta *m, const struct sc_meta_entry *e,
 	return !file_differs(&e->attr, &a);
 }
 
+/*
+ * The entry of name in d, made if it is missing; NULL when there is no
+ * memory for it, and then, if name exists, d's listing is not whole.
+ */
+static struct sc_meta_entry *meta_entry_made(struct dir *d, const char *name,
+					     bool exists)
+{
+	struct sc_meta_entry *e = sc_metarec_get(&d->rec, name);
+
+	if (!e && exists)
+		d->rec.flags &= ~SC_META_LISTED;
+	return e;
+}
+
 bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 		  const struct stat *st, uint64_t birth, uint64_t ticket)
 {
@@ -322,12 +336,9 @@ bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 	d = meta_get_dir(m, dir);
 	e = d ? sc_metarec_find(&d->rec, name) : NULL;
 	if (d && !e && (st || d->absent < MAX_ABSENT)) {
-		e = sc_metarec_get(&d->rec, name);
+		e = meta_entry_made(d, name, st != NULL);
 		if (e)
 			meta_account(m, d);
-		else if (st)
-			d->rec.flags &=
-				~SC_META_LISTED; /* no memory: not whole */
 	}
 	if (!e)
 		goto out;
@@ -598,8 +609,12 @@ static void drop_copies(struct sc_meta *m, struct dir *d)
 	}
 }
 
-/* name in dir changes through the mount: unknown until noted. */
-static void meta_changing(struct sc_meta *m, const char *dir, const char *name)
+/*
+ * name in dir changes through the mount: unknown until noted.  Returns
+ * dir's record, if there is one.
+ */
+static struct dir *meta_changing(struct sc_meta *m, const char *dir,
+				 const char *name)
 {
 	struct sc_meta_entry *e;
 	struct dir *d;
@@ -607,7 +622,7 @@ static void meta_changing(struct sc_meta *m, const char *dir, const char *name)
 	meta_mark_forgotten(m, dir, name);
 	d = meta_get_dir(m, dir);
 	if (!d)
-		return;
+		return NULL;
 	e = sc_metarec_find(&d->rec, name);
 	if (e) {
 		/* There (or a listing would not name it), attributes unknown. */
@@ -617,6 +632,7 @@ static void meta_changing(struct sc_meta *m, const char *dir, const char *name)
 	}
 	drop_copies(m, d);
 	meta_mark_dirty(m, d, false);
+	return d;
 }
 
 void sc_meta_changed(struct sc_meta *m, const char *dir, const char *name)
@@ -638,10 +654,9 @@ void sc_meta_naming(struct sc_meta *m, const char *dir, const char *name)
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
-	meta_changing(m, dir, name);
+	d = meta_changing(m, dir, name);
 	/* A listing of dir read before this change is not to be noted. */
 	meta_mark_forgotten(m, dir, "");
-	d = meta_find_dir(m, meta_name(m, dir), dir);
 	if (d)
 		d->self_outdated = true;
 	/* The directory's own times changed: its parent must ask again. */
@@ -681,7 +696,7 @@ void sc_meta_note_named(struct sc_meta *m, const char *dir, const char *name,
 		return;
 	pthread_mutex_lock(&m->lock);
 	d = meta_get_dir(m, dir);
-	e = d ? sc_metarec_get(&d->rec, name) : NULL;
+	e = d ? meta_entry_made(d, name, true) : NULL;
 	if (e) {
 		set_state(d, e, SC_META_NAMED);
 		sc_metarec_set_link(e, NULL);
@@ -689,8 +704,6 @@ void sc_meta_note_named(struct sc_meta *m, const char *dir, const char *name,
 		e->validated_ns = 0;
 		meta_mark_dirty(m, d, false);
 		meta_account(m, d);
-	} else if (d) {
-		d->rec.flags &= ~SC_META_LISTED; /* no memory: not whole */
 	}
 	pthread_mutex_unlock(&m->lock);
 }

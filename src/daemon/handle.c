@@ -29,6 +29,11 @@ void sc_file_put(struct sc_fs *fs, struct sc_file *f)
 	if (f->writer)
 		atomic_fetch_sub(&f->inode->writers, 1);
 	sc_itable_unpin(&fs->itable, f->inode);
+	sc_file_free(f);
+}
+
+void sc_file_free(struct sc_file *f)
+{
 	pthread_mutex_destroy(&f->open_lock);
 	sc_fetches_destroy(&f->fetches);
 	free(f);

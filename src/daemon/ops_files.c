@@ -133,19 +133,21 @@ enum open_kind {
 };
 
 /*
- * st: fstat of fd, the backing file just opened with backing_flags (-1:
- * none, offline, or lazy: to be opened on first need with them); flags:
- * the caller's open flags; changes: inode->changes before st was taken.
+ * A handle not yet counted in its inode (publish_file; sc_file_free if it
+ * is not wanted after all).  st: fstat of fd, the backing file just opened
+ * with backing_flags (-1: none, offline, or lazy: to be opened on first
+ * need with them); flags: the caller's open flags; changes:
+ * inode->changes before st was taken.
  */
-static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
-		    int backing_flags, enum open_kind kind,
-		    const struct stat *st, uint32_t changes,
-		    struct fuse_file_info *fi)
+static struct sc_file *make_file(struct sc_fs *fs, struct sc_inode *inode,
+				 int fd, int flags, int backing_flags,
+				 enum open_kind kind, const struct stat *st,
+				 uint32_t changes)
 {
 	struct sc_file *f = calloc(1, sizeof(*f));
 
 	if (!f)
-		return -ENOMEM;
+		return NULL;
 	f->refs = 1;
 	f->opened = *st;
 	f->backing.fd = fd;
@@ -157,14 +159,34 @@ static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
 	f->open_flags = backing_flags;
 	f->changes = changes;
 	f->writer = opens_to_write(flags);
-	if (f->writer)
-		atomic_fetch_add(&inode->writers, 1);
 	pthread_mutex_init(&f->open_lock, NULL);
 	sc_fetches_init(&f->fetches);
 	attach_object(fs, f, flags, st);
-	sc_itable_pin(&fs->itable, inode,
-		      fd >= 0 || f->lazy ? &f->backing : NULL);
+	return f;
+}
+
+/* f counts as its inode's handle (a writer, a pin) and is the open's. */
+static void publish_file(struct sc_fs *fs, struct sc_file *f,
+			 struct fuse_file_info *fi)
+{
+	if (f->writer)
+		atomic_fetch_add(&f->inode->writers, 1);
+	sc_itable_pin(&fs->itable, f->inode,
+		      f->backing.fd >= 0 || f->lazy ? &f->backing : NULL);
 	fi->fh = (uint64_t)(uintptr_t)f;
+}
+
+static int new_file(struct sc_fs *fs, struct sc_inode *inode, int fd, int flags,
+		    int backing_flags, enum open_kind kind,
+		    const struct stat *st, uint32_t changes,
+		    struct fuse_file_info *fi)
+{
+	struct sc_file *f = make_file(fs, inode, fd, flags, backing_flags, kind,
+				      st, changes);
+
+	if (!f)
+		return -ENOMEM;
+	publish_file(fs, f, fi);
 	return 0;
 }
 
@@ -295,6 +317,7 @@ static int open_from_record(struct sc_fs *fs, struct sc_inode *inode,
 	/* Before the record is read: a change after it is seen. */
 	uint32_t changes = atomic_load(&inode->changes);
 	struct sc_tiers_file whole;
+	struct sc_file *f;
 	struct stat st;
 
 	if (!fs->meta || sc_tunable_get(&fs->tunables, SC_T_STRICT_OPEN) ||
@@ -302,16 +325,18 @@ static int open_from_record(struct sc_fs *fs, struct sc_inode *inode,
 	    sc_offline_now() || ops_path_pair(fs, inode, dir, name) < 0 ||
 	    !ops_cached_attr(fs, inode, dir, name, SC_META_FRESH, &st) ||
 	    !S_ISREG(st.st_mode) || st.st_size > FROM_META_MAX_BYTES ||
-	    sc_creds_may(&st, R_OK) < 0 ||
-	    new_file(fs, inode, -1, fi->flags, backing_flags, OPEN_FROM_RECORD,
-		     &st, changes, fi) < 0)
+	    sc_creds_may(&st, R_OK) < 0)
 		return -EAGAIN;
-	whole = sc_file_tiers(file_of(fi));
-	if (!file_of(fi)->cacheable ||
-	    !sc_tiers_holds_all(&fs->tiers, &whole)) {
-		sc_file_put(fs, file_of(fi));
+	f = make_file(fs, inode, -1, fi->flags, backing_flags, OPEN_FROM_RECORD,
+		      &st, changes);
+	if (!f)
+		return -EAGAIN;
+	whole = sc_file_tiers(f);
+	if (!f->cacheable || !sc_tiers_holds_all(&fs->tiers, &whole)) {
+		sc_file_free(f);
 		return -EAGAIN;
 	}
+	publish_file(fs, f, fi);
 	atomic_fetch_add(&fs->opens_from_meta, 1);
 	return 0;
 }
