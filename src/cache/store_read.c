@@ -382,7 +382,7 @@ int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,
 				   .buf = buf };
 
 	sc_store_read_many(s, &r, 1);
-	if (r.result == 0)
+	if (r.result == 0 && ret_mask)
 		*ret_mask = r.mask;
 	return r.result;
 }

@@ -197,6 +197,25 @@ static void test_new_file_round_trip_and_reload(void **state)
 	assert_int_equal(sc_store_close(s), 0);
 }
 
+/* A caller that does not want the mask passes NULL. */
+static void test_read_without_a_mask(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s;
+	void *want = cluster_buf(4, 2, 1);
+	void *got = cluster_buf(0, 0, 0);
+
+	(void)state;
+	s = open_store(SMALL, false, &r);
+	assert_int_equal(put(s, 4, 40, 2, 1), 0);
+	assert_int_equal(sc_store_read(s, 4, 40, 2, got, NULL), 0);
+	assert_memory_equal(got, want, SC_CLUSTER_BYTES);
+	assert_int_equal(sc_store_read(s, 4, 40, 3, got, NULL), -ENOENT);
+	assert_int_equal(sc_store_close(s), 0);
+	free(want);
+	free(got);
+}
+
 static void test_read_many_mixes_hits_misses_and_stale(void **state)
 {
 	struct sc_store_report r;
@@ -1211,6 +1230,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_new_file_round_trip_and_reload),
+		T(test_read_without_a_mask),
 		T(test_read_many_mixes_hits_misses_and_stale),
 		T(test_page_reads_verified_by_trailer),
 		T(test_trailer_checksums_are_cached_after_a_read),
