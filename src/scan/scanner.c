@@ -353,6 +353,10 @@ int sc_scanner_start(struct sc_store *store, struct sc_pool *pool,
 	sc->policy_arg = policy_arg;
 	sc_governor_init(&sc->gov, sc_tunable_get(tunables, SC_T_CURBURST),
 			 sc_monotonic_ns());
+	/* The stats say the governor's state before its first tick. */
+	sc->stats.state = sc->gov.state;
+	sc->stats.burst = sc->gov.burst;
+	sc->stats.curburst_bytes = sc->gov.curburst_bytes;
 	atomic_store(&tunables->curburst_request, -1);
 	pthread_mutex_init(&sc->lock, NULL);
 	pthread_condattr_init(&attr);
