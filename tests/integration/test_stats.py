@@ -252,3 +252,15 @@ def test_node_exporter_textfile_collector_reads_it(busy_mount, dirs):
     assert read[0] == "counter"
     assert [s.value for s in read[2] if s.name.endswith("_total")] == [300000]
 
+
+
+def test_ratios_print_as_the_daemon_says_them():
+    """41.7% is 0.417, not 0.41700000000000004; days are whole seconds."""
+    tool = load_tool()
+    ex = tool.Exposition()
+    tool.add_mount(ex, "/m", {"hit_ratio_pct": 41.7, "projected_lifetime_days": 3,
+                              "nvme_percent_used": 7}, [])
+    text = ex.text()
+    assert 'swapcachefs_hit_ratio{mount="/m"} 0.417\n' in text, text
+    assert 'swapcachefs_projected_lifetime_seconds{mount="/m"} 259200\n' in text, text
+    assert 'swapcachefs_nvme_used_ratio{mount="/m"} 0.07\n' in text, text
