@@ -69,11 +69,12 @@ def workloads(tree, paths):
     return {"find": find, "stat": stat_all, "ls -lR": ls_lr}
 
 
-def sshfs_defaults(sshd, remote, local):
-    """sshfs as a user would mount it: its own attribute and dir caches."""
+def sshfs_defaults(sshd, remote, local, extra=""):
+    """sshfs as a user would mount it: its own attribute and dir caches
+    (and the options in extra, ",opt,...")."""
     subprocess.run(["sshfs", f"root@127.0.0.1:{remote}", local, "-p", str(sshd.port),
                     "-o", f"IdentityFile={sshd.key},StrictHostKeyChecking=no,"
-                          "UserKnownHostsFile=/dev/null,BatchMode=yes"],
+                          "UserKnownHostsFile=/dev/null,BatchMode=yes" + extra],
                    check=True, capture_output=True, timeout=30)
     scfs.wait_for(lambda: os.path.ismount(local), what="sshfs")
 
