@@ -264,3 +264,18 @@ def test_ratios_print_as_the_daemon_says_them():
     assert 'swapcachefs_hit_ratio{mount="/m"} 0.417\n' in text, text
     assert 'swapcachefs_projected_lifetime_seconds{mount="/m"} 259200\n' in text, text
     assert 'swapcachefs_nvme_used_ratio{mount="/m"} 0.07\n' in text, text
+
+
+def test_the_drive_is_named_in_words(monkeypatch):
+    """An NVMe serial of digits stays a string (JSON, the info labels)."""
+    tool = load_tool()
+    text = b"nvme: 980 PRO\nnvme_serial: 12345\nnvme_firmware: 5B2QGXA7\nread_bytes_ram: 7\n"
+    monkeypatch.setattr(tool.os, "getxattr", lambda path, name: text)
+    monkeypatch.setattr(tool.os, "listxattr", lambda path: [])
+    stats, _ = tool.read_stats("/m")
+    assert stats == {"nvme": "980 PRO", "nvme_serial": "12345",
+                     "nvme_firmware": "5B2QGXA7", "read_bytes_ram": 7}
+    ex = tool.Exposition()
+    tool.add_mount(ex, "/m", stats, [])
+    assert ('swapcachefs_nvme_info{mount="/m",model="980 PRO",serial="12345",'
+            'firmware="5B2QGXA7"} 1\n') in ex.text()
