@@ -214,6 +214,15 @@ static void feed(struct sc_scanner *sc)
 		fn(arg);
 }
 
+/* What the stats say of the governor (under sc->lock once the thread runs). */
+static void copy_governor_stats(struct sc_scanner *sc)
+{
+	sc->stats.state = sc->gov.state;
+	sc->stats.burst = sc->gov.burst;
+	sc->stats.curburst_bytes = sc->gov.curburst_bytes;
+	sc->stats.hysteresis_pages = sc->gov.hysteresis_pages;
+}
+
 static void tick(struct sc_scanner *sc)
 {
 	struct sc_governor_config cfg = {
@@ -254,10 +263,7 @@ static void tick(struct sc_scanner *sc)
 		break;
 	}
 	pthread_mutex_lock(&sc->lock);
-	sc->stats.state = sc->gov.state;
-	sc->stats.burst = sc->gov.burst;
-	sc->stats.curburst_bytes = sc->gov.curburst_bytes;
-	sc->stats.hysteresis_pages = sc->gov.hysteresis_pages;
+	copy_governor_stats(sc);
 	pthread_mutex_unlock(&sc->lock);
 }
 
@@ -354,9 +360,7 @@ int sc_scanner_start(struct sc_store *store, struct sc_pool *pool,
 	sc_governor_init(&sc->gov, sc_tunable_get(tunables, SC_T_CURBURST),
 			 sc_monotonic_ns());
 	/* The stats say the governor's state before its first tick. */
-	sc->stats.state = sc->gov.state;
-	sc->stats.burst = sc->gov.burst;
-	sc->stats.curburst_bytes = sc->gov.curburst_bytes;
+	copy_governor_stats(sc);
 	atomic_store(&tunables->curburst_request, -1);
 	pthread_mutex_init(&sc->lock, NULL);
 	pthread_condattr_init(&attr);
