@@ -133,9 +133,9 @@ uint64_t sc_store_validator(const struct sc_store *s, uint64_t size,
  * Read cluster of object into buf (SC_CLUSTER_BYTES, aligned to 4096).
  * Returns 0 with the pages that hold data in *ret_mask (unless ret_mask is
  * NULL); -ENOENT when not stored; -ESTALE when the object was stored under
- * another validator (its clusters are dropped); -EBADMSG on a checksum mismatch and -EIO on a
- * device error (the cluster is dropped and counted).  Every error is a
- * miss: the caller reads the backing store.
+ * another validator (its clusters are dropped); -EBADMSG on a checksum
+ * mismatch and -EIO on a device error (the cluster is dropped and
+ * counted).  Every error is a miss: the caller reads the backing store.
  */
 int sc_store_read(struct sc_store *s, uint64_t object, uint64_t validator,
 		  uint32_t cluster, void *buf, uint16_t *ret_mask);

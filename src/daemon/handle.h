@@ -77,8 +77,10 @@ struct sc_fs;
 /* Drop a reference; the last one closes the backing fd and frees f. */
 void sc_file_put(struct sc_fs *fs, struct sc_file *f);
 
-/* Free f, which holds no fd and no pin and counts as no writer: a handle
- * made and then not wanted (the tail of sc_file_put). */
+/*
+ * Free f, which holds no fd and no pin and counts as no writer: a handle
+ * made and then not wanted (the tail of sc_file_put).
+ */
 void sc_file_free(struct sc_file *f);
 
 /*
