@@ -61,10 +61,10 @@ def spread(values, digits):
 
 def index_mib(cache_mib):
     """The daemon's RAM for the index of a cache device of cache_mib MiB:
-    0.94 MiB per GiB, and the page checksums of its slots (68 bytes a
-    68 KiB slot, 1 MiB per GiB, up to 16 GiB of slots)."""
+    1.1 MiB per GiB when full (store_int.h), and the page checksums of its
+    slots (68 bytes a 68 KiB slot, 1 MiB per GiB, up to 16 GiB of slots)."""
     checksummed_mib = min(cache_mib, 262144 * 68 / 1024)  # slots of 68 KiB
-    return cache_mib / 1024 * 0.94 + checksummed_mib / 1024
+    return cache_mib / 1024 * 1.1 + checksummed_mib / 1024
 
 
 def rss_budget_mib(ram_mib, cache_mib):

@@ -287,6 +287,7 @@ void sc_store_get_stats(struct sc_store *s, struct sc_store_stats *ret)
 	*ret = s->stats;
 	ret->write_bytes = s->sb.write_bytes;
 	ret->format_ns = s->sb.format_ns;
+	ret->index_ram_bytes = store_index_ram(s);
 	pthread_mutex_unlock(&s->lock);
 	ret->used_bytes = ret->used_slots * SC_CLUSTER_BYTES;
 }

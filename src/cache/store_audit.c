@@ -90,7 +90,7 @@ int sc_store_audit(struct sc_store *s, char *msg, size_t len)
 			audit_fail(&a, "slot %llu: not found by its cluster",
 				   (unsigned long long)i);
 	}
-	for (uint64_t i = 0; i < s->sb.nslots; i++)
+	for (uint32_t i = 0; i < s->objects_cap; i++)
 		in_objects += s->objects[i].nslots;
 	if (used != s->stats.used_slots || in_objects != used)
 		audit_fail(&a,

@@ -64,6 +64,7 @@ static void cluster_remove_at(struct sc_store *s, uint32_t hole)
 		}
 	}
 	s->cluster_map[hole] = NONE;
+	s->cluster_map_used--;
 }
 
 /* ---- the name -> object table ---- */
@@ -99,22 +100,142 @@ static void object_remove_at(struct sc_store *s, uint32_t hole)
 	s->object_map[hole] = NONE;
 }
 
-/* The object named name, created with validator if absent; NONE if full. */
+static void object_insert(struct sc_store *s, uint32_t obj)
+{
+	uint32_t i = fastrange(s->objects[obj].name, s->object_map_size);
+
+	while (s->object_map[i] != NONE)
+		i = next_pos(i, s->object_map_size);
+	s->object_map[i] = obj;
+}
+
+/* ---- growing the tables ---- */
+
+/* Hash tables start at this size (entries), then double. */
+#define MAP_MIN_SIZE 1024u
+
+static uint32_t *new_map(uint32_t size)
+{
+	uint32_t *map = malloc((size_t)size * sizeof(*map));
+
+	if (map)
+		memset(map, 0xff, (size_t)size * sizeof(*map));
+	return map;
+}
+
+/* The size a table holding want entries needs: at most two thirds full. */
+static uint32_t map_size_for(uint64_t want, uint32_t size)
+{
+	while ((uint64_t)size * 2 < want * 3)
+		size *= 2;
+	return size;
+}
+
+/*
+ * Rehash *map (of *size entries) into a table for want entries, through
+ * insert; false without memory (the old table stays).
+ */
+static bool grow_map(struct sc_store *s, uint32_t **map, uint32_t *size,
+		     uint32_t want, void (*insert)(struct sc_store *, uint32_t))
+{
+	uint32_t new_size = map_size_for(want, *size), old_size = *size;
+	uint32_t *old = *map, *grown;
+
+	if (new_size == old_size)
+		return true;
+	grown = new_map(new_size);
+	if (!grown)
+		return false;
+	*map = grown;
+	*size = new_size;
+	for (uint32_t i = 0; i < old_size; i++)
+		if (old[i] != NONE)
+			insert(s, old[i]);
+	free(old);
+	return true;
+}
+
+/* Room for want object entries in all; new entries go on the free stack. */
+static bool grow_objects(struct sc_store *s, uint64_t want)
+{
+	uint32_t cap = s->objects_cap ? s->objects_cap : MAP_MIN_SIZE / 2;
+	struct object *objects;
+	uint32_t *free_objects;
+
+	if (want <= s->objects_cap)
+		return true;
+	while (cap < want)
+		cap *= 2;
+	objects = realloc(s->objects, (size_t)cap * sizeof(*objects));
+	if (!objects)
+		return false;
+	s->objects = objects;
+	free_objects = realloc(s->free_objects, (size_t)cap * sizeof(uint32_t));
+	if (!free_objects)
+		return false;
+	s->free_objects = free_objects;
+	memset(objects + s->objects_cap, 0,
+	       (size_t)(cap - s->objects_cap) * sizeof(*objects));
+	/* Pushed highest first: the lowest entries come out first. */
+	for (uint32_t obj = cap; obj-- > s->objects_cap;)
+		s->free_objects[s->nfree_objects++] = obj;
+	s->objects_cap = cap;
+	return true;
+}
+
+/* The tables at their smallest, for an empty index. */
+bool store_alloc_maps(struct sc_store *s)
+{
+	s->cluster_map_size = s->object_map_size = MAP_MIN_SIZE;
+	s->cluster_map = new_map(s->cluster_map_size);
+	s->object_map = new_map(s->object_map_size);
+	return s->cluster_map && s->object_map && grow_objects(s, 1);
+}
+
+/*
+ * Room for n more clusters, each maybe of a new object: after this, n
+ * calls of store_object_get and store_install_slot find the room they
+ * need.  False without memory (nothing is lost: the tables are as they
+ * were, or larger).
+ */
+bool store_reserve(struct sc_store *s, uint32_t n)
+{
+	return grow_objects(s,
+			    (uint64_t)s->objects_cap - s->nfree_objects + n) &&
+	       grow_map(s, &s->object_map, &s->object_map_size,
+			(uint32_t)s->stats.objects + n, object_insert) &&
+	       grow_map(s, &s->cluster_map, &s->cluster_map_size,
+			s->cluster_map_used + n, cluster_insert);
+}
+
+uint64_t store_index_ram(const struct sc_store *s)
+{
+	return (uint64_t)s->sb.nslots *
+		       (sizeof(*s->slots) + sizeof(*s->free_slots)) +
+	       (uint64_t)s->objects_cap *
+		       (sizeof(*s->objects) + sizeof(*s->free_objects)) +
+	       ((uint64_t)s->cluster_map_size + s->object_map_size) *
+		       sizeof(uint32_t) +
+	       (s->nsectors + 63) / 64 * sizeof(uint64_t) + sizeof(*s);
+}
+
+/*
+ * The object named name, created with validator if absent; NONE if there
+ * is no room (store_reserve makes it).
+ */
 uint32_t store_object_get(struct sc_store *s, uint64_t name, uint64_t validator)
 {
-	uint32_t pos = store_object_find(s, name), obj, i;
+	uint32_t pos = store_object_find(s, name), obj;
 
 	if (pos != NONE)
 		return s->object_map[pos];
-	if (s->nfree_objects == 0)
+	if (s->nfree_objects == 0 || (uint64_t)(s->stats.objects + 1) * 3 >
+					     (uint64_t)s->object_map_size * 2)
 		return NONE;
 	obj = s->free_objects[--s->nfree_objects];
 	s->objects[obj] =
 		(struct object){ .name = name, .validator = validator };
-	i = fastrange(name, s->object_map_size);
-	while (s->object_map[i] != NONE)
-		i = next_pos(i, s->object_map_size);
-	s->object_map[i] = obj;
+	object_insert(s, obj);
 	s->stats.objects++;
 	return obj;
 }
@@ -224,6 +345,7 @@ void store_install_slot(struct sc_store *s, uint32_t slot, uint32_t obj,
 	sl->state = SLOT_USED;
 	sl->referenced = 0;
 	cluster_insert(s, slot);
+	s->cluster_map_used++;
 	if (cluster >= s->objects[obj].clusters)
 		s->objects[obj].clusters = cluster + 1;
 	s->stats.used_slots++;
@@ -278,7 +400,7 @@ void *store_aligned_alloc_zero(size_t bytes)
 bool store_sanity(const struct sc_store *s)
 {
 	uint32_t n = s->sb.nslots, nfree = 0, used = 0, live = 0, mapped = 0;
-	uint32_t *slots_of = calloc(n ? n : 1, sizeof(*slots_of));
+	uint32_t *slots_of = calloc(s->objects_cap, sizeof(*slots_of));
 	uint8_t *on_stack = calloc(n ? n : 1, 1);
 	bool sane = true;
 
@@ -302,16 +424,17 @@ bool store_sanity(const struct sc_store *s)
 			sane = sl->obj == NONE;
 		} else if (sl->state == SLOT_USED) {
 			used++;
-			pos = sl->obj < n ? store_cluster_find(s, sl->obj,
-							       sl->cluster)
-					  : NONE;
+			pos = sl->obj < s->objects_cap
+				      ? store_cluster_find(s, sl->obj,
+							   sl->cluster)
+				      : NONE;
 			sane = pos != NONE && s->cluster_map[pos] == slot &&
 			       sl->cluster < s->objects[sl->obj].clusters;
 			if (sane)
 				slots_of[sl->obj]++;
 		}
 	}
-	for (uint32_t obj = 0; obj < n && sane; obj++) {
+	for (uint32_t obj = 0; obj < s->objects_cap && sane; obj++) {
 		const struct object *o = &s->objects[obj];
 		uint32_t pos;
 
@@ -325,8 +448,9 @@ bool store_sanity(const struct sc_store *s)
 	for (uint32_t i = 0; i < s->cluster_map_size && sane; i++)
 		mapped += s->cluster_map[i] != NONE;
 	sane = sane && nfree == s->nfree_slots && used == s->stats.used_slots &&
-	       mapped == used && live == s->stats.objects &&
-	       live + s->nfree_objects == n;
+	       mapped == used && mapped == s->cluster_map_used &&
+	       live == s->stats.objects &&
+	       live + s->nfree_objects == s->objects_cap;
 	free(slots_of);
 	free(on_stack);
 	return sane;

@@ -4,11 +4,11 @@
  * its parts share.  Only src/cache/store*.c include it; everyone else uses
  * store.h.
  *
- * RAM: every table is sized by the slot count at open and never grows,
- * so the index costs the same bytes per slot whether the cache is empty
- * or full: 16 (slot) + 24 (object) + 2 x 4 (free stacks) + 2 x 6 (hash
- * tables at load factor 2/3) = 60 bytes per 64 KiB slot, 0.94 MiB per GiB
- * of cache device.  sc_store_get_stats() reports the exact figure.  The
+ * RAM: 20 bytes per 64 KiB slot whatever it holds (the slot and its place
+ * on the free stack), and per cluster stored 40 to 52 more: 24 (its
+ * object, at most) + 4 (the free-object stack) + 2 x 6 to 12 (the hash
+ * tables, which double when two thirds full), at most 1.1 MiB per GiB of
+ * a full cache device.  sc_store_get_stats() reports the exact figure.  The
  * page-checksum cache (struct crc_entry) is apart from it: 68 bytes per
  * slot up to 16 GiB of slots (17 MiB), warmed from the trailers after open
  * (sc_store_warm_checksums).
@@ -122,14 +122,19 @@ struct sc_store {
 	 * back to "used" on the device).  Taken before lock, never inside.
 	 */
 	pthread_mutex_t commit_lock;
-	struct slot *slots;	/* [nslots] */
-	struct object *objects; /* [nslots] */
-	uint32_t *free_slots;	/* stack of free slot numbers */
+	struct slot *slots;   /* [nslots] */
+	uint32_t *free_slots; /* stack of free slot numbers */
 	uint32_t nfree_slots;
+	/*
+	 * The tables below grow with what is stored (store_reserve), so an
+	 * empty cache costs little RAM however large its device.
+	 */
+	struct object *objects; /* [objects_cap] */
+	uint32_t objects_cap;
 	uint32_t *free_objects; /* stack of unused object entries */
 	uint32_t nfree_objects;
 	uint32_t *cluster_map; /* (obj, cluster) -> slot; NONE empty */
-	uint32_t cluster_map_size;
+	uint32_t cluster_map_size, cluster_map_used;
 	uint32_t *object_map; /* name -> object; NONE empty */
 	uint32_t object_map_size;
 	uint64_t *dirty; /* bitmap of index sectors to write */
@@ -223,6 +228,9 @@ uint32_t store_cluster_find(const struct sc_store *s, uint32_t obj,
 uint32_t store_object_find(const struct sc_store *s, uint64_t name);
 uint32_t store_object_get(struct sc_store *s, uint64_t name,
 			  uint64_t validator);
+bool store_alloc_maps(struct sc_store *s);
+bool store_reserve(struct sc_store *s, uint32_t n);
+uint64_t store_index_ram(const struct sc_store *s);
 void store_mark_dirty(struct sc_store *s, uint32_t slot);
 bool store_crc_cache_get(const struct sc_store *s, uint32_t slot,
 			 uint32_t page_crc[SC_CLUSTER_PAGES]);

@@ -10,40 +10,23 @@ int store_alloc_index(struct sc_store *s)
 {
 	uint64_t n = s->sb.nslots;
 
-	s->cluster_map_size = (uint32_t)(n + n / 2 + 1);
-	s->object_map_size = (uint32_t)(n + n / 2 + 1);
 	s->nsectors = (n + SC_RECORDS_PER_SECTOR - 1) / SC_RECORDS_PER_SECTOR;
 	s->slots = calloc(n, sizeof(*s->slots));
-	s->objects = calloc(n, sizeof(*s->objects));
 	s->free_slots = calloc(n, sizeof(*s->free_slots));
-	s->free_objects = calloc(n, sizeof(*s->free_objects));
-	s->cluster_map = malloc(s->cluster_map_size * sizeof(uint32_t));
-	s->object_map = malloc(s->object_map_size * sizeof(uint32_t));
 	s->dirty = calloc((s->nsectors + 63) / 64, sizeof(uint64_t));
 	s->crc_cache_entries =
 		n < CRC_CACHE_MAX_ENTRIES ? (uint32_t)n : CRC_CACHE_MAX_ENTRIES;
 	s->crc_cache = calloc(s->crc_cache_entries, sizeof(*s->crc_cache));
-	if (!s->slots || !s->objects || !s->free_slots || !s->free_objects ||
-	    !s->cluster_map || !s->object_map || !s->dirty || !s->crc_cache)
+	if (!s->slots || !s->free_slots || !s->dirty || !s->crc_cache ||
+	    !store_alloc_maps(s))
 		return -ENOMEM;
-	memset(s->cluster_map, 0xff, s->cluster_map_size * sizeof(uint32_t));
-	memset(s->object_map, 0xff, s->object_map_size * sizeof(uint32_t));
-	for (uint64_t i = 0; i < n; i++) {
+	for (uint64_t i = 0; i < n; i++)
 		s->slots[i].obj = NONE;
-		s->free_objects[i] = (uint32_t)(n - 1 - i);
-	}
-	s->nfree_objects = (uint32_t)n;
 	s->stats.nslots = n;
 	s->stats.data_bytes = n * SC_CLUSTER_BYTES;
 	s->stats.data_offset = s->sb.data_offset;
 	s->stats.device_bytes = s->sb.device_bytes;
 	s->stats.block_bytes = s->sb.block_bytes;
-	s->stats.index_ram_bytes =
-		n * (sizeof(*s->slots) + sizeof(*s->objects) +
-		     sizeof(*s->free_slots) + sizeof(*s->free_objects)) +
-		((uint64_t)s->cluster_map_size + s->object_map_size) *
-			sizeof(uint32_t) +
-		(s->nsectors + 63) / 64 * sizeof(uint64_t) + sizeof(*s);
 	s->stats.crc_cache_bytes =
 		(uint64_t)s->crc_cache_entries * sizeof(*s->crc_cache);
 	return 0;
@@ -73,20 +56,50 @@ void store_build_free_stack(struct sc_store *s)
 			s->free_slots[s->nfree_slots++] = (uint32_t)i;
 }
 
+struct load {
+	uint64_t *slot_seq; /* [nslots] */
+	uint64_t *obj_seq;  /* [nobj_seq], grown with the objects */
+	uint32_t nobj_seq;
+	struct sc_store_report *report;
+};
+
+/* Room in the index and in obj_seq for one more record's object. */
+static bool load_room(struct sc_store *s, struct load *l)
+{
+	uint64_t *grown;
+
+	if (!store_reserve(s, 1))
+		return false;
+	if (l->nobj_seq >= s->objects_cap)
+		return true;
+	grown = realloc(l->obj_seq, s->objects_cap * sizeof(*grown));
+	if (!grown)
+		return false;
+	memset(grown + l->nobj_seq, 0,
+	       (s->objects_cap - l->nobj_seq) * sizeof(*grown));
+	l->obj_seq = grown;
+	l->nobj_seq = s->objects_cap;
+	return true;
+}
+
 /*
- * Take one record found at load.  seqs (per slot and per object, load
- * time only) settle conflicts: of two records for one cluster, or of two
- * validators for one object, the newer wins and the other is dropped.
+ * Take one record found at load.  The sequences (per slot and per
+ * object, load time only) settle conflicts: of two records for one
+ * cluster, or of two validators for one object, the newer wins and the
+ * other is dropped.
  */
 static void load_record(struct sc_store *s, const struct sc_record *rec,
-			uint64_t *slot_seq, uint64_t *obj_seq,
-			struct sc_store_report *report)
+			struct load *l)
 {
-	uint32_t obj = store_object_get(s, rec->object, rec->validator);
-	uint32_t pos;
+	struct sc_store_report *report = l->report;
+	uint64_t *slot_seq = l->slot_seq, *obj_seq;
+	uint32_t obj = NONE, pos;
 
+	if (load_room(s, l))
+		obj = store_object_get(s, rec->object, rec->validator);
 	if (obj == NONE)
 		goto drop;
+	obj_seq = l->obj_seq;
 	if (s->objects[obj].nslots == 0)
 		obj_seq[obj] = 0; /* a new entry, maybe one dropped before */
 	if (s->objects[obj].validator != rec->validator) {
@@ -169,11 +182,6 @@ int store_walk_index(struct sc_store *s,
 	return ret;
 }
 
-struct load {
-	uint64_t *slot_seq, *obj_seq;
-	struct sc_store_report *report;
-};
-
 static void load_one(struct sc_store *s, uint32_t slot,
 		     enum sc_record_status status, const struct sc_record *rec,
 		     void *arg)
@@ -182,7 +190,7 @@ static void load_one(struct sc_store *s, uint32_t slot,
 
 	switch (status) {
 	case SC_RECORD_VALID:
-		load_record(s, rec, l->slot_seq, l->obj_seq, l->report);
+		load_record(s, rec, l);
 		break;
 	case SC_RECORD_FREE:
 		break;
@@ -234,13 +242,12 @@ void store_collect_hints(struct sc_store *s, const uint64_t *slot_seq)
 int store_load_index(struct sc_store *s, struct sc_store_report *report)
 {
 	struct load l = { .slot_seq = calloc(s->sb.nslots, sizeof(uint64_t)),
-			  .obj_seq = calloc(s->sb.nslots, sizeof(uint64_t)),
 			  .report = report };
 	int ret = -ENOMEM;
 
 	if (s->sb.clean)
 		s->ram_masks = calloc(s->sb.nslots, sizeof(*s->ram_masks));
-	if (l.slot_seq && l.obj_seq)
+	if (l.slot_seq)
 		ret = store_walk_index(s, load_one, &l);
 	if (ret == 0)
 		store_build_free_stack(s);

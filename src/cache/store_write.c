@@ -175,7 +175,7 @@ size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b)
 	struct sc_store_write *w;
 	size_t stored = 0;
 	int ring_ret;
-	bool listed;
+	bool listed, room;
 
 	if (!b)
 		return 0;
@@ -189,6 +189,8 @@ size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b)
 	}
 
 	pthread_mutex_lock(&s->lock);
+	/* Without room in the index, nothing written can be installed. */
+	room = store_reserve(s, (uint32_t)b->ndata);
 	for (size_t i = 0, k = 0; i < b->n; i++) {
 		const struct sc_io *data = &b->io[k],
 				   *trailer = &b->io[b->ndata + k];
@@ -207,9 +209,9 @@ size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b)
 			written &= store_write_result(s, trailer->res,
 						      SC_TRAILER_BYTES);
 		}
-		if (!written) {
-			w[i].result = -EIO;
-			s->stats.io_errors++;
+		if (!written || !room) {
+			w[i].result = written ? -ENOMEM : -EIO;
+			s->stats.io_errors += !written;
 			store_free_slot(s, slot);
 			continue;
 		}
