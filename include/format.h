@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The on-device format of a swapcachefs cache, version 1.
+ * The on-device format of a swapcachefs cache, version 2.  Version 1 (the
+ * same without packed slots) is read, and its superblock made version 2
+ * when it is opened: everything it can hold means the same in version 2.
  *
  * This header is the contract: a cache written by one build is read by
  * another through it.  Every integer is little-endian.  The codec that
@@ -66,7 +68,7 @@
  * | 24     | 4    | data_crc       | CRC32C of the valid pages' CRC32Cs (each 4    |
  * |        |      |                | bytes little-endian), in page order           |
  * | 28     | 2    | valid_mask     | bit p: page p of the cluster holds data       |
- * | 30     | 2    | flags          | SC_RECORD_USED                                |
+ * | 30     | 2    | flags          | SC_RECORD_USED, SC_RECORD_PACKED              |
  * | 32     | 8    | sequence       | store-wide commit counter                     |
  * | 40     | 8    | format_id      | first 8 bytes of the superblock uuid          |
  * | 48     | 2    | ram_mask       | bit p: page p was in the RAM pool at the clean|
@@ -89,6 +91,49 @@
  * | 38     | 2    | reserved       | 0                                             |
  * | 40     | 64   | page_crc[16]   | CRC32C of each valid page; 0 for the others   |
  * | 4092   | 4    | checksum       | CRC32C of bytes 0..4091                       |
+ *
+ * Packed slots (version 2)
+ *
+ * A slot may hold the clusters of several objects, packed: the clusters
+ * whose valid pages are one run shorter than a cluster (small files, and
+ * the tails of large ones), each stored as its run's bytes without their
+ * trailing zero bytes, one after another.  Its record has flags
+ * SC_RECORD_USED | SC_RECORD_PACKED and says which entries of the slot's
+ * member table it vouches for:
+ *
+ * | offset | size | field      | meaning                                        |
+ * |--------|------|------------|------------------------------------------------|
+ * | 0      | 16   | dead       | bit i (little-endian, bytes 0..15): entry i was|
+ * |        |      |            | dropped and is not to be served                |
+ * | 16     | 4    | nmembers   | entries 0..nmembers-1 of the table, 1..96      |
+ * | 24     | 4    | data_crc   | CRC32C of those entries' 32 bytes each, in turn|
+ * | 28     | 2    | valid_mask | 0                                              |
+ * | 48     | 12   | ram        | bit i: entry i was in the RAM pool at the clean|
+ * |        |      |            | unmount that wrote this record (a RAM hint)    |
+ *
+ * (slot, flags, sequence, format_id and checksum as in any record.)  The
+ * member table takes the slot's trailer (4 KiB): a 32-byte header (magic
+ * "SWPCPACK", format_id at 8, slot at 16, the entries written at 20, zero
+ * to 32) and 32-byte entries:
+ *
+ * | offset | size | field      | meaning                                        |
+ * |--------|------|------------|------------------------------------------------|
+ * | 0      | 8    | object     | as in a record                                 |
+ * | 8      | 8    | validator  | as in a record                                 |
+ * | 16     | 4    | cluster    | as in a record                                 |
+ * | 20     | 4    | data_crc   | CRC32C of the bytes stored                     |
+ * | 24     | 2    | offset     | where they start in the slot                   |
+ * | 26     | 2    | length     | bytes stored, 1..npages * 4096                 |
+ * | 28     | 1    | first_page | the run's first page in the cluster            |
+ * | 29     | 1    | npages     | pages of the run, 1..15; the bytes of the run  |
+ * |        |      |            | past length are zero                           |
+ * | 30     | 2    | reserved   | 0                                              |
+ *
+ * Members are only ever added to a slot (at a page boundary, after the
+ * last), never moved: the table is rewritten whole with the new entries
+ * after the old ones, and the record vouches for the new ones only once
+ * their data and the table are durable.  A torn table or one that does not
+ * match its record's data_crc makes the whole slot a miss.
  *
  * A record is trusted only if its checksum, slot number and format_id
  * match; anything else (a torn sector, a stale record from an earlier
@@ -177,7 +222,8 @@
 #include <stdint.h>
 
 #define SC_FORMAT_MAGIC "SWPCACHE"
-#define SC_FORMAT_VERSION 1u
+#define SC_FORMAT_VERSION 2u
+#define SC_FORMAT_VERSION_OLDEST 1u /* read, and made SC_FORMAT_VERSION */
 
 #define SC_PAGE_BYTES 4096u
 #define SC_CLUSTER_PAGES 16u
@@ -195,6 +241,12 @@
 #define SC_TRAILER_BYTES 4096u
 
 #define SC_RECORD_USED 0x1u
+#define SC_RECORD_PACKED 0x2u
+
+#define SC_PACK_MAGIC "SWPCPACK"
+#define SC_PACK_HEADER_BYTES 32u
+#define SC_PACK_ENTRY_BYTES 32u
+#define SC_PACK_MAX_MEMBERS 96u /* the ram bits of a packed record */
 
 #define SC_META_MAGIC "SWPCMETA"
 #define SC_META_VERSION 1u
@@ -242,6 +294,23 @@ struct sc_record {
 	uint64_t sequence;
 	uint64_t format_id;
 	uint16_t ram_mask;
+	/*
+	 * SC_RECORD_PACKED: dead in place of object and validator, ram in
+	 * place of ram_mask and the reserved bytes; cluster is nmembers.
+	 */
+	uint64_t dead[2];
+	uint64_t ram[2];
+};
+
+struct sc_pack_entry {
+	uint64_t object;
+	uint64_t validator;
+	uint32_t cluster;
+	uint32_t data_crc;
+	uint16_t offset;
+	uint16_t length;
+	uint8_t first_page;
+	uint8_t npages;
 };
 
 struct sc_trailer {

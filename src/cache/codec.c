@@ -98,7 +98,8 @@ enum sc_sb_status sc_sb_decode(const void *buf, struct sc_superblock *ret_sb)
 	sb.write_bytes = get(b, 144, 8);
 	sb.trailer_offset = get(b, 152, 8);
 	*ret_sb = sb;
-	if (sb.version != SC_FORMAT_VERSION || sb.page_bytes != SC_PAGE_BYTES ||
+	if (sb.version < SC_FORMAT_VERSION_OLDEST ||
+	    sb.version > SC_FORMAT_VERSION || sb.page_bytes != SC_PAGE_BYTES ||
 	    sb.cluster_pages != SC_CLUSTER_PAGES ||
 	    sb.record_bytes != SC_RECORD_BYTES)
 		return SC_SB_UNSUPPORTED;
@@ -146,8 +147,10 @@ void sc_record_encode(const struct sc_record *rec, void *buf)
 	unsigned char *b = buf;
 
 	memset(b, 0, SC_RECORD_BYTES);
-	put(b, 0, rec->object, 8);
-	put(b, 8, rec->validator, 8);
+	put(b, 0, rec->flags & SC_RECORD_PACKED ? rec->dead[0] : rec->object,
+	    8);
+	put(b, 8, rec->flags & SC_RECORD_PACKED ? rec->dead[1] : rec->validator,
+	    8);
 	put(b, 16, rec->cluster, 4);
 	put(b, 20, rec->slot, 4);
 	put(b, 24, rec->data_crc, 4);
@@ -155,7 +158,12 @@ void sc_record_encode(const struct sc_record *rec, void *buf)
 	put(b, 30, rec->flags, 2);
 	put(b, 32, rec->sequence, 8);
 	put(b, 40, rec->format_id, 8);
-	put(b, 48, rec->ram_mask, 2);
+	if (rec->flags & SC_RECORD_PACKED) {
+		put(b, 48, rec->ram[0], 8);
+		put(b, 56, rec->ram[1] & 0xffffffffu, 4);
+	} else {
+		put(b, 48, rec->ram_mask, 2);
+	}
 	put(b, RECORD_CRC_AT, sc_crc32c(0, b, RECORD_CRC_AT), 4);
 }
 
@@ -166,6 +174,9 @@ static bool all_zero(const unsigned char *b, size_t n)
 			return false;
 	return true;
 }
+
+static enum sc_record_status packed_record(struct sc_record *rec,
+					   struct sc_record *ret_rec);
 
 enum sc_record_status sc_record_decode(const void *buf, uint64_t slot,
 				       uint64_t format_id,
@@ -190,14 +201,44 @@ enum sc_record_status sc_record_decode(const void *buf, uint64_t slot,
 	rec.ram_mask = (uint16_t)get(b, 48, 2);
 	if (rec.format_id != format_id)
 		return SC_RECORD_STALE;
-	if (rec.slot != slot || !all_zero(b + 50, 10) ||
-	    (rec.flags & ~SC_RECORD_USED))
+	if (rec.slot != slot ||
+	    (rec.flags & ~(SC_RECORD_USED | SC_RECORD_PACKED)))
 		return SC_RECORD_CORRUPT;
 	if (!(rec.flags & SC_RECORD_USED))
 		return SC_RECORD_FREE;
+	if (rec.flags & SC_RECORD_PACKED) {
+		rec.ram[0] = get(b, 48, 8);
+		rec.ram[1] = get(b, 56, 4);
+		return packed_record(&rec, ret_rec);
+	}
+	if (!all_zero(b + 50, 10))
+		return SC_RECORD_CORRUPT;
 	if (rec.valid_mask == 0 || (rec.ram_mask & ~rec.valid_mask))
 		return SC_RECORD_CORRUPT;
+	rec.dead[0] = rec.dead[1] = rec.ram[0] = rec.ram[1] = 0;
 	*ret_rec = rec;
+	return SC_RECORD_VALID;
+}
+
+/* The rest of a packed record's checks (format.h): its fields moved. */
+static enum sc_record_status packed_record(struct sc_record *rec,
+					   struct sc_record *ret_rec)
+{
+	uint32_t n = rec->cluster;
+
+	rec->dead[0] = rec->object;
+	rec->dead[1] = rec->validator;
+	rec->object = rec->validator = 0;
+	rec->ram_mask = 0;
+	/* Dead and in-RAM entries among those vouched for; never both. */
+	if (n == 0 || n > SC_PACK_MAX_MEMBERS || rec->valid_mask)
+		return SC_RECORD_CORRUPT;
+	for (unsigned i = 0; i < 2; i++)
+		if ((rec->dead[i] | rec->ram[i]) &
+			    ~sc_pack_entries_below(n, i) ||
+		    rec->dead[i] & rec->ram[i])
+			return SC_RECORD_CORRUPT;
+	*ret_rec = *rec;
 	return SC_RECORD_VALID;
 }
 
@@ -245,6 +286,81 @@ int sc_trailer_decode(const void *buf, struct sc_trailer *ret)
 		if (!(ret->valid_mask & (1u << i)) && ret->page_crc[i])
 			return -EBADMSG;
 	return 0;
+}
+
+#define PACK_ENTRY_AT(i) (SC_PACK_HEADER_BYTES + (i)*SC_PACK_ENTRY_BYTES)
+
+void sc_pack_encode_header(uint64_t format_id, uint32_t slot, uint32_t n,
+			   void *table)
+{
+	unsigned char *b = table;
+
+	memset(b, 0, SC_PACK_HEADER_BYTES);
+	memcpy(b, SC_PACK_MAGIC, 8);
+	put(b, 8, format_id, 8);
+	put(b, 16, slot, 4);
+	put(b, 20, n, 4);
+}
+
+int sc_pack_decode_header(const void *table, uint64_t format_id, uint32_t slot,
+			  uint32_t *ret_n)
+{
+	const unsigned char *b = table;
+
+	*ret_n = (uint32_t)get(b, 20, 4);
+	if (memcmp(b, SC_PACK_MAGIC, 8) != 0 || get(b, 8, 8) != format_id ||
+	    get(b, 16, 4) != slot || *ret_n > SC_PACK_MAX_MEMBERS ||
+	    !all_zero(b + 24, SC_PACK_HEADER_BYTES - 24))
+		return -EBADMSG;
+	return 0;
+}
+
+void sc_pack_encode_entry(const struct sc_pack_entry *e, void *table,
+			  uint32_t i)
+{
+	unsigned char *b = (unsigned char *)table + PACK_ENTRY_AT(i);
+
+	memset(b, 0, SC_PACK_ENTRY_BYTES);
+	put(b, 0, e->object, 8);
+	put(b, 8, e->validator, 8);
+	put(b, 16, e->cluster, 4);
+	put(b, 20, e->data_crc, 4);
+	put(b, 24, e->offset, 2);
+	put(b, 26, e->length, 2);
+	put(b, 28, e->first_page, 1);
+	put(b, 29, e->npages, 1);
+}
+
+int sc_pack_decode_entry(const void *table, uint32_t i,
+			 struct sc_pack_entry *ret)
+{
+	const unsigned char *b =
+		(const unsigned char *)table + PACK_ENTRY_AT(i);
+	struct sc_pack_entry e = {
+		.object = get(b, 0, 8),
+		.validator = get(b, 8, 8),
+		.cluster = (uint32_t)get(b, 16, 4),
+		.data_crc = (uint32_t)get(b, 20, 4),
+		.offset = (uint16_t)get(b, 24, 2),
+		.length = (uint16_t)get(b, 26, 2),
+		.first_page = (uint8_t)get(b, 28, 1),
+		.npages = (uint8_t)get(b, 29, 1),
+	};
+
+	if (i >= SC_PACK_MAX_MEMBERS || e.npages == 0 ||
+	    e.npages >= SC_CLUSTER_PAGES ||
+	    e.first_page + e.npages > SC_CLUSTER_PAGES || e.length == 0 ||
+	    e.length > e.npages * SC_PAGE_BYTES ||
+	    (uint32_t)e.offset + e.length > SC_CLUSTER_BYTES || get(b, 30, 2))
+		return -EBADMSG;
+	*ret = e;
+	return 0;
+}
+
+uint32_t sc_pack_entries_crc(const void *table, uint32_t n)
+{
+	return sc_crc32c(0, (const unsigned char *)table + PACK_ENTRY_AT(0),
+			 (size_t)n * SC_PACK_ENTRY_BYTES);
 }
 
 static uint64_t align_up(uint64_t v, uint64_t a)

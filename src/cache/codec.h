@@ -55,6 +55,33 @@ void sc_trailer_encode(const struct sc_trailer *t, void *buf);
 /* Decode a slot trailer: 0, or -EBADMSG when it is not an intact one. */
 int sc_trailer_decode(const void *buf, struct sc_trailer *ret);
 
+/*
+ * A packed slot's member table (format.h): the header, written with the
+ * entries' count, and each entry at its place.  Decoding returns -EBADMSG
+ * for what the encoder never writes.
+ */
+void sc_pack_encode_header(uint64_t format_id, uint32_t slot, uint32_t n,
+			   void *table);
+int sc_pack_decode_header(const void *table, uint64_t format_id, uint32_t slot,
+			  uint32_t *ret_n);
+void sc_pack_encode_entry(const struct sc_pack_entry *e, void *table,
+			  uint32_t i);
+int sc_pack_decode_entry(const void *table, uint32_t i,
+			 struct sc_pack_entry *ret);
+
+/* Of a packed record's 128-bit entry masks, word's bits for entries 0..n-1. */
+static inline uint64_t sc_pack_entries_below(uint32_t n, unsigned word)
+{
+	uint32_t first = 64 * word;
+
+	return n >= first + 64 ? ~0ULL
+	       : n > first     ? (1ULL << (n - first)) - 1
+			       : 0;
+}
+
+/* What a packed record's data_crc vouches for: the first n entries. */
+uint32_t sc_pack_entries_crc(const void *table, uint32_t n);
+
 /* The layout for a device of device_bytes; -ENOSPC when it is too small. */
 int sc_geometry(uint64_t device_bytes, uint32_t block_bytes,
 		struct sc_superblock *sb);

@@ -98,11 +98,23 @@ size_t sc_store_clean(struct sc_store *s, uint32_t max_examine,
 		if (sl->state != SLOT_USED)
 			continue;
 		/* Settings, not a cache: never cleaned (format.h). */
-		if (s->objects[sl->obj].validator == SC_PINNED_VALIDATOR)
+		if (!sl->packed &&
+		    s->objects[sl->obj].validator == SC_PINNED_VALIDATOR)
 			continue;
 		/* Second chance: a cluster hit since the last pass stays. */
 		if (sl->referenced) {
 			sl->referenced = 0;
+			continue;
+		}
+		/*
+		 * A pack goes whole, its members with it: nothing is moved
+		 * to keep them.  Not while a batch adds to it.
+		 */
+		if (sl->packed) {
+			if (!s->packs[sl->obj].busy) {
+				freed += s->packs[sl->obj].live;
+				store_free_slot(s, slot);
+			}
 			continue;
 		}
 		/* Spread the cleaning: at most max_per_object in a row. */
@@ -140,7 +152,8 @@ void sc_store_touch(struct sc_store *s, uint64_t object, uint32_t cluster)
 	if (pos != NONE) {
 		pos = store_cluster_find(s, s->object_map[pos], cluster);
 		if (pos != NONE)
-			s->slots[s->cluster_map[pos]].referenced = 1;
+			s->slots[loc_slot(s, s->cluster_map[pos])].referenced =
+				1;
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -184,8 +197,15 @@ void sc_store_note_ram(struct sc_store *s, uint64_t object, uint64_t validator,
 		s->ram_masks = calloc(s->sb.nslots, sizeof(*s->ram_masks));
 	obj = current_object(s, object, validator);
 	pos = obj == NONE ? NONE : store_cluster_find(s, obj, cluster);
-	if (s->ram_masks && pos != NONE)
+	if (pos != NONE && loc_is_member(s->cluster_map[pos])) {
+		/* A member comes back whole: it is read whole anyway. */
+		const struct member *m = member_of(s, s->cluster_map[pos]);
+
+		s->packs[s->slots[m->slot].obj].ram[m->entry / 64] |=
+			1ULL << (m->entry % 64);
+	} else if (s->ram_masks && pos != NONE) {
 		s->ram_masks[s->cluster_map[pos]] |= mask;
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -199,10 +219,13 @@ uint64_t sc_store_object_bytes(struct sc_store *s, uint64_t object,
 	obj = current_object(s, object, validator);
 	for (uint32_t c = 0; obj != NONE && c < s->objects[obj].clusters; c++) {
 		uint32_t pos = store_cluster_find(s, obj, c);
+		uint32_t loc = pos == NONE ? NONE : s->cluster_map[pos];
 
-		if (pos != NONE)
-			pages += (uint64_t)__builtin_popcount(
-				s->slots[s->cluster_map[pos]].valid_mask);
+		if (loc == NONE)
+			continue;
+		pages += loc_is_member(loc) ? member_of(s, loc)->npages
+					    : (uint64_t)__builtin_popcount(
+						      s->slots[loc].valid_mask);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return pages * SC_PAGE_BYTES;
@@ -247,7 +270,7 @@ int sc_store_drop_cluster(struct sc_store *s, uint64_t object, uint32_t cluster)
 	if (pos != NONE) {
 		pos = store_cluster_find(s, s->object_map[pos], cluster);
 		if (pos != NONE) {
-			store_free_slot(s, s->cluster_map[pos]);
+			store_free_location(s, s->cluster_map[pos]);
 			ret = 0;
 		}
 	}

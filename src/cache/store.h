@@ -84,6 +84,17 @@ struct sc_store_stats {
 	uint64_t used_slots;
 	uint64_t unsynced_slots; /* written; no flush has covered them yet */
 	uint64_t objects;
+	uint64_t packed_slots; /* slots holding members, of used_slots */
+	uint64_t members;      /* clusters stored in packed slots */
+	/* Data held: the valid pages of whole slots, the bytes of members. */
+	uint64_t cached_bytes;
+	/*
+	 * Since open: bytes put on the device (data, trailers, tables, index
+	 * sectors; not the superblock's few) and bytes of data stored (the
+	 * valid pages of whole clusters, the bytes of packed ones), whose
+	 * ratio is the write amplification.
+	 */
+	uint64_t device_written_bytes, stored_bytes;
 	uint64_t write_bytes; /* data written, lifetime of the device */
 	uint64_t format_ns;   /* CLOCK_REALTIME when it was formatted */
 	uint64_t read_bytes;  /* data read since open */
@@ -191,6 +202,13 @@ struct sc_store_write {
 	bool check_epoch;
 	uint32_t epoch;
 	int result; /* out: 0 or a negative errno */
+	/*
+	 * out: the bytes it put on the device: sc_store_write_cost for a slot
+	 * of its own; for a packed cluster its share of its pack's writes
+	 * (about its bytes; the last of a batch's members of a pack also
+	 * its table's); of a refused one what was written all the same.
+	 */
+	uint32_t device_bytes;
 };
 
 /*
@@ -224,7 +242,10 @@ size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b);
  */
 unsigned sc_store_written_pages(uint16_t valid_mask, unsigned *ret_first);
 
-/* The device bytes a write of a cluster with valid_mask costs: data and trailer. */
+/*
+ * The device bytes a write of a cluster with valid_mask costs at most:
+ * data and trailer (packed, less: sc_store_write.device_bytes).
+ */
 uint64_t sc_store_write_cost(uint16_t valid_mask);
 
 /* The invalidation epoch of object, for sc_store_write's check. */

@@ -34,9 +34,27 @@ static void audit_record(struct sc_store *s, uint32_t slot,
 	/* A slot written since the audit's commit has no record yet. */
 	bool used = sl->state == SLOT_USED && !sl->unsynced;
 
+	if (used && sl->packed) {
+		const struct pack *p = &s->packs[sl->obj];
+
+		if (p->synced == 0 ? status == SC_RECORD_FREE
+				   : status == SC_RECORD_VALID &&
+					     (rec->flags & SC_RECORD_PACKED) &&
+					     rec->cluster == p->synced &&
+					     rec->data_crc == p->synced_crc)
+			return;
+		audit_fail(arg,
+			   "slot %u: packed, %u entries durable in RAM, the "
+			   "device's record %s",
+			   slot, p->synced,
+			   status == SC_RECORD_VALID ? "says otherwise"
+						     : "is not valid");
+		return;
+	}
 	if (status == SC_RECORD_FREE && !used)
 		return;
 	if (status == SC_RECORD_VALID && used &&
+	    !(rec->flags & SC_RECORD_PACKED) &&
 	    rec->object == s->objects[sl->obj].name &&
 	    rec->validator == s->objects[sl->obj].validator &&
 	    rec->cluster == sl->cluster && rec->valid_mask == sl->valid_mask)
@@ -51,7 +69,7 @@ static void audit_record(struct sc_store *s, uint32_t slot,
 int sc_store_audit(struct sc_store *s, char *msg, size_t len)
 {
 	struct audit a = { .msg = msg, .len = len };
-	uint64_t used = 0, in_objects = 0;
+	uint64_t used = 0, stored = 0, in_objects = 0;
 	unsigned char *seen;
 	int ret;
 
@@ -85,6 +103,11 @@ int sc_store_audit(struct sc_store *s, char *msg, size_t len)
 			continue;
 		}
 		used++;
+		if (sl->packed) {
+			stored += s->packs[sl->obj].live;
+			continue;
+		}
+		stored++;
 		pos = store_cluster_find(s, sl->obj, sl->cluster);
 		if (pos == NONE || s->cluster_map[pos] != i)
 			audit_fail(&a, "slot %llu: not found by its cluster",
@@ -92,11 +115,13 @@ int sc_store_audit(struct sc_store *s, char *msg, size_t len)
 	}
 	for (uint32_t i = 0; i < s->objects_cap; i++)
 		in_objects += s->objects[i].nslots;
-	if (used != s->stats.used_slots || in_objects != used)
+	if (used != s->stats.used_slots || in_objects != stored)
 		audit_fail(&a,
-			   "%llu slots used, counted %llu, objects hold %llu",
+			   "%llu slots used (counted %llu) holding %llu "
+			   "clusters, objects hold %llu",
 			   (unsigned long long)used,
 			   (unsigned long long)s->stats.used_slots,
+			   (unsigned long long)stored,
 			   (unsigned long long)in_objects);
 	pthread_mutex_unlock(&s->lock);
 	free(seen);

@@ -7,6 +7,36 @@
  */
 #include "store_int.h"
 
+/*
+ * The record of a packed slot: the entries a sync has covered and which of
+ * them are dead.  False while none is covered (its record stays free).
+ */
+static bool packed_record(const struct sc_store *s, const struct slot *sl,
+			  struct sc_record *rec)
+{
+	const struct pack *p = &s->packs[sl->obj];
+	uint32_t n = p->synced;
+
+	if (n == 0)
+		return false;
+	*rec = (struct sc_record){
+		.cluster = n,
+		.slot = p->slot,
+		.data_crc = p->synced_crc,
+		.flags = SC_RECORD_USED | SC_RECORD_PACKED,
+		.sequence = s->sequence,
+		.format_id = s->format_id,
+	};
+	/* Entries past those vouched for are not the record's. */
+	for (unsigned i = 0; i < 2; i++) {
+		uint64_t within = sc_pack_entries_below(n, i);
+
+		rec->dead[i] = p->dead[i] & within;
+		rec->ram[i] = p->ram[i] & within & ~p->dead[i];
+	}
+	return true;
+}
+
 static void encode_sector(struct sc_store *s, uint64_t sector, void *buf)
 {
 	unsigned char *b = buf;
@@ -22,6 +52,11 @@ static void encode_sector(struct sc_store *s, uint64_t sector, void *buf)
 		sl = &s->slots[slot];
 		if (sl->state != SLOT_USED || sl->unsynced)
 			continue; /* zero: free */
+		if (sl->packed) {
+			if (packed_record(s, sl, &rec))
+				sc_record_encode(&rec, b + i * SC_RECORD_BYTES);
+			continue;
+		}
 		rec = (struct sc_record){
 			.object = s->objects[sl->obj].name,
 			.validator = s->objects[sl->obj].validator,
@@ -96,10 +131,12 @@ int store_finish_dirty(struct sc_store *s, const struct sc_io *io, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		uint64_t sector;
 
-		if (batch_ret < 0) /* not written at all */
+		if (batch_ret < 0) { /* not written at all */
 			store_device_error(s, IO_WRITE, batch_ret);
-		else if (store_write_result(s, io[i].res, SC_SECTOR_BYTES))
+		} else if (store_write_result(s, io[i].res, SC_SECTOR_BYTES)) {
+			s->stats.device_written_bytes += SC_SECTOR_BYTES;
 			continue;
+		}
 		s->stats.io_errors++;
 		sector = (io[i].off - s->sb.index_offset) / SC_SECTOR_BYTES;
 		s->dirty[sector / 64] |= 1ULL << (sector % 64);
@@ -145,6 +182,31 @@ bool store_add_unsynced(struct sc_store *s, const struct unsynced *u, size_t n)
 }
 
 /*
+ * The sync that covers entries of a packed slot returned sync_ret: its
+ * record may vouch for them now (or, if it failed, the slot goes).
+ */
+static void settle_pack(struct sc_store *s, const struct unsynced *u,
+			int sync_ret)
+{
+	struct slot *sl = &s->slots[u->slot];
+	struct pack *p;
+
+	s->stats.unsynced_slots--;
+	if (sl->state != SLOT_USED || !sl->packed || sl->gen != u->gen)
+		return;
+	p = &s->packs[sl->obj];
+	if (sync_ret < 0) {
+		store_device_error(s, IO_WRITE, sync_ret);
+		s->stats.io_errors++;
+		store_free_slot(s, u->slot);
+	} else if (u->entries > p->synced) {
+		p->synced = u->entries;
+		p->synced_crc = u->entries_crc;
+		store_mark_dirty(s, u->slot);
+	}
+}
+
+/*
  * An fdatasync that began after the slots of u[n] were written returned
  * sync_ret: their records may go out now, with the next sector writes.
  * If it failed they are dropped instead (misses from now on).  A slot
@@ -157,6 +219,10 @@ void store_settle_unsynced(struct sc_store *s, struct unsynced *u, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		struct slot *sl = &s->slots[u[i].slot];
 
+		if (u[i].entries) {
+			settle_pack(s, &u[i], sync_ret);
+			continue;
+		}
 		if (sl->state != SLOT_USED || !sl->unsynced ||
 		    sl->gen != u[i].gen)
 			continue;

@@ -24,22 +24,21 @@ uint32_t store_cluster_find(const struct sc_store *s, uint32_t obj,
 
 	for (; s->cluster_map[i] != NONE;
 	     i = next_pos(i, s->cluster_map_size)) {
-		const struct slot *sl = &s->slots[s->cluster_map[i]];
+		uint32_t loc = s->cluster_map[i];
 
-		if (sl->obj == obj && sl->cluster == cluster)
+		if (loc_obj(s, loc) == obj && loc_cluster(s, loc) == cluster)
 			return i;
 	}
 	return NONE;
 }
 
-static void cluster_insert(struct sc_store *s, uint32_t slot)
+static void cluster_insert(struct sc_store *s, uint32_t loc)
 {
-	uint32_t i =
-		cluster_home(s, s->slots[slot].obj, s->slots[slot].cluster);
+	uint32_t i = cluster_home(s, loc_obj(s, loc), loc_cluster(s, loc));
 
 	while (s->cluster_map[i] != NONE)
 		i = next_pos(i, s->cluster_map_size);
-	s->cluster_map[i] = slot;
+	s->cluster_map[i] = loc;
 }
 
 /* Remove position hole, shifting back the entries that probed past it. */
@@ -48,14 +47,13 @@ static void cluster_remove_at(struct sc_store *s, uint32_t hole)
 	uint32_t j = hole;
 
 	for (;;) {
-		const struct slot *sl;
-		uint32_t home;
+		uint32_t home, loc;
 
 		j = next_pos(j, s->cluster_map_size);
-		if (s->cluster_map[j] == NONE)
+		loc = s->cluster_map[j];
+		if (loc == NONE)
 			break;
-		sl = &s->slots[s->cluster_map[j]];
-		home = cluster_home(s, sl->obj, sl->cluster);
+		home = cluster_home(s, loc_obj(s, loc), loc_cluster(s, loc));
 		/* Movable unless its home lies cyclically in (hole, j]. */
 		if (hole <= j ? (home <= hole || home > j)
 			      : (home <= hole && home > j)) {
@@ -155,31 +153,57 @@ static bool grow_map(struct sc_store *s, uint32_t **map, uint32_t *size,
 	return true;
 }
 
-/* Room for want object entries in all; new entries go on the free stack. */
-static bool grow_objects(struct sc_store *s, uint64_t want)
+/*
+ * Room for want entries in *array (of entries of size bytes, *cap of them)
+ * and its stack of free entries: new entries are zeroed and pushed,
+ * highest first, so that the lowest come out first.  False without memory.
+ */
+static bool grow_table(void **array, size_t size, uint32_t **free_stack,
+		       uint32_t *nfree, uint32_t *cap, uint64_t want)
 {
-	uint32_t cap = s->objects_cap ? s->objects_cap : MAP_MIN_SIZE / 2;
-	struct object *objects;
-	uint32_t *free_objects;
+	uint32_t new_cap = *cap ? *cap : MAP_MIN_SIZE / 2;
+	unsigned char *grown;
+	uint32_t *stack;
 
-	if (want <= s->objects_cap)
+	if (want <= *cap)
 		return true;
-	while (cap < want)
-		cap *= 2;
-	objects = realloc(s->objects, (size_t)cap * sizeof(*objects));
-	if (!objects)
+	while (new_cap < want)
+		new_cap *= 2;
+	grown = realloc(*array, (size_t)new_cap * size);
+	if (!grown)
 		return false;
-	s->objects = objects;
-	free_objects = realloc(s->free_objects, (size_t)cap * sizeof(uint32_t));
-	if (!free_objects)
+	*array = grown;
+	stack = realloc(*free_stack, (size_t)new_cap * sizeof(*stack));
+	if (!stack)
 		return false;
-	s->free_objects = free_objects;
-	memset(objects + s->objects_cap, 0,
-	       (size_t)(cap - s->objects_cap) * sizeof(*objects));
-	/* Pushed highest first: the lowest entries come out first. */
-	for (uint32_t obj = cap; obj-- > s->objects_cap;)
-		s->free_objects[s->nfree_objects++] = obj;
-	s->objects_cap = cap;
+	*free_stack = stack;
+	memset(grown + (size_t)*cap * size, 0, (size_t)(new_cap - *cap) * size);
+	for (uint32_t i = new_cap; i-- > *cap;)
+		stack[(*nfree)++] = i;
+	*cap = new_cap;
+	return true;
+}
+
+/* Room for n more objects, members and packs (each unused till taken). */
+static bool grow_entries(struct sc_store *s, uint32_t n)
+{
+	uint32_t members = s->members_cap, packs = s->packs_cap;
+
+	if (!grow_table((void **)&s->objects, sizeof(*s->objects),
+			&s->free_objects, &s->nfree_objects, &s->objects_cap,
+			(uint64_t)s->objects_cap - s->nfree_objects + n) ||
+	    !grow_table((void **)&s->members, sizeof(*s->members),
+			&s->free_members, &s->nfree_members, &s->members_cap,
+			(uint64_t)s->members_cap - s->nfree_members + n))
+		return false;
+	for (uint32_t i = members; i < s->members_cap; i++)
+		s->members[i].obj = NONE;
+	if (!grow_table((void **)&s->packs, sizeof(*s->packs), &s->free_packs,
+			&s->nfree_packs, &s->packs_cap,
+			(uint64_t)s->packs_cap - s->nfree_packs + n))
+		return false;
+	for (uint32_t i = packs; i < s->packs_cap; i++)
+		s->packs[i].slot = NONE;
 	return true;
 }
 
@@ -189,7 +213,8 @@ bool store_alloc_maps(struct sc_store *s)
 	s->cluster_map_size = s->object_map_size = MAP_MIN_SIZE;
 	s->cluster_map = new_map(s->cluster_map_size);
 	s->object_map = new_map(s->object_map_size);
-	return s->cluster_map && s->object_map && grow_objects(s, 1);
+	s->open_pack = NONE;
+	return s->cluster_map && s->object_map && grow_entries(s, 1);
 }
 
 /*
@@ -200,8 +225,7 @@ bool store_alloc_maps(struct sc_store *s)
  */
 bool store_reserve(struct sc_store *s, uint32_t n)
 {
-	return grow_objects(s,
-			    (uint64_t)s->objects_cap - s->nfree_objects + n) &&
+	return grow_entries(s, n) &&
 	       grow_map(s, &s->object_map, &s->object_map_size,
 			(uint32_t)s->stats.objects + n, object_insert) &&
 	       grow_map(s, &s->cluster_map, &s->cluster_map_size,
@@ -213,7 +237,10 @@ uint64_t store_index_ram(const struct sc_store *s)
 	return (uint64_t)s->sb.nslots *
 		       (sizeof(*s->slots) + sizeof(*s->free_slots)) +
 	       (uint64_t)s->objects_cap *
-		       (sizeof(*s->objects) + sizeof(*s->free_objects)) +
+		       (sizeof(*s->objects) + sizeof(uint32_t)) +
+	       (uint64_t)s->members_cap *
+		       (sizeof(*s->members) + sizeof(uint32_t)) +
+	       (uint64_t)s->packs_cap * (sizeof(*s->packs) + sizeof(uint32_t)) +
 	       ((uint64_t)s->cluster_map_size + s->object_map_size) *
 		       sizeof(uint32_t) +
 	       (s->nsectors + 63) / 64 * sizeof(uint64_t) + sizeof(*s);
@@ -267,23 +294,102 @@ void store_crc_cache_put(struct sc_store *s, uint32_t slot,
 	memcpy(e->page_crc, page_crc, sizeof(e->page_crc));
 }
 
-/* Return a used slot to the free stack; its record goes at the next commit. */
+/* obj loses a stored cluster: with its last, the object goes too. */
+static void object_lose(struct sc_store *s, uint32_t obj)
+{
+	struct object *o = &s->objects[obj];
+
+	if (--o->nslots == 0) {
+		object_remove_at(s, store_object_find(s, o->name));
+		s->free_objects[s->nfree_objects++] = obj;
+		s->stats.objects--;
+	}
+}
+
+/* Take loc out of the cluster table (if it is there). */
+static void map_remove(struct sc_store *s, uint32_t loc)
+{
+	uint32_t pos =
+		store_cluster_find(s, loc_obj(s, loc), loc_cluster(s, loc));
+
+	if (pos != NONE && s->cluster_map[pos] == loc)
+		cluster_remove_at(s, pos);
+}
+
+/* Member m leaves its pack: its entry is dead from now on. */
+static void member_unlink(struct sc_store *s, uint32_t m)
+{
+	struct member *mb = &s->members[m];
+	struct pack *p = &s->packs[s->slots[mb->slot].obj];
+	uint32_t *link = &p->first;
+
+	map_remove(s, LOC_MEMBER | m);
+	object_lose(s, mb->obj);
+	while (*link != m)
+		link = &s->members[*link].next;
+	*link = mb->next;
+	p->dead[mb->entry / 64] |= 1ULL << (mb->entry % 64);
+	p->live--;
+	s->stats.members--;
+	s->stats.cached_bytes -= mb->length;
+	store_mark_dirty(s, mb->slot);
+	mb->obj = NONE;
+	s->free_members[s->nfree_members++] = m;
+}
+
+/* A new pack for slot (caller has reserved room: store_reserve). */
+uint32_t store_pack_new(struct sc_store *s, uint32_t slot)
+{
+	uint32_t pack = s->free_packs[--s->nfree_packs];
+
+	s->packs[pack] = (struct pack){ .slot = slot, .first = NONE };
+	s->slots[slot].obj = pack;
+	s->slots[slot].packed = 1;
+	return pack;
+}
+
+/* The pack of a slot freed: its table (if open) and its entry go. */
+static void pack_release(struct sc_store *s, uint32_t pack)
+{
+	free(s->packs[pack].table);
+	s->packs[pack] = (struct pack){ .slot = NONE, .first = NONE };
+	s->free_packs[s->nfree_packs++] = pack;
+	if (s->open_pack == pack)
+		s->open_pack = NONE;
+}
+
+/*
+ * Return a slot to the free stack; its record goes at the next commit.
+ * A packed slot loses its members; one a batch is adding to stays until
+ * that batch ends, which frees it (doomed).
+ */
 void store_free_slot(struct sc_store *s, uint32_t slot)
 {
 	struct slot *sl = &s->slots[slot];
 
-	if (sl->state == SLOT_USED) {
-		struct object *o = &s->objects[sl->obj];
-		uint32_t pos = store_cluster_find(s, sl->obj, sl->cluster);
+	if (sl->packed) {
+		struct pack *p = &s->packs[sl->obj];
 
-		if (pos != NONE && s->cluster_map[pos] == slot)
-			cluster_remove_at(s, pos);
-		if (--o->nslots == 0) {
-			object_remove_at(s, store_object_find(s, o->name));
-			s->free_objects[s->nfree_objects++] = sl->obj;
-			s->stats.objects--;
+		while (p->first != NONE)
+			member_unlink(s, p->first);
+		if (p->busy) {
+			p->doomed = true;
+			return;
 		}
+		pack_release(s, sl->obj);
+		if (sl->state == SLOT_USED) {
+			s->stats.used_slots--;
+			s->stats.packed_slots--;
+			store_mark_dirty(s, slot);
+		}
+		sl->packed = 0;
+	} else if (sl->state == SLOT_USED) {
+		map_remove(s, slot);
+		object_lose(s, sl->obj);
 		s->stats.used_slots--;
+		s->stats.cached_bytes -=
+			(uint64_t)__builtin_popcount(sl->valid_mask) *
+			SC_PAGE_BYTES;
 		store_mark_dirty(s, slot);
 	}
 	if (sl->unsynced)
@@ -295,6 +401,60 @@ void store_free_slot(struct sc_store *s, uint32_t slot)
 	if (crc_entry_of(s, slot)->slot_plus_one == slot + 1)
 		crc_entry_of(s, slot)->slot_plus_one = 0;
 	s->free_slots[s->nfree_slots++] = slot;
+}
+
+/* Free where a cluster is stored: a slot, or a member (and its slot with it
+ * when it was the slot's last, unless a batch is adding to it). */
+void store_free_location(struct sc_store *s, uint32_t loc)
+{
+	uint32_t slot;
+	const struct pack *p;
+
+	if (!loc_is_member(loc)) {
+		store_free_slot(s, loc);
+		return;
+	}
+	slot = member_of(s, loc)->slot;
+	member_unlink(s, loc & ~LOC_MEMBER);
+	p = &s->packs[s->slots[slot].obj];
+	if (p->live == 0 && !p->busy)
+		store_free_slot(s, slot);
+}
+
+/*
+ * Make entry of pack hold e's cluster of obj, replacing where it was
+ * stored before.  The caller has made room (store_reserve) and keeps the
+ * pack busy, so that the replaced member cannot free its slot.
+ */
+void store_install_member(struct sc_store *s, uint32_t pack, uint32_t obj,
+			  const struct sc_pack_entry *e, uint32_t entry)
+{
+	uint32_t pos = store_cluster_find(s, obj, e->cluster), m;
+	struct pack *p;
+
+	s->objects[obj].nslots++;
+	if (pos != NONE)
+		store_free_location(s, s->cluster_map[pos]);
+	p = &s->packs[pack];
+	m = s->free_members[--s->nfree_members];
+	s->members[m] = (struct member){ .obj = obj,
+					 .cluster = e->cluster,
+					 .slot = p->slot,
+					 .data_crc = e->data_crc,
+					 .next = p->first,
+					 .offset = e->offset,
+					 .length = e->length,
+					 .first_page = e->first_page,
+					 .npages = e->npages,
+					 .entry = (uint8_t)entry };
+	p->first = m;
+	p->live++;
+	cluster_insert(s, LOC_MEMBER | m);
+	s->cluster_map_used++;
+	if (e->cluster >= s->objects[obj].clusters)
+		s->objects[obj].clusters = e->cluster + 1;
+	s->stats.members++;
+	s->stats.cached_bytes += e->length;
 }
 
 /*
@@ -312,7 +472,7 @@ uint32_t store_drop_clusters(struct sc_store *s, uint32_t obj, uint32_t first,
 		uint32_t pos = store_cluster_find(s, obj, c);
 
 		if (pos != NONE) {
-			store_free_slot(s, s->cluster_map[pos]);
+			store_free_location(s, s->cluster_map[pos]);
 			dropped++;
 		}
 	}
@@ -337,7 +497,7 @@ void store_install_slot(struct sc_store *s, uint32_t slot, uint32_t obj,
 	/* Count the new slot first: freeing the old one must not free obj. */
 	s->objects[obj].nslots++;
 	if (pos != NONE)
-		store_free_slot(s, s->cluster_map[pos]);
+		store_free_location(s, s->cluster_map[pos]);
 	sl->obj = obj;
 	sl->cluster = cluster;
 	sl->data_crc = crc;
@@ -349,6 +509,8 @@ void store_install_slot(struct sc_store *s, uint32_t slot, uint32_t obj,
 	if (cluster >= s->objects[obj].clusters)
 		s->objects[obj].clusters = cluster + 1;
 	s->stats.used_slots++;
+	s->stats.cached_bytes +=
+		(uint64_t)__builtin_popcount(mask) * SC_PAGE_BYTES;
 }
 
 /*
@@ -397,9 +559,41 @@ void *store_aligned_alloc_zero(size_t bytes)
  * cluster table finds its (object, cluster); each live object counts its
  * slots and is where the name table finds its name; the counters agree.
  */
+/*
+ * A packed slot's members are live, of live objects, each where the
+ * cluster table finds it; *ret_members counts them.
+ */
+static bool pack_sane(const struct sc_store *s, uint32_t slot,
+		      uint32_t *slots_of, uint32_t *ret_members)
+{
+	const struct slot *sl = &s->slots[slot];
+	const struct pack *p;
+	uint32_t live = 0;
+
+	if (sl->obj >= s->packs_cap || s->packs[sl->obj].slot != slot)
+		return false;
+	p = &s->packs[sl->obj];
+	for (uint32_t m = p->first; m != NONE; m = s->members[m].next) {
+		const struct member *mb = &s->members[m];
+		uint32_t pos;
+
+		if (m >= s->members_cap || mb->obj >= s->objects_cap ||
+		    mb->slot != slot || ++live > SC_PACK_MAX_MEMBERS)
+			return false;
+		pos = store_cluster_find(s, mb->obj, mb->cluster);
+		if (pos == NONE || s->cluster_map[pos] != (LOC_MEMBER | m) ||
+		    mb->cluster >= s->objects[mb->obj].clusters)
+			return false;
+		slots_of[mb->obj]++;
+	}
+	*ret_members += live;
+	return live == p->live && (live > 0 || p->busy);
+}
+
 bool store_sanity(const struct sc_store *s)
 {
 	uint32_t n = s->sb.nslots, nfree = 0, used = 0, live = 0, mapped = 0;
+	uint32_t packed = 0, members = 0, packs = 0;
 	uint32_t *slots_of = calloc(s->objects_cap, sizeof(*slots_of));
 	uint8_t *on_stack = calloc(n ? n : 1, 1);
 	bool sane = true;
@@ -419,9 +613,14 @@ bool store_sanity(const struct sc_store *s)
 		const struct slot *sl = &s->slots[slot];
 		uint32_t pos;
 
+		packs += sl->packed;
 		if (sl->state == SLOT_FREE) {
 			nfree++;
-			sane = sl->obj == NONE;
+			sane = sl->obj == NONE && !sl->packed;
+		} else if (sl->packed) {
+			used += sl->state == SLOT_USED;
+			packed += sl->state == SLOT_USED;
+			sane = pack_sane(s, slot, slots_of, &members);
 		} else if (sl->state == SLOT_USED) {
 			used++;
 			pos = sl->obj < s->objects_cap
@@ -448,8 +647,11 @@ bool store_sanity(const struct sc_store *s)
 	for (uint32_t i = 0; i < s->cluster_map_size && sane; i++)
 		mapped += s->cluster_map[i] != NONE;
 	sane = sane && nfree == s->nfree_slots && used == s->stats.used_slots &&
-	       mapped == used && mapped == s->cluster_map_used &&
-	       live == s->stats.objects &&
+	       packed == s->stats.packed_slots && members == s->stats.members &&
+	       members + s->nfree_members == s->members_cap &&
+	       packs + s->nfree_packs == s->packs_cap &&
+	       mapped == used - packed + members &&
+	       mapped == s->cluster_map_used && live == s->stats.objects &&
 	       live + s->nfree_objects == s->objects_cap;
 	free(slots_of);
 	free(on_stack);

@@ -67,6 +67,8 @@ struct slot {
 	 * record stays free on the device until one has (struct unsynced).
 	 */
 	uint8_t unsynced : 1;
+	/* Holds members (struct pack at packs[obj]), not one cluster. */
+	uint8_t packed : 1;
 	uint8_t gen : 7; /* bumped on every reuse: readers detect a race */
 	uint8_t referenced : 1; /* hit since the cleaner last passed */
 };
@@ -92,12 +94,63 @@ struct crc_entry {
 
 /*
  * A slot written and installed whose data awaits an fdatasync; gen tells
- * it from a later use of the slot.
+ * it from a later use of the slot.  For a packed slot, the entries of its
+ * table that sync covers and their CRC32C (struct pack).
  */
 struct unsynced {
 	uint32_t slot;
 	uint8_t gen;
+	uint8_t entries;
+	uint32_t entries_crc;
 };
+
+/*
+ * A cluster stored in a packed slot (include/format.h): one entry of the
+ * slot's table.  Protected by store->lock.
+ */
+struct member {
+	uint32_t obj; /* NONE: this entry of members[] is unused */
+	uint32_t cluster;
+	uint32_t slot;
+	uint32_t data_crc; /* of the bytes stored */
+	uint32_t next;	   /* the slot's next member, NONE at the end */
+	uint16_t offset;   /* in the slot */
+	uint16_t length; /* bytes stored: the run without its trailing zeros */
+	uint8_t first_page, npages;
+	uint8_t entry; /* in the slot's table */
+};
+
+/* A packed slot; protected by store->lock. */
+struct pack {
+	uint32_t slot;	  /* NONE: this entry of packs[] is unused */
+	uint32_t first;	  /* its first member (a list through next) */
+	uint32_t fill;	  /* bytes of the slot written */
+	uint32_t live;	  /* members not dropped */
+	uint32_t entries; /* in its table on the device */
+	uint32_t crc;	  /* CRC32C of entries 0..entries-1 */
+	/* The entries a sync has covered: what its record vouches for. */
+	uint32_t synced, synced_crc;
+	uint64_t dead[2]; /* entries dropped */
+	/* Entries in the RAM pool at unmount, or at the last one (load). */
+	uint64_t ram[2];
+	/*
+	 * While members may still be added (the open pack), its table, for
+	 * the next batch to rewrite with its entries after these, and a copy
+	 * of the slot's last page written, which that batch writes again
+	 * with its first member after what it holds; else NULL.
+	 */
+	unsigned char *table;
+	bool busy;   /* a batch is adding members */
+	bool doomed; /* freed while busy: the batch frees it when it ends */
+};
+
+/* A cluster_map value naming a member (members[value & ~LOC_MEMBER]). */
+#define LOC_MEMBER 0x80000000u
+
+static inline bool loc_is_member(uint32_t loc)
+{
+	return loc & LOC_MEMBER;
+}
 
 /* One per object with clusters stored; protected by store->lock. */
 struct object {
@@ -133,8 +186,18 @@ struct sc_store {
 	uint32_t objects_cap;
 	uint32_t *free_objects; /* stack of unused object entries */
 	uint32_t nfree_objects;
-	uint32_t *cluster_map; /* (obj, cluster) -> slot; NONE empty */
+	/* (obj, cluster) -> slot, or LOC_MEMBER | member; NONE empty */
+	uint32_t *cluster_map;
 	uint32_t cluster_map_size, cluster_map_used;
+	struct member *members; /* [members_cap] */
+	uint32_t members_cap;
+	uint32_t *free_members; /* stack of unused member entries */
+	uint32_t nfree_members;
+	struct pack *packs; /* [packs_cap] */
+	uint32_t packs_cap;
+	uint32_t *free_packs;
+	uint32_t nfree_packs;
+	uint32_t open_pack;   /* the pack new members go to first; NONE */
 	uint32_t *object_map; /* name -> object; NONE empty */
 	uint32_t object_map_size;
 	uint64_t *dirty; /* bitmap of index sectors to write */
@@ -191,6 +254,29 @@ static inline void device_ok(struct sc_store *s, enum io_dir dir)
 				      memory_order_relaxed);
 }
 
+static inline struct member *member_of(const struct sc_store *s, uint32_t loc)
+{
+	return &s->members[loc & ~LOC_MEMBER];
+}
+
+/* The object and cluster stored at a cluster_map value. */
+static inline uint32_t loc_obj(const struct sc_store *s, uint32_t loc)
+{
+	return loc_is_member(loc) ? member_of(s, loc)->obj : s->slots[loc].obj;
+}
+
+static inline uint32_t loc_cluster(const struct sc_store *s, uint32_t loc)
+{
+	return loc_is_member(loc) ? member_of(s, loc)->cluster
+				  : s->slots[loc].cluster;
+}
+
+/* The slot that holds a cluster_map value's data. */
+static inline uint32_t loc_slot(const struct sc_store *s, uint32_t loc)
+{
+	return loc_is_member(loc) ? member_of(s, loc)->slot : loc;
+}
+
 static inline uint32_t fastrange(uint64_t hash, uint32_t size)
 {
 	return (uint32_t)(((hash >> 32) * (uint64_t)size) >> 32);
@@ -237,6 +323,10 @@ bool store_crc_cache_get(const struct sc_store *s, uint32_t slot,
 void store_crc_cache_put(struct sc_store *s, uint32_t slot,
 			 const uint32_t page_crc[SC_CLUSTER_PAGES]);
 void store_free_slot(struct sc_store *s, uint32_t slot);
+void store_free_location(struct sc_store *s, uint32_t loc);
+uint32_t store_pack_new(struct sc_store *s, uint32_t slot);
+void store_install_member(struct sc_store *s, uint32_t pack, uint32_t obj,
+			  const struct sc_pack_entry *e, uint32_t entry);
 uint32_t store_drop_clusters(struct sc_store *s, uint32_t obj, uint32_t first,
 			     uint32_t last);
 void store_drop_object(struct sc_store *s, uint32_t obj);

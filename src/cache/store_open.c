@@ -353,6 +353,12 @@ static int examine(struct sc_store *s, const struct sc_store_open_args *args,
 	case SC_SB_UNSUPPORTED:
 		if (args->format)
 			return 0;
+		if (sb.version > SC_FORMAT_VERSION)
+			return store_fail(
+				report, -EPROTO,
+				"cache '%s' has format version %u, newer than this swapcachefs reads (%u to %u): mount it with the swapcachefs that made it, or use -o format to erase it and start afresh",
+				args->path, sb.version,
+				SC_FORMAT_VERSION_OLDEST, SC_FORMAT_VERSION);
 		return store_fail(
 			report, -EPROTO,
 			"cache '%s' was made with another format (version %u, %u pages of %u bytes per cluster); use -o format to reformat it",
@@ -516,6 +522,8 @@ int sc_store_open(const struct sc_store_open_args *args,
 	ret = store_drop_durably(s);
 	s->sb.clean = 0;
 	s->sb.mount_count++;
+	/* An older format's contents mean the same in this one (format.h). */
+	s->sb.version = SC_FORMAT_VERSION;
 	if (ret == 0)
 		ret = write_superblock(s);
 	if (ret < 0) {
@@ -549,8 +557,11 @@ int sc_store_close(struct sc_store *s)
 	 * The RAM hints go in the last commit, all of them: only the newest
 	 * records' hints are trusted (store_collect_hints).
 	 */
-	for (uint64_t i = 0; s->ram_masks && i < s->sb.nslots; i++)
-		if (s->ram_masks[i] && s->slots[i].state == SLOT_USED)
+	for (uint64_t i = 0; i < s->sb.nslots; i++)
+		if (s->slots[i].state == SLOT_USED &&
+		    (s->slots[i].packed ? (s->packs[s->slots[i].obj].ram[0] |
+					   s->packs[s->slots[i].obj].ram[1])
+					: s->ram_masks && s->ram_masks[i]))
 			store_mark_dirty(s, (uint32_t)i);
 	/* A device given up is left as it is: the next open recovers it. */
 	ret = sc_store_failed(s) ? -EIO : store_drop_durably(s);

@@ -36,6 +36,11 @@ struct pending_read {
 	unsigned ios_left;
 	bool read_ok, intact;
 	struct sc_io *io; /* the data, and the trailer if read */
+	/* A member of a packed slot: as the index had it, and its pages. */
+	bool is_member;
+	uint32_t member;
+	struct member m;
+	unsigned char *pages; /* the pages its bytes lie in */
 };
 
 /*
@@ -65,16 +70,65 @@ static int resolve_read(struct sc_store *s, struct pending_read *p,
 	pos = store_cluster_find(s, obj, r->cluster);
 	if (pos == NONE)
 		return -ENOENT;
-	p->slot = s->cluster_map[pos];
+	p->slot = loc_slot(s, s->cluster_map[pos]);
 	p->seen = s->slots[p->slot];
 	p->name = s->objects[obj].name;
 	p->format_id = s->format_id;
+	if (loc_is_member(s->cluster_map[pos])) {
+		p->is_member = true;
+		p->member = s->cluster_map[pos] & ~LOC_MEMBER;
+		p->m = s->members[p->member];
+		p->seen.valid_mask = (uint16_t)(((1u << p->m.npages) - 1)
+						<< p->m.first_page);
+		p->crcs_known = true; /* its own checksum, in p->m */
+	}
 	want = (uint16_t)(((1u << r->npages) - 1) << r->first_page);
 	if (r->npages && (p->seen.valid_mask & want) != want)
 		return -ENOENT; /* a page asked for was never stored */
-	if (r->npages)
+	if (r->npages && !p->is_member)
 		p->crcs_known = store_crc_cache_get(s, p->slot, p->page_crc);
 	return 0;
+}
+
+/* The pages of the slot a member's bytes lie in: [*ret_first, end). */
+static uint32_t member_pages(const struct member *m, uint32_t *ret_first)
+{
+	uint32_t first = m->offset / SC_PAGE_BYTES * SC_PAGE_BYTES;
+
+	*ret_first = first;
+	return (m->offset + m->length + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES *
+		       SC_PAGE_BYTES -
+	       first;
+}
+
+/*
+ * Verify a member's bytes, read with the pages around them, and put the
+ * pages asked for (its whole run for a whole-cluster read) where the
+ * caller wants them, the zero bytes past what was stored put back.
+ */
+static void member_done(struct pending_read *p)
+{
+	const struct sc_store_read *r = p->r;
+	const struct member *m = &p->m;
+	uint32_t first;
+	const unsigned char *stored;
+	unsigned from = r->npages ? r->first_page : m->first_page;
+	unsigned pages = r->npages ? r->npages : m->npages;
+	size_t skip = (size_t)(from - m->first_page) * SC_PAGE_BYTES;
+	size_t len = (size_t)pages * SC_PAGE_BYTES, have;
+	unsigned char *dst = (unsigned char *)r->buf +
+			     (r->npages ? 0 : (size_t)from * SC_PAGE_BYTES);
+
+	member_pages(m, &first);
+	stored = p->pages + (m->offset - first);
+	p->intact = sc_crc32c(0, stored, m->length) == m->data_crc;
+	if (!p->intact)
+		return;
+	have = m->length > skip ? m->length - skip : 0;
+	if (have > len)
+		have = len;
+	memcpy(dst, stored + skip, have);
+	memset(dst + have, 0, len - have);
 }
 
 /*
@@ -120,6 +174,10 @@ static void read_done(struct sc_io *io)
 		p->read_ok &= p->io[i].res == (int)p->io[i].len;
 	if (!p->read_ok)
 		return;
+	if (p->is_member) {
+		member_done(p);
+		return;
+	}
 	if (!r->npages) {
 		/* The page CRCs come with it, for later reads of parts. */
 		p->intact = store_cluster_crcs(r->buf, p->seen.valid_mask,
@@ -148,6 +206,7 @@ static int settle_read(struct sc_store *s, struct pending_read *p,
 		       bool *need_sync)
 {
 	const struct slot *now = &s->slots[p->slot];
+	const struct member *m = &s->members[p->member];
 
 	if (p->read_ok)
 		device_ok(s, IO_READ);
@@ -156,6 +215,19 @@ static int settle_read(struct sc_store *s, struct pending_read *p,
 				   p->io[0].res < 0 ? p->io[0].res : -EIO);
 	if (!slot_still(now, &p->seen))
 		return -ENOENT;
+	if (p->is_member) {
+		/* Dropped meanwhile (its object changed, say): a miss. */
+		if (m->obj != p->m.obj || m->slot != p->m.slot ||
+		    m->entry != p->m.entry)
+			return -ENOENT;
+		if (p->intact)
+			return 0;
+		s->stats.checksum_errors += p->read_ok;
+		s->stats.io_errors += !p->read_ok;
+		store_free_location(s, LOC_MEMBER | p->member);
+		*need_sync = true;
+		return p->read_ok ? -EBADMSG : -EIO;
+	}
 	if (p->intact) {
 		if (p->crcs_learned)
 			store_crc_cache_put(s, p->slot, p->page_crc);
@@ -213,6 +285,26 @@ size_t sc_store_read_many_poll(struct sc_store *s, struct sc_store_read *r,
 
 		if (r[i].result < 0)
 			continue;
+		if (p[i].is_member) {
+			uint32_t from, bytes = member_pages(&p[i].m, &from);
+
+			p[i].pages = store_aligned_alloc_zero(bytes);
+			if (!p[i].pages) {
+				r[i].result = -ENOMEM;
+				continue;
+			}
+			p[i].io = &io[nio];
+			p[i].io[0] = (struct sc_io){
+				.buf = p[i].pages,
+				.len = bytes,
+				.off = slot_offset(s, p[i].slot) + from,
+				.done = read_done,
+				.ctx = &p[i],
+			};
+			p[i].ios_left = 1;
+			nio++;
+			continue;
+		}
 		if (!pages) {
 			/* Read as it was written: the valid pages' span. */
 			pages = sc_store_written_pages(p[i].seen.valid_mask,
@@ -272,6 +364,8 @@ size_t sc_store_read_many_poll(struct sc_store *s, struct sc_store_read *r,
 	if (need_sync)
 		store_drop_durably(s);
 out:
+	for (size_t i = 0; p && io && i < n; i++)
+		free(p[i].pages);
 	if (!on_stack) {
 		free(p);
 		free(io);
@@ -310,6 +404,7 @@ static uint32_t warm_candidates(struct sc_store *s, uint32_t first, uint32_t n,
 
 		w[i].seen = s->slots[slot];
 		w[i].wanted = w[i].seen.state == SLOT_USED &&
+			      !w[i].seen.packed &&
 			      crc_entry_of(s, slot)->slot_plus_one == 0;
 		if (w[i].wanted)
 			w[i].name = s->objects[w[i].seen.obj].name;

@@ -27,6 +27,34 @@ uint64_t sc_store_write_cost(uint16_t valid_mask)
 	       SC_TRAILER_BYTES;
 }
 
+/*
+ * Members added to one pack by a batch: their bytes, one after another
+ * right after what the slot holds (whose last page is written again, the
+ * same bytes, from the pack's copy of it), and the pack's table rewritten
+ * with their entries after the others.
+ */
+struct append {
+	uint32_t pack, slot;
+	bool new_pack;
+	uint32_t start; /* the page the first member starts in */
+	uint32_t fill;	/* where it starts: the pack's fill */
+	uint32_t end;	/* where the last ends */
+	uint32_t base;	/* the pack's entries before this batch */
+	uint32_t count; /* entries it adds */
+	uint32_t crc_before, crc_after; /* of the table's entries */
+	unsigned char *table; /* the pack's: its table, then its last page */
+	unsigned char *data;  /* end - start bytes, page-rounded */
+	size_t data_io, table_io; /* in the batch's io[] */
+};
+
+/* How a cluster of a batch is stored: a slot of its own or a member. */
+struct placing {
+	uint32_t slot;		/* its own slot; NONE for a member or none */
+	uint32_t append;	/* its append (members); NONE otherwise */
+	uint32_t entry;		/* a member's entry in its pack's table */
+	struct sc_pack_entry e; /* a member's entry */
+};
+
 /* A batch of cluster writes in flight, from sc_store_write_begin to _end. */
 struct sc_store_batch {
 	struct sc_store_write *w;
@@ -36,7 +64,9 @@ struct sc_store_batch {
 	struct sc_io *sectors; /* io + 2 cap: up to cap index sector writes */
 	ssize_t nsectors;
 	struct sc_trailer *t;
-	uint32_t *slot;
+	struct placing *pl;
+	struct append *ap;
+	uint32_t nap;
 	struct unsynced *mine;
 	unsigned char *tbuf, *sector_bufs;
 };
@@ -45,9 +75,12 @@ static void free_batch(struct sc_store_batch *b)
 {
 	if (!b)
 		return;
+	for (uint32_t i = 0; i < b->nap; i++)
+		free(b->ap[i].data);
 	free(b->io);
 	free(b->t);
-	free(b->slot);
+	free(b->pl);
+	free(b->ap);
 	free(b->mine);
 	free(b->tbuf);
 	free(b->sector_bufs);
@@ -66,11 +99,12 @@ static struct sc_store_batch *alloc_batch(struct sc_store_write *w, size_t n)
 		.n = n,
 		.io = calloc(3 * cap, sizeof(*b->io)),
 		.t = calloc(cap, sizeof(*b->t)),
-		.slot = calloc(cap, sizeof(*b->slot)),
+		.pl = calloc(cap, sizeof(*b->pl)),
+		.ap = calloc(cap, sizeof(*b->ap)),
 		.mine = calloc(cap, sizeof(*b->mine)),
 		.tbuf = store_aligned_alloc_zero(cap * SC_TRAILER_BYTES),
 	};
-	if (!b->io || !b->t || !b->slot || !b->mine || !b->tbuf) {
+	if (!b->io || !b->t || !b->pl || !b->ap || !b->mine || !b->tbuf) {
 		free_batch(b);
 		return NULL;
 	}
@@ -79,37 +113,199 @@ static struct sc_store_batch *alloc_batch(struct sc_store_write *w, size_t n)
 	return b;
 }
 
+/* An open pack's table and the copy of its last page (struct pack). */
+#define PACK_TABLE_BYTES (SC_TRAILER_BYTES + SC_PAGE_BYTES)
+
+static uint32_t page_up(uint32_t v)
+{
+	return (v + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES * SC_PAGE_BYTES;
+}
+
+/*
+ * Whether w goes into a packed slot, and its entry's run and length if so:
+ * its valid pages are one run shorter than a cluster (format.h), and it is
+ * not a setting (those are never cleaned: a pack is cleaned whole).
+ */
+static bool packable(const struct sc_store_write *w, struct sc_pack_entry *e)
+{
+	unsigned first, pages = sc_store_written_pages(w->valid_mask, &first);
+	const unsigned char *run =
+		(const unsigned char *)w->buf + (size_t)first * SC_PAGE_BYTES;
+	size_t len = (size_t)pages * SC_PAGE_BYTES;
+
+	if (!pages || pages >= SC_CLUSTER_PAGES ||
+	    (unsigned)__builtin_popcount(w->valid_mask) != pages ||
+	    w->validator == SC_PINNED_VALIDATOR)
+		return false;
+	/* Trailing zero bytes are not stored: a read puts them back. */
+	while (len > 0 && run[len - 1] == 0)
+		len--;
+	*e = (struct sc_pack_entry){ .object = w->object,
+				     .validator = w->validator,
+				     .cluster = w->cluster,
+				     .offset = 0,
+				     .length = (uint16_t)(len ? len : 1),
+				     .first_page = (uint8_t)first,
+				     .npages = (uint8_t)pages };
+	return true;
+}
+
+/* Whether a member of len bytes fits in append a. */
+static bool fits(const struct append *a, uint32_t len)
+{
+	return a->base + a->count < SC_PACK_MAX_MEMBERS &&
+	       a->end + len <= SC_CLUSTER_BYTES;
+}
+
+/*
+ * An append to the open pack, if it is free and has room for len, else to
+ * a new pack on a free slot, which becomes the open one; NONE when there
+ * is no free slot or no memory.  Holds s->lock.
+ */
+static uint32_t start_append(struct sc_store *s, struct sc_store_batch *b,
+			     uint32_t len)
+{
+	struct append *a = &b->ap[b->nap];
+	uint32_t open = s->open_pack;
+
+	if (open != NONE && !s->packs[open].busy && s->packs[open].table) {
+		const struct pack *p = &s->packs[open];
+
+		*a = (struct append){ .pack = open,
+				      .slot = p->slot,
+				      .start = p->fill / SC_PAGE_BYTES *
+					       SC_PAGE_BYTES,
+				      .fill = p->fill,
+				      .end = p->fill,
+				      .base = p->entries,
+				      .crc_before = p->crc,
+				      .table = p->table };
+		if (fits(a, len)) {
+			s->packs[open].busy = true;
+			return b->nap++;
+		}
+	}
+	if (s->nfree_slots == 0 || s->nfree_packs == 0)
+		return NONE;
+	*a = (struct append){ .new_pack = true,
+			      .table = store_aligned_alloc_zero(
+				      PACK_TABLE_BYTES) };
+	if (!a->table)
+		return NONE;
+	a->slot = s->free_slots[--s->nfree_slots];
+	s->slots[a->slot].state = SLOT_WRITING;
+	s->slots[a->slot].gen++;
+	a->pack = store_pack_new(s, a->slot);
+	s->packs[a->pack].table = a->table;
+	s->packs[a->pack].busy = true;
+	/* The open pack before it is closed: its table goes when it is free. */
+	if (open != NONE && !s->packs[open].busy) {
+		free(s->packs[open].table);
+		s->packs[open].table = NULL;
+	}
+	s->open_pack = a->pack;
+	return b->nap++;
+}
+
+/* Place each cluster of the batch: a slot of its own, or a member.  Holds lock. */
+static void place(struct sc_store *s, struct sc_store_batch *b, bool room)
+{
+	struct sc_store_write *w = b->w;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct placing *pl = &b->pl[i];
+
+		pl->slot = pl->append = NONE;
+		w[i].result = 0;
+		w[i].device_bytes = 0;
+		if (w[i].valid_mask == 0) {
+			w[i].result = -EINVAL;
+			continue;
+		}
+		if (room && packable(&w[i], &pl->e)) {
+			/* First fit: the room packs of this batch have left. */
+			uint32_t cur = 0;
+
+			while (cur < b->nap && !fits(&b->ap[cur], pl->e.length))
+				cur++;
+			if (cur == b->nap)
+				cur = start_append(s, b, pl->e.length);
+			if (cur != NONE) {
+				struct append *a = &b->ap[cur];
+
+				pl->append = cur;
+				pl->entry = a->base + a->count++;
+				pl->e.offset = (uint16_t)a->end;
+				a->end += pl->e.length;
+				continue;
+			}
+		}
+		if (s->nfree_slots == 0) {
+			w[i].result = -ENOSPC;
+		} else {
+			pl->slot = s->free_slots[--s->nfree_slots];
+			s->slots[pl->slot].state = SLOT_WRITING;
+			s->slots[pl->slot].gen++;
+		}
+	}
+}
+
+/*
+ * Lay out an append's data and table, outside the lock (its pack is busy:
+ * no other batch touches its table).  False without memory.
+ */
+static bool build_append(struct sc_store *s, struct sc_store_batch *b,
+			 struct append *a)
+{
+	uint32_t bytes = page_up(a->end) - a->start;
+
+	a->data = store_aligned_alloc_zero(bytes);
+	if (!a->data)
+		return false;
+	/* The last page as it is on the device: written again, unchanged. */
+	memcpy(a->data, a->table + SC_TRAILER_BYTES, a->fill - a->start);
+	for (size_t i = 0; i < b->n; i++) {
+		struct placing *pl = &b->pl[i];
+		const unsigned char *run;
+
+		if (pl->append != (uint32_t)(a - b->ap))
+			continue;
+		run = (const unsigned char *)b->w[i].buf +
+		      (size_t)pl->e.first_page * SC_PAGE_BYTES;
+		memcpy(a->data + pl->e.offset - a->start, run, pl->e.length);
+		pl->e.data_crc = sc_crc32c(0, run, pl->e.length);
+		sc_pack_encode_entry(&pl->e, a->table, pl->entry);
+	}
+	sc_pack_encode_header(s->format_id, a->slot, a->base + a->count,
+			      a->table);
+	a->crc_after = sc_crc32c(a->crc_before,
+				 a->table + SC_PACK_HEADER_BYTES +
+					 (size_t)a->base * SC_PACK_ENTRY_BYTES,
+				 (size_t)a->count * SC_PACK_ENTRY_BYTES);
+	return true;
+}
+
 struct sc_store_batch *sc_store_write_begin(struct sc_store *s,
 					    struct sc_store_write *w, size_t n)
 {
 	struct sc_store_batch *b = sc_store_failed(s) ? NULL
 						      : alloc_batch(w, n);
-	uint32_t *slot;
 	struct sc_io *io;
+	bool room;
 
 	if (!b) {
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			w[i].result = sc_store_failed(s) ? -EIO : -ENOMEM;
+			w[i].device_bytes = 0;
+		}
 		return NULL;
 	}
-	slot = b->slot;
 	io = b->io;
 
 	/* Reserve slots: invisible to readers until installed. */
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < n; i++) {
-		slot[i] = NONE;
-		w[i].result = 0;
-		if (w[i].valid_mask == 0) {
-			w[i].result = -EINVAL;
-		} else if (s->nfree_slots == 0) {
-			w[i].result = -ENOSPC;
-		} else {
-			slot[i] = s->free_slots[--s->nfree_slots];
-			s->slots[slot[i]].state = SLOT_WRITING;
-			s->slots[slot[i]].gen++;
-		}
-	}
+	room = store_reserve(s, (uint32_t)n);
+	place(s, b, room);
 	pthread_mutex_unlock(&s->lock);
 
 	/*
@@ -122,15 +318,30 @@ struct sc_store_batch *sc_store_write_begin(struct sc_store *s,
 	for (size_t i = 0; i < n; i++) {
 		unsigned first, pages;
 
-		if (slot[i] == NONE)
+		if (b->pl[i].slot == NONE)
 			continue;
 		pages = sc_store_written_pages(w[i].valid_mask, &first);
 		io[b->ndata++] = (struct sc_io){
 			.buf = (unsigned char *)w[i].buf +
 			       (size_t)first * SC_PAGE_BYTES,
 			.len = pages * SC_PAGE_BYTES,
-			.off = slot_offset(s, slot[i]) +
+			.off = slot_offset(s, b->pl[i].slot) +
 			       (uint64_t)first * SC_PAGE_BYTES,
+			.write = true,
+		};
+	}
+	for (uint32_t k = 0; k < b->nap; k++) {
+		struct append *a = &b->ap[k];
+
+		a->data_io = b->ndata;
+		if (!build_append(s, b, a)) {
+			a->data_io = SIZE_MAX; /* failed at _end, unwritten */
+			continue;
+		}
+		io[b->ndata++] = (struct sc_io){
+			.buf = a->data,
+			.len = page_up(a->end) - a->start,
+			.off = slot_offset(s, a->slot) + a->start,
 			.write = true,
 		};
 	}
@@ -138,13 +349,14 @@ struct sc_store_batch *sc_store_write_begin(struct sc_store *s,
 	b->nio = b->ndata;
 	for (size_t i = 0; i < n; i++) {
 		struct sc_trailer *t = &b->t[i];
+		uint32_t slot = b->pl[i].slot;
 
-		if (slot[i] == NONE)
+		if (slot == NONE)
 			continue;
 		*t = (struct sc_trailer){ .format_id = s->format_id,
 					  .object = w[i].object,
 					  .cluster = w[i].cluster,
-					  .slot = slot[i],
+					  .slot = slot,
 					  .valid_mask = w[i].valid_mask };
 		t->data_crc = store_cluster_crcs(w[i].buf, w[i].valid_mask,
 						 t->page_crc);
@@ -152,7 +364,19 @@ struct sc_store_batch *sc_store_write_begin(struct sc_store *s,
 		io[b->nio++] =
 			(struct sc_io){ .buf = b->tbuf + i * SC_TRAILER_BYTES,
 					.len = SC_TRAILER_BYTES,
-					.off = trailer_offset(s, slot[i]),
+					.off = trailer_offset(s, slot),
+					.write = true };
+	}
+	for (uint32_t k = 0; k < b->nap; k++) {
+		struct append *a = &b->ap[k];
+
+		if (a->data_io == SIZE_MAX)
+			continue;
+		a->table_io = b->nio;
+		io[b->nio++] =
+			(struct sc_io){ .buf = a->table,
+					.len = SC_TRAILER_BYTES,
+					.off = trailer_offset(s, a->slot),
 					.write = true };
 	}
 	sc_io_submit(s->fd, io + b->ndata, b->nio - b->ndata, s->queue_depth);
@@ -170,10 +394,129 @@ struct sc_store_batch *sc_store_write_begin(struct sc_store *s,
 	return b;
 }
 
+/*
+ * The object a written cluster goes to, or the error that refuses it
+ * (the caller frees what it wrote).  Holds s->lock.
+ */
+static int object_for(struct sc_store *s, const struct sc_store_write *w,
+		      uint32_t *ret_obj)
+{
+	uint32_t obj;
+
+	if (w->check_epoch &&
+	    s->epochs[w->object % SC_STORE_EPOCHS] != w->epoch)
+		return -ESTALE; /* invalidated while we wrote it: maybe stale */
+	obj = store_object_get(s, w->object, w->validator);
+	if (obj != NONE && s->objects[obj].validator != w->validator) {
+		/* New contents: what was stored is stale. */
+		store_drop_object(s, obj);
+		obj = store_object_get(s, w->object, w->validator);
+	}
+	*ret_obj = obj;
+	return obj == NONE ? -ENOSPC : 0;
+}
+
+/* Whether the writes of an append reached the device.  Holds s->lock. */
+static bool append_written(struct sc_store *s, const struct sc_store_batch *b,
+			   const struct append *a, int ring_ret)
+{
+	bool written;
+
+	if (a->data_io == SIZE_MAX)
+		return false; /* no memory: never submitted */
+	if (ring_ret < 0) {
+		store_device_error(s, IO_WRITE, ring_ret);
+		return false;
+	}
+	written = store_write_result(s, b->io[a->data_io].res,
+				     (uint32_t)b->io[a->data_io].len);
+	written &=
+		store_write_result(s, b->io[a->table_io].res, SC_TRAILER_BYTES);
+	return written;
+}
+
+/*
+ * Install an append's members (those not refused), and the pack's new
+ * state; returns the members installed.  Holds s->lock.
+ */
+static size_t land_append(struct sc_store *s, struct sc_store_batch *b,
+			  struct append *a, int ring_ret, bool room,
+			  size_t *nmine)
+{
+	bool written = append_written(s, b, a, ring_ret);
+	struct pack *p = &s->packs[a->pack];
+	size_t installed = 0, last = 0;
+	/* The append's writes, shared out: each its bytes, the last the rest. */
+	uint64_t cost = written ? b->io[a->data_io].len + SC_TRAILER_BYTES : 0;
+
+	if (!written && a->data_io != SIZE_MAX)
+		s->stats.io_errors++;
+	for (size_t i = 0; i < b->n; i++) {
+		struct placing *pl = &b->pl[i];
+		uint32_t obj;
+
+		if (pl->append != (uint32_t)(a - b->ap))
+			continue;
+		b->w[i].device_bytes = written ? pl->e.length : 0;
+		cost -= b->w[i].device_bytes;
+		last = i;
+		if (!written || !room || p->doomed) {
+			b->w[i].result = !written ? -EIO
+					 : !room  ? -ENOMEM
+						  : -ESTALE;
+			continue;
+		}
+		b->w[i].result = object_for(s, &b->w[i], &obj);
+		p = &s->packs[a->pack];
+		if (b->w[i].result < 0) {
+			/* On the device all the same: dead from the start. */
+			p->dead[pl->entry / 64] |= 1ULL << (pl->entry % 64);
+			continue;
+		}
+		store_install_member(s, a->pack, obj, &pl->e, pl->entry);
+		p = &s->packs[a->pack];
+		s->stats.stored_bytes += pl->e.length;
+		installed++;
+	}
+	if (written && !p->doomed) {
+		uint32_t tail = a->end / SC_PAGE_BYTES * SC_PAGE_BYTES;
+
+		p->entries = a->base + a->count;
+		p->crc = a->crc_after;
+		p->fill = a->end;
+		/* The next batch starts in this page: its bytes so far. */
+		memcpy(p->table + SC_TRAILER_BYTES, a->data + (tail - a->start),
+		       a->end - tail);
+		if (a->new_pack) {
+			s->slots[a->slot].state = SLOT_USED;
+			s->stats.used_slots++;
+			s->stats.packed_slots++;
+		}
+		s->stats.unsynced_slots++;
+		b->mine[(*nmine)++] =
+			(struct unsynced){ .slot = a->slot,
+					   .gen = s->slots[a->slot].gen,
+					   .entries = (uint8_t)p->entries,
+					   .entries_crc = p->crc };
+		s->sb.write_bytes += b->io[a->data_io].len;
+		s->stats.device_written_bytes +=
+			b->io[a->data_io].len + SC_TRAILER_BYTES;
+	}
+	b->w[last].device_bytes += (uint32_t)cost;
+	p->busy = false;
+	if (a->pack != s->open_pack) {
+		free(p->table); /* closed: no batch adds to it again */
+		p->table = NULL;
+	}
+	if (p->doomed || p->live == 0 || s->slots[a->slot].state != SLOT_USED)
+		store_free_slot(s, a->slot);
+	return installed;
+}
+
 size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b)
 {
 	struct sc_store_write *w;
-	size_t stored = 0;
+	size_t stored = 0, nmine = 0;
 	int ring_ret;
 	bool listed, room;
 
@@ -190,11 +533,11 @@ size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b)
 
 	pthread_mutex_lock(&s->lock);
 	/* Without room in the index, nothing written can be installed. */
-	room = store_reserve(s, (uint32_t)b->ndata);
+	room = store_reserve(s, (uint32_t)b->n);
 	for (size_t i = 0, k = 0; i < b->n; i++) {
 		const struct sc_io *data = &b->io[k],
 				   *trailer = &b->io[b->ndata + k];
-		uint32_t slot = b->slot[i], obj;
+		uint32_t slot = b->pl[i].slot, obj;
 		bool written;
 
 		if (slot == NONE)
@@ -209,28 +552,16 @@ size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b)
 			written &= store_write_result(s, trailer->res,
 						      SC_TRAILER_BYTES);
 		}
+		w[i].device_bytes =
+			written ? (uint32_t)data->len + SC_TRAILER_BYTES : 0;
 		if (!written || !room) {
 			w[i].result = written ? -ENOMEM : -EIO;
 			s->stats.io_errors += !written;
 			store_free_slot(s, slot);
 			continue;
 		}
-		if (w[i].check_epoch &&
-		    s->epochs[w[i].object % SC_STORE_EPOCHS] != w[i].epoch) {
-			/* Invalidated while we wrote it: it may be stale. */
-			w[i].result = -ESTALE;
-			store_free_slot(s, slot);
-			continue;
-		}
-		obj = store_object_get(s, w[i].object, w[i].validator);
-		if (obj != NONE &&
-		    s->objects[obj].validator != w[i].validator) {
-			/* New contents: what was stored is stale. */
-			store_drop_object(s, obj);
-			obj = store_object_get(s, w[i].object, w[i].validator);
-		}
-		if (obj == NONE) {
-			w[i].result = -ENOSPC;
+		w[i].result = object_for(s, &w[i], &obj);
+		if (w[i].result < 0) {
 			store_free_slot(s, slot);
 			continue;
 		}
@@ -238,22 +569,28 @@ size_t sc_store_write_end(struct sc_store *s, struct sc_store_batch *b)
 				   w[i].valid_mask);
 		s->slots[slot].unsynced = 1;
 		s->stats.unsynced_slots++;
-		b->mine[stored++] =
+		b->mine[nmine++] =
 			(struct unsynced){ .slot = slot,
 					   .gen = s->slots[slot].gen };
 		store_crc_cache_put(s, slot, b->t[i].page_crc);
 		s->sb.write_bytes += data->len;
+		s->stats.device_written_bytes += data->len + SC_TRAILER_BYTES;
+		s->stats.stored_bytes +=
+			(uint64_t)__builtin_popcount(w[i].valid_mask) *
+			SC_PAGE_BYTES;
+		stored++;
 	}
+	for (uint32_t k = 0; k < b->nap; k++)
+		stored += land_append(s, b, &b->ap[k], ring_ret, room, &nmine);
 	/*
 	 * Durable later, by the syncer, while the next batches are written:
 	 * a sync here would leave the device idle through every flush.
 	 */
-	listed = store_add_unsynced(s, b->mine, stored) &&
-		 (stored == 0 || store_wake_syncer(s));
+	listed = store_add_unsynced(s, b->mine, nmine) &&
+		 (nmine == 0 || store_wake_syncer(s));
 	pthread_mutex_unlock(&s->lock);
 	if (!listed) { /* no memory or no thread: made durable now */
-		store_settle_unsynced(s, b->mine, stored,
-				      sc_io_datasync(s->fd));
+		store_settle_unsynced(s, b->mine, nmine, sc_io_datasync(s->fd));
 		b->mine = NULL;
 	}
 	free_batch(b);

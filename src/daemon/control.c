@@ -199,6 +199,14 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "ssd_size_bytes", st.data_bytes);
 	counter(&t, "ssd_used_bytes", st.used_bytes);
 	counter(&t, "ssd_device_bytes", st.device_bytes);
+	counter(&t, "ssd_cached_bytes", st.cached_bytes);
+	counter(&t, "ssd_objects", st.objects);
+	counter(&t, "ssd_packed_slots", st.packed_slots);
+	counter(&t, "ssd_packed_clusters", st.members);
+	line(&t, "write_amplification: %.3f\n",
+	     st.stored_bytes
+		     ? (double)st.device_written_bytes / (double)st.stored_bytes
+		     : 0.0);
 	counter(&t, "ram_bytes", ps.pages * SC_PAGE_BYTES);
 	counter(&t, "active_pages", ps.active_pages);
 	counter(&t, "inactive_pages", ps.inactive_pages);

@@ -88,16 +88,22 @@ static void land(struct sc_scanner *sc, struct batch *b)
 	sc_store_write_end(sc->store, b->flying);
 	for (size_t i = 0; i < b->n; i++) {
 		const struct sc_store_write *w = &b->w[i];
-		/* What it costs the SSD: its valid pages' span and trailer. */
+		/* Charged when gathered at most what it can cost the SSD. */
 		uint64_t cost = sc_store_write_cost(w->valid_mask);
 
+		/*
+		 * What it did cost: a packed one less, or (the last of its
+		 * pack's batch, with the table) a page more; refused, maybe 0.
+		 */
+		bytes += w->device_bytes;
+		if (w->device_bytes <= cost)
+			sc_governor_refund(&sc->gov, cost - w->device_bytes);
+		else
+			sc_governor_charge(&sc->gov, w->device_bytes - cost);
 		if (w->result == 0) {
-			bytes += cost;
 			stored++;
 			meta += w->validator == SC_META_VALIDATOR;
 		} else {
-			/* Charged when gathered; it never reached the SSD. */
-			sc_governor_refund(&sc->gov, cost);
 			refused += w->result == -ESTALE;
 		}
 		sc_pool_cluster_done(sc->pool, &b->cl[i], w->result == 0);

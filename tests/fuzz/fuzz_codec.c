@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The decoders of the on-device format (superblocks, slot records, slot
- * trailers) on any bytes.  Random bytes almost never carry a valid CRC,
+ * trailers, packed slots' member tables) on any bytes.  Random bytes almost never carry a valid CRC,
  * so the first input byte can ask for the CRCs to be made right: the
  * fuzzer then reaches the field checks behind them.
  *
@@ -59,7 +59,8 @@ static void check_records(unsigned char *buf, size_t n, bool fix,
 		if (sc_record_decode(b, i, format_id, &rec) != SC_RECORD_VALID)
 			continue;
 		FUZZ_CHECK(rec.slot == i && rec.format_id == format_id);
-		FUZZ_CHECK(rec.valid_mask != 0);
+		FUZZ_CHECK((rec.valid_mask != 0) !=
+			   !!(rec.flags & SC_RECORD_PACKED));
 		sc_record_encode(&rec, again);
 		FUZZ_CHECK(memcmp(again, b, SC_RECORD_BYTES) == 0);
 	}
@@ -74,6 +75,34 @@ static void check_trailer(const unsigned char *b)
 		return;
 	sc_trailer_encode(&t, again);
 	FUZZ_CHECK(memcmp(again, b, SC_TRAILER_BYTES) == 0);
+}
+
+static void check_pack_table(const unsigned char *b)
+{
+	unsigned char again[SC_TRAILER_BYTES] = { 0 };
+	uint64_t format_id = sc_get_le(b + 8, 8);
+	uint32_t slot = (uint32_t)sc_get_le(b + 16, 4), n;
+
+	if (sc_pack_decode_header(b, format_id, slot, &n) < 0)
+		return;
+	FUZZ_CHECK(n <= SC_PACK_MAX_MEMBERS);
+	sc_pack_encode_header(format_id, slot, n, again);
+	for (uint32_t i = 0; i < n; i++) {
+		struct sc_pack_entry e;
+
+		if (sc_pack_decode_entry(b, i, &e) < 0)
+			continue;
+		FUZZ_CHECK(e.offset + e.length <= SC_CLUSTER_BYTES);
+		FUZZ_CHECK(e.length <= e.npages * SC_PAGE_BYTES);
+		FUZZ_CHECK(e.first_page + e.npages <= SC_CLUSTER_PAGES);
+		sc_pack_encode_entry(&e, again, i);
+		FUZZ_CHECK(memcmp(again + SC_PACK_HEADER_BYTES +
+					  i * SC_PACK_ENTRY_BYTES,
+				  b + SC_PACK_HEADER_BYTES +
+					  i * SC_PACK_ENTRY_BYTES,
+				  SC_PACK_ENTRY_BYTES) == 0);
+	}
+	FUZZ_CHECK(memcmp(again, b, SC_PACK_HEADER_BYTES) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -94,6 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fix_crc(buf + i * SC_SB_BYTES, CRC_AT);
 	check_superblocks(buf);
 	check_trailer(buf);
+	check_pack_table(buf);
 	/* Records: the format is the one the first record names. */
 	memset(buf, 0, sizeof(buf));
 	memcpy(buf, data, size < sizeof(buf) ? size : sizeof(buf));

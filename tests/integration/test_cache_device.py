@@ -32,9 +32,9 @@ def tool(*args, check=True):
 
 
 def tally(out):
-    m = re.search(r"right (\d+) miss (\d+) wrong (\d+) used (\d+)", out)
+    m = re.search(r"right (\d+) miss (\d+) wrong (\d+) clusters (\d+)", out)
     assert m, out
-    return dict(zip(("right", "miss", "wrong", "used"), map(int, m.groups())))
+    return dict(zip(("right", "miss", "wrong", "clusters"), map(int, m.groups())))
 
 
 def digest(path):
@@ -234,7 +234,7 @@ def test_loop_device_store_reload_and_refusals(dirs, loopdev):
     out = tool("fill", dev, 0, 7000, 400).stdout
     assert "stored 400" in out
     t = tally(tool("verify", dev, 7000, 400).stdout)
-    assert t == {"right": 400, "miss": 0, "wrong": 0, "used": 400}
+    assert t == {"right": 400, "miss": 0, "wrong": 0, "clusters": 400}
     # A mount uses the device; a second user of it is refused.
     m = scfs.Mount(backing, mnt, options=("allow_other", f"cache={dev}"))
     try:

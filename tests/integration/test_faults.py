@@ -160,7 +160,7 @@ def audit(cache):
     r = subprocess.run([STORE_TOOL, "audit", cache], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    return int(re.search(r"^used (\d+)", r.stdout, re.M).group(1))
+    return int(re.search(r"^clusters (\d+)", r.stdout, re.M).group(1))
 
 
 def test_crash_loop_kill_9_never_serves_a_wrong_byte(dirs):
@@ -245,17 +245,22 @@ def test_crash_loop_kill_9_never_serves_a_wrong_byte(dirs):
 
 
 def layout(cache):
-    """(regions, {slot: (object, cluster)}) of an unmounted cache, read raw."""
+    """(regions, [cluster]) of an unmounted cache, read raw: each cluster a
+    record (or a packed slot's table) names, as a dict of slot, object,
+    cluster, mask, offset and length (where its bytes are in the slot)
+    and packed."""
     r = subprocess.run([STORE_TOOL, "layout", cache], capture_output=True, text=True,
                        timeout=60, check=True)
     lines = r.stdout.splitlines()
     head = lines[0].split()
     regions = dict(zip(head[0::2], map(int, head[1::2])))
-    slots = {}
+    clusters = []
     for line in lines[1:]:
         f = line.split()
-        slots[int(f[1])] = (int(f[3]), int(f[5]))
-    return regions, slots
+        c = dict(zip(f[0:12:2], map(int, f[1:12:2])))
+        c["packed"] = f[-1] == "packed"
+        clusters.append(c)
+    return regions, clusters
 
 
 def poke(path, off, fn):
@@ -305,10 +310,10 @@ def test_corrupt_copies_are_detected_and_dropped(dirs):
                   what="the scanner to write every cluster")
     m.unmount()
 
-    regions, slots = layout(cache)
-    assert len(slots) == 128
+    regions, clusters = layout(cache)
+    assert len(clusters) == 128 and not any(c["packed"] for c in clusters)
     rng = random.Random(3)
-    used = sorted(slots)
+    used = sorted(c["slot"] for c in clusters)
     # One index sector zeroed (its records read as free), a few records
     # with a flipped bit (torn: dropped at load), and damaged data in
     # slots whose records survive (found by their checksums when read).

@@ -268,11 +268,12 @@ def test_corrupt_metadata_records_detected(dirs):
         wait_published(mnt)
     finally:
         m.unmount()
-    regions, slots = layout(cache)
-    assert len(slots) == 3  # the root, d and d/sub
+    regions, clusters = layout(cache)
+    assert len(clusters) == 3  # the root, d and d/sub
     rng = random.Random(5)
-    for s in slots:
-        poke(cache, (regions["data"] + s * 65536, 4096), flip_bit(rng))
+    for c in clusters:
+        poke(cache, (regions["data"] + c["slot"] * 65536 + c["offset"],
+                     min(c["length"], 4096)), flip_bit(rng))
     m = mount(backing, mnt, cache)
     try:
         assert view(mnt) == view(backing)

@@ -13,7 +13,7 @@
  *
  * Cluster contents are a function of (object, cluster, validator), so a
  * reader knows the right bytes without being told.  verify and check
- * print "right R miss M wrong W used U loaded L" and exit 1 if W > 0.
+ * print "right R miss M wrong W clusters C ..." and exit 1 if W > 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -94,6 +94,12 @@ static void check_one(struct sc_store *s, uint64_t object, uint32_t cluster,
 	}
 }
 
+/* Clusters stored: in slots of their own, and packed. */
+static uint64_t clusters_held(const struct sc_store_stats *st)
+{
+	return st->used_slots - st->packed_slots + st->members;
+}
+
 /* Print what sc_store_audit finds; true when the index is sound. */
 static bool audit(struct sc_store *s)
 {
@@ -114,8 +120,9 @@ static int report(struct sc_store *s, const struct tally *t)
 
 	sc_store_get_stats(s, &st);
 	printf("right %" PRIu64 " miss %" PRIu64 " wrong %" PRIu64
-	       " used %" PRIu64 " checksum_errors %" PRIu64 "\n",
-	       t->right, t->miss, t->wrong, st.used_slots, st.checksum_errors);
+	       " clusters %" PRIu64 " checksum_errors %" PRIu64 "\n",
+	       t->right, t->miss, t->wrong, clusters_held(&st),
+	       st.checksum_errors);
 	sc_store_close(s);
 	return t->wrong || !sound ? 1 : 0;
 }
@@ -128,8 +135,9 @@ static int cmd_audit(const char *path)
 	bool sound = audit(s);
 
 	sc_store_get_stats(s, &st);
-	printf("used %" PRIu64 " checksum_errors %" PRIu64 "\n", st.used_slots,
-	       st.checksum_errors);
+	printf("clusters %" PRIu64 " slots %" PRIu64 " checksum_errors %" PRIu64
+	       "\n",
+	       clusters_held(&st), st.used_slots, st.checksum_errors);
 	sc_store_close(s);
 	return sound ? 0 : 1;
 }
@@ -260,8 +268,41 @@ static int cmd_check(const char *path, const char *log_path)
 }
 
 /*
+ * The live members of a packed slot whose record is rec, a line each as
+ * cmd_layout's, with where their bytes are in the slot.
+ */
+static int print_members(int fd, const struct sc_superblock *sb,
+			 const struct sc_record *rec)
+{
+	unsigned char table[SC_TRAILER_BYTES];
+	uint32_t n;
+
+	if (pread(fd, table, sizeof(table),
+		  (off_t)(sb->trailer_offset +
+			  (uint64_t)rec->slot * SC_TRAILER_BYTES)) !=
+		    sizeof(table) ||
+	    sc_pack_decode_header(table, sc_sb_format_id(sb), rec->slot, &n) <
+		    0)
+		return -1;
+	for (uint32_t i = 0; i < rec->cluster; i++) {
+		struct sc_pack_entry e;
+
+		if (rec->dead[i / 64] >> (i % 64) & 1 ||
+		    sc_pack_decode_entry(table, i, &e) < 0)
+			continue;
+		printf("slot %u object %" PRIu64
+		       " cluster %u mask %u offset %u length %u packed\n",
+		       rec->slot, e.object, e.cluster,
+		       ((1u << e.npages) - 1) << e.first_page, e.offset,
+		       e.length);
+	}
+	return 0;
+}
+
+/*
  * Where things are on an unmounted cache, read raw (no recovery), for the
- * tests that damage it: the regions, then one line per valid record.
+ * tests that damage it: the regions, then a line per cluster a valid
+ * record names (a packed slot's: a line per live member).
  */
 static int cmd_layout(const char *path)
 {
@@ -269,6 +310,7 @@ static int cmd_layout(const char *path)
 	struct sc_superblock sb;
 	unsigned char rec_buf[SC_RECORD_BYTES];
 	int fd = open(path, O_RDONLY);
+	unsigned first;
 
 	if (fd < 0 || pread(fd, sb_buf, sizeof(sb_buf), 0) != sizeof(sb_buf) ||
 	    sc_sb_pick(sb_buf, &sb) != SC_SB_OK) {
@@ -288,10 +330,20 @@ static int cmd_layout(const char *path)
 		    sizeof(rec_buf))
 			return 2;
 		if (sc_record_decode(rec_buf, slot, sc_sb_format_id(&sb),
-				     &rec) == SC_RECORD_VALID)
-			printf("slot %" PRIu64 " object %" PRIu64
-			       " cluster %u mask %u\n",
-			       slot, rec.object, rec.cluster, rec.valid_mask);
+				     &rec) != SC_RECORD_VALID)
+			continue;
+		if (rec.flags & SC_RECORD_PACKED) {
+			if (print_members(fd, &sb, &rec) < 0)
+				return 2;
+			continue;
+		}
+		first = (unsigned)__builtin_ctz(rec.valid_mask);
+		printf("slot %" PRIu64 " object %" PRIu64
+		       " cluster %u mask %u offset %u length %u\n",
+		       slot, rec.object, rec.cluster, rec.valid_mask,
+		       first * SC_PAGE_BYTES,
+		       (16u - (unsigned)__builtin_clz(rec.valid_mask) - first) *
+			       SC_PAGE_BYTES);
 	}
 	close(fd);
 	return 0;

@@ -131,10 +131,18 @@ static void test_superblock_other_version_or_geometry_unsupported(void **state)
 	struct sc_superblock sb = sample_sb(0, 1), out;
 
 	(void)state;
-	sb.version = 2;
+	/* Version 1 is read (and upgraded by the store); 0 and 3 are not. */
+	sb.version = 1;
+	sc_sb_encode(&sb, buf);
+	assert_int_equal(sc_sb_pick(buf, &out), SC_SB_OK);
+	assert_int_equal(out.version, 1);
+	sb.version = 3;
 	sc_sb_encode(&sb, buf);
 	assert_int_equal(sc_sb_pick(buf, &out), SC_SB_UNSUPPORTED);
-	assert_int_equal(out.version, 2);
+	assert_int_equal(out.version, 3);
+	sb.version = 0;
+	sc_sb_encode(&sb, buf);
+	assert_int_equal(sc_sb_pick(buf, &out), SC_SB_UNSUPPORTED);
 	sb = sample_sb(0, 1);
 	sb.cluster_pages = 32;
 	sc_sb_encode(&sb, buf);
@@ -203,6 +211,148 @@ static void test_record_misplaced_stale_and_free(void **state)
 	sc_record_encode(&r, buf);
 	assert_int_equal(sc_record_decode(buf, 9, 0x77, &out),
 			 SC_RECORD_CORRUPT);
+}
+
+static struct sc_record sample_packed(uint64_t slot, uint64_t format_id)
+{
+	return (struct sc_record){ .cluster = 70,
+				   .slot = (uint32_t)slot,
+				   .data_crc = 0x12345678,
+				   .flags = SC_RECORD_USED | SC_RECORD_PACKED,
+				   .sequence = 3,
+				   .format_id = format_id,
+				   .dead = { 0x8000000000000001ull, 0x21 },
+				   .ram = { 0x2, 0x10 } };
+}
+
+static void test_packed_record_round_trip_flips_and_limits(void **state)
+{
+	unsigned char buf[SC_RECORD_BYTES];
+	struct sc_record r = sample_packed(40, 0x99), out;
+
+	(void)state;
+	sc_record_encode(&r, buf);
+	/* The dead bits take the place of object and validator. */
+	assert_int_equal(sc_get_le(buf, 8), 0x8000000000000001ull);
+	assert_int_equal(sc_get_le(buf + 8, 8), 0x21);
+	assert_int_equal(sc_get_le(buf + 16, 4), 70);
+	assert_int_equal(sc_get_le(buf + 30, 2), 3);
+	assert_int_equal(sc_record_decode(buf, 40, 0x99, &out),
+			 SC_RECORD_VALID);
+	assert_int_equal(out.flags, SC_RECORD_USED | SC_RECORD_PACKED);
+	assert_int_equal(out.cluster, 70);
+	assert_int_equal(out.data_crc, 0x12345678);
+	assert_int_equal(out.dead[0], 0x8000000000000001ull);
+	assert_int_equal(out.dead[1], 0x21);
+	assert_int_equal(out.ram[0], 0x2);
+	assert_int_equal(out.ram[1], 0x10);
+	assert_int_equal(sc_get_le(buf + 48, 8), 0x2);
+	assert_int_equal(sc_get_le(buf + 56, 4), 0x10);
+	for (size_t bit = 0; bit < SC_RECORD_BYTES * 8; bit++) {
+		buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+		assert_int_not_equal(sc_record_decode(buf, 40, 0x99, &out),
+				     SC_RECORD_VALID);
+		buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+	}
+	/* An entry both dead and in RAM cannot be. */
+	r.ram[0] = 0x3;
+	sc_record_encode(&r, buf);
+	assert_int_equal(sc_record_decode(buf, 40, 0x99, &out),
+			 SC_RECORD_CORRUPT);
+	r.ram[0] = 0x2;
+	/* A dead bit past the entries vouched for; no entries; too many. */
+	r.cluster = 69;
+	sc_record_encode(&r, buf);
+	assert_int_equal(sc_record_decode(buf, 40, 0x99, &out),
+			 SC_RECORD_CORRUPT);
+	r = sample_packed(40, 0x99);
+	r.dead[1] = r.ram[0] = r.ram[1] = 0;
+	r.dead[0] = 1ull << 5;
+	r.cluster = 5;
+	sc_record_encode(&r, buf);
+	assert_int_equal(sc_record_decode(buf, 40, 0x99, &out),
+			 SC_RECORD_CORRUPT);
+	r.cluster = 6;
+	sc_record_encode(&r, buf);
+	assert_int_equal(sc_record_decode(buf, 40, 0x99, &out),
+			 SC_RECORD_VALID);
+	r.cluster = 0;
+	r.dead[0] = 0;
+	sc_record_encode(&r, buf);
+	assert_int_equal(sc_record_decode(buf, 40, 0x99, &out),
+			 SC_RECORD_CORRUPT);
+	r.cluster = SC_PACK_MAX_MEMBERS + 1;
+	sc_record_encode(&r, buf);
+	assert_int_equal(sc_record_decode(buf, 40, 0x99, &out),
+			 SC_RECORD_CORRUPT);
+	/* A packed record has no pages of its own. */
+	r = sample_packed(40, 0x99);
+	r.valid_mask = 1;
+	sc_record_encode(&r, buf);
+	assert_int_equal(sc_record_decode(buf, 40, 0x99, &out),
+			 SC_RECORD_CORRUPT);
+}
+
+static void test_pack_table_round_trip_and_checks(void **state)
+{
+	unsigned char table[SC_TRAILER_BYTES] = { 0 };
+	struct sc_pack_entry e = { .object = 0x1122334455667788ull,
+				   .validator = 0x99,
+				   .cluster = 3,
+				   .data_crc = 0xfeedface,
+				   .offset = 4096,
+				   .length = 5000,
+				   .first_page = 2,
+				   .npages = 2 },
+			     out;
+	uint32_t n = 0, crc;
+
+	(void)state;
+	sc_pack_encode_header(0x77, 12, 2, table);
+	sc_pack_encode_entry(&e, table, 0);
+	e.offset = 9096;
+	sc_pack_encode_entry(&e, table, 1);
+	assert_memory_equal(table, "SWPCPACK", 8);
+	assert_int_equal(sc_get_le(table + 32 + 32 + 24, 2), 9096);
+	assert_int_equal(sc_get_le(table + 32 + 26, 2), 5000);
+	assert_int_equal(sc_pack_decode_header(table, 0x77, 12, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(sc_pack_decode_header(table, 0x78, 12, &n), -EBADMSG);
+	assert_int_equal(sc_pack_decode_header(table, 0x77, 13, &n), -EBADMSG);
+	assert_int_equal(sc_pack_decode_entry(table, 1, &out), 0);
+	assert_int_equal(out.object, e.object);
+	assert_int_equal(out.offset, 9096);
+	assert_int_equal(out.length, 5000);
+	assert_int_equal(out.first_page, 2);
+	assert_int_equal(out.npages, 2);
+	/* The crc covers the entries, every bit of them, and nothing else. */
+	crc = sc_pack_entries_crc(table, 2);
+	table[40] ^= 1;
+	assert_int_not_equal(sc_pack_entries_crc(table, 2), crc);
+	table[40] ^= 1;
+	sc_pack_encode_header(0x77, 12, 3, table);
+	assert_int_equal(sc_pack_entries_crc(table, 2), crc);
+	/* Entries that cannot be: past the slot, longer than their pages. */
+	e.offset = 65000;
+	sc_pack_encode_entry(&e, table, 2);
+	assert_int_equal(sc_pack_decode_entry(table, 2, &out), -EBADMSG);
+	e.offset = 0;
+	e.length = 8193;
+	sc_pack_encode_entry(&e, table, 2);
+	assert_int_equal(sc_pack_decode_entry(table, 2, &out), -EBADMSG);
+	e.length = 8192;
+	e.first_page = 15;
+	sc_pack_encode_entry(&e, table, 2);
+	assert_int_equal(sc_pack_decode_entry(table, 2, &out), -EBADMSG);
+	e.first_page = 0;
+	e.npages = 16; /* a whole cluster is never packed */
+	sc_pack_encode_entry(&e, table, 2);
+	assert_int_equal(sc_pack_decode_entry(table, 2, &out), -EBADMSG);
+	e.npages = 2;
+	sc_pack_encode_entry(&e, table, 2);
+	assert_int_equal(sc_pack_decode_entry(table, 2, &out), 0);
+	table[32 + 2 * 32 + 31] = 1; /* reserved */
+	assert_int_equal(sc_pack_decode_entry(table, 2, &out), -EBADMSG);
 }
 
 static void test_torn_sector_keeps_the_written_half(void **state)
@@ -322,6 +472,9 @@ int main(void)
 			test_superblock_pick_prefers_valid_then_newest),
 		cmocka_unit_test(
 			test_superblock_other_version_or_geometry_unsupported),
+		cmocka_unit_test(
+			test_packed_record_round_trip_flips_and_limits),
+		cmocka_unit_test(test_pack_table_round_trip_and_checks),
 		cmocka_unit_test(test_record_round_trip_and_offsets),
 		cmocka_unit_test(test_record_every_bit_flip_detected),
 		cmocka_unit_test(test_record_misplaced_stale_and_free),
