@@ -116,9 +116,15 @@ static struct sc_store_batch *alloc_batch(struct sc_store_write *w, size_t n)
 /* An open pack's table and the copy of its last page (struct pack). */
 #define PACK_TABLE_BYTES (SC_TRAILER_BYTES + SC_PAGE_BYTES)
 
-static uint32_t page_up(uint32_t v)
+/* v rounded down and up to the device's blocks (a power of two). */
+static uint32_t block_down(const struct sc_store *s, uint32_t v)
 {
-	return (v + SC_PAGE_BYTES - 1) / SC_PAGE_BYTES * SC_PAGE_BYTES;
+	return v & ~(s->sb.block_bytes - 1);
+}
+
+static uint32_t block_up(const struct sc_store *s, uint32_t v)
+{
+	return block_down(s, v + s->sb.block_bytes - 1);
 }
 
 /*
@@ -173,8 +179,7 @@ static uint32_t start_append(struct sc_store *s, struct sc_store_batch *b,
 
 		*a = (struct append){ .pack = open,
 				      .slot = p->slot,
-				      .start = p->fill / SC_PAGE_BYTES *
-					       SC_PAGE_BYTES,
+				      .start = block_down(s, p->fill),
 				      .fill = p->fill,
 				      .end = p->fill,
 				      .base = p->entries,
@@ -257,13 +262,15 @@ static void place(struct sc_store *s, struct sc_store_batch *b, bool room)
 static bool build_append(struct sc_store *s, struct sc_store_batch *b,
 			 struct append *a)
 {
-	uint32_t bytes = page_up(a->end) - a->start;
+	uint32_t bytes = block_up(s, a->end) - a->start;
+	uint32_t page = a->fill / SC_PAGE_BYTES * SC_PAGE_BYTES;
 
 	a->data = store_aligned_alloc_zero(bytes);
 	if (!a->data)
 		return false;
-	/* The last page as it is on the device: written again, unchanged. */
-	memcpy(a->data, a->table + SC_TRAILER_BYTES, a->fill - a->start);
+	/* The last block as it is on the device: written again, unchanged. */
+	memcpy(a->data, a->table + SC_TRAILER_BYTES + (a->start - page),
+	       a->fill - a->start);
 	for (size_t i = 0; i < b->n; i++) {
 		struct placing *pl = &b->pl[i];
 		const unsigned char *run;
@@ -340,7 +347,7 @@ struct sc_store_batch *sc_store_write_begin(struct sc_store *s,
 		}
 		io[b->ndata++] = (struct sc_io){
 			.buf = a->data,
-			.len = page_up(a->end) - a->start,
+			.len = block_up(s, a->end) - a->start,
 			.off = slot_offset(s, a->slot) + a->start,
 			.write = true,
 		};
@@ -373,11 +380,15 @@ struct sc_store_batch *sc_store_write_begin(struct sc_store *s,
 		if (a->data_io == SIZE_MAX)
 			continue;
 		a->table_io = b->nio;
-		io[b->nio++] =
-			(struct sc_io){ .buf = a->table,
-					.len = SC_TRAILER_BYTES,
-					.off = trailer_offset(s, a->slot),
-					.write = true };
+		/* The blocks its header and entries take, no more. */
+		io[b->nio++] = (struct sc_io){
+			.buf = a->table,
+			.len = block_up(s, SC_PACK_HEADER_BYTES +
+						   (a->base + a->count) *
+							   SC_PACK_ENTRY_BYTES),
+			.off = trailer_offset(s, a->slot),
+			.write = true
+		};
 	}
 	sc_io_submit(s->fd, io + b->ndata, b->nio - b->ndata, s->queue_depth);
 
@@ -430,8 +441,8 @@ static bool append_written(struct sc_store *s, const struct sc_store_batch *b,
 	}
 	written = store_write_result(s, b->io[a->data_io].res,
 				     (uint32_t)b->io[a->data_io].len);
-	written &=
-		store_write_result(s, b->io[a->table_io].res, SC_TRAILER_BYTES);
+	written &= store_write_result(s, b->io[a->table_io].res,
+				      (uint32_t)b->io[a->table_io].len);
 	return written;
 }
 
@@ -447,7 +458,8 @@ static size_t land_append(struct sc_store *s, struct sc_store_batch *b,
 	struct pack *p = &s->packs[a->pack];
 	size_t installed = 0, last = 0;
 	/* The append's writes, shared out: each its bytes, the last the rest. */
-	uint64_t cost = written ? b->io[a->data_io].len + SC_TRAILER_BYTES : 0;
+	uint64_t cost = written ? b->io[a->data_io].len + b->io[a->table_io].len
+				: 0;
 
 	if (!written && a->data_io != SIZE_MAX)
 		s->stats.io_errors++;
@@ -479,14 +491,15 @@ static size_t land_append(struct sc_store *s, struct sc_store_batch *b,
 		installed++;
 	}
 	if (written && !p->doomed) {
-		uint32_t tail = a->end / SC_PAGE_BYTES * SC_PAGE_BYTES;
+		uint32_t page = a->end / SC_PAGE_BYTES * SC_PAGE_BYTES;
+		uint32_t from = page > a->start ? page : a->start;
 
 		p->entries = a->base + a->count;
 		p->crc = a->crc_after;
 		p->fill = a->end;
 		/* The next batch starts in this page: its bytes so far. */
-		memcpy(p->table + SC_TRAILER_BYTES, a->data + (tail - a->start),
-		       a->end - tail);
+		memcpy(p->table + SC_TRAILER_BYTES + (from - page),
+		       a->data + (from - a->start), a->end - from);
 		if (a->new_pack) {
 			s->slots[a->slot].state = SLOT_USED;
 			s->stats.used_slots++;
@@ -500,7 +513,7 @@ static size_t land_append(struct sc_store *s, struct sc_store_batch *b,
 					   .entries_crc = p->crc };
 		s->sb.write_bytes += b->io[a->data_io].len;
 		s->stats.device_written_bytes +=
-			b->io[a->data_io].len + SC_TRAILER_BYTES;
+			b->io[a->data_io].len + b->io[a->table_io].len;
 	}
 	b->w[last].device_bytes += (uint32_t)cost;
 	p->busy = false;
