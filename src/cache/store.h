@@ -2,7 +2,9 @@
 /*
  * The SSD store: a cache device (a file or a block device) holding 64 KiB
  * clusters of backing files, found by (object, cluster), each checked
- * against its CRC32C on every read.
+ * against its CRC32C on every read.  A cluster takes a 64 KiB slot of its
+ * own, or, when its data is one run of pages shorter than a cluster, is
+ * packed with others into a shared slot (include/format.h).
  *
  * Objects are named by the SipHash of their path below BACKING, so they
  * survive a remount of a backing store whose inode numbers are not stable,

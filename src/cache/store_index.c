@@ -213,7 +213,8 @@ bool store_alloc_maps(struct sc_store *s)
 	s->cluster_map_size = s->object_map_size = MAP_MIN_SIZE;
 	s->cluster_map = new_map(s->cluster_map_size);
 	s->object_map = new_map(s->object_map_size);
-	s->open_pack = NONE;
+	for (unsigned i = 0; i < OPEN_PACKS; i++)
+		s->open_packs[i] = NONE;
 	return s->cluster_map && s->object_map && grow_entries(s, 1);
 }
 
@@ -354,8 +355,8 @@ static void pack_release(struct sc_store *s, uint32_t pack)
 	free(s->packs[pack].table);
 	s->packs[pack] = (struct pack){ .slot = NONE, .first = NONE };
 	s->free_packs[s->nfree_packs++] = pack;
-	if (s->open_pack == pack)
-		s->open_pack = NONE;
+	if (open_index(s, pack) < OPEN_PACKS)
+		s->open_packs[open_index(s, pack)] = NONE;
 }
 
 /*

@@ -7,8 +7,10 @@
  * RAM: 20 bytes per 64 KiB slot whatever it holds (the slot and its place
  * on the free stack), and per cluster stored 40 to 52 more: 24 (its
  * object, at most) + 4 (the free-object stack) + 2 x 6 to 12 (the hash
- * tables, which double when two thirds full), at most 1.1 MiB per GiB of
- * a full cache device.  sc_store_get_stats() reports the exact figure.  The
+ * tables, which double when two thirds full), at most 1.2 MiB per GiB of
+ * a cache full of whole clusters; a packed cluster adds its member (28 +
+ * 4) and a share of its pack's (80 + 4).  The object and member arrays
+ * double as they fill too.  sc_store_get_stats() reports the figure.  The
  * page-checksum cache (struct crc_entry) is apart from it: 68 bytes per
  * slot up to 16 GiB of slots (17 MiB), warmed from the trailers after open
  * (sc_store_warm_checksums).
@@ -144,6 +146,8 @@ struct pack {
 	bool doomed; /* freed while busy: the batch frees it when it ends */
 };
 
+#define OPEN_PACKS 2u
+
 /* A cluster_map value naming a member (members[value & ~LOC_MEMBER]). */
 #define LOC_MEMBER 0x80000000u
 
@@ -197,7 +201,11 @@ struct sc_store {
 	uint32_t packs_cap;
 	uint32_t *free_packs;
 	uint32_t nfree_packs;
-	uint32_t open_pack;   /* the pack new members go to first; NONE */
+	/*
+	 * The packs new members go to first (NONE: none): two, so that the
+	 * batch gathered while one is written has one to add to.
+	 */
+	uint32_t open_packs[OPEN_PACKS];
 	uint32_t *object_map; /* name -> object; NONE empty */
 	uint32_t object_map_size;
 	uint64_t *dirty; /* bitmap of index sectors to write */
@@ -275,6 +283,16 @@ static inline uint32_t loc_cluster(const struct sc_store *s, uint32_t loc)
 static inline uint32_t loc_slot(const struct sc_store *s, uint32_t loc)
 {
 	return loc_is_member(loc) ? member_of(s, loc)->slot : loc;
+}
+
+/* Where pack is among the open packs; OPEN_PACKS when it is closed. */
+static inline unsigned open_index(const struct sc_store *s, uint32_t pack)
+{
+	unsigned i = 0;
+
+	while (i < OPEN_PACKS && s->open_packs[i] != pack)
+		i++;
+	return i;
 }
 
 static inline uint32_t fastrange(uint64_t hash, uint32_t size)

@@ -163,32 +163,50 @@ static bool fits(const struct append *a, uint32_t len)
 	       a->end + len <= SC_CLUSTER_BYTES;
 }
 
+/* An append to pack, open and free: true if it has room for len. */
+static bool open_append(struct sc_store *s, struct append *a, uint32_t pack,
+			uint32_t len)
+{
+	const struct pack *p;
+
+	if (pack == NONE || s->packs[pack].busy || !s->packs[pack].table)
+		return false;
+	p = &s->packs[pack];
+	*a = (struct append){ .pack = pack,
+			      .slot = p->slot,
+			      .start = block_down(s, p->fill),
+			      .fill = p->fill,
+			      .end = p->fill,
+			      .base = p->entries,
+			      .crc_before = p->crc,
+			      .table = p->table };
+	return fits(a, len);
+}
+
 /*
- * An append to the open pack, if it is free and has room for len, else to
- * a new pack on a free slot, which becomes the open one; NONE when there
- * is no free slot or no memory.  Holds s->lock.
+ * An append to an open pack that is free and has room for len, else to a
+ * new pack on a free slot, which takes the place of the open pack with
+ * the least room; NONE when there is no free slot or no memory.  Holds
+ * s->lock.
  */
 static uint32_t start_append(struct sc_store *s, struct sc_store_batch *b,
 			     uint32_t len)
 {
 	struct append *a = &b->ap[b->nap];
-	uint32_t open = s->open_pack;
+	unsigned fullest = 0;
+	uint32_t old;
 
-	if (open != NONE && !s->packs[open].busy && s->packs[open].table) {
-		const struct pack *p = &s->packs[open];
+	for (unsigned i = 0; i < OPEN_PACKS; i++) {
+		uint32_t pack = s->open_packs[i];
 
-		*a = (struct append){ .pack = open,
-				      .slot = p->slot,
-				      .start = block_down(s, p->fill),
-				      .fill = p->fill,
-				      .end = p->fill,
-				      .base = p->entries,
-				      .crc_before = p->crc,
-				      .table = p->table };
-		if (fits(a, len)) {
-			s->packs[open].busy = true;
+		if (open_append(s, a, pack, len)) {
+			s->packs[pack].busy = true;
 			return b->nap++;
 		}
+		old = s->open_packs[fullest];
+		if (pack == NONE ||
+		    (old != NONE && s->packs[pack].fill > s->packs[old].fill))
+			fullest = i;
 	}
 	if (s->nfree_slots == 0 || s->nfree_packs == 0)
 		return NONE;
@@ -203,12 +221,13 @@ static uint32_t start_append(struct sc_store *s, struct sc_store_batch *b,
 	a->pack = store_pack_new(s, a->slot);
 	s->packs[a->pack].table = a->table;
 	s->packs[a->pack].busy = true;
-	/* The open pack before it is closed: its table goes when it is free. */
-	if (open != NONE && !s->packs[open].busy) {
-		free(s->packs[open].table);
-		s->packs[open].table = NULL;
+	/* The pack it replaces is closed: its table goes when it is free. */
+	old = s->open_packs[fullest];
+	if (old != NONE && !s->packs[old].busy) {
+		free(s->packs[old].table);
+		s->packs[old].table = NULL;
 	}
-	s->open_pack = a->pack;
+	s->open_packs[fullest] = a->pack;
 	return b->nap++;
 }
 
@@ -517,7 +536,7 @@ static size_t land_append(struct sc_store *s, struct sc_store_batch *b,
 	}
 	b->w[last].device_bytes += (uint32_t)cost;
 	p->busy = false;
-	if (a->pack != s->open_pack) {
+	if (open_index(s, a->pack) == OPEN_PACKS) {
 		free(p->table); /* closed: no batch adds to it again */
 		p->table = NULL;
 	}

@@ -296,6 +296,49 @@ static void test_members_added_batch_after_batch_share_a_slot(void **state)
 	free(c);
 }
 
+/*
+ * Two batches in flight (as the scanner keeps them): the second cannot add
+ * to the pack the first adds to, and takes the other open one; no batch
+ * leaves a pack behind half empty for want of a free one.
+ */
+static void test_two_batches_in_flight_fill_two_packs(void **state)
+{
+	struct sc_store *s = open_store(SMALL, true);
+	struct small *c = shapes(40, 600);
+	struct sc_store_write w[40];
+
+	(void)state;
+	for (size_t i = 0; i < 40; i++) {
+		c[i] = (struct small){ .object = 600 + i,
+				       .npages = 1,
+				       .len = 1000,
+				       .version = 1 };
+		w[i] = (struct sc_store_write){ .object = c[i].object,
+						.validator = 7,
+						.valid_mask = 1,
+						.buf = small_buf(&c[i]) };
+	}
+	for (size_t i = 0; i < 40; i += 2) {
+		struct sc_store_batch *one = sc_store_write_begin(s, &w[i], 1);
+		struct sc_store_batch *two =
+			sc_store_write_begin(s, &w[i + 1], 1);
+
+		assert_int_equal(sc_store_write_end(s, one), 1);
+		assert_int_equal(sc_store_write_end(s, two), 1);
+	}
+	assert_int_equal(stats(s).packed_slots, 2);
+	for (size_t i = 0; i < 40; i++) {
+		assert_int_equal(get(s, &c[i]), 0);
+		free((void *)w[i].buf);
+	}
+	assert_int_equal(sc_store_close(s), 0);
+	s = open_store(0, false);
+	for (size_t i = 0; i < 40; i++)
+		assert_int_equal(get(s, &c[i]), 0);
+	sc_store_close(s);
+	free(c);
+}
+
 /* A flipped bit in one member's bytes costs that member, no other. */
 static void test_member_bit_flip_is_a_miss_for_it_alone(void **state)
 {
@@ -520,6 +563,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_small_clusters_share_slots_and_come_back),
 		T(test_members_added_batch_after_batch_share_a_slot),
+		T(test_two_batches_in_flight_fill_two_packs),
 		T(test_member_bit_flip_is_a_miss_for_it_alone),
 		T(test_damaged_or_misdirected_table_drops_the_slot),
 		T(test_crash_before_the_record_covers_new_members),
