@@ -79,6 +79,23 @@ static inline uint64_t sc_pack_entries_below(uint32_t n, unsigned word)
 			       : 0;
 }
 
+/* Entry i's bit in a packed record's 128-bit entry masks (dead, ram). */
+static inline bool sc_pack_entry_bit(const uint64_t bits[2], uint32_t i)
+{
+	return bits[i / 64] >> (i % 64) & 1;
+}
+
+static inline void sc_pack_set_entry_bit(uint64_t bits[2], uint32_t i)
+{
+	bits[i / 64] |= 1ULL << (i % 64);
+}
+
+/* The valid mask of a run of npages pages from page first. */
+static inline uint16_t sc_run_mask(unsigned first, unsigned npages)
+{
+	return (uint16_t)(((1u << npages) - 1) << first);
+}
+
 /* What a packed record's data_crc vouches for: the first n entries. */
 uint32_t sc_pack_entries_crc(const void *table, uint32_t n);
 

@@ -201,8 +201,8 @@ void sc_store_note_ram(struct sc_store *s, uint64_t object, uint64_t validator,
 		/* A member comes back whole: it is read whole anyway. */
 		const struct member *m = member_of(s, s->cluster_map[pos]);
 
-		s->packs[s->slots[m->slot].obj].ram[m->entry / 64] |=
-			1ULL << (m->entry % 64);
+		sc_pack_set_entry_bit(s->packs[s->slots[m->slot].obj].ram,
+				      m->entry);
 	} else if (s->ram_masks && pos != NONE) {
 		s->ram_masks[s->cluster_map[pos]] |= mask;
 	}

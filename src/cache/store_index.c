@@ -329,7 +329,7 @@ static void member_unlink(struct sc_store *s, uint32_t m)
 	while (*link != m)
 		link = &s->members[*link].next;
 	*link = mb->next;
-	p->dead[mb->entry / 64] |= 1ULL << (mb->entry % 64);
+	sc_pack_set_entry_bit(p->dead, mb->entry);
 	p->live--;
 	s->stats.members--;
 	s->stats.cached_bytes -= mb->length;

@@ -159,12 +159,6 @@ static void load_record(struct sc_store *s, const struct sc_record *rec,
 	load_took(s, l, obj, rec->sequence);
 }
 
-/* Whether entry i of a packed record is dead. */
-static bool entry_dead(const uint64_t dead[2], uint32_t i)
-{
-	return dead[i / 64] >> (i % 64) & 1;
-}
-
 /*
  * A packed slot's members, from its table (read_ok: it was read), as far
  * as its record vouches for them; the whole slot is dropped when the
@@ -208,7 +202,7 @@ static void load_pack(struct sc_store *s, struct load *l,
 		struct sc_pack_entry e;
 		uint32_t obj;
 
-		if (entry_dead(rec->dead, i))
+		if (sc_pack_entry_bit(rec->dead, i))
 			continue;
 		obj = sc_pack_decode_entry(table, i, &e) < 0
 			      ? NONE
@@ -216,7 +210,7 @@ static void load_pack(struct sc_store *s, struct load *l,
 					   e.cluster, rec->sequence);
 		p = &s->packs[pack];
 		if (obj == NONE) {
-			p->dead[i / 64] |= 1ULL << (i % 64);
+			sc_pack_set_entry_bit(p->dead, i);
 			store_mark_dirty(s, rec->slot);
 			l->report->records_dropped++;
 			continue;
@@ -357,15 +351,14 @@ static size_t pack_hints(struct sc_store *s, const struct pack *p,
 	for (uint32_t m = p->first; m != NONE; m = s->members[m].next) {
 		const struct member *mb = &s->members[m];
 
-		if (!(p->ram[mb->entry / 64] >> (mb->entry % 64) & 1))
+		if (!sc_pack_entry_bit(p->ram, mb->entry))
 			continue;
 		if (into)
 			into[n] = (struct sc_store_hint){
 				.object = s->objects[mb->obj].name,
 				.validator = s->objects[mb->obj].validator,
 				.cluster = mb->cluster,
-				.mask = (uint16_t)(((1u << mb->npages) - 1)
-						   << mb->first_page),
+				.mask = sc_run_mask(mb->first_page, mb->npages),
 			};
 		n++;
 	}

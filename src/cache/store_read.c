@@ -78,11 +78,10 @@ static int resolve_read(struct sc_store *s, struct pending_read *p,
 		p->is_member = true;
 		p->member = s->cluster_map[pos] & ~LOC_MEMBER;
 		p->m = s->members[p->member];
-		p->seen.valid_mask = (uint16_t)(((1u << p->m.npages) - 1)
-						<< p->m.first_page);
+		p->seen.valid_mask = sc_run_mask(p->m.first_page, p->m.npages);
 		p->crcs_known = true; /* its own checksum, in p->m */
 	}
-	want = (uint16_t)(((1u << r->npages) - 1) << r->first_page);
+	want = sc_run_mask(r->first_page, r->npages);
 	if (r->npages && (p->seen.valid_mask & want) != want)
 		return -ENOENT; /* a page asked for was never stored */
 	if (r->npages && !p->is_member)
@@ -288,8 +287,10 @@ size_t sc_store_read_many_poll(struct sc_store *s, struct sc_store_read *r,
 		if (p[i].is_member) {
 			uint32_t from, bytes = member_pages(&p[i].m, &from);
 
-			p[i].pages = store_aligned_alloc_zero(bytes);
-			if (!p[i].pages) {
+			/* The read fills it whole: no zeroing on a hit. */
+			if (posix_memalign((void **)&p[i].pages, SC_PAGE_BYTES,
+					   bytes) != 0) {
+				p[i].pages = NULL;
 				r[i].result = -ENOMEM;
 				continue;
 			}

@@ -501,7 +501,7 @@ static size_t land_append(struct sc_store *s, struct sc_store_batch *b,
 		p = &s->packs[a->pack];
 		if (b->w[i].result < 0) {
 			/* On the device all the same: dead from the start. */
-			p->dead[pl->entry / 64] |= 1ULL << (pl->entry % 64);
+			sc_pack_set_entry_bit(p->dead, pl->entry);
 			continue;
 		}
 		store_install_member(s, a->pack, obj, &pl->e, pl->entry);

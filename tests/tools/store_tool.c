@@ -287,14 +287,13 @@ static int print_members(int fd, const struct sc_superblock *sb,
 	for (uint32_t i = 0; i < rec->cluster; i++) {
 		struct sc_pack_entry e;
 
-		if (rec->dead[i / 64] >> (i % 64) & 1 ||
+		if (sc_pack_entry_bit(rec->dead, i) ||
 		    sc_pack_decode_entry(table, i, &e) < 0)
 			continue;
 		printf("slot %u object %" PRIu64
 		       " cluster %u mask %u offset %u length %u packed\n",
 		       rec->slot, e.object, e.cluster,
-		       ((1u << e.npages) - 1) << e.first_page, e.offset,
-		       e.length);
+		       sc_run_mask(e.first_page, e.npages), e.offset, e.length);
 	}
 	return 0;
 }
