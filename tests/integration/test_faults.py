@@ -190,7 +190,7 @@ def test_crash_loop_kill_9_never_serves_a_wrong_byte(dirs):
 
     changes = threading.Thread(target=changer)
     changes.start()
-    served_from_ssd = cycles_with_copies = written = cleaned = 0
+    served_from_ssd = cycles_with_copies = written = cleaned = packed = 0
     try:
         for cycle in range(CRASH_LOOP_CYCLES):
             used_at_crash = audit(cache)[0] if cycle else 0
@@ -227,6 +227,7 @@ def test_crash_loop_kill_9_never_serves_a_wrong_byte(dirs):
             st = stats(mnt)
             written += st["clusters_written"]
             cleaned += st["clusters_cleaned"]
+            packed = max(packed, st["ssd_packed_clusters"])
             m.kill_9(alive, readers)
             # With the daemon's last words: what it saw of the failure.
             assert not tally.wrong, (tally.wrong[:5], m.log()[-3000:])
@@ -236,9 +237,7 @@ def test_crash_loop_kill_9_never_serves_a_wrong_byte(dirs):
         changes.join()
         if os.path.ismount(mnt):
             unmount_dead(mnt)
-    clusters, slots = audit(cache)
-    # Shared slots were in play: the tails, the directories' records.
-    assert clusters > slots, (clusters, slots)
+    audit(cache)
     print(f"crash loop: {CRASH_LOOP_CYCLES} kill -9 cycles, {tally.bytes_verified} bytes "
           f"verified, {len(tally.wrong)} wrong, {len(tally.errors)} errors, "
           f"{tally.stale_opens} opens ESTALE as the file was replaced during them, "
@@ -248,6 +247,9 @@ def test_crash_loop_kill_9_never_serves_a_wrong_byte(dirs):
           f"{cycles_with_copies} restarts that had any; the scanner wrote {written} "
           f"and cleaned {cleaned} clusters")
     assert written > 0 and cleaned > 0
+    # Shared slots were in play (the tails, the directories' records); at
+    # the end the cleaner may have freed them all, so seen while running.
+    assert packed > 0
     assert tally.bytes_verified > 0
     assert cycles_with_copies >= CRASH_LOOP_CYCLES // 2
     assert served_from_ssd >= cycles_with_copies // 2
