@@ -5,6 +5,7 @@
  * thread exits.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -486,4 +487,91 @@ int sc_io_datasync(int fd)
 	 * held, for a while after the caller has closed it.
 	 */
 	return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+/* ---- stats of many names at once (the daemon's, of BACKING) ---- */
+
+/*
+ * Queue reqs[next..n), up to room of them; how many were queued.  A
+ * request's tag is its index.
+ */
+static size_t queue_stats(struct io_uring *ring, int dir_fd,
+			  struct sc_stat_req *reqs, size_t next, size_t n,
+			  size_t room)
+{
+	size_t queued = 0;
+	struct io_uring_sqe *sqe;
+
+	while (next + queued < n && queued < room &&
+	       (sqe = io_uring_get_sqe(ring))) {
+		struct sc_stat_req *q = &reqs[next + queued];
+
+		io_uring_prep_statx(sqe, dir_fd, q->name, AT_SYMLINK_NOFOLLOW,
+				    STATX_BASIC_STATS | STATX_BTIME, &q->stx);
+		io_uring_sqe_set_data64(sqe, next + queued);
+		q->res = -EINPROGRESS;
+		queued++;
+	}
+	return queued;
+}
+
+int sc_io_stat_batch(int dir_fd, struct sc_stat_req *reqs, size_t n)
+{
+	/* As many kernel workers as requests in flight (the default is
+	 * four per CPU); the second is for unbounded work, left as it is. */
+	unsigned workers[2] = { SC_STAT_BATCH_WIDTH, 0 };
+	struct io_uring ring;
+	size_t next = 0, inflight = 0;
+	int err;
+
+	pthread_mutex_lock(&ring_life_lock);
+	err = io_uring_queue_init(SC_STAT_BATCH_WIDTH, &ring, 0);
+	pthread_mutex_unlock(&ring_life_lock);
+	if (err < 0) {
+		for (size_t i = 0; i < n; i++)
+			reqs[i].res = err;
+		return err;
+	}
+	io_uring_register_iowq_max_workers(&ring, workers);
+	while (err == 0 && (next < n || inflight)) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		size_t queued = queue_stats(&ring, dir_fd, reqs, next, n,
+					    SC_STAT_BATCH_WIDTH - inflight);
+
+		next += queued;
+		inflight += queued;
+		do {
+			err = io_uring_submit_and_wait(&ring, 1);
+		} while (err == -EINTR);
+		if (err < 0)
+			break;
+		err = 0;
+		io_uring_for_each_cqe(&ring, head, cqe)
+		{
+			reqs[io_uring_cqe_get_data64(cqe)].res =
+				cqe->res < 0 ? cqe->res : 0;
+			seen++;
+		}
+		io_uring_cq_advance(&ring, seen);
+		inflight -= seen;
+	}
+	/* A failed ring: what it took is waited for, the rest fails. */
+	while (inflight) {
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe(&ring, &cqe) < 0)
+			break;
+		reqs[io_uring_cqe_get_data64(cqe)].res = cqe->res < 0 ? cqe->res
+								      : 0;
+		io_uring_cqe_seen(&ring, cqe);
+		inflight--;
+	}
+	for (size_t i = 0; err < 0 && i < n; i++)
+		if (i >= next || reqs[i].res == -EINPROGRESS)
+			reqs[i].res = err;
+	pthread_mutex_lock(&ring_life_lock);
+	io_uring_queue_exit(&ring);
+	pthread_mutex_unlock(&ring_life_lock);
+	return err;
 }

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 struct sc_io;
 
@@ -86,5 +87,27 @@ int sc_io_batch_poll(int fd, struct sc_io *io, size_t n, unsigned depth,
 
 /* fdatasync(2) of fd, after the thread's queued requests are done. */
 int sc_io_datasync(int fd);
+
+/*
+ * Stats of many names at once, for the daemon's questions to BACKING: on
+ * a network filesystem each stat is a round trip to the server, and the
+ * kernel's io_uring workers run a batch's side by side, so the batch
+ * costs a few round trips instead of one each.  On a ring of its own,
+ * made for the batch: these wait on the network, not on the device.
+ */
+struct sc_stat_req {
+	const char *name; /* below the batch's dir_fd; not followed if a link */
+	struct statx stx; /* out: STATX_BASIC_STATS | STATX_BTIME asked */
+	int res;	  /* out: 0 or a negative errno */
+};
+
+/* At most this many at once; a longer batch goes in turns. */
+#define SC_STAT_BATCH_WIDTH 32u
+
+/*
+ * Stat reqs[0..n) below dir_fd.  0, or a negative errno when io_uring
+ * itself failed (each req not done then has that as res).
+ */
+int sc_io_stat_batch(int dir_fd, struct sc_stat_req *reqs, size_t n);
 
 #endif

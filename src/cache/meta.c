@@ -205,6 +205,51 @@ enum sc_meta_answer sc_meta_lookup(struct sc_meta *m, const char *dir,
 	return answer;
 }
 
+/* What a question about e would confirm, once it is older than meta_timeout. */
+static bool confirmable(const struct sc_meta_entry *e)
+{
+	if (e->state == SC_META_ABSENT)
+		return true;
+	/* Hard links are asked for every time (attr_fresh()). */
+	return e->state == SC_META_ATTR &&
+	       (S_ISDIR(e->attr.mode) || e->attr.nlink <= 1);
+}
+
+size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
+			      const char *name, char **ret_names, size_t max,
+			      size_t *ret_entries)
+{
+	const struct sc_meta_entry *self;
+	size_t n = 0;
+	uint32_t start;
+	struct dir *d;
+
+	*ret_entries = 0;
+	if (!m || !sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE) ||
+	    sc_tunable_get(m->cfg.tunables, SC_T_META_TIMEOUT) == 0)
+		return 0; /* nothing is trusted: nothing to confirm ahead */
+	pthread_mutex_lock(&m->lock);
+	d = meta_get_dir(m, dir);
+	self = d ? sc_metarec_find(&d->rec, name) : NULL;
+	start = self ? (uint32_t)(self - d->rec.entries) : 0;
+	if (d)
+		*ret_entries = d->rec.n;
+	for (uint32_t k = 0; d && k < d->rec.n && n < max; k++) {
+		const struct sc_meta_entry *e =
+			&d->rec.entries[(start + k) % d->rec.n];
+
+		if (e == self || !confirmable(e) ||
+		    meta_is_fresh(m, e->validated_ns, SC_META_FRESH))
+			continue;
+		ret_names[n] = strdup(e->name);
+		if (!ret_names[n])
+			break;
+		n++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
 int sc_meta_dir_attr(struct sc_meta *m, const char *path, struct stat *ret_st)
 {
 	char parent[4096];
@@ -240,7 +285,10 @@ static void set_state(struct dir *d, struct sc_meta_entry *e, uint8_t state)
 }
 
 /*
- * What BACKING said of a directory: a listing it contradicts expires.  A
+ * What BACKING said of a directory: a listing it contradicts expires, and
+ * one it confirms is renewed, as a stat of the directory itself would
+ * renew it (sc_meta_list): a tree walked again after meta_timeout asks
+ * BACKING about each directory once, as an entry of its parent.  A
  * record of names looked up one by one, never listed, takes the
  * directory's attributes as its own, so that after a remount its names
  * are found to belong to the directory there (meta_confirm_loaded).
@@ -261,10 +309,15 @@ void meta_check_child_listing(struct sc_meta *m, const char *dir,
 			child->rec.self = *attr;
 			meta_mark_dirty(m, child, true);
 		}
-	} else if (!child->self_outdated &&
-		   !meta_listing_stands(&child->rec.self, attr) &&
-		   child->rec.validated_ns) {
-		child->rec.validated_ns = 0;
+	} else if (child->self_outdated) {
+		return; /* changed through the mount: its listing says more */
+	} else if (!meta_listing_stands(&child->rec.self, attr)) {
+		if (child->rec.validated_ns) {
+			child->rec.validated_ns = 0;
+			meta_mark_dirty(m, child, true);
+		}
+	} else if (sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE)) {
+		child->rec.validated_ns = now_ns();
 		meta_mark_dirty(m, child, true);
 	}
 }

@@ -77,6 +77,18 @@ enum sc_meta_answer sc_meta_lookup(struct sc_meta *m, const char *dir,
 				   struct stat *ret_st, uint64_t *ret_birth);
 
 /*
+ * Up to max other names of dir whose attributes or absence the cache knew
+ * and are older than meta_timeout now, in the record's order from name on
+ * (malloc'd, into ret_names); how many, and in *ret_entries how many
+ * names the record has.  A program that asks about one of them again is
+ * likely to ask about the rest (a tree walked again): the caller asks
+ * BACKING about them together (sc_meta_note each answer).
+ */
+size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
+			      const char *name, char **ret_names, size_t max,
+			      size_t *ret_entries);
+
+/*
  * The latest attributes known of the directory at path, whatever their
  * age (for permission checks on cached answers, and the root's getattr
  * while BACKING cannot answer): 0 or -ENOENT.

@@ -141,6 +141,30 @@ static struct timespec timespec_of(struct statx_timestamp t)
 	return (struct timespec){ .tv_sec = t.tv_sec, .tv_nsec = t.tv_nsec };
 }
 
+void sc_stat_of_statx(const struct statx *x, struct stat *ret_st,
+		      uint64_t *ret_birth)
+{
+	*ret_st = (struct stat){
+		.st_dev = makedev(x->stx_dev_major, x->stx_dev_minor),
+		.st_ino = x->stx_ino,
+		.st_mode = x->stx_mode,
+		.st_nlink = x->stx_nlink,
+		.st_uid = x->stx_uid,
+		.st_gid = x->stx_gid,
+		.st_rdev = makedev(x->stx_rdev_major, x->stx_rdev_minor),
+		.st_size = (off_t)x->stx_size,
+		.st_blksize = (blksize_t)x->stx_blksize,
+		.st_blocks = (blkcnt_t)x->stx_blocks,
+		.st_atim = timespec_of(x->stx_atime),
+		.st_mtim = timespec_of(x->stx_mtime),
+		.st_ctim = timespec_of(x->stx_ctime),
+	};
+	*ret_birth = x->stx_mask & STATX_BTIME
+			     ? (uint64_t)x->stx_btime.tv_sec * 1000000000u +
+				       x->stx_btime.tv_nsec
+			     : 0;
+}
+
 int sc_stat_birth(int dir_fd, const char *name, struct stat *ret_st,
 		  uint64_t *ret_birth)
 {
@@ -149,25 +173,7 @@ int sc_stat_birth(int dir_fd, const char *name, struct stat *ret_st,
 
 	if (statx(dir_fd, name, flags, STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
 		return -errno;
-	*ret_st = (struct stat){
-		.st_dev = makedev(x.stx_dev_major, x.stx_dev_minor),
-		.st_ino = x.stx_ino,
-		.st_mode = x.stx_mode,
-		.st_nlink = x.stx_nlink,
-		.st_uid = x.stx_uid,
-		.st_gid = x.stx_gid,
-		.st_rdev = makedev(x.stx_rdev_major, x.stx_rdev_minor),
-		.st_size = (off_t)x.stx_size,
-		.st_blksize = (blksize_t)x.stx_blksize,
-		.st_blocks = (blkcnt_t)x.stx_blocks,
-		.st_atim = timespec_of(x.stx_atime),
-		.st_mtim = timespec_of(x.stx_mtime),
-		.st_ctim = timespec_of(x.stx_ctime),
-	};
-	*ret_birth = x.stx_mask & STATX_BTIME
-			     ? (uint64_t)x.stx_btime.tv_sec * 1000000000u +
-				       x.stx_btime.tv_nsec
-			     : 0;
+	sc_stat_of_statx(&x, ret_st, ret_birth);
 	return 0;
 }
 

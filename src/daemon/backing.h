@@ -60,6 +60,10 @@ int sc_loc_open(const struct sc_loc *loc, int flags, mode_t mode, int *ret_fd);
 /* lstat of the file at loc. */
 int sc_loc_stat(const struct sc_loc *loc, struct stat *ret_st);
 
+/* A statx(2) answer as a stat, and the birth time as sc_stat_birth's. */
+void sc_stat_of_statx(const struct statx *x, struct stat *ret_st,
+		      uint64_t *ret_birth);
+
 /*
  * lstat of name in dir_fd ("" for dir_fd itself) with the file's birth
  * time in ns (0 where the backing store keeps none), which tells a file

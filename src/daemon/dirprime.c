@@ -4,6 +4,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -92,5 +93,11 @@ void sc_dirprime_list(struct sc_dirprime *dp, uint32_t dir_key, int dir_fd)
 		pthread_mutex_unlock(&dp->lock);
 	}
 	close(dir_fd);
+	atomic_fetch_add(&dp->listings, 1);
+}
+
+void sc_dirprime_list_now(struct sc_dirprime *dp, int dir_fd)
+{
+	list_dir(dir_fd, UINT_MAX - 1);
 	atomic_fetch_add(&dp->listings, 1);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Listing a directory ahead of a run of opens in it.
+ * Listing a directory ahead of a run of opens in it, or of questions
+ * about many of its names.
  *
  * Every open revalidates its file against BACKING (close-to-open).  On a
  * network filesystem whose own attribute cache has expired (sshfs keeps
@@ -10,6 +11,9 @@
  * attributes at once (SFTP READDIR, NFS READDIRPLUS and SMB's
  * directory queries carry them) and the filesystem keeps them: the
  * checks that follow are answered locally, and still by BACKING.
+ *
+ * The same holds for the questions about a directory's names whose
+ * cached answers expired (sc_dirprime_worth, sc_dirprime_list_now).
  *
  * When two files of one directory are opened within SC_DIRPRIME_RUN_NS,
  * the directory is listed, at most once per SC_DIRPRIME_EVERY_NS; one
@@ -21,6 +25,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <pthread.h>
@@ -60,5 +65,24 @@ bool sc_dirprime_should_list(struct sc_dirprime *dp, uint32_t dir_key,
  * lookup of a name and the open's check of it.  Errors are ignored.
  */
 void sc_dirprime_list(struct sc_dirprime *dp, uint32_t dir_key, int dir_fd);
+
+/*
+ * A listing costs about two round trips and one more for each
+ * SC_DIRPRIME_NAMES_PER_TRIP names (SFTP servers send 100 a READDIR); a
+ * stat, one round trip.  Whether asking BACKING about stale names of a
+ * directory of entries names costs less after a listing.
+ */
+#define SC_DIRPRIME_NAMES_PER_TRIP 100u
+
+static inline bool sc_dirprime_worth(size_t stale, size_t entries)
+{
+	return stale > 2 + entries / SC_DIRPRIME_NAMES_PER_TRIP + 1;
+}
+
+/*
+ * List the directory at dir_fd (O_PATH will do; left open) now, as the
+ * caller, before it asks BACKING about names in it (sc_dirprime_worth).
+ */
+void sc_dirprime_list_now(struct sc_dirprime *dp, int dir_fd);
 
 #endif

@@ -24,6 +24,52 @@ static int dir_fd(struct sc_fs *fs, struct sc_dir *d)
 	return ret;
 }
 
+/*
+ * An fd of d's backing directory to look names up in: d's own if it is
+ * open, else an O_PATH one (opening it for reading is a round trip to a
+ * network filesystem's server), or a negative errno.  Close it with
+ * dir_path_fd_done().
+ */
+static int dir_path_fd(struct sc_fs *fs, struct sc_dir *d)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (d->fd >= 0)
+		return d->fd;
+	if (sc_offline_now())
+		return -SC_OFFLINE_ERRNO;
+	ret = ops_dir_path(fs, d->inode, path, sizeof(path));
+	if (ret == 0)
+		ret = sc_open_below(fs, path, O_PATH | O_DIRECTORY, &fd);
+	return ret < 0 ? ret : fd;
+}
+
+static void dir_path_fd_done(struct sc_dir *d, int fd)
+{
+	if (fd >= 0 && fd != d->fd)
+		close(fd);
+}
+
+/* lstat of d's backing directory by its name, without opening it. */
+static int dir_stat(struct sc_fs *fs, struct sc_dir *d, struct stat *ret_st)
+{
+	struct sc_loc loc;
+	uint64_t birth;
+	int ret;
+
+	if (d->fd >= 0)
+		return fstat(d->fd, ret_st) < 0 ? -errno : 0;
+	if (sc_offline_now())
+		return -SC_OFFLINE_ERRNO;
+	ret = sc_loc_of_inode(fs, d->inode, &loc);
+	if (ret == 0) {
+		ret = sc_stat_birth(loc.dir_fd, loc.name, ret_st, &birth);
+		sc_loc_done(&loc);
+	}
+	return ret;
+}
+
 static bool is_dot_or_dotdot(const char *name)
 {
 	return name[0] == '.' &&
@@ -100,12 +146,13 @@ static int list_dir(struct sc_fs *fs, struct sc_dir *d)
 			return ret;
 	}
 	ticket = sc_meta_ticket(fs->meta);
+	/* Whether the cached listing stands needs a stat, not an open. */
+	if (cached && dir_stat(fs, d, &st) == 0 &&
+	    list_cached(fs, path, SC_META_FRESH, &st, &d->list) == 0)
+		return 0;
 	ret = dir_fd(fs, d);
 	if (ret == 0 && fstat(d->fd, &st) < 0)
 		ret = -errno;
-	if (ret == 0 && cached &&
-	    list_cached(fs, path, SC_META_FRESH, &st, &d->list) == 0)
-		return 0;
 	if (ret == 0)
 		ret = read_backing_dir(d->fd, &d->list);
 	if (ret == 0 && cached)
@@ -152,6 +199,68 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		dir_free(fs, d);
 }
 
+/* Whether the listing holds nm's attributes, and they are still its own. */
+static bool attr_known(struct sc_fs *fs, const struct sc_meta_name *nm)
+{
+	return nm->has_attr &&
+	       !sc_itable_contradicts(&fs->itable, nm->st.st_dev, nm->st.st_ino,
+				      nm->birth);
+}
+
+/*
+ * Before a readdirplus reply of size bytes: the attributes the listing
+ * lacks of the names from pos on that the reply can hold, asked of
+ * BACKING together and noted (see ops_names.c's stat_with_siblings), so
+ * that a listing whose attributes expired does not cost a round trip per
+ * name.  Names it could not stat are left to name_attr().
+ */
+static void fetch_attrs(struct sc_fs *fs, struct sc_dir *d, size_t pos,
+			size_t size)
+{
+	size_t first = pos < 2 ? 0 : pos - 2, n = 0, fits = 0, used = 0;
+	struct sc_stat_req *reqs;
+	uint64_t ticket;
+	int fd;
+
+	while (first + fits < d->list.n) {
+		used += FUSE_DIRENT_ALIGN(
+			FUSE_NAME_OFFSET_DIRENTPLUS +
+			strlen(d->list.names[first + fits].name));
+		if (used > size)
+			break;
+		fits++;
+	}
+	reqs = malloc(fits * sizeof(*reqs));
+	if (!reqs)
+		return;
+	for (size_t i = first; i < first + fits; i++)
+		if (!attr_known(fs, &d->list.names[i]))
+			reqs[n++].name = d->list.names[i].name;
+	ticket = sc_meta_ticket(fs->meta);
+	if (n >= 2 && (fd = dir_path_fd(fs, d)) >= 0) {
+		if (sc_dirprime_worth(n, d->list.n))
+			sc_dirprime_list_now(&fs->dirprime, fd);
+		sc_io_stat_batch(fd, reqs, n);
+		dir_path_fd_done(d, fd);
+	} else {
+		n = 0; /* one alone: name_attr() asks */
+	}
+	for (size_t i = first, k = 0; k < n; i++) {
+		struct sc_meta_name *nm = &d->list.names[i];
+
+		if (reqs[k].name != nm->name)
+			continue;
+		if (reqs[k].res == 0) {
+			sc_stat_of_statx(&reqs[k].stx, &nm->st, &nm->birth);
+			nm->has_attr = true;
+			ops_meta_note(fs, d->inode, nm->name, &nm->st,
+				      nm->birth, ticket);
+		}
+		k++;
+	}
+	free(reqs);
+}
+
 /*
  * The attributes of a listed name for readdirplus: from the listing, else
  * from BACKING (and noted).  -ENOENT when it vanished meanwhile; other
@@ -161,15 +270,14 @@ static int name_attr(struct sc_fs *fs, struct sc_dir *d,
 		     struct sc_meta_name *nm)
 {
 	uint64_t ticket;
-	int ret;
+	int fd, ret;
 
-	if (nm->has_attr && !sc_itable_contradicts(&fs->itable, nm->st.st_dev,
-						   nm->st.st_ino, nm->birth))
+	if (attr_known(fs, nm))
 		return 0;
-	ret = dir_fd(fs, d);
+	fd = dir_path_fd(fs, d);
 	ticket = sc_meta_ticket(fs->meta);
-	if (ret == 0)
-		ret = sc_stat_birth(d->fd, nm->name, &nm->st, &nm->birth);
+	ret = fd < 0 ? fd : sc_stat_birth(fd, nm->name, &nm->st, &nm->birth);
+	dir_path_fd_done(d, fd);
 	if (ret == 0 || ret == -ENOENT)
 		ops_meta_note(fs, d->inode, nm->name, ret == 0 ? &nm->st : NULL,
 			      nm->birth, ticket);
@@ -269,6 +377,8 @@ static void read_dir(fuse_req_t req, size_t size, off_t offset,
 	/* A rewind sees the directory as it is now. */
 	if (offset == 0 && d->served)
 		err = -list_dir(fs, d);
+	if (!err && plus)
+		fetch_attrs(fs, d, (size_t)offset, size);
 	for (size_t pos = (size_t)offset; !err && pos < d->list.n + 2; pos++) {
 		ssize_t used = add_dir_entry(req, fs, d, pos, plus,
 					     buf + (size - rem), rem);

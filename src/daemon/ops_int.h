@@ -34,6 +34,7 @@
 #include "fs.h"
 #include "control.h"
 #include "handle.h"
+#include "ioring.h"
 #include "meta.h"
 #include "change.h"
 #include "offline.h"

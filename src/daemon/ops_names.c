@@ -20,6 +20,58 @@ static void reply_negative(struct sc_fs *fs, fuse_req_t req)
 	sc_reply_entry(req, &e);
 }
 
+/* Names asked about with the one a request needs, at most. */
+#define SIBLINGS (SC_STAT_BATCH_WIDTH - 1)
+
+/*
+ * lstat of name below dir_fd with its birth (sc_stat_birth), asking
+ * BACKING at once about the names of dirpath whose cached answers have
+ * expired too, and noting their answers: a tree walked again after
+ * meta_timeout (a grep, a git status) does not wait a round trip for each
+ * name.  The stats run side by side (an NFS client sends them so); sshfs
+ * answers one at a time, but from what a listing told it, when the
+ * directory is listed first (dirprime.h).
+ */
+static int stat_with_siblings(struct sc_fs *fs, const char *dirpath, int dir_fd,
+			      const char *name, struct stat *ret_st,
+			      uint64_t *ret_birth, uint64_t ticket)
+{
+	char *names[SIBLINGS];
+	struct sc_stat_req reqs[SIBLINGS + 1];
+	size_t entries, n = sc_meta_stale_siblings(fs->meta, dirpath, name,
+						   names, SIBLINGS, &entries);
+	int ret;
+
+	if (n == 0)
+		return sc_stat_birth(dir_fd, name, ret_st, ret_birth);
+	if (sc_dirprime_worth(n + 1, entries))
+		sc_dirprime_list_now(&fs->dirprime, dir_fd);
+	reqs[0].name = name;
+	for (size_t i = 0; i < n; i++)
+		reqs[i + 1].name = names[i];
+	ret = sc_io_stat_batch(dir_fd, reqs, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		struct stat st;
+		uint64_t birth;
+
+		if (reqs[i].res == 0) {
+			sc_stat_of_statx(&reqs[i].stx, &st, &birth);
+			sc_meta_note(fs->meta, dirpath, reqs[i].name, &st,
+				     birth, ticket);
+		} else if (reqs[i].res == -ENOENT) {
+			sc_meta_note(fs->meta, dirpath, reqs[i].name, NULL, 0,
+				     ticket);
+		}
+		free(names[i - 1]);
+	}
+	if (ret < 0) /* no ring: this one alone */
+		return sc_stat_birth(dir_fd, name, ret_st, ret_birth);
+	if (reqs[0].res < 0)
+		return reqs[0].res;
+	sc_stat_of_statx(&reqs[0].stx, ret_st, ret_birth);
+	return 0;
+}
+
 /* Answer a lookup from the metadata cache; false when it cannot. */
 static bool lookup_cached(fuse_req_t req, struct sc_inode *dir,
 			  const char *dirpath, const char *name,
@@ -75,7 +127,9 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ret = sc_loc_in_dir(fs, dir, name, &loc);
 	if (ret == 0) {
 		ticket = sc_meta_ticket(fs->meta);
-		ret = sc_stat_birth(loc.dir_fd, loc.name, &st, &birth);
+		ret = cached ? stat_with_siblings(fs, dirpath, loc.dir_fd,
+						  loc.name, &st, &birth, ticket)
+			     : sc_stat_birth(loc.dir_fd, loc.name, &st, &birth);
 		sc_loc_done(&loc);
 		if (cached && (ret == 0 || ret == -ENOENT))
 			sc_meta_note(fs->meta, dirpath, name,
@@ -242,10 +296,14 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret == 0) {
 		uint64_t ticket = sc_meta_ticket(fs->meta);
 
-		ret = target_stat(&t, &st, &birth);
+		bool by_name = named && t.fd < 0 && inode != &fs->itable.root;
+
+		ret = by_name ? stat_with_siblings(fs, dir, t.loc.dir_fd,
+						   t.loc.name, &st, &birth,
+						   ticket)
+			      : target_stat(&t, &st, &birth);
 		/* Through the name (not a handle): what the name holds now. */
-		if (named && t.fd < 0 && inode != &fs->itable.root &&
-		    (ret == 0 || ret == -ENOENT))
+		if (by_name && (ret == 0 || ret == -ENOENT))
 			sc_meta_note(fs->meta, dir, name, ret == 0 ? &st : NULL,
 				     birth, ticket);
 		target_done(&t);

@@ -82,6 +82,51 @@ def test_metadata_served_within_meta_timeout(dirs):
         m.unmount()
 
 
+def test_expired_tree_confirmed_a_directory_at_a_time(dirs):
+    """Once meta_timeout has passed, a walk asks BACKING about a directory's
+    expired names together, after listing the directory (which fills a
+    network filesystem's attribute cache), not one name at a time; and a
+    subdirectory confirmed as its parent's entry keeps its listing only
+    while its times stand.  What changed behind the mount is seen, names,
+    sizes and bytes, and nothing else changes."""
+    base, backing, mnt, _ = dirs
+    many = os.path.join(backing, "many")
+    os.makedirs(os.path.join(many, "sub"))
+    os.makedirs(os.path.join(many, "same"))
+    for i in range(40):
+        with open(os.path.join(many, f"f{i}"), "wb") as f:
+            f.write(b"x" * i)
+    for i in range(8):
+        for d in ("sub", "same"):
+            with open(os.path.join(many, d, f"g{i}"), "wb") as f:
+                f.write(b"y" * i)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "meta_timeout=600")
+    try:
+        assert view(mnt) == view(backing)
+        # Behind the mount's back: two files rewritten in place (their
+        # directory's times stay), a name added in a subdirectory.
+        for name, data in (("f3", b"three!"), ("f17", b"")):
+            with open(os.path.join(many, name), "wb") as f:
+                f.write(data)
+        with open(os.path.join(many, "sub", "new"), "wb") as f:
+            f.write(b"new")
+        os.setxattr(mnt, "user.swapcache.meta_timeout", b"1")
+        time.sleep(1 + KERNEL_TIMEOUT)
+        drop_caches()
+        listings = stats(mnt)["dir_listings"]
+        assert view(mnt) == view(backing)
+        # Listed to confirm its 40 names (a walk opens no file here).
+        assert stats(mnt)["dir_listings"] > listings
+        for name in ("f3", "f17", "f5"):
+            with open(os.path.join(mnt, "many", name), "rb") as f:
+                with open(os.path.join(many, name), "rb") as g:
+                    assert f.read() == g.read()
+        assert sorted(os.listdir(os.path.join(mnt, "many", "sub"))) == \
+            sorted(os.listdir(os.path.join(many, "sub")))
+    finally:
+        m.unmount()
+
+
 def test_changes_through_the_mount_seen_at_once(dirs):
     base, backing, mnt, _ = dirs
     make_tree(backing)
