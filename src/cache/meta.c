@@ -148,6 +148,7 @@ int sc_meta_create(const struct sc_meta_config *config, struct sc_meta **ret)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->confirmed, NULL);
 	TAILQ_INIT(&m->lru);
 	TAILQ_INIT(&m->dirty);
 	if (m->cfg.root)
@@ -165,6 +166,7 @@ void sc_meta_destroy(struct sc_meta *m)
 	while (!TAILQ_EMPTY(&m->lru))
 		meta_unlink_dir(m, TAILQ_FIRST(&m->lru));
 	pthread_mutex_destroy(&m->lock);
+	pthread_cond_destroy(&m->confirmed);
 	free(m->buckets);
 	free(m);
 }
@@ -215,6 +217,29 @@ static bool confirmable(const struct sc_meta_entry *e)
 	       (S_ISDIR(e->attr.mode) || e->attr.nlink <= 1);
 }
 
+/*
+ * Wait while another thread confirms the names of dir, for up to
+ * CONFIRM_WAIT_NS (BACKING may hang under it); the directory, or NULL.
+ */
+#define CONFIRM_WAIT_NS 1000000000ll
+
+static struct dir *wait_confirmed(struct sc_meta *m, const char *dir,
+				  bool *ret_waited)
+{
+	struct timespec until;
+	struct dir *d;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until = timespec_of(ns_of(&until) + CONFIRM_WAIT_NS);
+	*ret_waited = false;
+	while ((d = meta_get_dir(m, dir)) && d->confirming) {
+		*ret_waited = true;
+		if (pthread_cond_timedwait(&m->confirmed, &m->lock, &until))
+			return NULL;
+	}
+	return d;
+}
+
 size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
 			      const char *name, char **ret_names, size_t max,
 			      size_t *ret_entries)
@@ -222,6 +247,7 @@ size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
 	const struct sc_meta_entry *self;
 	size_t n = 0;
 	uint32_t start;
+	bool waited;
 	struct dir *d;
 
 	*ret_entries = 0;
@@ -229,12 +255,13 @@ size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
 	    sc_tunable_get(m->cfg.tunables, SC_T_META_TIMEOUT) == 0)
 		return 0; /* nothing is trusted: nothing to confirm ahead */
 	pthread_mutex_lock(&m->lock);
-	d = meta_get_dir(m, dir);
-	self = d ? sc_metarec_find(&d->rec, name) : NULL;
+	d = wait_confirmed(m, dir, &waited);
+	if (!d || waited)
+		goto out; /* the other thread asked; this name is asked alone */
+	self = sc_metarec_find(&d->rec, name);
 	start = self ? (uint32_t)(self - d->rec.entries) : 0;
-	if (d)
-		*ret_entries = d->rec.n;
-	for (uint32_t k = 0; d && k < d->rec.n && n < max; k++) {
+	*ret_entries = d->rec.n;
+	for (uint32_t k = 0; k < d->rec.n && n < max; k++) {
 		const struct sc_meta_entry *e =
 			&d->rec.entries[(start + k) % d->rec.n];
 
@@ -246,8 +273,22 @@ size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
 			break;
 		n++;
 	}
+	d->confirming = n > 0;
+out:
 	pthread_mutex_unlock(&m->lock);
 	return n;
+}
+
+void sc_meta_stale_confirmed(struct sc_meta *m, const char *dir)
+{
+	struct dir *d;
+
+	pthread_mutex_lock(&m->lock);
+	d = meta_find_dir(m, meta_name(m, dir), dir);
+	if (d)
+		d->confirming = false;
+	pthread_cond_broadcast(&m->confirmed);
+	pthread_mutex_unlock(&m->lock);
 }
 
 int sc_meta_dir_attr(struct sc_meta *m, const char *path, struct stat *ret_st)

@@ -82,11 +82,15 @@ enum sc_meta_answer sc_meta_lookup(struct sc_meta *m, const char *dir,
  * (malloc'd, into ret_names); how many, and in *ret_entries how many
  * names the record has.  A program that asks about one of them again is
  * likely to ask about the rest (a tree walked again): the caller asks
- * BACKING about them together (sc_meta_note each answer).
+ * BACKING about them together (sc_meta_note each answer), then calls
+ * sc_meta_stale_confirmed() when it returned any.  Meanwhile the others
+ * who ask about the directory's names wait for it (a second at most), and
+ * are given none: their own name is answered by now, or asked alone.
  */
 size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
 			      const char *name, char **ret_names, size_t max,
 			      size_t *ret_entries);
+void sc_meta_stale_confirmed(struct sc_meta *m, const char *dir);
 
 /*
  * The latest attributes known of the directory at path, whatever their

@@ -49,7 +49,8 @@ struct dir {
 	 * stands until it is meta_timeout old, then is read again).
 	 */
 	bool self_outdated;
-	bool times_only;	/* ... only in when things were confirmed */
+	bool times_only; /* ... only in when things were confirmed */
+	bool confirming; /* a thread asks BACKING about its expired names */
 	uint32_t published_crc; /* of the contents in the pool; 0: none */
 	uint32_t published_pages;
 	uint64_t published_ns; /* when */
@@ -64,8 +65,9 @@ TAILQ_HEAD(dir_list, dir);
 struct sc_meta {
 	struct sc_meta_config cfg;
 	pthread_mutex_t lock;
-	struct dir **buckets; /* by object */
-	size_t nbuckets;      /* a power of two */
+	pthread_cond_t confirmed; /* a directory's confirming ended */
+	struct dir **buckets;	  /* by object */
+	size_t nbuckets;	  /* a power of two */
 	size_t count;
 	struct dir_list lru;
 	struct dir_list dirty;

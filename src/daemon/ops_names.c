@@ -21,7 +21,7 @@ static void reply_negative(struct sc_fs *fs, fuse_req_t req)
 }
 
 /* Names asked about with the one a request needs, at most. */
-#define SIBLINGS (SC_STAT_BATCH_WIDTH - 1)
+#define SIBLINGS 255u
 
 /*
  * lstat of name below dir_fd with its birth (sc_stat_birth), asking
@@ -37,20 +37,24 @@ static int stat_with_siblings(struct sc_fs *fs, const char *dirpath, int dir_fd,
 			      uint64_t *ret_birth, uint64_t ticket)
 {
 	char *names[SIBLINGS];
-	struct sc_stat_req reqs[SIBLINGS + 1];
+	struct sc_stat_req *reqs;
 	size_t entries, n = sc_meta_stale_siblings(fs->meta, dirpath, name,
 						   names, SIBLINGS, &entries);
 	int ret;
 
 	if (n == 0)
 		return sc_stat_birth(dir_fd, name, ret_st, ret_birth);
-	if (sc_dirprime_worth(n + 1, entries))
+	reqs = malloc((n + 1) * sizeof(*reqs));
+	ret = reqs ? 0 : -ENOMEM;
+	if (ret == 0 && sc_dirprime_worth(n + 1, entries))
 		sc_dirprime_list_now(&fs->dirprime, dir_fd);
-	reqs[0].name = name;
-	for (size_t i = 0; i < n; i++)
-		reqs[i + 1].name = names[i];
-	ret = sc_io_stat_batch(dir_fd, reqs, n + 1);
-	for (size_t i = 1; i <= n; i++) {
+	if (ret == 0) {
+		reqs[0].name = name;
+		for (size_t i = 0; i < n; i++)
+			reqs[i + 1].name = names[i];
+		ret = sc_io_stat_batch(dir_fd, reqs, n + 1);
+	}
+	for (size_t i = 1; reqs && i <= n; i++) {
 		struct stat st;
 		uint64_t birth;
 
@@ -62,14 +66,18 @@ static int stat_with_siblings(struct sc_fs *fs, const char *dirpath, int dir_fd,
 			sc_meta_note(fs->meta, dirpath, reqs[i].name, NULL, 0,
 				     ticket);
 		}
-		free(names[i - 1]);
 	}
-	if (ret < 0) /* no ring: this one alone */
-		return sc_stat_birth(dir_fd, name, ret_st, ret_birth);
-	if (reqs[0].res < 0)
-		return reqs[0].res;
-	sc_stat_of_statx(&reqs[0].stx, ret_st, ret_birth);
-	return 0;
+	sc_meta_stale_confirmed(fs->meta, dirpath);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	if (ret == 0 && reqs[0].res == 0)
+		sc_stat_of_statx(&reqs[0].stx, ret_st, ret_birth);
+	else if (ret == 0)
+		ret = reqs[0].res;
+	else /* no ring: this one alone */
+		ret = sc_stat_birth(dir_fd, name, ret_st, ret_birth);
+	free(reqs);
+	return ret;
 }
 
 /* Answer a lookup from the metadata cache; false when it cannot. */

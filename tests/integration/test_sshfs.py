@@ -216,6 +216,44 @@ def test_sshfs_run_of_opens_lists_the_directory_and_still_checks_each(net):
         m.unmount()
 
 
+def test_sshfs_expired_names_of_a_directory_confirmed_once(net):
+    """Programs that look up names of one directory side by side once
+    meta_timeout has passed (git status's threads) have its expired names
+    confirmed once: one listing, one batch, the others wait for it; and
+    every size changed on the server is seen."""
+    base, remote, backing, mnt, sshd = net
+    d = os.path.join(remote, "d")
+    os.mkdir(d)
+    for i in range(200):
+        make_file(os.path.join(d, f"f{i}"), i, i)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "meta_timeout=600")
+    try:
+        for i in range(200):
+            os.lstat(os.path.join(mnt, "d", f"f{i}"))
+        for i in range(0, 200, 40):
+            make_file(os.path.join(d, f"f{i}"), 1000 + i, i)
+        os.setxattr(mnt, "user.swapcache.meta_timeout", b"1")
+        time.sleep(2.2)
+        drop_caches()
+        listings = stats(mnt)["dir_listings"]
+        start = threading.Barrier(8)
+
+        def look(i):
+            start.wait()
+            os.lstat(os.path.join(mnt, "d", f"f{i * 25 + 1}"))
+        threads = [threading.Thread(target=look, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert stats(mnt)["dir_listings"] == listings + 1
+        for i in range(200):
+            assert os.lstat(os.path.join(mnt, "d", f"f{i}")).st_size == \
+                os.lstat(os.path.join(d, f"f{i}")).st_size
+    finally:
+        m.unmount()
+
+
 def test_sshfs_writes_reach_the_server(net):
     base, remote, backing, mnt, sshd = net
     m = mount(backing, mnt, os.path.join(base, "c.swc"))
