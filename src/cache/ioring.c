@@ -34,7 +34,9 @@ struct ring {
 	struct group groups[SC_IORING_DEPTH];
 };
 
-static pthread_key_t ring_key;
+/* Each thread's data ring, and its ring for stat batches (kept apart: a
+ * batch must not reap the data ring's completions, nor it a batch's). */
+static pthread_key_t ring_key, stat_ring_key;
 static pthread_once_t ring_once = PTHREAD_ONCE_INIT;
 
 /*
@@ -72,35 +74,45 @@ static void ring_free(void *p)
 static void ring_key_init(void)
 {
 	pthread_key_create(&ring_key, ring_free);
+	pthread_key_create(&stat_ring_key, ring_free);
 	pthread_atfork(NULL, NULL, after_fork_in_child);
 }
 
 /*
- * The calling thread's ring if it has one of this process (never makes
- * one); one left from before a fork is let go (the child's copy of it: the
- * parent's is its own).
+ * The calling thread's ring under key if it has one of this process
+ * (never makes one); one left from before a fork is let go (the child's
+ * copy of it: the parent's is its own).
  */
-static struct ring *current_ring(void)
+static struct ring *current_ring_of(pthread_key_t *key)
 {
 	struct ring *r;
 
 	pthread_once(&ring_once, ring_key_init);
-	r = pthread_getspecific(ring_key);
+	r = pthread_getspecific(*key);
 	if (r && r->generation != fork_generation) {
 		ring_free(r);
-		pthread_setspecific(ring_key, NULL);
+		pthread_setspecific(*key, NULL);
 		r = NULL;
 	}
 	return r;
 }
 
-/* The calling thread's ring; NULL and -errno in *ret_err on failure. */
-static struct ring *thread_ring(int *ret_err)
+static struct ring *current_ring(void)
+{
+	return current_ring_of(&ring_key);
+}
+
+/*
+ * The calling thread's ring under key, made with depth entries if it has
+ * none; NULL and -errno in *ret_err on failure.
+ */
+static struct ring *thread_ring_of(pthread_key_t *key, unsigned depth,
+				   int *ret_err)
 {
 	struct ring *r;
 	int ret;
 
-	r = current_ring();
+	r = current_ring_of(key);
 	if (r)
 		return r;
 	r = calloc(1, sizeof(*r));
@@ -116,12 +128,12 @@ static struct ring *thread_ring(int *ret_err)
 	 * Older kernels lack the flags: plain rings work there.
 	 */
 	pthread_mutex_lock(&ring_life_lock);
-	ret = io_uring_queue_init(SC_IORING_DEPTH, &r->uring,
+	ret = io_uring_queue_init(depth, &r->uring,
 				  IORING_SETUP_SINGLE_ISSUER |
 					  IORING_SETUP_DEFER_TASKRUN |
 					  IORING_SETUP_TASKRUN_FLAG);
 	if (ret == -EINVAL)
-		ret = io_uring_queue_init(SC_IORING_DEPTH, &r->uring, 0);
+		ret = io_uring_queue_init(depth, &r->uring, 0);
 	pthread_mutex_unlock(&ring_life_lock);
 	if (ret < 0) {
 		free(r);
@@ -132,8 +144,13 @@ static struct ring *thread_ring(int *ret_err)
 		r->free_ids[i] = (uint16_t)(SC_IORING_DEPTH - 1 - i);
 	r->nfree = SC_IORING_DEPTH;
 	r->generation = fork_generation;
-	pthread_setspecific(ring_key, r);
+	pthread_setspecific(*key, r);
 	return r;
+}
+
+static struct ring *thread_ring(int *ret_err)
+{
+	return thread_ring_of(&ring_key, SC_IORING_DEPTH, ret_err);
 }
 
 void sc_io_settle(void)
@@ -515,63 +532,75 @@ static size_t queue_stats(struct io_uring *ring, int dir_fd,
 	return queued;
 }
 
+/*
+ * The calling thread's ring for stat batches, made on its first batch
+ * with as many kernel workers as requests in flight (the default is four
+ * per CPU; the second figure, for unbounded work, is left as it is).
+ */
+static struct ring *stat_ring(int *ret_err)
+{
+	bool made = !current_ring_of(&stat_ring_key);
+	struct ring *r =
+		thread_ring_of(&stat_ring_key, SC_STAT_BATCH_WIDTH, ret_err);
+	unsigned workers[2] = { SC_STAT_BATCH_WIDTH, 0 };
+
+	if (r && made)
+		io_uring_register_iowq_max_workers(&r->uring, workers);
+	return r;
+}
+
 int sc_io_stat_batch(int dir_fd, struct sc_stat_req *reqs, size_t n)
 {
-	/* As many kernel workers as requests in flight (the default is
-	 * four per CPU); the second is for unbounded work, left as it is. */
-	unsigned workers[2] = { SC_STAT_BATCH_WIDTH, 0 };
-	struct io_uring ring;
 	size_t next = 0, inflight = 0;
-	int err;
+	int err = 0;
+	struct ring *r = stat_ring(&err);
 
-	pthread_mutex_lock(&ring_life_lock);
-	err = io_uring_queue_init(SC_STAT_BATCH_WIDTH, &ring, 0);
-	pthread_mutex_unlock(&ring_life_lock);
-	if (err < 0) {
+	if (!r) {
 		for (size_t i = 0; i < n; i++)
 			reqs[i].res = err;
 		return err;
 	}
-	io_uring_register_iowq_max_workers(&ring, workers);
 	while (err == 0 && (next < n || inflight)) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
-		size_t queued = queue_stats(&ring, dir_fd, reqs, next, n,
+		size_t queued = queue_stats(&r->uring, dir_fd, reqs, next, n,
 					    SC_STAT_BATCH_WIDTH - inflight);
 
 		next += queued;
 		inflight += queued;
 		do {
-			err = io_uring_submit_and_wait(&ring, 1);
+			err = io_uring_submit_and_wait(&r->uring, 1);
 		} while (err == -EINTR);
 		if (err < 0)
 			break;
 		err = 0;
-		io_uring_for_each_cqe(&ring, head, cqe)
+		io_uring_for_each_cqe(&r->uring, head, cqe)
 		{
 			reqs[io_uring_cqe_get_data64(cqe)].res =
 				cqe->res < 0 ? cqe->res : 0;
 			seen++;
 		}
-		io_uring_cq_advance(&ring, seen);
+		io_uring_cq_advance(&r->uring, seen);
 		inflight -= seen;
 	}
-	/* A failed ring: what it took is waited for, the rest fails. */
+	if (err == 0)
+		return 0;
+	/* A failed ring: what it took is waited for, the rest fails, and
+	 * the ring is dropped (the next batch makes a new one). */
 	while (inflight) {
 		struct io_uring_cqe *cqe;
 
-		if (io_uring_wait_cqe(&ring, &cqe) < 0)
+		if (io_uring_wait_cqe(&r->uring, &cqe) < 0)
 			break;
 		reqs[io_uring_cqe_get_data64(cqe)].res = cqe->res < 0 ? cqe->res
 								      : 0;
-		io_uring_cqe_seen(&ring, cqe);
+		io_uring_cqe_seen(&r->uring, cqe);
 		inflight--;
 	}
-	for (size_t i = 0; err < 0 && i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (i >= next || reqs[i].res == -EINPROGRESS)
 			reqs[i].res = err;
-	pthread_mutex_lock(&ring_life_lock);
-	io_uring_queue_exit(&ring);
-	pthread_mutex_unlock(&ring_life_lock);
+	pthread_setspecific(stat_ring_key, NULL);
+	ring_free(r);
 	return err;
 }

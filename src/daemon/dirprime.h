@@ -67,16 +67,19 @@ bool sc_dirprime_should_list(struct sc_dirprime *dp, uint32_t dir_key,
 void sc_dirprime_list(struct sc_dirprime *dp, uint32_t dir_key, int dir_fd);
 
 /*
- * A listing costs about two round trips and one more for each
+ * A listing costs SC_DIRPRIME_LIST_TRIPS round trips (SFTP's OPENDIR, the
+ * READDIR that finds the end, CLOSE) and one more for each
  * SC_DIRPRIME_NAMES_PER_TRIP names (SFTP servers send 100 a READDIR); a
  * stat, one round trip.  Whether asking BACKING about stale names of a
  * directory of entries names costs less after a listing.
  */
+#define SC_DIRPRIME_LIST_TRIPS 3u
 #define SC_DIRPRIME_NAMES_PER_TRIP 100u
 
 static inline bool sc_dirprime_worth(size_t stale, size_t entries)
 {
-	return stale > 2 + entries / SC_DIRPRIME_NAMES_PER_TRIP + 1;
+	return stale >
+	       SC_DIRPRIME_LIST_TRIPS + entries / SC_DIRPRIME_NAMES_PER_TRIP;
 }
 
 /*

@@ -216,6 +216,25 @@ void ops_meta_note(struct sc_fs *fs, struct sc_inode *dir, const char *name,
 }
 
 /*
+ * One answer q of a stat batch (sc_io_stat_batch) of names in the
+ * directory dirpath, asked at ticket: its stat in *ret_st and *ret_birth,
+ * noted, or a name BACKING no longer has noted absent (other errors say
+ * nothing of the name).  The answer's 0 or negative errno.
+ */
+int ops_meta_note_answer(struct sc_fs *fs, const char *dirpath,
+			 const struct sc_stat_req *q, struct stat *ret_st,
+			 uint64_t *ret_birth, uint64_t ticket)
+{
+	if (q->res == 0)
+		sc_stat_of_statx(&q->stx, ret_st, ret_birth);
+	if (fs->meta && (q->res == 0 || q->res == -ENOENT))
+		sc_meta_note(fs->meta, dirpath, q->name,
+			     q->res == 0 ? ret_st : NULL,
+			     q->res == 0 ? *ret_birth : 0, ticket);
+	return q->res;
+}
+
+/*
  * Note what a change through the mount made of name (it is the one that
  * knows, whatever was forgotten before).
  */

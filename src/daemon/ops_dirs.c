@@ -146,7 +146,12 @@ static int list_dir(struct sc_fs *fs, struct sc_dir *d)
 			return ret;
 	}
 	ticket = sc_meta_ticket(fs->meta);
-	/* Whether the cached listing stands needs a stat, not an open. */
+	/*
+	 * Whether the cached listing stands needs a stat, not an open; a new
+	 * listing is noted with the opened directory's own stat (the one
+	 * read), a second stat, answered from the kernel's attribute cache
+	 * of a network filesystem that the first filled.
+	 */
 	if (cached && dir_stat(fs, d, &st) == 0 &&
 	    list_cached(fs, path, SC_META_FRESH, &st, &d->list) == 0)
 		return 0;
@@ -218,6 +223,7 @@ static void fetch_attrs(struct sc_fs *fs, struct sc_dir *d, size_t pos,
 			size_t size)
 {
 	size_t first = pos < 2 ? 0 : pos - 2, n = 0, fits = 0, used = 0;
+	char path[PATH_MAX];
 	struct sc_stat_req *reqs;
 	uint64_t ticket;
 	int fd;
@@ -237,7 +243,8 @@ static void fetch_attrs(struct sc_fs *fs, struct sc_dir *d, size_t pos,
 		if (!attr_known(fs, &d->list.names[i]))
 			reqs[n++].name = d->list.names[i].name;
 	ticket = sc_meta_ticket(fs->meta);
-	if (n >= 2 && (fd = dir_path_fd(fs, d)) >= 0) {
+	if (n >= 2 && ops_dir_path(fs, d->inode, path, sizeof(path)) == 0 &&
+	    (fd = dir_path_fd(fs, d)) >= 0) {
 		if (sc_dirprime_worth(n, d->list.n))
 			sc_dirprime_list_now(&fs->dirprime, fd);
 		sc_io_stat_batch(fd, reqs, n);
@@ -250,12 +257,8 @@ static void fetch_attrs(struct sc_fs *fs, struct sc_dir *d, size_t pos,
 
 		if (reqs[k].name != nm->name)
 			continue;
-		if (reqs[k].res == 0) {
-			sc_stat_of_statx(&reqs[k].stx, &nm->st, &nm->birth);
-			nm->has_attr = true;
-			ops_meta_note(fs, d->inode, nm->name, &nm->st,
-				      nm->birth, ticket);
-		}
+		nm->has_attr = ops_meta_note_answer(fs, path, &reqs[k], &nm->st,
+						    &nm->birth, ticket) == 0;
 		k++;
 	}
 	free(reqs);

@@ -150,6 +150,9 @@ void ops_meta_note_named(struct sc_fs *fs, struct sc_inode *dir,
 void ops_meta_gone(struct sc_fs *fs, struct sc_inode *dir, const char *name);
 void ops_meta_note(struct sc_fs *fs, struct sc_inode *dir, const char *name,
 		   const struct stat *st, uint64_t birth, uint64_t ticket);
+int ops_meta_note_answer(struct sc_fs *fs, const char *dirpath,
+			 const struct sc_stat_req *q, struct stat *ret_st,
+			 uint64_t *ret_birth, uint64_t ticket);
 void ops_meta_note_made(struct sc_fs *fs, struct sc_inode *dir,
 			const char *name, const struct stat *st,
 			uint64_t birth);

@@ -54,18 +54,12 @@ static int stat_with_siblings(struct sc_fs *fs, const char *dirpath, int dir_fd,
 			reqs[i + 1].name = names[i];
 		ret = sc_io_stat_batch(dir_fd, reqs, n + 1);
 	}
-	for (size_t i = 1; reqs && i <= n; i++) {
+	for (size_t i = 1; ret == 0 && i <= n; i++) {
 		struct stat st;
 		uint64_t birth;
 
-		if (reqs[i].res == 0) {
-			sc_stat_of_statx(&reqs[i].stx, &st, &birth);
-			sc_meta_note(fs->meta, dirpath, reqs[i].name, &st,
-				     birth, ticket);
-		} else if (reqs[i].res == -ENOENT) {
-			sc_meta_note(fs->meta, dirpath, reqs[i].name, NULL, 0,
+		ops_meta_note_answer(fs, dirpath, &reqs[i], &st, &birth,
 				     ticket);
-		}
 	}
 	sc_meta_stale_confirmed(fs->meta, dirpath);
 	for (size_t i = 0; i < n; i++)
