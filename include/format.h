@@ -257,6 +257,8 @@
 #define SC_META_ATTR_BYTES 96u
 #define SC_META_ENTRY_BYTES 24u
 #define SC_META_LISTED 0x1u
+/* Listed while its mtime could not tell it from the next change. */
+#define SC_META_RACY 0x2u
 #define SC_META_FOREIGN_DEV 0x1u
 /* A larger record is not cached (about 100,000 entries). */
 #define SC_META_MAX_BYTES (32u << 20)

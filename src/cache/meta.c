@@ -92,12 +92,18 @@ static bool same_attr(const struct sc_meta_attr *a,
 	       a->foreign_dev == b->foreign_dev;
 }
 
-/* A listing read under attributes a still stands under b. */
-bool meta_listing_stands(const struct sc_meta_attr *a,
-			 const struct sc_meta_attr *b)
+/* Whether a directory of attributes b holds the names it held as of a. */
+bool meta_same_times(const struct sc_meta_attr *a, const struct sc_meta_attr *b)
 {
 	return a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
 	       (a->mode & S_IFMT) == (b->mode & S_IFMT);
+}
+
+/* Whether r's listing still stands, its directory's attributes now now. */
+bool meta_listing_stands(const struct sc_metarec *r,
+			 const struct sc_meta_attr *now)
+{
+	return !(r->flags & SC_META_RACY) && meta_same_times(&r->self, now);
 }
 
 bool meta_is_fresh(const struct sc_meta *m, uint64_t validated_ns,
@@ -179,6 +185,18 @@ static void count(struct sc_meta *m, bool hit)
 		m->stats.misses++;
 }
 
+/*
+ * Whether d's listing is whole and fresh: a name it lacks is not there,
+ * whenever its absence was noted (a listing confirmed since vouches for
+ * it again: git log -p asks each directory for .gitattributes).
+ */
+static bool listed_fresh(const struct sc_meta *m, const struct dir *d,
+			 enum sc_meta_age age)
+{
+	return d && d->rec.flags & SC_META_LISTED &&
+	       meta_is_fresh(m, d->rec.validated_ns, age);
+}
+
 enum sc_meta_answer sc_meta_lookup(struct sc_meta *m, const char *dir,
 				   const char *name, enum sc_meta_age age,
 				   struct stat *ret_st, uint64_t *ret_birth)
@@ -195,12 +213,10 @@ enum sc_meta_answer sc_meta_lookup(struct sc_meta *m, const char *dir,
 	if (e && e->state == SC_META_ATTR && attr_fresh(m, e, age)) {
 		stat_of(m, &e->attr, ret_st, ret_birth);
 		answer = SC_META_EXISTS;
-	} else if (e && e->state == SC_META_ABSENT &&
-		   meta_is_fresh(m, e->validated_ns, age)) {
+	} else if ((!e || e->state == SC_META_ABSENT) &&
+		   ((e && meta_is_fresh(m, e->validated_ns, age)) ||
+		    listed_fresh(m, d, age))) {
 		answer = SC_META_NOT_THERE;
-	} else if (d && !e && d->rec.flags & SC_META_LISTED &&
-		   meta_is_fresh(m, d->rec.validated_ns, age)) {
-		answer = SC_META_NOT_THERE; /* not in a whole listing */
 	}
 	count(m, answer != SC_META_UNKNOWN);
 	pthread_mutex_unlock(&m->lock);
@@ -266,7 +282,9 @@ size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
 			&d->rec.entries[(start + k) % d->rec.n];
 
 		if (e == self || !confirmable(e) ||
-		    meta_is_fresh(m, e->validated_ns, SC_META_FRESH))
+		    meta_is_fresh(m, e->validated_ns, SC_META_FRESH) ||
+		    (e->state == SC_META_ABSENT &&
+		     listed_fresh(m, d, SC_META_FRESH)))
 			continue;
 		ret_names[n] = strdup(e->name);
 		if (!ret_names[n])
@@ -346,13 +364,13 @@ void meta_check_child_listing(struct sc_meta *m, const char *dir,
 	if (!child)
 		return;
 	if (!(child->rec.flags & SC_META_LISTED)) {
-		if (!meta_listing_stands(&child->rec.self, attr)) {
+		if (!meta_same_times(&child->rec.self, attr)) {
 			child->rec.self = *attr;
 			meta_mark_dirty(m, child, true);
 		}
 	} else if (child->self_outdated) {
 		return; /* changed through the mount: its listing says more */
-	} else if (!meta_listing_stands(&child->rec.self, attr)) {
+	} else if (!meta_listing_stands(&child->rec, attr)) {
 		if (child->rec.validated_ns) {
 			child->rec.validated_ns = 0;
 			meta_mark_dirty(m, child, true);
@@ -405,7 +423,7 @@ static struct sc_meta_entry *meta_entry_made(struct dir *d, const char *name,
 	struct sc_meta_entry *e = sc_metarec_get(&d->rec, name);
 
 	if (!e && exists)
-		d->rec.flags &= ~SC_META_LISTED;
+		d->rec.flags &= ~(SC_META_LISTED | SC_META_RACY);
 	return e;
 }
 
@@ -586,8 +604,7 @@ int sc_meta_list(struct sc_meta *m, const char *dir, enum sc_meta_age age,
 	if (dir_now) {
 		struct sc_meta_attr now = attr_of(m, dir_now, 0);
 
-		if (d->self_outdated ||
-		    !meta_listing_stands(&d->rec.self, &now) ||
+		if (d->self_outdated || !meta_listing_stands(&d->rec, &now) ||
 		    !sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE))
 			goto out;
 		d->rec.validated_ns = now_ns();
@@ -664,7 +681,7 @@ void sc_meta_set_list(struct sc_meta *m, const char *dir,
 	/* What the record lists and the directory no longer holds goes. */
 	listed = calloc(d->rec.n ? d->rec.n : 1, 1);
 	if (!listed) {
-		d->rec.flags &= ~SC_META_LISTED;
+		d->rec.flags &= ~(SC_META_LISTED | SC_META_RACY);
 		goto out;
 	}
 	for (size_t i = 0; i < list->n; i++) {
@@ -681,6 +698,10 @@ void sc_meta_set_list(struct sc_meta *m, const char *dir,
 	d->rec.self = attr_of(m, dir_st, 0);
 	d->self_outdated = false;
 	d->rec.flags |= SC_META_LISTED;
+	if (list->racy)
+		d->rec.flags |= SC_META_RACY;
+	else
+		d->rec.flags &= ~SC_META_RACY;
 	d->rec.validated_ns = now_ns();
 	meta_mark_dirty(m, d, false);
 	meta_account(m, d);
@@ -773,7 +794,7 @@ void sc_meta_unlist(struct sc_meta *m, const char *dir)
 	meta_mark_forgotten(m, dir, "");
 	d = meta_get_dir(m, dir);
 	if (d && d->rec.flags & SC_META_LISTED) {
-		d->rec.flags &= ~SC_META_LISTED;
+		d->rec.flags &= ~(SC_META_LISTED | SC_META_RACY);
 		drop_copies(m, d);
 		meta_mark_dirty(m, d, false);
 	}

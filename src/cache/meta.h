@@ -155,6 +155,12 @@ struct sc_meta_name {
 struct sc_meta_list {
 	size_t n, cap;
 	struct sc_meta_name *names;
+	/*
+	 * Read while its directory's mtime could not tell it from a change
+	 * to come (sc_object_racy): the directory's unchanged attributes
+	 * never vouch for it, it is read again once it expires.
+	 */
+	bool racy;
 };
 
 /* Append a name to list: 0 or -ENOMEM. */

@@ -91,8 +91,10 @@ struct sc_meta {
 	atomic_bool warm_stop;
 };
 
-bool meta_listing_stands(const struct sc_meta_attr *a,
-			 const struct sc_meta_attr *b);
+bool meta_same_times(const struct sc_meta_attr *a,
+		     const struct sc_meta_attr *b);
+bool meta_listing_stands(const struct sc_metarec *r,
+			 const struct sc_meta_attr *now);
 bool meta_is_fresh(const struct sc_meta *m, uint64_t validated_ns,
 		   enum sc_meta_age age);
 uint64_t *meta_forgot_at(struct sc_meta *m, const char *dir, const char *name);

@@ -254,14 +254,14 @@ void meta_confirm_loaded(struct sc_meta *m, struct dir *d)
 	struct dir *pd;
 
 	if (!meta_split_path(d->path, parent, sizeof(parent), &name)) {
-		if (!meta_listing_stands(&d->rec.self, &m->root_at_mount))
+		if (!meta_listing_stands(&d->rec, &m->root_at_mount))
 			d->rec.validated_ns = 0;
 		return;
 	}
 	pd = meta_get_dir(m, parent);
 	e = pd ? sc_metarec_find(&pd->rec, name) : NULL;
 	if (e && e->state == SC_META_ATTR &&
-	    meta_listing_stands(&d->rec.self, &e->attr))
+	    meta_listing_stands(&d->rec, &e->attr))
 		return;
 	if (e && e->state != SC_META_NAMED &&
 	    meta_is_fresh(m, e->validated_ns, SC_META_FRESH)) {

@@ -344,7 +344,8 @@ int sc_metarec_decode(const void *buf, size_t len, uint64_t object,
 
 	if (sc_metarec_length(buf, len, object) != (long)len ||
 	    sc_get_le(p + 28, 4) != sc_metarec_checksum(p, len) ||
-	    (sc_get_le(p + 12, 4) & ~(uint64_t)SC_META_LISTED) ||
+	    (sc_get_le(p + 12, 4) &
+	     ~(uint64_t)(SC_META_LISTED | SC_META_RACY)) ||
 	    sc_get_le(p + 36, 4) != 0)
 		return -EBADMSG;
 	r->flags = (uint32_t)sc_get_le(p + 12, 4);

@@ -43,7 +43,7 @@ struct sc_meta_entry {
 };
 
 struct sc_metarec {
-	uint32_t flags;		  /* SC_META_LISTED */
+	uint32_t flags;		  /* SC_META_LISTED, SC_META_RACY */
 	uint64_t validated_ns;	  /* realtime: listing last confirmed */
 	struct sc_meta_attr self; /* the directory as of its listing */
 	uint32_t n, cap;	  /* entries used, allocated */

@@ -177,7 +177,7 @@ void ops_meta_note_made_dir(struct sc_fs *fs, struct sc_inode *dir,
 			    uint64_t ticket)
 {
 	char path[PATH_MAX];
-	struct sc_meta_list none = { 0 };
+	struct sc_meta_list none = { .racy = sc_object_racy(&fs->objects, st) };
 
 	if (fs->meta && ops_child_path(fs, dir, name, path, sizeof(path)) == 0)
 		sc_meta_set_list(fs->meta, path, st, &none, ticket);

@@ -158,8 +158,10 @@ static int list_dir(struct sc_fs *fs, struct sc_dir *d)
 	ret = dir_fd(fs, d);
 	if (ret == 0 && fstat(d->fd, &st) < 0)
 		ret = -errno;
-	if (ret == 0)
+	if (ret == 0) {
+		d->list.racy = sc_object_racy(&fs->objects, &st);
 		ret = read_backing_dir(d->fd, &d->list);
+	}
 	if (ret == 0 && cached)
 		sc_meta_set_list(fs->meta, path, &st, &d->list, ticket);
 	if (ret < 0 && cached && sc_offline_check(fs, ret) &&

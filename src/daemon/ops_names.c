@@ -28,27 +28,26 @@ static void reply_negative(struct sc_fs *fs, fuse_req_t req)
  * BACKING at once about the names of dirpath whose cached answers have
  * expired too, and noting their answers: a tree walked again after
  * meta_timeout (a grep, a git status) does not wait a round trip for each
- * name.  The stats run side by side (an NFS client sends them so); sshfs
- * answers one at a time, but from what a listing told it, when the
- * directory is listed first (dirprime.h).
+ * name.  Only when that is worth a listing first (dirprime.h): sshfs
+ * answers a directory's stats one at a time, from what a listing told it
+ * when there was one, else a round trip each, for siblings the caller may
+ * never ask about (git log -p asks each directory for .gitattributes).
+ * The stats run side by side, as an NFS client sends them.
  */
 static int stat_with_siblings(struct sc_fs *fs, const char *dirpath, int dir_fd,
 			      const char *name, struct stat *ret_st,
 			      uint64_t *ret_birth, uint64_t ticket)
 {
 	char *names[SIBLINGS];
-	struct sc_stat_req *reqs;
+	struct sc_stat_req *reqs = NULL;
 	size_t entries, n = sc_meta_stale_siblings(fs->meta, dirpath, name,
 						   names, SIBLINGS, &entries);
-	int ret;
+	int ret = -ENOMEM;
 
-	if (n == 0)
-		return sc_stat_birth(dir_fd, name, ret_st, ret_birth);
-	reqs = malloc((n + 1) * sizeof(*reqs));
-	ret = reqs ? 0 : -ENOMEM;
-	if (ret == 0 && sc_dirprime_worth(n + 1, entries))
+	if (n && sc_dirprime_worth(n + 1, entries))
+		reqs = malloc((n + 1) * sizeof(*reqs));
+	if (reqs) {
 		sc_dirprime_list_now(&fs->dirprime, dir_fd);
-	if (ret == 0) {
 		reqs[0].name = name;
 		for (size_t i = 0; i < n; i++)
 			reqs[i + 1].name = names[i];
@@ -61,14 +60,15 @@ static int stat_with_siblings(struct sc_fs *fs, const char *dirpath, int dir_fd,
 		ops_meta_note_answer(fs, dirpath, &reqs[i], &st, &birth,
 				     ticket);
 	}
-	sc_meta_stale_confirmed(fs->meta, dirpath);
+	if (n)
+		sc_meta_stale_confirmed(fs->meta, dirpath);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	if (ret == 0 && reqs[0].res == 0)
 		sc_stat_of_statx(&reqs[0].stx, ret_st, ret_birth);
 	else if (ret == 0)
 		ret = reqs[0].res;
-	else /* no ring: this one alone */
+	else /* alone: not worth it, or no ring */
 		ret = sc_stat_birth(dir_fd, name, ret_st, ret_birth);
 	free(reqs);
 	return ret;

@@ -254,6 +254,39 @@ def test_sshfs_expired_names_of_a_directory_confirmed_once(net):
         m.unmount()
 
 
+def test_sshfs_names_made_in_the_second_of_a_listing_are_seen(net):
+    """A name made on the server in the second its directory was listed
+    leaves the directory's times as they were (SFTP's mtimes are whole
+    seconds): once the listing expires it is read again, not confirmed by
+    those times, and the name is seen."""
+    base, remote, backing, mnt, sshd = net
+    d = os.path.join(remote, "d")
+    os.mkdir(d)
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "meta_timeout=1")
+    try:
+        made = 0
+        for i in range(20):
+            time.sleep(1.02 - time.time() % 1)  # early in a second
+            second = int(time.time())
+            open(os.path.join(d, f"a{i}"), "w").close()
+            drop_caches()
+            before = sorted(os.listdir(os.path.join(mnt, "d")))
+            open(os.path.join(d, f"b{i}"), "w").close()
+            if int(os.stat(d).st_mtime) != second:
+                continue  # the second ended meanwhile: try again
+            made += 1
+            assert f"b{i}" not in before
+            time.sleep(2.2)
+            drop_caches()
+            assert sorted(os.listdir(os.path.join(mnt, "d"))) == \
+                sorted(os.listdir(d))
+            if made == 3:
+                break
+        assert made == 3
+    finally:
+        m.unmount()
+
+
 def test_sshfs_writes_reach_the_server(net):
     base, remote, backing, mnt, sshd = net
     m = mount(backing, mnt, os.path.join(base, "c.swc"))

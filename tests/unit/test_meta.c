@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -200,11 +201,14 @@ static void test_records_from_before_a_crash_are_asked_again(void **state)
 	assert_int_equal(ask(fx, "f", &got), SC_META_EXISTS);
 }
 
-/* BACKING lists d as holding names (a NULL-ended array), asked at ticket. */
-static void list_d(struct fixture *fx, const char *const *names,
-		   uint64_t ticket)
+/*
+ * BACKING lists d as holding names (a NULL-ended array), asked at ticket;
+ * racy: in the second d last changed (sc_meta_list's racy).
+ */
+static void list_d_as(struct fixture *fx, const char *const *names,
+		      uint64_t ticket, bool racy)
 {
-	struct sc_meta_list list = { 0 };
+	struct sc_meta_list list = { .racy = racy };
 	struct stat dir_st = file_stat(9, 4096, 900);
 
 	dir_st.st_mode = S_IFDIR | 0755;
@@ -213,6 +217,12 @@ static void list_d(struct fixture *fx, const char *const *names,
 			sc_meta_list_add(&list, names[i], DT_REG, 100 + i), 0);
 	sc_meta_set_list(fx->meta, "d", &dir_st, &list, ticket);
 	sc_meta_list_free(&list);
+}
+
+static void list_d(struct fixture *fx, const char *const *names,
+		   uint64_t ticket)
+{
+	list_d_as(fx, names, ticket, false);
 }
 
 /* The names the cached listing of d holds, fresh, joined by spaces. */
@@ -303,6 +313,61 @@ static void test_a_listing_older_than_a_change_is_not_noted(void **state)
 	assert_string_equal(listed(fx, buf, sizeof(buf)), "x a");
 }
 
+/* Whether d's listing stands, its times those list_d() read it under. */
+static bool listing_stands(struct fixture *fx)
+{
+	struct stat dir_st = file_stat(9, 4096, 900);
+	struct sc_meta_list list;
+	int ret;
+
+	dir_st.st_mode = S_IFDIR | 0755;
+	ret = sc_meta_list(fx->meta, "d", SC_META_FRESH, &dir_st, &list);
+	sc_meta_list_free(&list);
+	return ret == 0;
+}
+
+/* Past a meta_timeout of one second. */
+static void expire_all(struct fixture *fx)
+{
+	struct timespec pause = { .tv_sec = 1, .tv_nsec = 50 * 1000 * 1000 };
+
+	sc_tunable_set(&fx->tunables, SC_T_META_TIMEOUT, 1);
+	nanosleep(&pause, NULL);
+}
+
+/*
+ * git log -p asks each directory for .gitattributes, which it lacks:
+ * once that absence has expired, the directory's listing, confirmed
+ * since by its unchanged times, answers it.  A listing read in the
+ * second its directory last changed (SFTP's mtimes are whole seconds) is
+ * never confirmed so: a name made later in that second would leave the
+ * times as they were.
+ */
+static void test_absence_answered_by_a_confirmed_listing(void **state)
+{
+	static const char *const names[] = { "a", NULL };
+	struct fixture *fx = *state;
+	struct stat got;
+
+	list_d(fx, names, sc_meta_ticket(fx->meta));
+	note(fx, ".gitattributes", NULL, sc_meta_ticket(fx->meta));
+	expire_all(fx);
+	assert_int_equal(ask(fx, ".gitattributes", &got), SC_META_UNKNOWN);
+	assert_true(listing_stands(fx));
+	assert_int_equal(ask(fx, ".gitattributes", &got), SC_META_NOT_THERE);
+	assert_int_equal(ask(fx, "b", &got), SC_META_NOT_THERE);
+
+	list_d_as(fx, names, sc_meta_ticket(fx->meta), true);
+	assert_int_equal(ask(fx, "b", &got), SC_META_NOT_THERE);
+	expire_all(fx);
+	assert_false(listing_stands(fx));
+	assert_int_equal(ask(fx, "b", &got), SC_META_UNKNOWN);
+	/* Read again, out of that second: it stands from then on. */
+	list_d(fx, names, sc_meta_ticket(fx->meta));
+	expire_all(fx);
+	assert_true(listing_stands(fx));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +387,9 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_listing_older_than_a_change_is_not_noted, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_absence_answered_by_a_confirmed_listing, setup,
 			teardown),
 	};
 
