@@ -863,10 +863,15 @@ static bool publish_dir(struct sc_meta *m, struct dir *d)
 		return false;
 	crc = sc_metarec_encode(&d->rec, d->object, buf);
 	if (crc != d->published_crc) {
-		/* Other contents: no page of the old version may be read. */
+		/*
+		 * Other contents: no page of the old version may be read.  It
+		 * may come back after a crash (no fdatasync here, under the
+		 * lock every lookup takes): what a record says is asked again
+		 * after one (expire_before), and a change through the mount
+		 * has dropped it durably before (drop_copies).
+		 */
 		if (d->published_crc)
-			sc_store_invalidate(m->cfg.store, d->object, 0,
-					    UINT32_MAX);
+			sc_store_supersede(m->cfg.store, d->object);
 		if (d->published_pages > pages)
 			sc_pool_drop_range(m->cfg.pool, d->object, pages,
 					   d->published_pages - 1);

@@ -62,8 +62,9 @@ uint32_t sc_store_epoch(struct sc_store *s, uint64_t object)
 	return e;
 }
 
-int sc_store_invalidate(struct sc_store *s, uint64_t object, uint32_t first,
-			uint32_t last)
+/* Drop object's clusters first..last and advance its epoch: any dropped? */
+static bool invalidate(struct sc_store *s, uint64_t object, uint32_t first,
+		       uint32_t last)
 {
 	uint32_t pos;
 	bool dropped = false;
@@ -75,7 +76,18 @@ int sc_store_invalidate(struct sc_store *s, uint64_t object, uint32_t first,
 		dropped = store_drop_clusters(s, s->object_map[pos], first,
 					      last) > 0;
 	pthread_mutex_unlock(&s->lock);
-	return dropped ? store_drop_durably(s) : 0;
+	return dropped;
+}
+
+int sc_store_invalidate(struct sc_store *s, uint64_t object, uint32_t first,
+			uint32_t last)
+{
+	return invalidate(s, object, first, last) ? store_drop_durably(s) : 0;
+}
+
+void sc_store_supersede(struct sc_store *s, uint64_t object)
+{
+	invalidate(s, object, 0, UINT32_MAX);
 }
 
 size_t sc_store_clean(struct sc_store *s, uint32_t max_examine,

@@ -262,6 +262,15 @@ int sc_store_invalidate(struct sc_store *s, uint64_t object, uint32_t first,
 			uint32_t last);
 
 /*
+ * A newer version of object is on its way: drop all its clusters and
+ * advance its epoch, as sc_store_invalidate does, the drop reaching the
+ * device with the next commit (as the cleaner's do).  For an object whose
+ * older version may come back after a crash (a metadata record: a crash
+ * makes what it says be asked again; meta.c).
+ */
+void sc_store_supersede(struct sc_store *s, uint64_t object);
+
+/*
  * Cleaning: walk the slots from where the last call stopped, examining at
  * most max_examine, freeing clusters until at most target_used_bytes are
  * used.  A cluster read since the cleaner last passed gets a second

@@ -490,6 +490,40 @@ static void test_invalidated_object_refuses_older_writes(void **state)
 	sc_store_close(s);
 }
 
+/*
+ * A metadata record republished: its older version is dropped at once
+ * and older writes refused, but the device hears of it at the next
+ * commit, not with an fdatasync of its own.
+ */
+static void test_superseded_object_dropped_at_the_next_commit(void **state)
+{
+	struct sc_store_report r;
+	struct sc_store *s = open_store(SMALL, false, &r);
+	void *buf = cluster_buf(6, 0, 1);
+	struct sc_store_write w = { .object = 6,
+				    .validator = 60,
+				    .valid_mask = 0xffff,
+				    .buf = buf,
+				    .check_epoch = true };
+
+	(void)state;
+	assert_int_equal(put(s, 6, 60, 0, 1), 0);
+	assert_int_equal(put(s, 6, 60, 1, 1), 0);
+	assert_int_equal(sc_store_commit(s), 0);
+	assert_int_equal(records_of(6), 2);
+	w.epoch = sc_store_epoch(s, 6);
+	sc_store_supersede(s, 6);
+	assert_int_equal(get(s, 6, 60, 0, 1), -ENOENT);
+	assert_int_equal(get(s, 6, 60, 1, 1), -ENOENT);
+	assert_int_equal(records_of(6), 2); /* not on the device yet */
+	assert_int_equal(sc_store_write(s, &w, 1), 0);
+	assert_int_equal(w.result, -ESTALE);
+	assert_int_equal(sc_store_commit(s), 0);
+	assert_int_equal(records_of(6), 0);
+	free(buf);
+	sc_store_close(s);
+}
+
 static void test_cleaning_spares_recently_hit_clusters(void **state)
 {
 	struct sc_store_report r;
@@ -1302,6 +1336,7 @@ int main(void)
 		T(test_records_follow_the_flush_with_next_batch_or_commit),
 		T(test_two_batches_in_flight),
 		T(test_invalidated_object_refuses_older_writes),
+		T(test_superseded_object_dropped_at_the_next_commit),
 		T(test_cleaning_spares_recently_hit_clusters),
 		T(test_cleaning_never_frees_pinned_clusters),
 		T(test_cleaning_limits_clusters_per_object),
