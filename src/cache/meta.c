@@ -345,8 +345,8 @@ static void set_state(struct dir *d, struct sc_meta_entry *e, uint8_t state)
 
 /*
  * What BACKING said of a directory: a listing it contradicts expires, and
- * one it confirms is renewed, as a stat of the directory itself would
- * renew it (sc_meta_list): a tree walked again after meta_timeout asks
+ * one it confirms is renewed (unless racy: SC_META_RACY), as a stat of the
+ * directory itself would renew it (sc_meta_list): a tree walked again after meta_timeout asks
  * BACKING about each directory once, as an entry of its parent.  A
  * record of names looked up one by one, never listed, takes the
  * directory's attributes as its own, so that after a remount its names
@@ -370,12 +370,13 @@ void meta_check_child_listing(struct sc_meta *m, const char *dir,
 		}
 	} else if (child->self_outdated) {
 		return; /* changed through the mount: its listing says more */
-	} else if (!meta_listing_stands(&child->rec, attr)) {
+	} else if (!meta_same_times(&child->rec.self, attr)) {
 		if (child->rec.validated_ns) {
 			child->rec.validated_ns = 0;
 			meta_mark_dirty(m, child, true);
 		}
-	} else if (sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE)) {
+	} else if (meta_listing_stands(&child->rec, attr) &&
+		   sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE)) {
 		child->rec.validated_ns = now_ns();
 		meta_mark_dirty(m, child, true);
 	}

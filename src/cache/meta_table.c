@@ -243,8 +243,9 @@ bool meta_split_path(const char *path, char *parent, size_t len,
 /*
  * A record read back may be of another directory that had this path (one
  * renamed or removed, here or behind our back, before a newcomer took its
- * name): its listing stands only if the directory's attributes, as its
- * parent's record knows them, are those it was read under.
+ * name): it is this directory's only if the directory's times, as its
+ * parent's record knows them, are those it was read under (a racy
+ * listing's too: its times tell whose it is, not that it is whole).
  */
 void meta_confirm_loaded(struct sc_meta *m, struct dir *d)
 {
@@ -254,14 +255,14 @@ void meta_confirm_loaded(struct sc_meta *m, struct dir *d)
 	struct dir *pd;
 
 	if (!meta_split_path(d->path, parent, sizeof(parent), &name)) {
-		if (!meta_listing_stands(&d->rec, &m->root_at_mount))
+		if (!meta_same_times(&d->rec.self, &m->root_at_mount))
 			d->rec.validated_ns = 0;
 		return;
 	}
 	pd = meta_get_dir(m, parent);
 	e = pd ? sc_metarec_find(&pd->rec, name) : NULL;
 	if (e && e->state == SC_META_ATTR &&
-	    meta_listing_stands(&d->rec, &e->attr))
+	    meta_same_times(&d->rec.self, &e->attr))
 		return;
 	if (e && e->state != SC_META_NAMED &&
 	    meta_is_fresh(m, e->validated_ns, SC_META_FRESH)) {

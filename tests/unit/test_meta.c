@@ -90,6 +90,15 @@ static struct stat file_stat(ino_t ino, off_t size, long mtime_s)
 	return st;
 }
 
+/* The directory d as BACKING gives it to list_d(). */
+static struct stat d_stat(void)
+{
+	struct stat st = file_stat(9, 4096, 900);
+
+	st.st_mode = S_IFDIR | 0755;
+	return st;
+}
+
 /* What the cache answers for d/name, fresh; *st filled on EXISTS. */
 static enum sc_meta_answer ask(struct fixture *fx, const char *name,
 			       struct stat *st)
@@ -177,11 +186,9 @@ static void test_records_from_before_a_crash_are_asked_again(void **state)
 	struct fixture *fx = *state;
 	struct stat st = file_stat(10, 1234, 1000), got;
 	struct timespec pause = { .tv_nsec = 30 * 1000 * 1000 };
+	struct stat dir_st = d_stat();
 	uint64_t birth;
 
-	struct stat dir_st = file_stat(9, 4096, 900);
-
-	dir_st.st_mode = S_IFDIR | 0755;
 	assert_false(sc_store_loaded_clean(fx->store));
 	/* The root's record vouches for d's, so that it stands when read. */
 	sc_meta_note(fx->meta, ".", "d", &dir_st, 0, sc_meta_ticket(fx->meta));
@@ -209,9 +216,8 @@ static void list_d_as(struct fixture *fx, const char *const *names,
 		      uint64_t ticket, bool racy)
 {
 	struct sc_meta_list list = { .racy = racy };
-	struct stat dir_st = file_stat(9, 4096, 900);
+	struct stat dir_st = d_stat();
 
-	dir_st.st_mode = S_IFDIR | 0755;
 	for (unsigned i = 0; names[i]; i++)
 		assert_int_equal(
 			sc_meta_list_add(&list, names[i], DT_REG, 100 + i), 0);
@@ -316,14 +322,21 @@ static void test_a_listing_older_than_a_change_is_not_noted(void **state)
 /* Whether d's listing stands, its times those list_d() read it under. */
 static bool listing_stands(struct fixture *fx)
 {
-	struct stat dir_st = file_stat(9, 4096, 900);
+	struct stat dir_st = d_stat();
 	struct sc_meta_list list;
 	int ret;
 
-	dir_st.st_mode = S_IFDIR | 0755;
 	ret = sc_meta_list(fx->meta, "d", SC_META_FRESH, &dir_st, &list);
 	sc_meta_list_free(&list);
 	return ret == 0;
+}
+
+/* BACKING tells of d, as an entry of the root, with list_d()'s times. */
+static void note_d_in_root(struct fixture *fx)
+{
+	struct stat dir_st = d_stat();
+
+	sc_meta_note(fx->meta, ".", "d", &dir_st, 0, sc_meta_ticket(fx->meta));
 }
 
 /* Past a meta_timeout of one second. */
@@ -358,8 +371,12 @@ static void test_absence_answered_by_a_confirmed_listing(void **state)
 	assert_int_equal(ask(fx, "b", &got), SC_META_NOT_THERE);
 
 	list_d_as(fx, names, sc_meta_ticket(fx->meta), true);
+	/* d's times, unchanged, in its parent: neither renewed nor expired */
+	note_d_in_root(fx);
 	assert_int_equal(ask(fx, "b", &got), SC_META_NOT_THERE);
 	expire_all(fx);
+	note_d_in_root(fx);
+	assert_int_equal(ask(fx, "b", &got), SC_META_UNKNOWN);
 	assert_false(listing_stands(fx));
 	assert_int_equal(ask(fx, "b", &got), SC_META_UNKNOWN);
 	/* Read again, out of that second: it stands from then on. */
