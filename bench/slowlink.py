@@ -7,6 +7,7 @@ own loopback is never touched.  Use it where an scfs.Sshd goes: it has
 .port and .key."""
 import asyncio
 import os
+import signal
 import subprocess
 import threading
 
@@ -17,8 +18,17 @@ def run(*args):
     subprocess.run(args, check=True, capture_output=True)
 
 
+def _unwind(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 class SlowLink:
     def __init__(self, base, rate="100mbit", delay_ms=1.0):
+        # A benchmark stopped by SIGTERM (kill, timeout) unwinds, so that
+        # its finally blocks take the mounts, sshd and this link down: else
+        # the namespace and the veth pair outlive it.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _unwind)
         tag = os.getpid() % 10000
         self.ns = f"scfs-bench-{tag}"
         self.host_if, self.ns_if = f"scfsb{tag}a", f"scfsb{tag}b"
