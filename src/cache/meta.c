@@ -297,6 +297,21 @@ out:
 	return n;
 }
 
+bool sc_meta_confirm_begin(struct sc_meta *m, const char *dir, bool *ret_waited)
+{
+	struct dir *d;
+
+	*ret_waited = false;
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	d = wait_confirmed(m, dir, ret_waited);
+	if (d)
+		d->confirming = true;
+	pthread_mutex_unlock(&m->lock);
+	return d != NULL;
+}
+
 void sc_meta_stale_confirmed(struct sc_meta *m, const char *dir)
 {
 	struct dir *d;

@@ -93,6 +93,16 @@ size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
 void sc_meta_stale_confirmed(struct sc_meta *m, const char *dir);
 
 /*
+ * Wait as sc_meta_stale_siblings() does while another thread confirms
+ * names of dir (*ret_waited: then take what it noted from the cache
+ * first), and mark dir as being confirmed by the caller, who asks BACKING
+ * about its names and calls sc_meta_stale_confirmed() when this returned
+ * true (false: the wait ran out).
+ */
+bool sc_meta_confirm_begin(struct sc_meta *m, const char *dir,
+			   bool *ret_waited);
+
+/*
  * The latest attributes known of the directory at path, whatever their
  * age (for permission checks on cached answers, and the root's getattr
  * while BACKING cannot answer): 0 or -ENOENT.

@@ -21,6 +21,7 @@
 #include "scanner.h"
 #include "store.h"
 #include "uring.h"
+#include "walkahead.h"
 #include "wear.h"
 
 #define PREFIX_LEN (sizeof(SC_CTL_PREFIX) - 1)
@@ -191,6 +192,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "meta_loads", ms.loads);
 	counter(&t, "meta_published", ms.published);
 	counter(&t, "dir_listings", atomic_load(&fs->dirprime.listings));
+	counter(&t, "dirs_confirmed_ahead", sc_walkahead_confirmed(fs));
 	counter(&t, "changed_behind", atomic_load(&fs->changed_behind));
 	counter(&t, "opens_from_meta", atomic_load(&fs->opens_from_meta));
 	counter(&t, "uring_requests", sc_uring_requests(fs->uring));

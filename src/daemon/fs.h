@@ -24,6 +24,7 @@ struct fuse_session;
 struct sc_meta;
 struct sc_policy;
 struct sc_prefetch;
+struct sc_walkahead;
 struct sc_pool;
 struct sc_readahead;
 struct sc_scanner;
@@ -55,6 +56,7 @@ struct sc_fs {
 	struct sc_meta *meta;		/* NULL with cache=none */
 	struct sc_policy *policy;	/* NULL with cache=none */
 	struct sc_prefetch *prefetch;	/* NULL with cache=none */
+	struct sc_walkahead *walkahead; /* NULL with cache=none */
 	struct sc_tunables tunables;
 	struct sc_dirprime dirprime; /* opens in a run list their directory */
 	bool ctime_is_real;	     /* BACKING keeps a real ctime (not FUSE) */

@@ -101,6 +101,7 @@ struct sc_dir {
 	pthread_mutex_t lock;	  /* serialises the fields below */
 	struct sc_meta_list list; /* by lock */
 	bool served;		  /* some of list was returned; by lock */
+	bool list_stood; /* list is the cached one, fresh or renewed; by lock */
 	int fd; /* the backing directory, opened when needed; by lock */
 	struct sc_inode *inode; /* pinned */
 };

@@ -32,6 +32,7 @@
 #include "options.h"
 #include "policy.h"
 #include "prefetch.h"
+#include "walkahead.h"
 #include "pool.h"
 #include "refill.h"
 #include "rw.h"
@@ -245,6 +246,12 @@ static int run_session(struct sc_fs *fs, const struct sc_options *opts,
 			       strerror(-err));
 			goto out_unmount;
 		}
+		err = sc_walkahead_start(fs);
+		if (err < 0) {
+			sc_err("cannot start the walk-ahead threads: %s",
+			       strerror(-err));
+			goto out_unmount;
+		}
 	}
 	err_deadline =
 		sc_deadline_start(fs, opts->backing_timeout_ns, end_stuck);
@@ -284,6 +291,7 @@ out_unmount:
 	sc_uring_stop(fs->uring);
 	fs->uring = NULL;
 	sc_meta_stop_warm_up(fs->meta);
+	sc_walkahead_stop(fs);
 	sc_prefetch_stop(fs);
 	sc_rw_stop(fs);
 	pthread_mutex_lock(&ending); /* kept: the end is ours from here */

@@ -5,6 +5,7 @@
  * fsyncdir.
  */
 #include "ops_int.h"
+#include "walkahead.h"
 
 /* The backing directory of d, opened on first need: 0 or -errno. */
 static int dir_fd(struct sc_fs *fs, struct sc_dir *d)
@@ -30,19 +31,28 @@ static int dir_fd(struct sc_fs *fs, struct sc_dir *d)
  * network filesystem's server), or a negative errno.  Close it with
  * dir_path_fd_done().
  */
-static int dir_path_fd(struct sc_fs *fs, struct sc_dir *d)
+/* dir_path_fd() of d, whose path below BACKING is path. */
+static int dir_path_fd_at(struct sc_fs *fs, struct sc_dir *d, const char *path)
 {
-	char path[PATH_MAX];
 	int fd, ret;
 
 	if (d->fd >= 0)
 		return d->fd;
 	if (sc_offline_now())
 		return -SC_OFFLINE_ERRNO;
-	ret = ops_dir_path(fs, d->inode, path, sizeof(path));
-	if (ret == 0)
-		ret = sc_open_below(fs, path, O_PATH | O_DIRECTORY, &fd);
+	ret = sc_open_below(fs, path, O_PATH | O_DIRECTORY, &fd);
 	return ret < 0 ? ret : fd;
+}
+
+static int dir_path_fd(struct sc_fs *fs, struct sc_dir *d)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	if (d->fd >= 0)
+		return d->fd;
+	ret = ops_dir_path(fs, d->inode, path, sizeof(path));
+	return ret < 0 ? ret : dir_path_fd_at(fs, d, path);
 }
 
 static void dir_path_fd_done(struct sc_dir *d, int fd)
@@ -140,8 +150,10 @@ static int list_dir(struct sc_fs *fs, struct sc_dir *d)
 	int ret;
 
 	sc_meta_list_free(&d->list);
+	d->list_stood = false;
 	if (cached) {
 		ret = list_cached(fs, path, meta_age(), NULL, &d->list);
+		d->list_stood = ret == 0;
 		if (ret != -ENOENT)
 			return ret;
 	}
@@ -153,8 +165,10 @@ static int list_dir(struct sc_fs *fs, struct sc_dir *d)
 	 * of a network filesystem that the first filled.
 	 */
 	if (cached && dir_stat(fs, d, &st) == 0 &&
-	    list_cached(fs, path, SC_META_FRESH, &st, &d->list) == 0)
+	    list_cached(fs, path, SC_META_FRESH, &st, &d->list) == 0) {
+		d->list_stood = true;
 		return 0;
+	}
 	ret = dir_fd(fs, d);
 	if (ret == 0 && fstat(d->fd, &st) < 0)
 		ret = -errno;
@@ -215,20 +229,27 @@ static bool attr_known(struct sc_fs *fs, const struct sc_meta_name *nm)
 }
 
 /*
- * Before a readdirplus reply of size bytes: the attributes the listing
- * lacks of the names from pos on that the reply can hold, asked of
- * BACKING together and noted (see ops_names.c's stat_with_siblings), so
- * that a listing whose attributes expired does not cost a round trip per
- * name.  Names it could not stat are left to name_attr().
+ * After waiting for another thread that confirmed names of d (at path):
+ * the attributes it noted of the names first..first+count that d's
+ * listing lacks.
  */
-static void fetch_attrs(struct sc_fs *fs, struct sc_dir *d, size_t pos,
-			size_t size)
+static void take_confirmed(struct sc_fs *fs, struct sc_dir *d, const char *path,
+			   size_t first, size_t count)
 {
-	size_t first = pos < 2 ? 0 : pos - 2, n = 0, fits = 0, used = 0;
-	char path[PATH_MAX];
-	struct sc_stat_req *reqs;
-	uint64_t ticket;
-	int fd;
+	for (size_t i = first; i < first + count; i++) {
+		struct sc_meta_name *nm = &d->list.names[i];
+
+		if (!attr_known(fs, nm) &&
+		    sc_meta_lookup(fs->meta, path, nm->name, SC_META_FRESH,
+				   &nm->st, &nm->birth) == SC_META_EXISTS)
+			nm->has_attr = true;
+	}
+}
+
+/* The names of d from first on that a readdirplus reply of size holds. */
+static size_t names_that_fit(const struct sc_dir *d, size_t first, size_t size)
+{
+	size_t fits = 0, used = 0;
 
 	while (first + fits < d->list.n) {
 		used += FUSE_DIRENT_ALIGN(
@@ -238,15 +259,44 @@ static void fetch_attrs(struct sc_fs *fs, struct sc_dir *d, size_t pos,
 			break;
 		fits++;
 	}
-	reqs = malloc(fits * sizeof(*reqs));
-	if (!reqs)
-		return;
+	return fits;
+}
+
+/*
+ * Before a readdirplus reply of size bytes: the attributes the listing
+ * lacks of the names from pos on that the reply can hold, asked of
+ * BACKING together and noted (see ops_names.c's stat_with_siblings), so
+ * that a listing whose attributes expired does not cost a round trip per
+ * name; or taken from the cache once a thread that was confirming them
+ * (walkahead.h) is done.  Names it could not stat are left to
+ * name_attr().  Whether any had expired.
+ */
+static bool fetch_attrs(struct sc_fs *fs, struct sc_dir *d, const char *path,
+			size_t pos, size_t size)
+{
+	size_t first = pos < 2 ? 0 : pos - 2, n = 0,
+	       fits = names_that_fit(d, first, size);
+	bool marked = false, waited = false;
+	struct sc_stat_req *reqs;
+	uint64_t ticket;
+	int fd;
+
 	for (size_t i = first; i < first + fits; i++)
+		n += !attr_known(fs, &d->list.names[i]);
+	if (!n)
+		return false;
+	if (path) {
+		marked = sc_meta_confirm_begin(fs->meta, path, &waited);
+		if (waited)
+			take_confirmed(fs, d, path, first, fits);
+	}
+	reqs = malloc(fits * sizeof(*reqs));
+	n = 0;
+	for (size_t i = first; reqs && i < first + fits; i++)
 		if (!attr_known(fs, &d->list.names[i]))
 			reqs[n++].name = d->list.names[i].name;
 	ticket = sc_meta_ticket(fs->meta);
-	if (n >= 2 && ops_dir_path(fs, d->inode, path, sizeof(path)) == 0 &&
-	    (fd = dir_path_fd(fs, d)) >= 0) {
+	if (n >= 2 && path && (fd = dir_path_fd_at(fs, d, path)) >= 0) {
 		if (sc_dirprime_worth(n, d->list.n))
 			sc_dirprime_list_now(&fs->dirprime, fd);
 		sc_io_stat_batch(fd, reqs, n);
@@ -263,7 +313,10 @@ static void fetch_attrs(struct sc_fs *fs, struct sc_dir *d, size_t pos,
 						    &nm->birth, ticket) == 0;
 		k++;
 	}
+	if (marked)
+		sc_meta_stale_confirmed(fs->meta, path);
 	free(reqs);
+	return true;
 }
 
 /*
@@ -370,6 +423,7 @@ static void read_dir(fuse_req_t req, size_t size, off_t offset,
 {
 	struct sc_fs *fs = request_fs();
 	struct sc_dir *d = dir_of(fi);
+	char path[PATH_MAX];
 	size_t rem = size;
 	char *buf;
 	int err = 0;
@@ -382,8 +436,18 @@ static void read_dir(fuse_req_t req, size_t size, off_t offset,
 	/* A rewind sees the directory as it is now. */
 	if (offset == 0 && d->served)
 		err = -list_dir(fs, d);
-	if (!err && plus)
-		fetch_attrs(fs, d, (size_t)offset, size);
+	if (!err && plus) {
+		const char *at =
+			ops_dir_path(fs, d->inode, path, sizeof(path)) == 0
+				? path
+				: NULL;
+		bool expired = fetch_attrs(fs, d, at, (size_t)offset, size);
+
+		/* A tree walked again past meta_timeout (walkahead.h). */
+		if (offset == 0 && at && d->list_stood &&
+		    (sc_walkahead_reached(fs, at) || expired))
+			sc_walkahead_queue(fs, at, &d->list, &ops_view.caller);
+	}
 	for (size_t pos = (size_t)offset; !err && pos < d->list.n + 2; pos++) {
 		ssize_t used = add_dir_entry(req, fs, d, pos, plus,
 					     buf + (size - rem), rem);

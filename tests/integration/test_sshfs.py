@@ -17,7 +17,7 @@ import scfs
 from scfs import Sshd, sshfs_mount, sshfs_unmount
 import test_cache
 from test_cache import drop_caches, read, stats, wait_written
-from test_meta import view
+from test_meta import KERNEL_TIMEOUT, view
 
 MIB = 1 << 20
 
@@ -283,6 +283,56 @@ def test_sshfs_names_made_in_the_second_of_a_listing_are_seen(net):
             if made == 3:
                 break
         assert made == 3
+    finally:
+        m.unmount()
+
+
+def grep_count(root):
+    """grep -r -c as a user runs it, in root: its lines, sorted (the order
+    of a directory's names is the server's)."""
+    out = subprocess.run(["grep", "-r", "-c", "-a", "-e", "x", "."], cwd=root,
+                         check=False, capture_output=True, text=True)
+    assert out.returncode in (0, 1), out.stderr
+    return sorted(out.stdout.splitlines())
+
+
+def test_sshfs_tree_walked_past_meta_timeout_is_confirmed_ahead(net):
+    """A tree walked again once meta_timeout has passed (grep -r): the
+    expired names of the subdirectories of each directory it lists are
+    confirmed ahead of it, side by side (walkahead.h), and the walk sees
+    the server as it is now: files rewritten, added and removed there
+    meanwhile, and a directory replaced by a file, deep in the tree."""
+    base, remote, backing, mnt, sshd = net
+    past = time.time() - 60
+    for a in range(4):
+        for b in range(6):
+            d = os.path.join(remote, f"a{a}", f"b{b}")
+            os.makedirs(os.path.join(d, "c"))
+            for i in range(8):
+                make_file(os.path.join(d, f"f{i}"), 100 + i, a * 100 + b * 10 + i)
+                make_file(os.path.join(d, "c", f"g{i}"), 50 + i, None)
+    # Old directories: a listing read in the second its directory changed
+    # is read again, never confirmed (CONSISTENCY).
+    for dirpath, _, _ in os.walk(remote, topdown=False):
+        os.utime(dirpath, (past, past))
+    m = mount(backing, mnt, os.path.join(base, "c.swc"), "meta_timeout=600")
+    try:
+        assert grep_count(mnt) == grep_count(remote)
+        assert view(mnt) == view(remote)
+        make_file(os.path.join(remote, "a0", "b1", "f3"), 5000, 7)
+        make_file(os.path.join(remote, "a3", "b5", "c", "new"), 10, 8)
+        os.unlink(os.path.join(remote, "a2", "b0", "f0"))
+        shutil.rmtree(os.path.join(remote, "a1", "b2", "c"))
+        make_file(os.path.join(remote, "a1", "b2", "c"), 20, 9)
+        os.setxattr(mnt, "user.swapcache.meta_timeout", b"3")
+        time.sleep(3 + KERNEL_TIMEOUT)
+        drop_caches()
+        ahead = stats(mnt)["dirs_confirmed_ahead"]
+        assert grep_count(mnt) == grep_count(remote)
+        assert stats(mnt)["dirs_confirmed_ahead"] > ahead
+        assert view(mnt) == view(remote)
+        for rel in ("a0/b1/f3", "a3/b5/c/new", "a1/b2/c", "a2/b0/f1"):
+            assert read(os.path.join(mnt, rel)) == read(os.path.join(remote, rel))
     finally:
         m.unmount()
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -385,6 +386,73 @@ static void test_absence_answered_by_a_confirmed_listing(void **state)
 	assert_true(listing_stands(fx));
 }
 
+/* The walker's side of test_a_directory_is_confirmed_once. */
+struct second_asker {
+	struct fixture *fx;
+	bool marked, waited;
+	enum sc_meta_answer a;
+	off_t a_size;
+};
+
+static void *ask_second(void *arg)
+{
+	struct second_asker *w = arg;
+	struct stat got;
+
+	w->marked = sc_meta_confirm_begin(w->fx->meta, "d", &w->waited);
+	w->a = ask(w->fx, "a", &got);
+	w->a_size = got.st_size;
+	if (w->marked)
+		sc_meta_stale_confirmed(w->fx->meta, "d");
+	return NULL;
+}
+
+/*
+ * A walk-ahead thread gathers the expired names of d to confirm them
+ * (sc_meta_stale_siblings); the walker's readdirplus reaches d meanwhile
+ * (sc_meta_confirm_begin): it waits, then finds the answers noted, and
+ * asks BACKING nothing again; nor does a third asker, once they are.
+ */
+static void test_a_directory_is_confirmed_once(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat a = file_stat(10, 1, 1000), b = file_stat(11, 2, 1000);
+	struct second_asker w = { .fx = fx };
+	struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
+	char *names[8];
+	size_t entries;
+	uint64_t ticket;
+	pthread_t t;
+	bool waited;
+
+	assert_true(sc_meta_confirm_begin(fx->meta, "d", &waited));
+	assert_false(waited); /* nobody else confirms d */
+	sc_meta_stale_confirmed(fx->meta, "d");
+	note(fx, "a", &a, sc_meta_ticket(fx->meta));
+	note(fx, "b", &b, sc_meta_ticket(fx->meta));
+	expire_all(fx);
+	assert_int_equal(sc_meta_stale_siblings(fx->meta, "d", "", names, 8,
+						&entries),
+			 2);
+	ticket = sc_meta_ticket(fx->meta);
+	assert_int_equal(pthread_create(&t, NULL, ask_second, &w), 0);
+	nanosleep(&pause, NULL);
+	a.st_size = 100; /* rewritten on BACKING meanwhile */
+	note(fx, "a", &a, ticket);
+	note(fx, "b", &b, ticket);
+	sc_meta_stale_confirmed(fx->meta, "d");
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(w.marked);
+	assert_true(w.waited);
+	assert_int_equal(w.a, SC_META_EXISTS);
+	assert_int_equal(w.a_size, 100);
+	assert_int_equal(sc_meta_stale_siblings(fx->meta, "d", "", names, 8,
+						&entries),
+			 0);
+	for (int i = 0; i < 2; i++)
+		free(names[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +476,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_absence_answered_by_a_confirmed_listing, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_directory_is_confirmed_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

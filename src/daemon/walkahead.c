@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Walking ahead of a tree walked again after meta_timeout (see
+ * walkahead.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backing.h"
+#include "deadline.h"
+#include "fs.h"
+#include "ioring.h"
+#include "meta.h"
+#include "offline.h"
+#include "ops_int.h"
+#include "walkahead.h"
+
+/* Names of a directory confirmed at once at most (as a lookup's). */
+#define NAMES 255u
+/* Directories confirmed ahead that the walker has not reached yet. */
+#define MARKS 1024u
+#define MARK_PROBES 8u
+
+struct job {
+	char *dir;
+	struct sc_creds who;
+};
+
+struct sc_walkahead {
+	struct sc_fs *fs;
+	pthread_t threads[SC_WALKAHEAD_THREADS];
+	unsigned started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct job queue[SC_WALKAHEAD_QUEUE]; /* by lock: a ring */
+	unsigned head, count;
+	uint64_t marks[MARKS];	    /* by lock: path hashes; 0 is empty */
+	bool stop;		    /* by lock */
+	_Atomic uint64_t confirmed; /* directories, for the stats */
+};
+
+static uint64_t path_hash(const char *path)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *path; path++)
+		h = (h ^ (unsigned char)*path) * 0x100000001b3ull;
+	return h ? h : 1;
+}
+
+/* Note dir as confirmed ahead (a full neighbourhood drops a mark). */
+static void mark(struct sc_walkahead *wa, const char *dir)
+{
+	uint64_t h = path_hash(dir);
+	unsigned at = (unsigned)(h % MARKS);
+
+	for (unsigned k = 0; k < MARK_PROBES; k++) {
+		uint64_t *slot = &wa->marks[(at + k) % MARKS];
+
+		if (*slot == 0 || *slot == h || k == MARK_PROBES - 1) {
+			*slot = h;
+			return;
+		}
+	}
+}
+
+/* Whether dir was marked (the mark is taken). */
+static bool take_mark(struct sc_walkahead *wa, const char *dir)
+{
+	uint64_t h = path_hash(dir);
+	unsigned at = (unsigned)(h % MARKS);
+
+	for (unsigned k = 0; k < MARK_PROBES; k++) {
+		uint64_t *slot = &wa->marks[(at + k) % MARKS];
+
+		if (*slot == h) {
+			*slot = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Ask BACKING about the expired names of dir together, as the walker's
+ * own readdirplus would (a listing first when worth it), and note the
+ * answers.  Whether there were any.
+ */
+static bool confirm_dir(struct sc_fs *fs, const struct job *job)
+{
+	char *names[NAMES];
+	struct sc_stat_req *reqs;
+	size_t entries, n = sc_meta_stale_siblings(fs->meta, job->dir, "",
+						   names, NAMES, &entries);
+	uint64_t ticket = sc_meta_ticket(fs->meta);
+	pid_t pid = job->who.pid;
+	int fd = -1;
+
+	if (!n)
+		return false;
+	reqs = malloc(n * sizeof(*reqs));
+	sc_deadline_begin(NULL); /* counted as stuck if BACKING hangs */
+	if (reqs && !sc_offline_now() &&
+	    (!fs->switch_creds ||
+	     sc_creds_become(&job->who, sc_creds_groups_of_pid, &pid) == 0) &&
+	    sc_open_below(fs, job->dir, O_PATH | O_DIRECTORY, &fd) == 0) {
+		if (sc_dirprime_worth(n, entries))
+			sc_dirprime_list_now(&fs->dirprime, fd);
+		for (size_t i = 0; i < n; i++)
+			reqs[i].name = names[i];
+		if (sc_io_stat_batch(fd, reqs, n) == 0)
+			for (size_t i = 0; i < n; i++) {
+				struct stat st;
+				uint64_t birth;
+
+				ops_meta_note_answer(fs, job->dir, &reqs[i],
+						     &st, &birth, ticket);
+			}
+		close(fd);
+	}
+	sc_deadline_own_reply();
+	sc_meta_stale_confirmed(fs->meta, job->dir);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(reqs);
+	return true;
+}
+
+static void *walkahead_main(void *arg)
+{
+	struct sc_walkahead *wa = arg;
+
+	pthread_mutex_lock(&wa->lock);
+	while (!wa->stop) {
+		struct job job;
+		bool confirmed;
+
+		if (!wa->count) {
+			pthread_cond_wait(&wa->wake, &wa->lock);
+			continue;
+		}
+		/* The newest first: the walker goes depth first. */
+		wa->count--;
+		job = wa->queue[(wa->head + wa->count) % SC_WALKAHEAD_QUEUE];
+		pthread_mutex_unlock(&wa->lock);
+		confirmed = confirm_dir(wa->fs, &job);
+		pthread_mutex_lock(&wa->lock);
+		if (confirmed) {
+			mark(wa, job.dir);
+			atomic_fetch_add(&wa->confirmed, 1);
+		}
+		free(job.dir);
+	}
+	pthread_mutex_unlock(&wa->lock);
+	return NULL;
+}
+
+int sc_walkahead_start(struct sc_fs *fs)
+{
+	struct sc_walkahead *wa = calloc(1, sizeof(*wa));
+	int err = 0;
+
+	if (!wa)
+		return -ENOMEM;
+	wa->fs = fs;
+	pthread_mutex_init(&wa->lock, NULL);
+	pthread_cond_init(&wa->wake, NULL);
+	fs->walkahead = wa;
+	for (; wa->started < SC_WALKAHEAD_THREADS && !err; wa->started++) {
+		err = pthread_create(&wa->threads[wa->started], NULL,
+				     walkahead_main, wa);
+		if (!err)
+			pthread_setname_np(wa->threads[wa->started],
+					   "walkahead");
+	}
+	if (err) {
+		wa->started--;
+		sc_walkahead_stop(fs);
+		return -err;
+	}
+	return 0;
+}
+
+void sc_walkahead_stop(struct sc_fs *fs)
+{
+	struct sc_walkahead *wa = fs->walkahead;
+
+	if (!wa)
+		return;
+	pthread_mutex_lock(&wa->lock);
+	wa->stop = true;
+	pthread_cond_broadcast(&wa->wake);
+	pthread_mutex_unlock(&wa->lock);
+	for (unsigned i = 0; i < wa->started; i++)
+		pthread_join(wa->threads[i], NULL);
+	for (; wa->count; wa->count--) {
+		free(wa->queue[wa->head].dir);
+		wa->head = (wa->head + 1) % SC_WALKAHEAD_QUEUE;
+	}
+	pthread_cond_destroy(&wa->wake);
+	pthread_mutex_destroy(&wa->lock);
+	free(wa);
+	fs->walkahead = NULL;
+}
+
+static void push(struct sc_walkahead *wa, char *dir, const struct sc_creds *who)
+{
+	if (wa->count == SC_WALKAHEAD_QUEUE) {
+		free(wa->queue[wa->head].dir);
+		wa->head = (wa->head + 1) % SC_WALKAHEAD_QUEUE;
+		wa->count--;
+	}
+	wa->queue[(wa->head + wa->count) % SC_WALKAHEAD_QUEUE] =
+		(struct job){ .dir = dir, .who = *who };
+	wa->count++;
+}
+
+static bool is_dir(const struct sc_meta_name *nm)
+{
+	return nm->dtype == DT_DIR || (nm->has_attr && S_ISDIR(nm->st.st_mode));
+}
+
+bool sc_walkahead_reached(struct sc_fs *fs, const char *dir)
+{
+	struct sc_walkahead *wa = fs->walkahead;
+	bool marked;
+
+	if (!wa)
+		return false;
+	pthread_mutex_lock(&wa->lock);
+	marked = take_mark(wa, dir);
+	pthread_mutex_unlock(&wa->lock);
+	return marked;
+}
+
+void sc_walkahead_queue(struct sc_fs *fs, const char *dir,
+			const struct sc_meta_list *list,
+			const struct sc_creds *who)
+{
+	struct sc_walkahead *wa = fs->walkahead;
+	char path[PATH_MAX];
+	size_t end = 0;
+
+	if (!wa)
+		return;
+	/* The first SC_WALKAHEAD_QUEUE subdirectories, the first on top. */
+	for (size_t i = 0, dirs = 0; i < list->n && dirs < SC_WALKAHEAD_QUEUE;
+	     i++)
+		if (is_dir(&list->names[i]))
+			end = i + 1, dirs++;
+	pthread_mutex_lock(&wa->lock);
+	for (size_t i = end; i-- > 0;) {
+		const struct sc_meta_name *nm = &list->names[i];
+		char *copy;
+
+		if (is_dir(nm) &&
+		    sc_path_join(path, sizeof(path), dir, nm->name) == 0 &&
+		    (copy = strdup(path)))
+			push(wa, copy, who);
+	}
+	pthread_cond_broadcast(&wa->wake);
+	pthread_mutex_unlock(&wa->lock);
+}
+
+uint64_t sc_walkahead_confirmed(const struct sc_fs *fs)
+{
+	return fs->walkahead ? atomic_load(&fs->walkahead->confirmed) : 0;
+}
