@@ -324,6 +324,30 @@ void sc_meta_stale_confirmed(struct sc_meta *m, const char *dir)
 	pthread_mutex_unlock(&m->lock);
 }
 
+size_t sc_meta_subdirs(struct sc_meta *m, const char *dir, char **ret_names,
+		       size_t max)
+{
+	size_t n = 0;
+	struct dir *d;
+
+	if (!m)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	d = meta_get_dir(m, dir);
+	for (uint32_t k = 0; d && k < d->rec.n && n < max; k++) {
+		const struct sc_meta_entry *e = &d->rec.entries[k];
+
+		if (e->state == SC_META_ABSENT || e->dtype != DT_DIR)
+			continue;
+		ret_names[n] = strdup(e->name);
+		if (!ret_names[n])
+			break;
+		n++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
 int sc_meta_dir_attr(struct sc_meta *m, const char *path, struct stat *ret_st)
 {
 	char parent[4096];

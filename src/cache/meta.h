@@ -103,6 +103,14 @@ bool sc_meta_confirm_begin(struct sc_meta *m, const char *dir,
 			   bool *ret_waited);
 
 /*
+ * Up to max names of dir's entries known to be directories, in the
+ * record's order (as listed, or as looked up), malloc'd into ret_names:
+ * how many.
+ */
+size_t sc_meta_subdirs(struct sc_meta *m, const char *dir, char **ret_names,
+		       size_t max);
+
+/*
  * The latest attributes known of the directory at path, whatever their
  * age (for permission checks on cached answers, and the root's getattr
  * while BACKING cannot answer): 0 or -ENOENT.

@@ -446,7 +446,7 @@ static void read_dir(fuse_req_t req, size_t size, off_t offset,
 		/* A tree walked again past meta_timeout (walkahead.h). */
 		if (offset == 0 && at && d->list_stood &&
 		    (sc_walkahead_reached(fs, at) || expired))
-			sc_walkahead_queue(fs, at, &d->list, &ops_view.caller);
+			sc_walkahead_queue(fs, at, &ops_view.caller);
 	}
 	for (size_t pos = (size_t)offset; !err && pos < d->list.n + 2; pos++) {
 		ssize_t used = add_dir_entry(req, fs, d, pos, plus,

@@ -5,6 +5,7 @@
  * keeps the inode table and the metadata cache true to what it did.
  */
 #include "ops_int.h"
+#include "walkahead.h"
 
 /* A lookup that found nothing: cached by the kernel if negative_timeout. */
 static void reply_negative(struct sc_fs *fs, fuse_req_t req)
@@ -62,6 +63,9 @@ static int stat_with_siblings(struct sc_fs *fs, const char *dirpath, int dir_fd,
 	}
 	if (n)
 		sc_meta_stale_confirmed(fs->meta, dirpath);
+	/* A tree looked up again past meta_timeout (walkahead.h). */
+	if (ret == 0)
+		sc_walkahead_queue(fs, dirpath, &ops_view.caller);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	if (ret == 0 && reqs[0].res == 0)
@@ -91,6 +95,8 @@ static bool lookup_cached(fuse_req_t req, struct sc_inode *dir,
 	    (answer == SC_META_EXISTS &&
 	     sc_itable_contradicts(&fs->itable, st.st_dev, st.st_ino, birth)))
 		return false;
+	if (sc_walkahead_reached(fs, dirpath))
+		sc_walkahead_queue(fs, dirpath, &ops_view.caller);
 	ret = ops_may_access_dir(fs, dirpath, X_OK);
 	if (ret == -ENOENT)
 		return false;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backing.h"
+#include "clock.h"
 #include "deadline.h"
 #include "fs.h"
 #include "ioring.h"
@@ -32,6 +33,7 @@
 struct job {
 	char *dir;
 	struct sc_creds who;
+	unsigned level; /* below the directory the walker reached */
 };
 
 struct sc_walkahead {
@@ -42,9 +44,11 @@ struct sc_walkahead {
 	pthread_cond_t wake;
 	struct job queue[SC_WALKAHEAD_QUEUE]; /* by lock: a ring */
 	unsigned head, count;
-	uint64_t marks[MARKS];	    /* by lock: path hashes; 0 is empty */
-	bool stop;		    /* by lock */
-	_Atomic uint64_t confirmed; /* directories, for the stats */
+	uint64_t marks[MARKS];	     /* by lock: path hashes; 0 is empty */
+	_Atomic unsigned marked;     /* marks set; written by lock */
+	_Atomic uint64_t reached_ns; /* a walker last reached a marked one */
+	bool stop;		     /* by lock */
+	_Atomic uint64_t confirmed;  /* directories, for the stats */
 };
 
 static uint64_t path_hash(const char *path)
@@ -66,6 +70,8 @@ static void mark(struct sc_walkahead *wa, const char *dir)
 		uint64_t *slot = &wa->marks[(at + k) % MARKS];
 
 		if (*slot == 0 || *slot == h || k == MARK_PROBES - 1) {
+			if (*slot == 0)
+				atomic_fetch_add(&wa->marked, 1);
 			*slot = h;
 			return;
 		}
@@ -83,6 +89,7 @@ static bool take_mark(struct sc_walkahead *wa, const char *dir)
 
 		if (*slot == h) {
 			*slot = 0;
+			atomic_fetch_sub(&wa->marked, 1);
 			return true;
 		}
 	}
@@ -134,6 +141,53 @@ static bool confirm_dir(struct sc_fs *fs, const struct job *job)
 	return true;
 }
 
+static void push(struct sc_walkahead *wa, char *dir, const struct sc_creds *who,
+		 unsigned level)
+{
+	if (wa->count == SC_WALKAHEAD_QUEUE) {
+		free(wa->queue[wa->head].dir);
+		wa->head = (wa->head + 1) % SC_WALKAHEAD_QUEUE;
+		wa->count--;
+	}
+	wa->queue[(wa->head + wa->count) % SC_WALKAHEAD_QUEUE] =
+		(struct job){ .dir = dir, .who = *who, .level = level };
+	wa->count++;
+}
+
+/* Queue the subdirectories of dir, level levels below the walker's. */
+static void queue_subdirs(struct sc_walkahead *wa, const char *dir,
+			  const struct sc_creds *who, unsigned level)
+{
+	char *names[SC_WALKAHEAD_QUEUE], path[PATH_MAX];
+	size_t n =
+		sc_meta_subdirs(wa->fs->meta, dir, names, SC_WALKAHEAD_QUEUE);
+
+	pthread_mutex_lock(&wa->lock);
+	/* The last pushed first: the first is taken first. */
+	for (size_t i = n; i-- > 0;) {
+		char *copy;
+
+		if (sc_path_join(path, sizeof(path), dir, names[i]) == 0 &&
+		    (copy = strdup(path)))
+			push(wa, copy, who, level);
+		free(names[i]);
+	}
+	if (n)
+		pthread_cond_broadcast(&wa->wake);
+	pthread_mutex_unlock(&wa->lock);
+}
+
+/*
+ * Whether a walker reached a directory confirmed ahead of it lately: then
+ * it walks on, and the levels below are worth confirming too (an ls -l of
+ * one directory has its subdirectories confirmed, not the tree below).
+ */
+static bool walking(struct sc_walkahead *wa)
+{
+	return sc_monotonic_coarse_ns() - atomic_load(&wa->reached_ns) <
+	       SC_WALKAHEAD_WALKING_NS;
+}
+
 static void *walkahead_main(void *arg)
 {
 	struct sc_walkahead *wa = arg;
@@ -156,6 +210,12 @@ static void *walkahead_main(void *arg)
 		if (confirmed) {
 			mark(wa, job.dir);
 			atomic_fetch_add(&wa->confirmed, 1);
+		}
+		if (confirmed && job.level < SC_WALKAHEAD_LEVELS &&
+		    walking(wa)) {
+			pthread_mutex_unlock(&wa->lock);
+			queue_subdirs(wa, job.dir, &job.who, job.level + 1);
+			pthread_mutex_lock(&wa->lock);
 		}
 		free(job.dir);
 	}
@@ -211,63 +271,27 @@ void sc_walkahead_stop(struct sc_fs *fs)
 	fs->walkahead = NULL;
 }
 
-static void push(struct sc_walkahead *wa, char *dir, const struct sc_creds *who)
-{
-	if (wa->count == SC_WALKAHEAD_QUEUE) {
-		free(wa->queue[wa->head].dir);
-		wa->head = (wa->head + 1) % SC_WALKAHEAD_QUEUE;
-		wa->count--;
-	}
-	wa->queue[(wa->head + wa->count) % SC_WALKAHEAD_QUEUE] =
-		(struct job){ .dir = dir, .who = *who };
-	wa->count++;
-}
-
-static bool is_dir(const struct sc_meta_name *nm)
-{
-	return nm->dtype == DT_DIR || (nm->has_attr && S_ISDIR(nm->st.st_mode));
-}
-
 bool sc_walkahead_reached(struct sc_fs *fs, const char *dir)
 {
 	struct sc_walkahead *wa = fs->walkahead;
 	bool marked;
 
-	if (!wa)
+	/* Off a walk past meta_timeout, every lookup asks: no lock then. */
+	if (!wa || !atomic_load(&wa->marked))
 		return false;
 	pthread_mutex_lock(&wa->lock);
 	marked = take_mark(wa, dir);
+	if (marked)
+		atomic_store(&wa->reached_ns, sc_monotonic_coarse_ns());
 	pthread_mutex_unlock(&wa->lock);
 	return marked;
 }
 
 void sc_walkahead_queue(struct sc_fs *fs, const char *dir,
-			const struct sc_meta_list *list,
 			const struct sc_creds *who)
 {
-	struct sc_walkahead *wa = fs->walkahead;
-	char path[PATH_MAX];
-	size_t end = 0;
-
-	if (!wa)
-		return;
-	/* The first SC_WALKAHEAD_QUEUE subdirectories, the first on top. */
-	for (size_t i = 0, dirs = 0; i < list->n && dirs < SC_WALKAHEAD_QUEUE;
-	     i++)
-		if (is_dir(&list->names[i]))
-			end = i + 1, dirs++;
-	pthread_mutex_lock(&wa->lock);
-	for (size_t i = end; i-- > 0;) {
-		const struct sc_meta_name *nm = &list->names[i];
-		char *copy;
-
-		if (is_dir(nm) &&
-		    sc_path_join(path, sizeof(path), dir, nm->name) == 0 &&
-		    (copy = strdup(path)))
-			push(wa, copy, who);
-	}
-	pthread_cond_broadcast(&wa->wake);
-	pthread_mutex_unlock(&wa->lock);
+	if (fs->walkahead)
+		queue_subdirs(fs->walkahead, dir, who, 1);
 }
 
 uint64_t sc_walkahead_confirmed(const struct sc_fs *fs)

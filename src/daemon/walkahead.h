@@ -1,19 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Walking ahead of a program that walks a tree again once its cached
- * metadata has expired (grep -r, git status, find after meta_timeout).
+ * metadata has expired (grep -r, git status, git log -p after
+ * meta_timeout).
  *
  * Such a walk asks BACKING about each directory's names in turn, a few
  * round trips per directory, one directory after another: behind a slow
  * link that is most of its time.  When a readdirplus of a directory whose
- * cached listing stood finds its names' attributes expired, the walk is
- * likely such a one, and its subdirectories are next: their expired names
- * are confirmed here (sc_meta_stale_siblings), side by side on
- * SC_WALKAHEAD_THREADS threads, each a directory at a time, as the caller
- * who listed the parent.  One level ahead of the walker only; a
- * directory the walker reaches while it is being confirmed waits for it
- * (sc_meta_confirm_begin), and one it reached first is found confirmed
- * and costs nothing here.
+ * cached listing stood finds its names' attributes expired, or a lookup
+ * confirms a directory's expired names together (ops_names.c), the walk
+ * is likely such a one, and the directory's subdirectories are next:
+ * their expired names are confirmed here (sc_meta_stale_siblings), side
+ * by side on SC_WALKAHEAD_THREADS threads, each a directory at a time,
+ * as the caller who asked about the parent.  A directory the walker
+ * reaches while it is being confirmed waits for it (sc_meta_confirm_begin,
+ * sc_meta_stale_siblings), and one confirmed already costs it nothing and
+ * has its own subdirectories queued in turn (sc_walkahead_reached).
  */
 #ifndef SC_WALKAHEAD_H
 #define SC_WALKAHEAD_H
@@ -24,9 +26,15 @@
 #include "creds.h"
 
 struct sc_fs;
-struct sc_meta_list;
 
 #define SC_WALKAHEAD_THREADS 8u
+/*
+ * How many levels below the directory the walker reached, while it keeps
+ * reaching directories confirmed ahead of it (at least once in
+ * SC_WALKAHEAD_WALKING_NS); else one.
+ */
+#define SC_WALKAHEAD_LEVELS 5u
+#define SC_WALKAHEAD_WALKING_NS 1000000000ull
 /* Directories waiting at most; the oldest give way to new ones. */
 #define SC_WALKAHEAD_QUEUE 256u
 
@@ -43,12 +51,11 @@ void sc_walkahead_stop(struct sc_fs *fs);
 bool sc_walkahead_reached(struct sc_fs *fs, const char *dir);
 
 /*
- * The directory dir (below BACKING), listed as list by who, has expired
- * names: queue its subdirectories, to be confirmed as who, the first
- * listed first.
+ * Names of the directory dir (below BACKING) were found expired, or dir
+ * was reached (sc_walkahead_reached): queue its subdirectories, as the
+ * metadata cache knows them, to be confirmed as who, the first first.
  */
 void sc_walkahead_queue(struct sc_fs *fs, const char *dir,
-			const struct sc_meta_list *list,
 			const struct sc_creds *who);
 
 /* Directories confirmed ahead of a walk since the mount. */

@@ -333,8 +333,30 @@ def test_sshfs_tree_walked_past_meta_timeout_is_confirmed_ahead(net):
         assert view(mnt) == view(remote)
         for rel in ("a0/b1/f3", "a3/b5/c/new", "a1/b2/c", "a2/b0/f1"):
             assert read(os.path.join(mnt, rel)) == read(os.path.join(remote, rel))
+        # Past it again, a walk by names alone, as git status stats the
+        # files its index lists: each directory's names confirmed together
+        # have its subdirectories confirmed ahead.
+        known = sorted(view(remote))
+        make_file(os.path.join(remote, "a2", "b4", "c", "g1"), 7000, 10)
+        os.unlink(os.path.join(remote, "a0", "b3", "c", "g2"))
+        time.sleep(3 + KERNEL_TIMEOUT)
+        drop_caches()
+        ahead = stats(mnt)["dirs_confirmed_ahead"]
+        assert [lstat_of(os.path.join(mnt, rel)) for rel in known] == \
+            [lstat_of(os.path.join(remote, rel)) for rel in known]
+        assert stats(mnt)["dirs_confirmed_ahead"] > ahead
     finally:
         m.unmount()
+
+
+def lstat_of(path):
+    """What git status compares of a file: its type, size and mtime, or
+    that it is gone."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_mode >> 12, st.st_size, int(st.st_mtime)
 
 
 def test_sshfs_writes_reach_the_server(net):
