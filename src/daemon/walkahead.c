@@ -99,7 +99,7 @@ static bool take_mark(struct sc_walkahead *wa, const char *dir)
 /*
  * Ask BACKING about the expired names of dir together, as the walker's
  * own readdirplus would (a listing first when worth it), and note the
- * answers.  Whether there were any.
+ * answers.  Whether it did (there were some, and BACKING was asked).
  */
 static bool confirm_dir(struct sc_fs *fs, const struct job *job)
 {
@@ -109,6 +109,7 @@ static bool confirm_dir(struct sc_fs *fs, const struct job *job)
 						   names, NAMES, &entries);
 	uint64_t ticket = sc_meta_ticket(fs->meta);
 	pid_t pid = job->who.pid;
+	bool asked = false;
 	int fd = -1;
 
 	if (!n)
@@ -123,14 +124,14 @@ static bool confirm_dir(struct sc_fs *fs, const struct job *job)
 			sc_dirprime_list_now(&fs->dirprime, fd);
 		for (size_t i = 0; i < n; i++)
 			reqs[i].name = names[i];
-		if (sc_io_stat_batch(fd, reqs, n) == 0)
-			for (size_t i = 0; i < n; i++) {
-				struct stat st;
-				uint64_t birth;
+		asked = sc_io_stat_batch(fd, reqs, n) == 0;
+		for (size_t i = 0; asked && i < n; i++) {
+			struct stat st;
+			uint64_t birth;
 
-				ops_meta_note_answer(fs, job->dir, &reqs[i],
-						     &st, &birth, ticket);
-			}
+			ops_meta_note_answer(fs, job->dir, &reqs[i], &st,
+					     &birth, ticket);
+		}
 		close(fd);
 	}
 	sc_deadline_own_reply();
@@ -138,7 +139,7 @@ static bool confirm_dir(struct sc_fs *fs, const struct job *job)
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(reqs);
-	return true;
+	return asked;
 }
 
 static void push(struct sc_walkahead *wa, char *dir, const struct sc_creds *who,
