@@ -26,12 +26,11 @@ static int dir_fd(struct sc_fs *fs, struct sc_dir *d)
 }
 
 /*
- * An fd of d's backing directory to look names up in: d's own if it is
- * open, else an O_PATH one (opening it for reading is a round trip to a
- * network filesystem's server), or a negative errno.  Close it with
- * dir_path_fd_done().
+ * An fd of d's backing directory, whose path below BACKING is path, to
+ * look names up in: d's own if it is open, else an O_PATH one (opening it
+ * for reading is a round trip to a network filesystem's server), or a
+ * negative errno.  Close it with dir_path_fd_done().
  */
-/* dir_path_fd() of d, whose path below BACKING is path. */
 static int dir_path_fd_at(struct sc_fs *fs, struct sc_dir *d, const char *path)
 {
 	int fd, ret;
@@ -44,6 +43,7 @@ static int dir_path_fd_at(struct sc_fs *fs, struct sc_dir *d, const char *path)
 	return ret < 0 ? ret : fd;
 }
 
+/* dir_path_fd_at() of d, its path found here. */
 static int dir_path_fd(struct sc_fs *fs, struct sc_dir *d)
 {
 	char path[PATH_MAX];
