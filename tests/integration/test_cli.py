@@ -197,12 +197,14 @@ def test_daemonizes_without_f_and_serves_single_threaded(dirs):
                                  capture_output=True, text=True).stdout.split()
         assert len(daemons) == 1
         # One thread serves FUSE; the others are the cache's scanner, its
-        # read-ahead fetchers, the prefetcher, the watchdog of request
+        # read-ahead fetchers, the prefetcher, those that confirm a walk's
+        # directories ahead of it (walkahead.h), the watchdog of request
         # deadlines and, once the scanner has written, the SSD's syncer.
         names = sorted(open(f"/proc/{daemons[0]}/task/{t}/comm").read().strip()
                        for t in os.listdir(f"/proc/{daemons[0]}/task"))
         assert names in (["prefetch"] + ["readahead"] * 4 + sync
-                         + ["swapcached", "swapcachefs", "watchdog"]
+                         + ["swapcached", "swapcachefs"] + ["walkahead"] * 8
+                         + ["watchdog"]
                          for sync in ([], ["ssd-sync"])), names
     finally:
         subprocess.run(["fusermount3", "-u", mnt])
