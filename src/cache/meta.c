@@ -6,14 +6,7 @@
  * and the warm-up after a mount are in meta_table.c.
  */
 #include "meta_int.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
+#include "objects.h"
 
 static int64_t ns_of(const struct timespec *ts)
 {
@@ -117,9 +110,11 @@ bool meta_is_fresh(const struct sc_meta *m, uint64_t validated_ns,
 		return false;
 	timeout = (uint64_t)sc_tunable_get(m->cfg.tunables, SC_T_META_TIMEOUT) *
 		  NS_PER_S;
-	now = now_ns();
+	now = meta_now_ns();
 	/* A time ahead of our clock (a clock set back) proves nothing. */
-	return validated_ns <= now && now - validated_ns < timeout;
+	if (validated_ns > now)
+		return timeout > 0 && validated_ns - now <= TICKS_AHEAD_NS;
+	return now - validated_ns < timeout;
 }
 
 /*
@@ -146,7 +141,7 @@ int sc_meta_create(const struct sc_meta_config *config, struct sc_meta **ret)
 		return -ENOMEM;
 	m->cfg = *config;
 	if (m->cfg.store && !sc_store_loaded_clean(m->cfg.store))
-		m->distrust_before_ns = now_ns();
+		m->distrust_before_ns = meta_now_ns();
 	m->nbuckets = 1024;
 	m->buckets = calloc(m->nbuckets, sizeof(*m->buckets));
 	if (!m->buckets) {
@@ -258,22 +253,22 @@ static struct dir *wait_confirmed(struct sc_meta *m, const char *dir,
 
 size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
 			      const char *name, char **ret_names, size_t max,
-			      size_t *ret_entries)
+			      size_t *ret_entries, bool *ret_waited)
 {
 	const struct sc_meta_entry *self;
 	size_t n = 0;
 	uint32_t start;
-	bool waited;
 	struct dir *d;
 
 	*ret_entries = 0;
+	*ret_waited = false;
 	if (!m || !sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE) ||
 	    sc_tunable_get(m->cfg.tunables, SC_T_META_TIMEOUT) == 0)
 		return 0; /* nothing is trusted: nothing to confirm ahead */
 	pthread_mutex_lock(&m->lock);
-	d = wait_confirmed(m, dir, &waited);
-	if (!d || waited)
-		goto out; /* the other thread asked; this name is asked alone */
+	d = wait_confirmed(m, dir, ret_waited);
+	if (!d || *ret_waited)
+		goto out; /* the other thread asked */
 	self = sc_metarec_find(&d->rec, name);
 	start = self ? (uint32_t)(self - d->rec.entries) : 0;
 	*ret_entries = d->rec.n;
@@ -383,16 +378,56 @@ static void set_state(struct dir *d, struct sc_meta_entry *e, uint8_t state)
 }
 
 /*
- * What BACKING said of a directory: a listing it contradicts expires, and
- * one it confirms is renewed (unless racy: SC_META_RACY), as a stat of the
- * directory itself would renew it (sc_meta_list): a tree walked again after meta_timeout asks
- * BACKING about each directory once, as an entry of its parent.  A
- * record of names looked up one by one, never listed, takes the
- * directory's attributes as its own, so that after a remount its names
- * are found to belong to the directory there (meta_confirm_loaded).
+ * The directory of d showed again, in an answer asked at ticket, the
+ * times it had by the time d->self_since was taken: no name was made or
+ * removed in it meanwhile (nor was it replaced), except in the second of
+ * its last change (SFTP's mtimes are whole seconds).  A name found absent
+ * since then (asked after self_since, or renewed here), asked SC_RACY_NS
+ * past that change, is still absent, as a confirmed listing says of each
+ * name it lacks: git log -p looks up each directory's .gitattributes
+ * without listing it.  A renewed absence is dated by a ticket taken now:
+ * the answer showed both the times and the absence at once.
+ */
+static void renew_absences(struct sc_meta *m, struct dir *d, uint64_t ticket)
+{
+	int64_t changed = d->rec.self.mtime_ns > d->rec.self.ctime_ns
+				  ? d->rec.self.mtime_ns
+				  : d->rec.self.ctime_ns;
+	uint64_t renewed = 0;
+
+	if (!d->absent || !d->self_since)
+		return;
+	for (uint32_t i = 0; i < d->rec.n; i++) {
+		struct sc_meta_entry *e = &d->rec.entries[i];
+
+		if (e->state != SC_META_ABSENT ||
+		    e->validated_ns < d->self_since ||
+		    e->validated_ns >= ticket ||
+		    (int64_t)e->validated_ns - SC_RACY_NS < changed ||
+		    *meta_forgot_at(m, d->path, e->name) > ticket)
+			continue;
+		if (!renewed)
+			renewed = meta_tick(m, true, 0);
+		e->validated_ns = renewed;
+	}
+	if (renewed)
+		meta_mark_dirty(m, d, true);
+}
+
+/*
+ * What BACKING said of a directory, asked at ticket: a listing it
+ * contradicts expires, and one it confirms is renewed (unless racy:
+ * SC_META_RACY), as a stat of the directory itself would renew it
+ * (sc_meta_list): a tree walked again after meta_timeout asks BACKING
+ * about each directory once, as an entry of its parent.  A record of
+ * names looked up one by one, never listed, takes the directory's
+ * attributes as its own, so that after a remount its names are found to
+ * belong to the directory there (meta_confirm_loaded), and the absences
+ * it holds are renewed by them as a listing would be (renew_absences).
  */
 void meta_check_child_listing(struct sc_meta *m, const char *dir,
-			      const char *name, const struct sc_meta_attr *attr)
+			      const char *name, const struct sc_meta_attr *attr,
+			      uint64_t ticket)
 {
 	char path[4096];
 	struct dir *child;
@@ -405,7 +440,12 @@ void meta_check_child_listing(struct sc_meta *m, const char *dir,
 	if (!(child->rec.flags & SC_META_LISTED)) {
 		if (!meta_same_times(&child->rec.self, attr)) {
 			child->rec.self = *attr;
+			child->self_since = meta_tick(m, true, 0);
 			meta_mark_dirty(m, child, true);
+		} else if (!child->self_since) {
+			child->self_since = meta_tick(m, true, 0);
+		} else if (sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE)) {
+			renew_absences(m, child, ticket);
 		}
 	} else if (child->self_outdated) {
 		return; /* changed through the mount: its listing says more */
@@ -416,7 +456,7 @@ void meta_check_child_listing(struct sc_meta *m, const char *dir,
 		}
 	} else if (meta_listing_stands(&child->rec, attr) &&
 		   sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE)) {
-		child->rec.validated_ns = now_ns();
+		child->rec.validated_ns = meta_now_ns();
 		meta_mark_dirty(m, child, true);
 	}
 }
@@ -510,14 +550,17 @@ bool sc_meta_note(struct sc_meta *m, const char *dir, const char *name,
 		e->attr = attr;
 		e->dtype = (uint8_t)IFTODT(st->st_mode);
 		e->ino = st->st_ino;
+		/* Past every ticket given: self_since may be taken from it. */
+		e->validated_ns = meta_tick(m, true, 0);
 		if (S_ISDIR(st->st_mode))
-			meta_check_child_listing(m, dir, name, &attr);
+			meta_check_child_listing(m, dir, name, &attr, ticket);
 	} else {
 		same = e->state == SC_META_ABSENT;
 		set_state(d, e, SC_META_ABSENT);
 		sc_metarec_set_link(e, NULL);
+		/* When asked: renew_absences counts from there. */
+		e->validated_ns = ticket;
 	}
-	e->validated_ns = now_ns();
 	meta_mark_dirty(m, d, same || renumbered_only);
 	meta_trim(m, d);
 out:
@@ -647,7 +690,7 @@ int sc_meta_list(struct sc_meta *m, const char *dir, enum sc_meta_age age,
 		if (d->self_outdated || !meta_listing_stands(&d->rec, &now) ||
 		    !sc_tunable_get(m->cfg.tunables, SC_T_META_ENABLE))
 			goto out;
-		d->rec.validated_ns = now_ns();
+		d->rec.validated_ns = meta_now_ns();
 		meta_mark_dirty(m, d, true);
 	} else if (!meta_is_fresh(m, d->rec.validated_ns, age)) {
 		goto out;
@@ -716,7 +759,7 @@ void sc_meta_set_list(struct sc_meta *m, const char *dir,
 		set_state(d, e, SC_META_NAMED);
 		sc_metarec_set_link(e, NULL);
 		e->dtype = nm->dtype;
-		e->validated_ns = now_ns();
+		e->validated_ns = meta_now_ns();
 	}
 	/* What the record lists and the directory no longer holds goes. */
 	listed = calloc(d->rec.n ? d->rec.n : 1, 1);
@@ -736,13 +779,14 @@ void sc_meta_set_list(struct sc_meta *m, const char *dir,
 	free(listed);
 	meta_count_absent(d);
 	d->rec.self = attr_of(m, dir_st, 0);
+	d->self_since = 0;
 	d->self_outdated = false;
 	d->rec.flags |= SC_META_LISTED;
 	if (list->racy)
 		d->rec.flags |= SC_META_RACY;
 	else
 		d->rec.flags &= ~SC_META_RACY;
-	d->rec.validated_ns = now_ns();
+	d->rec.validated_ns = meta_now_ns();
 	meta_mark_dirty(m, d, false);
 	meta_account(m, d);
 	meta_trim(m, d);
@@ -907,7 +951,7 @@ static bool publish_dir(struct sc_meta *m, struct dir *d)
 		 * Other contents: no page of the old version may be read.  It
 		 * may come back after a crash (no fdatasync here, under the
 		 * lock every lookup takes): what a record says is asked again
-		 * after one (expire_before), and a change through the mount
+		 * after one (expire_outside), and a change through the mount
 		 * has dropped it durably before (drop_copies).
 		 */
 		if (d->published_crc)
@@ -931,7 +975,7 @@ static bool publish_dir(struct sc_meta *m, struct dir *d)
 	free(buf);
 	d->published_crc = crc;
 	d->published_pages = pages;
-	d->published_ns = now_ns();
+	d->published_ns = meta_now_ns();
 	m->stats.published++;
 	return true;
 }
@@ -939,7 +983,7 @@ static bool publish_dir(struct sc_meta *m, struct dir *d)
 void sc_meta_publish(void *arg)
 {
 	struct sc_meta *m = arg;
-	uint64_t timeout, now = now_ns();
+	uint64_t timeout, now = meta_now_ns();
 	struct dir *d, *next;
 	bool enabled;
 

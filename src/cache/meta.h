@@ -85,11 +85,12 @@ enum sc_meta_answer sc_meta_lookup(struct sc_meta *m, const char *dir,
  * BACKING about them together (sc_meta_note each answer), then calls
  * sc_meta_stale_confirmed() when it returned any.  Meanwhile the others
  * who ask about the directory's names wait for it (a second at most), and
- * are given none: their own name is answered by now, or asked alone.
+ * are given none, with *ret_waited set: their own name is likely in the
+ * cache by now, else asked alone.
  */
 size_t sc_meta_stale_siblings(struct sc_meta *m, const char *dir,
 			      const char *name, char **ret_names, size_t max,
-			      size_t *ret_entries);
+			      size_t *ret_entries, bool *ret_waited);
 void sc_meta_stale_confirmed(struct sc_meta *m, const char *dir);
 
 /*
@@ -130,7 +131,9 @@ void sc_meta_stop_warm_up(struct sc_meta *m);
  * Taken before asking BACKING about a name, and handed to sc_meta_note
  * with the answer: an answer asked for before the name was last forgotten
  * or changed (sc_meta_forget, sc_meta_changed) may be older than what was
- * forgotten, and is not noted.
+ * forgotten, and is not noted.  Tickets are this machine's realtime
+ * clock in nanoseconds, never going back: an absence is dated by the
+ * ticket it was asked at.
  */
 uint64_t sc_meta_ticket(struct sc_meta *m);
 

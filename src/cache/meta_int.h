@@ -32,6 +32,12 @@
 #define NS_PER_S 1000000000ULL
 /* Names known to be absent, at most, per directory. */
 #define MAX_ABSENT 4096u
+/*
+ * How far tickets (meta_tick) may run ahead of the coarse clock when
+ * many are taken in one of its ticks; a time further ahead was taken by
+ * a clock since set back.
+ */
+#define TICKS_AHEAD_NS (10u * 1000 * 1000)
 /* Slots of sc_meta.forgot_at: collisions only cost a note now and then. */
 #define FORGET_SLOTS 64u
 /* RAM of an entry beyond its encoded bytes: struct, index, malloc. */
@@ -51,6 +57,12 @@ struct dir {
 	bool self_outdated;
 	bool times_only; /* ... only in when things were confirmed */
 	bool confirming; /* a thread asks BACKING about its expired names */
+	/*
+	 * A ticket taken when an answer that gave the directory's times as
+	 * rec.self holds them had been noted (its parent's entry, or the
+	 * first since; 0: none).  See renew_absences.
+	 */
+	uint64_t self_since;
 	uint32_t published_crc; /* of the contents in the pool; 0: none */
 	uint32_t published_pages;
 	uint64_t published_ns; /* when */
@@ -75,8 +87,9 @@ struct sc_meta {
 	struct sc_meta_attr root_at_mount;
 	struct sc_meta_stats stats;
 	/*
-	 * Orders notes against forgets (sc_meta_ticket): the sequence number
-	 * of the last forget of any name hashing to each slot.
+	 * The last ticket given (meta_tick), and the ticket of the last
+	 * forget of any name hashing to each slot: notes asked before it are
+	 * not noted.
 	 */
 	atomic_uint_fast64_t seq;
 	uint64_t forgot_at[FORGET_SLOTS];
@@ -91,6 +104,7 @@ struct sc_meta {
 	atomic_bool warm_stop;
 };
 
+uint64_t meta_tick(struct sc_meta *m, bool past_last, uint64_t floor);
 bool meta_same_times(const struct sc_meta_attr *a,
 		     const struct sc_meta_attr *b);
 bool meta_listing_stands(const struct sc_metarec *r,
@@ -111,8 +125,17 @@ void meta_confirm_loaded(struct sc_meta *m, struct dir *d);
 void meta_count_absent(struct dir *d);
 struct dir *meta_get_dir(struct sc_meta *m, const char *path);
 void meta_check_child_listing(struct sc_meta *m, const char *dir,
-			      const char *name,
-			      const struct sc_meta_attr *attr);
+			      const char *name, const struct sc_meta_attr *attr,
+			      uint64_t ticket);
+
+/* This machine's clock, as records keep times: realtime nanoseconds. */
+static inline uint64_t meta_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
 
 /* The object name of the record of the directory at path. */
 static inline uint64_t meta_name(const struct sc_meta *m, const char *path)

@@ -17,15 +17,36 @@ uint64_t *meta_forgot_at(struct sc_meta *m, const char *dir, const char *name)
 	return &m->forgot_at[h % FORGET_SLOTS];
 }
 
+/*
+ * A ticket: this machine's clock, or floor, or the last ticket given (or
+ * just past it), whichever is latest.  Tickets never go back, so they
+ * order questions against forgets as a counter would, and they say when
+ * a question was asked (a clock set back leaves them ahead of it for a
+ * while: what they date is then not fresh, meta_is_fresh).
+ */
+uint64_t meta_tick(struct sc_meta *m, bool past_last, uint64_t floor)
+{
+	uint64_t last = atomic_load(&m->seq), now = meta_now_ns(), next;
+
+	do {
+		next = now > floor ? now : floor;
+		if (next < last + past_last)
+			next = last + past_last;
+		if (next == last)
+			return last;
+	} while (!atomic_compare_exchange_weak(&m->seq, &last, next));
+	return next;
+}
+
 /* name in dir was forgotten or changed: notes asked before are doubtful. */
 void meta_mark_forgotten(struct sc_meta *m, const char *dir, const char *name)
 {
-	*meta_forgot_at(m, dir, name) = atomic_fetch_add(&m->seq, 1) + 1;
+	*meta_forgot_at(m, dir, name) = meta_tick(m, true, 0);
 }
 
 uint64_t sc_meta_ticket(struct sc_meta *m)
 {
-	return m ? atomic_load(&m->seq) : 0;
+	return m ? meta_tick(m, false, 0) : 0;
 }
 
 static size_t bucket_of(const struct sc_meta *m, uint64_t object)
@@ -204,19 +225,31 @@ out:
 	return ret;
 }
 
-/* Expire what d says was confirmed before when_ns (all: UINT64_MAX). */
-static void expire_before(struct dir *d, uint64_t when_ns)
+/*
+ * Expire what d says was confirmed before when_ns (all: UINT64_MAX) or
+ * after until_ns (by a clock since set back: it proves nothing); the
+ * latest time it then holds.
+ */
+static uint64_t expire_outside(struct dir *d, uint64_t when_ns,
+			       uint64_t until_ns)
 {
-	if (d->rec.validated_ns < when_ns)
-		d->rec.validated_ns = 0;
-	for (uint32_t i = 0; i < d->rec.n; i++)
-		if (d->rec.entries[i].validated_ns < when_ns)
-			d->rec.entries[i].validated_ns = 0;
+	uint64_t latest = 0;
+
+	for (uint32_t i = 0; i <= d->rec.n; i++) {
+		uint64_t *t = i < d->rec.n ? &d->rec.entries[i].validated_ns
+					   : &d->rec.validated_ns;
+
+		if (*t < when_ns || *t > until_ns)
+			*t = 0;
+		if (*t > latest)
+			latest = *t;
+	}
+	return latest;
 }
 
 static void expire_all(struct dir *d)
 {
-	expire_before(d, UINT64_MAX);
+	expire_outside(d, UINT64_MAX, UINT64_MAX);
 }
 
 /* "a/b/c" into "a/b" and "c"; "c" into "." and "c".  false for the root. */
@@ -262,8 +295,10 @@ void meta_confirm_loaded(struct sc_meta *m, struct dir *d)
 	pd = meta_get_dir(m, parent);
 	e = pd ? sc_metarec_find(&pd->rec, name) : NULL;
 	if (e && e->state == SC_META_ATTR &&
-	    meta_same_times(&d->rec.self, &e->attr))
+	    meta_same_times(&d->rec.self, &e->attr)) {
+		d->self_since = e->validated_ns;
 		return;
+	}
 	if (e && e->state != SC_META_NAMED &&
 	    meta_is_fresh(m, e->validated_ns, SC_META_FRESH)) {
 		/* Surely another directory: nothing of it is ours. */
@@ -289,8 +324,10 @@ static void adopt_parent_view(struct sc_meta *m, struct dir *d)
 		return;
 	pd = meta_find_dir(m, meta_name(m, parent), parent);
 	e = pd ? sc_metarec_find(&pd->rec, name) : NULL;
-	if (e && e->state == SC_META_ATTR && S_ISDIR(e->attr.mode))
+	if (e && e->state == SC_META_ATTR && S_ISDIR(e->attr.mode)) {
 		d->rec.self = e->attr;
+		d->self_since = e->validated_ns;
+	}
 }
 
 void meta_count_absent(struct dir *d)
@@ -317,6 +354,8 @@ static struct dir *add_dir(struct sc_meta *m, const char *path, uint64_t object,
 	}
 	d->object = object;
 	if (rec) {
+		uint64_t latest;
+
 		d->rec = *rec;
 		m->stats.loads++;
 		/* What the SSD or the pool holds is this version. */
@@ -326,7 +365,10 @@ static struct dir *add_dir(struct sc_meta *m, const char *path, uint64_t object,
 		 * through the mount since (names created, removed, grown):
 		 * what it says of the time before this mount is asked again.
 		 */
-		expire_before(d, m->distrust_before_ns);
+		latest = expire_outside(d, m->distrust_before_ns,
+					meta_now_ns() + TICKS_AHEAD_NS);
+		/* Absences asked from now on are newer than any it holds. */
+		meta_tick(m, true, latest + 1);
 		meta_confirm_loaded(m, d);
 		meta_count_absent(d);
 	} else {

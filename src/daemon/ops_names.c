@@ -33,19 +33,31 @@ static void reply_negative(struct sc_fs *fs, fuse_req_t req)
  * answers a directory's stats one at a time, from what a listing told it
  * when there was one, else a round trip each, for siblings the caller may
  * never ask about (git log -p asks each directory for .gitattributes).
- * The stats run side by side, as an NFS client sends them.
+ * The stats run side by side, as an NFS client sends them.  When another
+ * thread was confirming them meanwhile, nothing is asked (*ret_waited):
+ * the caller looks in the cache first, then asks alone.
  */
 static int stat_with_siblings(struct sc_fs *fs, const char *dirpath, int dir_fd,
 			      const char *name, struct stat *ret_st,
-			      uint64_t *ret_birth, uint64_t ticket)
+			      uint64_t *ret_birth, uint64_t ticket,
+			      bool *ret_waited)
 {
 	char *names[SIBLINGS];
 	struct sc_stat_req *reqs = NULL;
-	size_t entries, n = sc_meta_stale_siblings(fs->meta, dirpath, name,
-						   names, SIBLINGS, &entries);
+	size_t entries, n;
 	int ret = -ENOMEM;
 
-	if (n && sc_dirprime_worth(n + 1, entries))
+	n = sc_meta_stale_siblings(fs->meta, dirpath, name, names, SIBLINGS,
+				   &entries, ret_waited);
+	if (*ret_waited)
+		return -EAGAIN;
+	if (n && !sc_dirprime_worth(n + 1, entries)) {
+		/* Asked alone: the others need not wait for it. */
+		sc_meta_stale_confirmed(fs->meta, dirpath);
+		while (n)
+			free(names[--n]);
+	}
+	if (n)
 		reqs = malloc((n + 1) * sizeof(*reqs));
 	if (reqs) {
 		sc_dirprime_list_now(&fs->dirprime, dir_fd);
@@ -134,10 +146,20 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (ret == 0)
 		ret = sc_loc_in_dir(fs, dir, name, &loc);
 	if (ret == 0) {
+		bool waited = false;
+
 		ticket = sc_meta_ticket(fs->meta);
 		ret = cached ? stat_with_siblings(fs, dirpath, loc.dir_fd,
-						  loc.name, &st, &birth, ticket)
-			     : sc_stat_birth(loc.dir_fd, loc.name, &st, &birth);
+						  loc.name, &st, &birth, ticket,
+						  &waited)
+			     : 0;
+		if (waited &&
+		    lookup_cached(req, dir, dirpath, name, meta_age())) {
+			sc_loc_done(&loc);
+			return;
+		}
+		if (!cached || waited)
+			ret = sc_stat_birth(loc.dir_fd, loc.name, &st, &birth);
 		sc_loc_done(&loc);
 		if (cached && (ret == 0 || ret == -ENOENT))
 			sc_meta_note(fs->meta, dirpath, name,
@@ -303,13 +325,20 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ret = target_of(fs, inode, fi, &t);
 	if (ret == 0) {
 		uint64_t ticket = sc_meta_ticket(fs->meta);
-
 		bool by_name = named && t.fd < 0 && inode != &fs->itable.root;
+		bool waited = false;
 
 		ret = by_name ? stat_with_siblings(fs, dir, t.loc.dir_fd,
 						   t.loc.name, &st, &birth,
-						   ticket)
+						   ticket, &waited)
 			      : target_stat(&t, &st, &birth);
+		if (waited &&
+		    getattr_cached(req, inode, dir, name, meta_age())) {
+			target_done(&t);
+			return;
+		}
+		if (waited)
+			ret = target_stat(&t, &st, &birth);
 		/* Through the name (not a handle): what the name holds now. */
 		if (by_name && (ret == 0 || ret == -ENOENT))
 			sc_meta_note(fs->meta, dir, name, ret == 0 ? &st : NULL,

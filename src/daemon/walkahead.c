@@ -105,13 +105,16 @@ static bool confirm_dir(struct sc_fs *fs, const struct job *job)
 {
 	char *names[NAMES];
 	struct sc_stat_req *reqs;
-	size_t entries, n = sc_meta_stale_siblings(fs->meta, job->dir, "",
-						   names, NAMES, &entries);
-	uint64_t ticket = sc_meta_ticket(fs->meta);
 	pid_t pid = job->who.pid;
-	bool asked = false;
+	bool asked = false, waited;
+	size_t entries, n;
+	uint64_t ticket;
 	int fd = -1;
 
+	/* Another confirmed them meanwhile (waited): nothing is left. */
+	n = sc_meta_stale_siblings(fs->meta, job->dir, "", names, NAMES,
+				   &entries, &waited);
+	ticket = sc_meta_ticket(fs->meta);
 	if (!n)
 		return false;
 	reqs = malloc(n * sizeof(*reqs));

@@ -349,6 +349,52 @@ def test_sshfs_tree_walked_past_meta_timeout_is_confirmed_ahead(net):
         m.unmount()
 
 
+def look_up_as_git_log_does(root, dirs):
+    """git log -p: each directory looked up, then its .gitattributes,
+    never listed; what each lookup found."""
+    found = []
+    for d in dirs:
+        found.append(lstat_of(os.path.join(root, d)))
+        found.append(lstat_of(os.path.join(root, d, ".gitattributes")))
+    return found
+
+
+def test_sshfs_absences_renewed_by_unchanged_directory_times(net):
+    """Names looked up and not found in directories never listed (git log
+    -p's .gitattributes): past meta_timeout, in a directory whose times
+    are unchanged they are answered without asking the server again, in
+    this mount and the next; one made on the server meanwhile is seen."""
+    base, remote, backing, mnt, sshd = net
+    past = time.time() - 60
+    dirs = [f"d{i}" for i in range(20)]
+    for d in dirs:
+        os.mkdir(os.path.join(remote, d))
+        make_file(os.path.join(remote, d, "f"), 10, None)
+        os.utime(os.path.join(remote, d), (past, past))
+    cache = os.path.join(base, "c.swc")
+    m = mount(backing, mnt, cache, "meta_timeout=600")
+    try:
+        assert look_up_as_git_log_does(mnt, dirs) == \
+            look_up_as_git_log_does(remote, dirs)
+        for made in ("d3", "d11"):
+            os.setxattr(mnt, "user.swapcache.meta_timeout", b"3")
+            make_file(os.path.join(remote, made, ".gitattributes"), 5, None)
+            time.sleep(3 + KERNEL_TIMEOUT)
+            drop_caches()
+            before = stats(mnt)
+            assert look_up_as_git_log_does(mnt, dirs) == \
+                look_up_as_git_log_does(remote, dirs)
+            after = stats(mnt)
+            asked = (after["meta_misses"] - before["meta_misses"] +
+                     after["dirs_confirmed_ahead"] -
+                     before["dirs_confirmed_ahead"])
+            assert asked < len(dirs) // 2, (before, after)
+            m.unmount()
+            m = mount(backing, mnt, cache, "meta_timeout=600")
+    finally:
+        m.unmount()
+
+
 def lstat_of(path):
     """What git status compares of a file: its type, size and mtime, or
     that it is gone."""

@@ -386,6 +386,57 @@ static void test_absence_answered_by_a_confirmed_listing(void **state)
 	assert_true(listing_stands(fx));
 }
 
+/* BACKING tells of d, as an entry of the root, last changed at mtime_s. */
+static void note_d_changed_at(struct fixture *fx, time_t mtime_s)
+{
+	struct stat dir_st = d_stat();
+
+	dir_st.st_mtim.tv_sec = dir_st.st_ctim.tv_sec = mtime_s;
+	sc_meta_note(fx->meta, ".", "d", &dir_st, 0, sc_meta_ticket(fx->meta));
+}
+
+/*
+ * git log -p looks d up, then d/.gitattributes, never listing d.  Once
+ * that absence has expired, d's times, unchanged since before it was
+ * asked, renew it.  Not when d's times changed since (a name made in d
+ * changes them), nor when it was asked within SC_RACY_NS of d's last
+ * change (a name made later in that second leaves them as they were).
+ */
+static void test_absence_renewed_by_unchanged_directory_times(void **state)
+{
+	struct fixture *fx = *state;
+	time_t now = time(NULL);
+	struct stat got;
+
+	note_d_in_root(fx);
+	note(fx, ".gitattributes", NULL, sc_meta_ticket(fx->meta));
+	expire_all(fx);
+	assert_int_equal(ask(fx, ".gitattributes", &got), SC_META_UNKNOWN);
+	note_d_in_root(fx);
+	assert_int_equal(ask(fx, ".gitattributes", &got), SC_META_NOT_THERE);
+
+	/* A name made in d behind the mount's back, noted absent before. */
+	note(fx, "new", NULL, sc_meta_ticket(fx->meta));
+	note_d_changed_at(fx, now - 10);
+	expire_all(fx);
+	note_d_changed_at(fx, now - 10);
+	assert_int_equal(ask(fx, "new", &got), SC_META_UNKNOWN);
+	assert_int_equal(ask(fx, ".gitattributes", &got), SC_META_UNKNOWN);
+	/* Asked again now, after that change: renewed from then on. */
+	note(fx, ".gitattributes", NULL, sc_meta_ticket(fx->meta));
+	expire_all(fx);
+	note_d_changed_at(fx, now - 10);
+	assert_int_equal(ask(fx, ".gitattributes", &got), SC_META_NOT_THERE);
+
+	/* Asked in the second of d's last change: never renewed so. */
+	now = time(NULL);
+	note_d_changed_at(fx, now);
+	note(fx, "late", NULL, sc_meta_ticket(fx->meta));
+	expire_all(fx);
+	note_d_changed_at(fx, now);
+	assert_int_equal(ask(fx, "late", &got), SC_META_UNKNOWN);
+}
+
 /* The walker's side of test_a_directory_is_confirmed_once. */
 struct second_asker {
 	struct fixture *fx;
@@ -432,7 +483,7 @@ static void test_a_directory_is_confirmed_once(void **state)
 	note(fx, "b", &b, sc_meta_ticket(fx->meta));
 	expire_all(fx);
 	assert_int_equal(sc_meta_stale_siblings(fx->meta, "d", "", names, 8,
-						&entries),
+						&entries, &waited),
 			 2);
 	ticket = sc_meta_ticket(fx->meta);
 	assert_int_equal(pthread_create(&t, NULL, ask_second, &w), 0);
@@ -447,7 +498,7 @@ static void test_a_directory_is_confirmed_once(void **state)
 	assert_int_equal(w.a, SC_META_EXISTS);
 	assert_int_equal(w.a_size, 100);
 	assert_int_equal(sc_meta_stale_siblings(fx->meta, "d", "", names, 8,
-						&entries),
+						&entries, &waited),
 			 0);
 	for (int i = 0; i < 2; i++)
 		free(names[i]);
@@ -476,6 +527,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_absence_answered_by_a_confirmed_listing, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_absence_renewed_by_unchanged_directory_times,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_directory_is_confirmed_once, setup, teardown),
 	};
