@@ -111,7 +111,10 @@ bool meta_is_fresh(const struct sc_meta *m, uint64_t validated_ns,
 	timeout = (uint64_t)sc_tunable_get(m->cfg.tunables, SC_T_META_TIMEOUT) *
 		  NS_PER_S;
 	now = meta_now_ns();
-	/* A time ahead of our clock (a clock set back) proves nothing. */
+	/*
+	 * A time ahead of our clock (a clock set back) proves nothing,
+	 * beyond what tickets taken in one tick of it run ahead (meta_tick).
+	 */
 	if (validated_ns > now)
 		return timeout > 0 && validated_ns - now <= TICKS_AHEAD_NS;
 	return now - validated_ns < timeout;
