@@ -322,6 +322,20 @@ void sc_meta_stale_confirmed(struct sc_meta *m, const char *dir)
 	pthread_mutex_unlock(&m->lock);
 }
 
+bool sc_meta_listed(struct sc_meta *m, const char *dir)
+{
+	struct dir *d;
+	bool listed;
+
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	d = meta_get_dir(m, dir);
+	listed = d && d->rec.flags & SC_META_LISTED;
+	pthread_mutex_unlock(&m->lock);
+	return listed;
+}
+
 size_t sc_meta_subdirs(struct sc_meta *m, const char *dir, char **ret_names,
 		       size_t max)
 {

@@ -103,6 +103,9 @@ void sc_meta_stale_confirmed(struct sc_meta *m, const char *dir);
 bool sc_meta_confirm_begin(struct sc_meta *m, const char *dir,
 			   bool *ret_waited);
 
+/* Whether a listing of dir is known, whatever its age. */
+bool sc_meta_listed(struct sc_meta *m, const char *dir);
+
 /*
  * Up to max names of dir's entries known to be directories, in the
  * record's order (as listed, or as looked up), malloc'd into ret_names:

@@ -193,6 +193,7 @@ size_t sc_ctl_stats(struct sc_fs *fs, char *buf, size_t len)
 	counter(&t, "meta_published", ms.published);
 	counter(&t, "dir_listings", atomic_load(&fs->dirprime.listings));
 	counter(&t, "dirs_confirmed_ahead", sc_walkahead_confirmed(fs));
+	counter(&t, "dirs_listed_ahead", sc_walkahead_listed(fs));
 	counter(&t, "changed_behind", atomic_load(&fs->changed_behind));
 	counter(&t, "opens_from_meta", atomic_load(&fs->opens_from_meta));
 	counter(&t, "uring_requests", sc_uring_requests(fs->uring));

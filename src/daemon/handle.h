@@ -102,6 +102,7 @@ struct sc_dir {
 	struct sc_meta_list list; /* by lock */
 	bool served;		  /* some of list was returned; by lock */
 	bool list_stood; /* list is the cached one, fresh or renewed; by lock */
+	bool list_read;	 /* list was read from BACKING just now; by lock */
 	int fd; /* the backing directory, opened when needed; by lock */
 	struct sc_inode *inode; /* pinned */
 };

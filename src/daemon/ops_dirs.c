@@ -134,53 +134,78 @@ static int list_cached(struct sc_fs *fs, const char *path, enum sc_meta_age age,
 	return ret;
 }
 
-/*
- * Take the listing of d: from the metadata cache while it is fresh (no
- * backing call at all), else from BACKING (its directory's attributes
- * unchanged since the cached listing was read: that listing is renewed;
- * else the directory is read whole and its listing noted).
- */
-static int list_dir(struct sc_fs *fs, struct sc_dir *d)
+int ops_read_listing(struct sc_fs *fs, int fd, struct stat *ret_st,
+		     struct sc_meta_list *list)
 {
-	char path[PATH_MAX];
-	bool cached = fs->meta &&
-		      ops_dir_path(fs, d->inode, path, sizeof(path)) == 0;
+	if (fstat(fd, ret_st) < 0)
+		return -errno;
+	list->racy = sc_object_racy(&fs->objects, ret_st);
+	return read_backing_dir(fd, list);
+}
+
+/*
+ * list_dir() from BACKING (path: d's below it when the metadata cache is
+ * on, else NULL): the cached listing renewed when the directory's
+ * attributes are unchanged since it was read, else the directory read
+ * whole and its listing noted.
+ */
+static int list_from_backing(struct sc_fs *fs, struct sc_dir *d,
+			     const char *path)
+{
+	uint64_t ticket = sc_meta_ticket(fs->meta);
 	struct stat st;
-	uint64_t ticket;
 	int ret;
 
-	sc_meta_list_free(&d->list);
-	d->list_stood = false;
-	if (cached) {
-		ret = list_cached(fs, path, meta_age(), NULL, &d->list);
-		d->list_stood = ret == 0;
-		if (ret != -ENOENT)
-			return ret;
-	}
-	ticket = sc_meta_ticket(fs->meta);
 	/*
 	 * Whether the cached listing stands needs a stat, not an open; a new
 	 * listing is noted with the opened directory's own stat (the one
 	 * read), a second stat, answered from the kernel's attribute cache
 	 * of a network filesystem that the first filled.
 	 */
-	if (cached && dir_stat(fs, d, &st) == 0 &&
+	if (path && dir_stat(fs, d, &st) == 0 &&
 	    list_cached(fs, path, SC_META_FRESH, &st, &d->list) == 0) {
 		d->list_stood = true;
 		return 0;
 	}
 	ret = dir_fd(fs, d);
-	if (ret == 0 && fstat(d->fd, &st) < 0)
-		ret = -errno;
-	if (ret == 0) {
-		d->list.racy = sc_object_racy(&fs->objects, &st);
-		ret = read_backing_dir(d->fd, &d->list);
-	}
-	if (ret == 0 && cached)
+	if (ret == 0)
+		ret = ops_read_listing(fs, d->fd, &st, &d->list);
+	if (ret == 0 && path)
 		sc_meta_set_list(fs->meta, path, &st, &d->list, ticket);
-	if (ret < 0 && cached && sc_offline_check(fs, ret) &&
+	d->list_read = ret == 0;
+	if (ret < 0 && path && sc_offline_check(fs, ret) &&
 	    list_cached(fs, path, SC_META_ANY_AGE, NULL, &d->list) == 0)
 		return 0;
+	return ret;
+}
+
+/*
+ * Take the listing of d: from the metadata cache while it is fresh (no
+ * backing call at all; once a thread walking ahead has read it, if one
+ * is reading it), else from BACKING.
+ */
+static int list_dir(struct sc_fs *fs, struct sc_dir *d)
+{
+	char path[PATH_MAX];
+	bool cached = fs->meta &&
+		      ops_dir_path(fs, d->inode, path, sizeof(path)) == 0;
+	bool marked = false, waited = false;
+	int ret = -ENOENT;
+
+	sc_meta_list_free(&d->list);
+	d->list_stood = d->list_read = false;
+	if (cached) {
+		ret = list_cached(fs, path, meta_age(), NULL, &d->list);
+		if (ret == -ENOENT)
+			marked = sc_meta_confirm_begin(fs->meta, path, &waited);
+		if (waited)
+			ret = list_cached(fs, path, meta_age(), NULL, &d->list);
+		d->list_stood = ret == 0;
+	}
+	if (ret == -ENOENT)
+		ret = list_from_backing(fs, d, cached ? path : NULL);
+	if (marked)
+		sc_meta_stale_confirmed(fs->meta, path);
 	return ret;
 }
 
@@ -443,10 +468,15 @@ static void read_dir(fuse_req_t req, size_t size, off_t offset,
 				: NULL;
 		bool expired = fetch_attrs(fs, d, at, (size_t)offset, size);
 
-		/* A tree walked again past meta_timeout (walkahead.h). */
-		if (offset == 0 && at && d->list_stood &&
-		    (sc_walkahead_reached(fs, at) || expired))
-			sc_walkahead_queue(fs, at, &ops_view.caller);
+		/*
+		 * A tree walked for the first time, or again past
+		 * meta_timeout (walkahead.h).
+		 */
+		if (offset == 0 && at &&
+		    (d->list_read ||
+		     (d->list_stood &&
+		      (sc_walkahead_reached(fs, at) || expired))))
+			sc_walkahead_queue(fs, at, &ops_view.caller, true);
 	}
 	for (size_t pos = (size_t)offset; !err && pos < d->list.n + 2; pos++) {
 		ssize_t used = add_dir_entry(req, fs, d, pos, plus,

@@ -130,6 +130,12 @@ int ops_child_path(struct sc_fs *fs, struct sc_inode *dir, const char *name,
 		   char *buf, size_t len);
 int ops_path_pair(struct sc_fs *fs, struct sc_inode *inode, char dir[PATH_MAX],
 		  char name[NAME_MAX + 1]);
+/*
+ * Read the backing directory open at fd whole into list, with its
+ * attributes from before (*ret_st): 0 or -errno.
+ */
+int ops_read_listing(struct sc_fs *fs, int fd, struct stat *ret_st,
+		     struct sc_meta_list *list);
 int ops_may_access_dir(struct sc_fs *fs, const char *dirpath, int mask);
 void ops_meta_changed_inode(struct sc_fs *fs, struct sc_inode *inode);
 void ops_meta_forget_inode(struct sc_fs *fs, struct sc_inode *inode);

@@ -77,7 +77,7 @@ static int stat_with_siblings(struct sc_fs *fs, const char *dirpath, int dir_fd,
 		sc_meta_stale_confirmed(fs->meta, dirpath);
 	/* A tree looked up again past meta_timeout (walkahead.h). */
 	if (ret == 0)
-		sc_walkahead_queue(fs, dirpath, &ops_view.caller);
+		sc_walkahead_queue(fs, dirpath, &ops_view.caller, false);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	if (ret == 0 && reqs[0].res == 0)
@@ -108,7 +108,7 @@ static bool lookup_cached(fuse_req_t req, struct sc_inode *dir,
 	     sc_itable_contradicts(&fs->itable, st.st_dev, st.st_ino, birth)))
 		return false;
 	if (sc_walkahead_reached(fs, dirpath))
-		sc_walkahead_queue(fs, dirpath, &ops_view.caller);
+		sc_walkahead_queue(fs, dirpath, &ops_view.caller, false);
 	ret = ops_may_access_dir(fs, dirpath, X_OK);
 	if (ret == -ENOENT)
 		return false;

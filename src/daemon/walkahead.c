@@ -34,6 +34,7 @@ struct job {
 	char *dir;
 	struct sc_creds who;
 	unsigned level; /* below the directory the walker reached */
+	bool listing;	/* the walker lists directories */
 };
 
 struct sc_walkahead {
@@ -49,6 +50,7 @@ struct sc_walkahead {
 	_Atomic uint64_t reached_ns; /* a walker last reached a marked one */
 	bool stop;		     /* by lock */
 	_Atomic uint64_t confirmed;  /* directories, for the stats */
+	_Atomic uint64_t listed;     /* directories, for the stats */
 };
 
 static uint64_t path_hash(const char *path)
@@ -97,6 +99,43 @@ static bool take_mark(struct sc_walkahead *wa, const char *dir)
 }
 
 /*
+ * Open job's directory below BACKING with flags, as the caller it is
+ * for: the fd, or -1.  Between sc_deadline_begin() and
+ * sc_deadline_own_reply(): counted as stuck if BACKING hangs.
+ */
+static int open_as_caller(struct sc_fs *fs, const struct job *job, int flags)
+{
+	pid_t pid = job->who.pid;
+	int fd;
+
+	if (sc_offline_now() ||
+	    (fs->switch_creds &&
+	     sc_creds_become(&job->who, sc_creds_groups_of_pid, &pid) != 0) ||
+	    sc_open_below(fs, job->dir, flags | O_DIRECTORY, &fd) != 0)
+		return -1;
+	return fd;
+}
+
+/*
+ * Ask BACKING about reqs[0..n), names of job's directory open at fd,
+ * together, and note the answers (asked at ticket).  Whether it did.
+ */
+static bool ask_names(struct sc_fs *fs, const struct job *job, int fd,
+		      struct sc_stat_req *reqs, size_t n, uint64_t ticket)
+{
+	if (sc_io_stat_batch(fd, reqs, n) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		uint64_t birth;
+
+		ops_meta_note_answer(fs, job->dir, &reqs[i], &st, &birth,
+				     ticket);
+	}
+	return true;
+}
+
+/*
  * Ask BACKING about the expired names of dir together, as the walker's
  * own readdirplus would (a listing first when worth it), and note the
  * answers.  Whether it did (there were some, and BACKING was asked).
@@ -105,11 +144,10 @@ static bool confirm_dir(struct sc_fs *fs, const struct job *job)
 {
 	char *names[NAMES];
 	struct sc_stat_req *reqs;
-	pid_t pid = job->who.pid;
 	bool asked = false, waited;
 	size_t entries, n;
 	uint64_t ticket;
-	int fd = -1;
+	int fd;
 
 	/* Another confirmed them meanwhile (waited): nothing is left. */
 	n = sc_meta_stale_siblings(fs->meta, job->dir, "", names, NAMES,
@@ -118,23 +156,13 @@ static bool confirm_dir(struct sc_fs *fs, const struct job *job)
 	if (!n)
 		return false;
 	reqs = malloc(n * sizeof(*reqs));
-	sc_deadline_begin(NULL); /* counted as stuck if BACKING hangs */
-	if (reqs && !sc_offline_now() &&
-	    (!fs->switch_creds ||
-	     sc_creds_become(&job->who, sc_creds_groups_of_pid, &pid) == 0) &&
-	    sc_open_below(fs, job->dir, O_PATH | O_DIRECTORY, &fd) == 0) {
+	sc_deadline_begin(NULL);
+	if (reqs && (fd = open_as_caller(fs, job, O_PATH)) >= 0) {
 		if (sc_dirprime_worth(n, entries))
 			sc_dirprime_list_now(&fs->dirprime, fd);
 		for (size_t i = 0; i < n; i++)
 			reqs[i].name = names[i];
-		asked = sc_io_stat_batch(fd, reqs, n) == 0;
-		for (size_t i = 0; asked && i < n; i++) {
-			struct stat st;
-			uint64_t birth;
-
-			ops_meta_note_answer(fs, job->dir, &reqs[i], &st,
-					     &birth, ticket);
-		}
+		asked = ask_names(fs, job, fd, reqs, n, ticket);
 		close(fd);
 	}
 	sc_deadline_own_reply();
@@ -145,22 +173,69 @@ static bool confirm_dir(struct sc_fs *fs, const struct job *job)
 	return asked;
 }
 
+/*
+ * List dir when the cache has no listing of it at all (a tree walked for
+ * the first time), and ask BACKING about its names as the walker's
+ * readdirplus would: after the listing, sshfs answers them from what it
+ * was told.  The walker waits for it meanwhile (sc_meta_confirm_begin).
+ * Whether it did.
+ */
+static bool list_ahead(struct sc_fs *fs, const struct job *job)
+{
+	struct sc_meta_list list = { 0 };
+	struct sc_stat_req *reqs = NULL;
+	uint64_t ticket = 0;
+	bool listed = false, waited;
+	struct stat st;
+	int fd = -1;
+
+	if (sc_meta_listed(fs->meta, job->dir) ||
+	    !sc_meta_confirm_begin(fs->meta, job->dir, &waited))
+		return false;
+	sc_deadline_begin(NULL);
+	if (!waited || !sc_meta_listed(fs->meta, job->dir)) {
+		ticket = sc_meta_ticket(fs->meta);
+		fd = open_as_caller(fs, job, O_RDONLY);
+	}
+	if (fd >= 0 && ops_read_listing(fs, fd, &st, &list) == 0) {
+		size_t n = list.n < NAMES ? list.n : NAMES;
+
+		sc_meta_set_list(fs->meta, job->dir, &st, &list, ticket);
+		listed = true;
+		reqs = n ? malloc(n * sizeof(*reqs)) : NULL;
+		for (size_t i = 0; reqs && i < n; i++)
+			reqs[i].name = list.names[i].name;
+		if (reqs)
+			ask_names(fs, job, fd, reqs, n,
+				  sc_meta_ticket(fs->meta));
+	}
+	if (fd >= 0)
+		close(fd);
+	sc_deadline_own_reply();
+	sc_meta_stale_confirmed(fs->meta, job->dir);
+	sc_meta_list_free(&list);
+	free(reqs);
+	return listed;
+}
+
 static void push(struct sc_walkahead *wa, char *dir, const struct sc_creds *who,
-		 unsigned level)
+		 unsigned level, bool listing)
 {
 	if (wa->count == SC_WALKAHEAD_QUEUE) {
 		free(wa->queue[wa->head].dir);
 		wa->head = (wa->head + 1) % SC_WALKAHEAD_QUEUE;
 		wa->count--;
 	}
-	wa->queue[(wa->head + wa->count) % SC_WALKAHEAD_QUEUE] =
-		(struct job){ .dir = dir, .who = *who, .level = level };
+	wa->queue[(wa->head + wa->count) % SC_WALKAHEAD_QUEUE] = (struct job){
+		.dir = dir, .who = *who, .level = level, .listing = listing
+	};
 	wa->count++;
 }
 
 /* Queue the subdirectories of dir, level levels below the walker's. */
 static void queue_subdirs(struct sc_walkahead *wa, const char *dir,
-			  const struct sc_creds *who, unsigned level)
+			  const struct sc_creds *who, unsigned level,
+			  bool listing)
 {
 	char *names[SC_WALKAHEAD_QUEUE], path[PATH_MAX];
 	size_t n =
@@ -173,7 +248,7 @@ static void queue_subdirs(struct sc_walkahead *wa, const char *dir,
 
 		if (sc_path_join(path, sizeof(path), dir, names[i]) == 0 &&
 		    (copy = strdup(path)))
-			push(wa, copy, who, level);
+			push(wa, copy, who, level, listing);
 		free(names[i]);
 	}
 	if (n)
@@ -198,8 +273,8 @@ static void *walkahead_main(void *arg)
 
 	pthread_mutex_lock(&wa->lock);
 	while (!wa->stop) {
+		_Atomic uint64_t *done = NULL;
 		struct job job;
-		bool confirmed;
 
 		if (!wa->count) {
 			pthread_cond_wait(&wa->wake, &wa->lock);
@@ -209,16 +284,19 @@ static void *walkahead_main(void *arg)
 		wa->count--;
 		job = wa->queue[(wa->head + wa->count) % SC_WALKAHEAD_QUEUE];
 		pthread_mutex_unlock(&wa->lock);
-		confirmed = confirm_dir(wa->fs, &job);
+		if (confirm_dir(wa->fs, &job))
+			done = &wa->confirmed;
+		else if (job.listing && list_ahead(wa->fs, &job))
+			done = &wa->listed;
 		pthread_mutex_lock(&wa->lock);
-		if (confirmed) {
+		if (done) {
 			mark(wa, job.dir);
-			atomic_fetch_add(&wa->confirmed, 1);
+			atomic_fetch_add(done, 1);
 		}
-		if (confirmed && job.level < SC_WALKAHEAD_LEVELS &&
-		    walking(wa)) {
+		if (done && job.level < SC_WALKAHEAD_LEVELS && walking(wa)) {
 			pthread_mutex_unlock(&wa->lock);
-			queue_subdirs(wa, job.dir, &job.who, job.level + 1);
+			queue_subdirs(wa, job.dir, &job.who, job.level + 1,
+				      job.listing);
 			pthread_mutex_lock(&wa->lock);
 		}
 		free(job.dir);
@@ -292,13 +370,18 @@ bool sc_walkahead_reached(struct sc_fs *fs, const char *dir)
 }
 
 void sc_walkahead_queue(struct sc_fs *fs, const char *dir,
-			const struct sc_creds *who)
+			const struct sc_creds *who, bool listing)
 {
 	if (fs->walkahead)
-		queue_subdirs(fs->walkahead, dir, who, 1);
+		queue_subdirs(fs->walkahead, dir, who, 1, listing);
 }
 
 uint64_t sc_walkahead_confirmed(const struct sc_fs *fs)
 {
 	return fs->walkahead ? atomic_load(&fs->walkahead->confirmed) : 0;
+}
+
+uint64_t sc_walkahead_listed(const struct sc_fs *fs)
+{
+	return fs->walkahead ? atomic_load(&fs->walkahead->listed) : 0;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Walking ahead of a program that walks a tree again once its cached
- * metadata has expired (grep -r, git status, git log -p after
- * meta_timeout).
+ * Walking ahead of a program that walks a tree for the first time (find,
+ * ls -lR, grep -r) or again once its cached metadata has expired (grep
+ * -r, git status, git log -p after meta_timeout).
  *
  * Such a walk asks BACKING about each directory's names in turn, a few
  * round trips per directory, one directory after another: behind a slow
@@ -16,6 +16,13 @@
  * reaches while it is being confirmed waits for it (sc_meta_confirm_begin,
  * sc_meta_stale_siblings), and one confirmed already costs it nothing and
  * has its own subdirectories queued in turn (sc_walkahead_reached).
+ *
+ * A tree walked for the first time is the same walk with nothing cached:
+ * when a program lists a directory read from BACKING (or one listed
+ * ahead of it), its subdirectories that were never listed are listed
+ * here, their names' attributes asked for after each listing, as the
+ * walker's readdirplus would.  Only for a walker that lists: git log -p
+ * looks names up in directories it never lists.
  */
 #ifndef SC_WALKAHEAD_H
 #define SC_WALKAHEAD_H
@@ -52,13 +59,16 @@ bool sc_walkahead_reached(struct sc_fs *fs, const char *dir);
 
 /*
  * Names of the directory dir (below BACKING) were found expired, or dir
- * was reached (sc_walkahead_reached): queue its subdirectories, as the
- * metadata cache knows them, to be confirmed as who, the first first.
+ * was listed from BACKING, or reached (sc_walkahead_reached): queue its
+ * subdirectories, as the metadata cache knows them, to be confirmed as
+ * who, the first first; when the walker lists directories (listing), a
+ * subdirectory never listed is listed ahead of it.
  */
 void sc_walkahead_queue(struct sc_fs *fs, const char *dir,
-			const struct sc_creds *who);
+			const struct sc_creds *who, bool listing);
 
-/* Directories confirmed ahead of a walk since the mount. */
+/* Directories confirmed, and listed, ahead of a walk since the mount. */
 uint64_t sc_walkahead_confirmed(const struct sc_fs *fs);
+uint64_t sc_walkahead_listed(const struct sc_fs *fs);
 
 #endif

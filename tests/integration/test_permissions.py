@@ -4,10 +4,12 @@ the mount succeed or fail exactly as the same operations on the backing
 directory, and what a user creates belongs to that user."""
 import os
 import stat
+import time
 
 import pytest
 
 import scfs
+from test_cache import stats
 
 USER = scfs.NOBODY
 GROUP = 4242
@@ -151,3 +153,22 @@ def test_cached_files_keep_their_permissions(tree):
     assert both_as(tree, read, "group")[0] == "err"
     assert both_as(tree, read, "group", groups=[GROUP]) == ("ok", "group readable")
     assert both_as(tree, read, "public") == ("ok", "everyone")
+
+
+def test_subdirectories_listed_ahead_as_the_user(tree):
+    """A user's listing of a directory has its subdirectories listed ahead
+    of a walk (walkahead.h) as that user: not those the user may not
+    read."""
+    def names(p):
+        return sorted(os.listdir(p))
+
+    def listed():
+        return stats(tree.mountpoint)["dirs_listed_ahead"]
+
+    assert both_as(tree, names, "")[0] == "ok"
+    # open and sticky; not closed (0700) nor groupdir (2770, another group).
+    scfs.wait_for(lambda: listed() >= 2)
+    time.sleep(1)
+    assert listed() == 2
+    assert both_as(tree, names, "open")[0] == "ok"
+    assert both_as(tree, names, "closed")[0] == "err"

@@ -296,13 +296,10 @@ def grep_count(root):
     return sorted(out.stdout.splitlines())
 
 
-def test_sshfs_tree_walked_past_meta_timeout_is_confirmed_ahead(net):
-    """A tree walked again once meta_timeout has passed (grep -r): the
-    expired names of the subdirectories of each directory it lists are
-    confirmed ahead of it, side by side (walkahead.h), and the walk sees
-    the server as it is now: files rewritten, added and removed there
-    meanwhile, and a directory replaced by a file, deep in the tree."""
-    base, remote, backing, mnt, sshd = net
+def make_old_tree(remote):
+    """a0..a3/b0..b5/{f0..f7,c/g0..g7} on the server, files and directories
+    modified a minute ago: a listing read in the second its directory
+    changed is read again, never confirmed (CONSISTENCY)."""
     past = time.time() - 60
     for a in range(4):
         for b in range(6):
@@ -311,10 +308,65 @@ def test_sshfs_tree_walked_past_meta_timeout_is_confirmed_ahead(net):
             for i in range(8):
                 make_file(os.path.join(d, f"f{i}"), 100 + i, a * 100 + b * 10 + i)
                 make_file(os.path.join(d, "c", f"g{i}"), 50 + i, None)
-    # Old directories: a listing read in the second its directory changed
-    # is read again, never confirmed (CONSISTENCY).
     for dirpath, _, _ in os.walk(remote, topdown=False):
         os.utime(dirpath, (past, past))
+
+
+def find_sorted(root):
+    """find as a user runs it, in root: its lines, sorted."""
+    out = subprocess.run(["find", "."], cwd=root, check=True,
+                         capture_output=True, text=True)
+    return sorted(out.stdout.splitlines())
+
+
+def walk_lstat(root):
+    """ls -lR's view of root: each path's type, size and mtime."""
+    return {rel: lstat_of(os.path.join(root, rel)) for rel in view(root)}
+
+
+def test_sshfs_tree_walked_first_time_is_listed_ahead(net):
+    """A tree walked for the first time (find, ls -lR): the subdirectories
+    of each directory it lists are listed ahead of it, side by side
+    (walkahead.h), and every walk sees what the server has: cold, after a
+    remount, and past meta_timeout with changes made on the server."""
+    base, remote, backing, mnt, sshd = net
+    make_old_tree(remote)
+    cache = os.path.join(base, "c.swc")
+    m = mount(backing, mnt, cache)
+    try:
+        drop_caches()
+        assert find_sorted(mnt) == find_sorted(remote)
+        # 52 directories below the root, each listed once: most ahead.
+        assert stats(mnt)["dirs_listed_ahead"] >= 26
+        assert walk_lstat(mnt) == walk_lstat(remote)
+    finally:
+        m.unmount()
+    sshfs_unmount(backing)
+    sshfs_mount(sshd, remote, backing)
+    drop_caches()
+    m = mount(backing, mnt, cache, "meta_timeout=3")
+    try:
+        assert walk_lstat(mnt) == walk_lstat(remote)
+        make_file(os.path.join(remote, "a3", "b5", "c", "new"), 10, 8)
+        os.unlink(os.path.join(remote, "a2", "b0", "f0"))
+        shutil.rmtree(os.path.join(remote, "a1", "b2", "c"))
+        make_file(os.path.join(remote, "a1", "b2", "c"), 20, 9)
+        time.sleep(3 + KERNEL_TIMEOUT)
+        drop_caches()
+        assert find_sorted(mnt) == find_sorted(remote)
+        assert walk_lstat(mnt) == walk_lstat(remote)
+    finally:
+        m.unmount()
+
+
+def test_sshfs_tree_walked_past_meta_timeout_is_confirmed_ahead(net):
+    """A tree walked again once meta_timeout has passed (grep -r): the
+    expired names of the subdirectories of each directory it lists are
+    confirmed ahead of it, side by side (walkahead.h), and the walk sees
+    the server as it is now: files rewritten, added and removed there
+    meanwhile, and a directory replaced by a file, deep in the tree."""
+    base, remote, backing, mnt, sshd = net
+    make_old_tree(remote)
     m = mount(backing, mnt, os.path.join(base, "c.swc"), "meta_timeout=600")
     try:
         assert grep_count(mnt) == grep_count(remote)
