@@ -234,6 +234,24 @@ int ops_meta_note_answer(struct sc_fs *fs, const char *dirpath,
 	return q->res;
 }
 
+bool ops_ask_names(struct sc_fs *fs, const char *dirpath, int fd,
+		   struct sc_stat_req *reqs, size_t n, bool list_first,
+		   uint64_t ticket)
+{
+	if (list_first)
+		sc_dirprime_list_now(&fs->dirprime, fd);
+	if (sc_io_stat_batch(fd, reqs, n) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		uint64_t birth;
+
+		ops_meta_note_answer(fs, dirpath, &reqs[i], &st, &birth,
+				     ticket);
+	}
+	return true;
+}
+
 /*
  * Note what a change through the mount made of name (it is the one that
  * knows, whatever was forgotten before).

@@ -322,9 +322,8 @@ static bool fetch_attrs(struct sc_fs *fs, struct sc_dir *d, const char *path,
 			reqs[n++].name = d->list.names[i].name;
 	ticket = sc_meta_ticket(fs->meta);
 	if (n >= 2 && path && (fd = dir_path_fd_at(fs, d, path)) >= 0) {
-		if (sc_dirprime_worth(n, d->list.n))
-			sc_dirprime_list_now(&fs->dirprime, fd);
-		sc_io_stat_batch(fd, reqs, n);
+		ops_ask_names(fs, path, fd, reqs, n,
+			      sc_dirprime_worth(n, d->list.n), ticket);
 		dir_path_fd_done(d, fd);
 	} else {
 		n = 0; /* one alone: name_attr() asks */
@@ -334,8 +333,9 @@ static bool fetch_attrs(struct sc_fs *fs, struct sc_dir *d, const char *path,
 
 		if (reqs[k].name != nm->name)
 			continue;
-		nm->has_attr = ops_meta_note_answer(fs, path, &reqs[k], &nm->st,
-						    &nm->birth, ticket) == 0;
+		nm->has_attr = reqs[k].res == 0;
+		if (nm->has_attr)
+			sc_stat_of_statx(&reqs[k].stx, &nm->st, &nm->birth);
 		k++;
 	}
 	if (marked)

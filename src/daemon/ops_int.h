@@ -159,6 +159,15 @@ void ops_meta_note(struct sc_fs *fs, struct sc_inode *dir, const char *name,
 int ops_meta_note_answer(struct sc_fs *fs, const char *dirpath,
 			 const struct sc_stat_req *q, struct stat *ret_st,
 			 uint64_t *ret_birth, uint64_t ticket);
+/*
+ * Ask BACKING about reqs[0..n), names of dirpath open at fd, together
+ * (after a listing of it, when list_first: dirprime.h), and note the
+ * answers, asked at ticket; each req's res says what it got.  Whether
+ * BACKING was asked (false: the ring failed).
+ */
+bool ops_ask_names(struct sc_fs *fs, const char *dirpath, int fd,
+		   struct sc_stat_req *reqs, size_t n, bool list_first,
+		   uint64_t ticket);
 void ops_meta_note_made(struct sc_fs *fs, struct sc_inode *dir,
 			const char *name, const struct stat *st,
 			uint64_t birth);

@@ -117,25 +117,6 @@ static int open_as_caller(struct sc_fs *fs, const struct job *job, int flags)
 }
 
 /*
- * Ask BACKING about reqs[0..n), names of job's directory open at fd,
- * together, and note the answers (asked at ticket).  Whether it did.
- */
-static bool ask_names(struct sc_fs *fs, const struct job *job, int fd,
-		      struct sc_stat_req *reqs, size_t n, uint64_t ticket)
-{
-	if (sc_io_stat_batch(fd, reqs, n) != 0)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		struct stat st;
-		uint64_t birth;
-
-		ops_meta_note_answer(fs, job->dir, &reqs[i], &st, &birth,
-				     ticket);
-	}
-	return true;
-}
-
-/*
  * Ask BACKING about the expired names of dir together, as the walker's
  * own readdirplus would (a listing first when worth it), and note the
  * answers.  Whether it did (there were some, and BACKING was asked).
@@ -158,11 +139,10 @@ static bool confirm_dir(struct sc_fs *fs, const struct job *job)
 	reqs = malloc(n * sizeof(*reqs));
 	sc_deadline_begin(NULL);
 	if (reqs && (fd = open_as_caller(fs, job, O_PATH)) >= 0) {
-		if (sc_dirprime_worth(n, entries))
-			sc_dirprime_list_now(&fs->dirprime, fd);
 		for (size_t i = 0; i < n; i++)
 			reqs[i].name = names[i];
-		asked = ask_names(fs, job, fd, reqs, n, ticket);
+		asked = ops_ask_names(fs, job->dir, fd, reqs, n,
+				      sc_dirprime_worth(n, entries), ticket);
 		close(fd);
 	}
 	sc_deadline_own_reply();
@@ -206,8 +186,8 @@ static bool list_ahead(struct sc_fs *fs, const struct job *job)
 		for (size_t i = 0; reqs && i < n; i++)
 			reqs[i].name = list.names[i].name;
 		if (reqs)
-			ask_names(fs, job, fd, reqs, n,
-				  sc_meta_ticket(fs->meta));
+			ops_ask_names(fs, job->dir, fd, reqs, n, false,
+				      sc_meta_ticket(fs->meta));
 	}
 	if (fd >= 0)
 		close(fd);
